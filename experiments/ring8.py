@@ -1,0 +1,23 @@
+r"""Ring of 8 Gaussians with an unrolled GAN: the setting of Metz et al. 2016 (Unrolled GAN), Figure 1.
+
+    python -m jaxgan.main --config=experiments/ring8.py --workdir=/tmp/ring8
+
+8 Gaussians on a circle of radius 2 with std 0.02; z ~ N(0, I_256); G: 2 hidden layers of 128 ReLU; D: input
+scaled by 1/4, 1 hidden layer of 128 ReLU; orthogonal init, gain 0.8; Adam(1e-4, β1 = 0.5) for both players;
+batch 512; the minimax (saturating) loss; K = 10 unrolling steps on the same minibatch.
+These are the defaults of `jaxgan.config.default_config`, restated here so the file documents the experiment.
+"""
+
+from jaxgan.config import default_config
+
+
+def get_config():
+    config = default_config()
+    config.data.name = "ring"
+    config.data.num_modes = 8
+    config.data.scale = 2.0  # radius
+    config.data.std = 0.02
+    config.update_rule = "unrolled"
+    config.unroll_steps = 10
+    config.loss = "minimax"
+    return config

@@ -1,0 +1,173 @@
+"""Run configuration: every key the runner knows, and validation that turns bad values into one clear line.
+
+Experiments in `experiments/` start from `default_config()` and override a few fields; any field can be
+overridden on the command line as `--config.KEY=VALUE`. `validate` checks the whole config before anything is
+built, so a wrong value ends the run with a message naming the key and what is allowed, never a traceback
+from inside a compiled function.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterable
+
+import ml_collections
+import optax
+
+from jaxgan.losses import LOSSES
+from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.updates import UPDATE_RULES
+
+MIXTURES = ("grid", "ring")
+DTYPES = ("bfloat16", "float32")
+OPTIMIZERS = ("adam", "sgd")
+
+
+class ConfigError(ValueError):
+    """A config value that is not allowed; the message is one line naming the key."""
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every key the runner knows, with the ring8 values of Metz et al. 2016; experiments override a few."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.num_steps = 25_000
+    config.batch_size = 512
+    config.loss = "minimax"
+    config.update_rule = "unrolled"
+    config.unroll_steps = 10
+    config.unroll_same_batch = True  # the paper's choice: one minibatch for all K steps
+    config.unroll_stop_gradient = False  # True: first-order ablation, no backprop through the unroll
+    config.unroll_remat = True  # rematerialise unrolled steps: memory flat in K
+    config.d_steps = 1  # n_critic of the alternating rule
+    config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "ring"
+    config.data.num_modes = 8
+    config.data.scale = 2.0  # ring radius or grid spacing
+    config.data.std = 0.02
+
+    config.z_dim = 256
+    config.generator = ml_collections.ConfigDict()
+    config.generator.width = 128
+    config.generator.depth = 2
+    config.generator.activation = "relu"
+    config.generator.init_gain = 0.8
+
+    config.discriminator = ml_collections.ConfigDict()
+    config.discriminator.width = 128
+    config.discriminator.depth = 1
+    config.discriminator.activation = "relu"
+    config.discriminator.input_scale = 0.25
+    config.discriminator.init_gain = 0.8
+
+    # eps_root > 0 makes Adam differentiable at a zero second moment, which the unrolled step needs.
+    for player in ("g_optimizer", "d_optimizer"):
+        config[player] = ml_collections.ConfigDict(
+            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=1e-8)
+        )
+
+    config.log_every_steps = 500
+    config.eval_every_steps = 2500
+    config.eval_num_samples = 2500
+    config.checkpoint_every_steps = 2500
+    config.keep_checkpoints = 3
+    config.steps_per_dispatch = 250  # update steps fused into one compiled lax.scan call
+    return config
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    if config.name == "adam":
+        return optax.adam(config.learning_rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+    return optax.sgd(config.learning_rate)
+
+
+def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(allowed), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)
+
+
+_CHOICES: dict[str, Iterable[str]] = {
+    "loss": LOSSES,
+    "update_rule": UPDATE_RULES,
+    "dtype": DTYPES,
+    "data.name": MIXTURES,
+    "generator.activation": ACTIVATIONS,
+    "discriminator.activation": ACTIVATIONS,
+    "g_optimizer.name": OPTIMIZERS,
+    "d_optimizer.name": OPTIMIZERS,
+}
+
+_POSITIVE_INTS = (
+    "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
+    "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
+    "generator.width", "discriminator.width",
+)  # fmt: skip
+_NON_NEGATIVE = ("unroll_steps", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
+                 "g_optimizer.eps_root", "d_optimizer.eps_root")  # fmt: skip
+_POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
+             "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
+_UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2")
+
+_RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
+    (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),
+    (_NON_NEGATIVE, lambda v: v >= 0, "must be >= 0"),
+    (_POSITIVE, lambda v: v > 0, "must be > 0"),
+    (_UNIT_INTERVAL, lambda v: 0 <= v < 1, "must be in [0, 1)"),
+]
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises `ConfigError` naming the first bad key (as its command-line flag) and what is allowed."""
+    reference = _flatten(default_config())
+    values = _flatten(config)
+    for key in values:
+        if key not in reference:
+            raise ConfigError(f"--config.{key}: unknown config key{_did_you_mean(key, reference)}")
+    for key, default in reference.items():
+        if key not in values:
+            raise ConfigError(f"--config.{key}: missing from the config (default {default!r})")
+        value = values[key]
+        ok_type = isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool))
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            ok_type = True
+        if not ok_type:
+            raise ConfigError(f"--config.{key}={value!r}: must be {_type_name(default)}, got {_type_name(value)}")
+    for key, allowed in _CHOICES.items():
+        if values[key] not in allowed:
+            raise ConfigError(
+                f"--config.{key}={values[key]!r}: unknown value; allowed: {', '.join(sorted(allowed))}"
+                f"{_did_you_mean(values[key], allowed)}"
+            )
+    for keys, check, message in _RULES:
+        for key in keys:
+            if not check(values[key]):
+                raise ConfigError(f"--config.{key}={values[key]!r}: {message}")
+    if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
+        raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
+    if (
+        config.update_rule == "unrolled"
+        and config.unroll_steps > 0
+        and not config.unroll_stop_gradient
+        and config.d_optimizer.name == "adam"
+        and config.d_optimizer.eps_root <= 0
+    ):
+        raise ConfigError(
+            "--config.d_optimizer.eps_root=0: differentiating through Adam in the unrolled update needs "
+            "eps_root > 0 (d sqrt(v)/dv is infinite at v = 0); use e.g. 1e-8"
+        )

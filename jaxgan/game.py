@@ -1,0 +1,94 @@
+"""The GAN game: two players, a loss, two optimizers and the noise prior, bundled for the update rules.
+
+A `Game` holds functions only; everything that changes during training is in `TrainState`. The three building
+blocks every update rule composes are here:
+
+* `generate(game, g_params, g_model_state, z)`: G's samples,
+* `discriminator_loss(...)` / `generator_loss(...)`: the loss of each player at a point of the game,
+* `discriminator_step(...)`: one optimizer step of D on fixed fake samples. It is differentiable with respect to
+  the fake samples and through the optimizer's state, which is what the unrolled generator needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan.losses import GanLoss
+from jaxgan.models import ModelState, Params, Player
+from jaxgan.state import TrainState
+
+
+def gaussian_noise(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    return jax.random.normal(key, shape, jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Game:
+    generator: Player
+    discriminator: Player
+    loss: GanLoss
+    g_optimizer: optax.GradientTransformation
+    d_optimizer: optax.GradientTransformation
+    z_dim: int
+    noise: Callable[[jax.Array, tuple[int, ...]], jax.Array] = gaussian_noise
+
+    def sample_noise(self, key: jax.Array, *batch_shape: int) -> jax.Array:
+        return self.noise(key, (*batch_shape, self.z_dim))
+
+    def init(self, key: jax.Array, example_data: jax.Array) -> TrainState:
+        """A fresh state; `example_data` is one batch of real data (only its shape matters)."""
+        g_key, d_key, run_key = jax.random.split(key, 3)
+        g_params, g_model_state = self.generator.init(g_key, self.sample_noise(g_key, example_data.shape[0]))
+        d_params, d_model_state = self.discriminator.init(d_key, example_data)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            g_params=g_params,
+            d_params=d_params,
+            g_model_state=g_model_state,
+            d_model_state=d_model_state,
+            g_opt_state=self.g_optimizer.init(g_params),
+            d_opt_state=self.d_optimizer.init(d_params),
+            key=run_key,
+        )
+
+
+def generate(game: Game, g_params: Params, g_model_state: ModelState, z: jax.Array) -> tuple[jax.Array, ModelState]:
+    """G(z) for z of shape [..., z_dim]; leading axes are flattened for the network and restored after."""
+    lead = z.shape[:-1]
+    x, g_model_state = game.generator.apply(g_params, g_model_state, z.reshape(-1, z.shape[-1]))
+    return x.reshape(*lead, *x.shape[1:]), g_model_state
+
+
+def discriminator_loss(
+    game: Game, d_params: Params, d_model_state: ModelState, real: jax.Array, fake: jax.Array
+) -> tuple[jax.Array, ModelState]:
+    real_logits, d_model_state = game.discriminator.apply(d_params, d_model_state, real)
+    fake_logits, d_model_state = game.discriminator.apply(d_params, d_model_state, fake)
+    return game.loss.discriminator(real_logits, fake_logits), d_model_state
+
+
+def generator_loss(game: Game, d_params: Params, d_model_state: ModelState, fake: jax.Array) -> jax.Array:
+    """G's loss on its samples `fake` against D; D's model-state update from this pass is discarded."""
+    fake_logits, _ = game.discriminator.apply(d_params, d_model_state, fake)
+    return game.loss.generator(fake_logits)
+
+
+def discriminator_step(
+    game: Game,
+    d_params: Params,
+    d_opt_state: Any,
+    d_model_state: ModelState,
+    real: jax.Array,
+    fake: jax.Array,
+) -> tuple[Params, Any, ModelState, jax.Array]:
+    """One optimizer step of D on (real, fake): returns (d_params, d_opt_state, d_model_state, loss)."""
+    (loss, d_model_state), grads = jax.value_and_grad(
+        lambda p: discriminator_loss(game, p, d_model_state, real, fake), has_aux=True
+    )(d_params)
+    updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
+    return optax.apply_updates(d_params, updates), d_opt_state, d_model_state, loss

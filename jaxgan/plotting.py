@@ -1,0 +1,77 @@
+"""Figures: generated samples over the data, as snapshots through training."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def pick_snapshots(steps: Sequence[int], count: int) -> list[int]:
+    """`count` steps spread evenly over `steps` (sorted), always including the last one."""
+    steps = sorted(steps)
+    if len(steps) <= count:
+        return steps
+    index = np.linspace(0, len(steps) - 1, count).round().astype(int)
+    return [steps[i] for i in sorted(set(index))]
+
+
+def scatter_samples(ax, samples: np.ndarray, means: np.ndarray, limit: float, title: str = "") -> None:
+    ax.scatter(samples[:, 0], samples[:, 1], s=1.5, c="tab:blue", alpha=0.5, linewidths=0)
+    ax.scatter(means[:, 0], means[:, 1], s=25, c="tab:red", marker="x", linewidths=1.0)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def plot_limit(means: np.ndarray) -> float:
+    return float(np.abs(means).max()) * 1.5 + 0.5
+
+
+def load_snapshots(samples_dir: str | os.PathLike) -> dict[int, np.ndarray]:
+    return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(pathlib.Path(samples_dir).glob("step_*.npy"))}
+
+
+def plot_training_samples(path, samples_dir, mixture, title: str = "", count: int = 6) -> None:
+    """One row: samples at `count` evaluation steps (the last is the final model), data modes as red crosses."""
+    snapshots = load_snapshots(samples_dir)
+    if not snapshots:
+        return
+    steps = pick_snapshots(list(snapshots), count)
+    means = np.asarray(mixture.means)
+    limit = plot_limit(means)
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.2 * len(steps), 2.5), squeeze=False)
+    for ax, step in zip(axes[0], steps):
+        scatter_samples(ax, snapshots[step], means, limit, f"step {step}")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], means, count: int = 6, title=""):
+    """Rows of snapshot scatters (e.g. K = 0 and K = 10), columns at the same steps: the Metz et al. Figure 1 layout."""
+    means = np.asarray(means)
+    limit = plot_limit(means)
+    steps = pick_snapshots(sorted(set.intersection(*(set(s) for _, s in rows))), count)
+    fig, axes = plt.subplots(len(rows), len(steps), figsize=(2.0 * len(steps), 2.1 * len(rows)), squeeze=False)
+    for r, (label, snapshots) in enumerate(rows):
+        for c, step in enumerate(steps):
+            scatter_samples(axes[r, c], snapshots[step], means, limit, f"step {step}" if r == 0 else "")
+        axes[r, 0].set_ylabel(label, fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,255 @@
+"""The training loop: build the game from a config, then run compiled chunks of update steps.
+
+`train_and_evaluate(config, workdir)` is the whole run. The loop dispatches `lax.scan`s of
+`steps_per_dispatch` update steps; the host touches the device only between dispatches (logging, evaluation,
+checkpointing, the non-finite check), never inside one. Chunk boundaries are multiples of the logging,
+evaluation, checkpoint and dispatch periods counted from step 0, so a resumed run executes exactly the same
+sequence of compiled programs on exactly the same inputs as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import signal
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import plotting
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import make_optimizer, validate
+from jaxgan.data.mixtures import Mixture, make_mixture
+from jaxgan.game import Game, generate
+from jaxgan.losses import get_loss
+from jaxgan.metrics.mixture import mixture_metrics
+from jaxgan.models import MLPDiscriminator, MLPGenerator, linen_player
+from jaxgan.state import TrainState, step_keys
+from jaxgan.updates import UpdateRule, make_update_rule
+from jaxgan.writers import MetricWriter, format_duration
+
+# The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
+_EVAL_STREAM = 2**31 - 1
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the message names the step."""
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint at `step` has been written."""
+
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+def build_game(config: ml_collections.ConfigDict) -> Game:
+    dtype = jnp.dtype(config.dtype)
+    g, d = config.generator, config.discriminator
+    generator = MLPGenerator(
+        data_dim=2, width=g.width, depth=g.depth, activation=g.activation, init_gain=g.init_gain, dtype=dtype
+    )
+    discriminator = MLPDiscriminator(
+        width=d.width, depth=d.depth, activation=d.activation, input_scale=d.input_scale,
+        init_gain=d.init_gain, dtype=dtype,
+    )  # fmt: skip
+    return Game(
+        generator=linen_player(generator),
+        discriminator=linen_player(discriminator),
+        loss=get_loss(config.loss),
+        g_optimizer=make_optimizer(config.g_optimizer),
+        d_optimizer=make_optimizer(config.d_optimizer),
+        z_dim=config.z_dim,
+    )
+
+
+def build_mixture(config: ml_collections.ConfigDict) -> Mixture:
+    return make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
+
+
+def init_state(config: ml_collections.ConfigDict, game: Game, mixture: Mixture) -> TrainState:
+    example = jnp.zeros((config.batch_size, 2), jnp.float32)
+    return game.init(jax.random.key(config.seed), example)
+
+
+def make_train_chunk(rule: UpdateRule, mixture: Mixture, batch_size: int) -> Callable:
+    """`chunk(state, num_steps) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
+
+    Real data is sampled on device from the step's data key, so nothing crosses from the host per step.
+    Metrics come back stacked, one entry per step.
+    """
+
+    def one_step(state: TrainState, _) -> tuple[TrainState, dict]:
+        data_key, _ = step_keys(state)
+        real = mixture.sample(data_key, rule.num_real_batches * batch_size)
+        real = real.reshape(rule.num_real_batches, batch_size, *real.shape[1:])
+        return rule.step(state, {"real": real})
+
+    def chunk(state: TrainState, num_steps: int) -> tuple[TrainState, dict]:
+        return jax.lax.scan(one_step, state, None, length=num_steps)
+
+    return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+
+def make_evaluate(game: Game, mixture: Mixture, num_samples: int) -> Callable:
+    """`evaluate(state) -> (metrics, samples)`: mixture metrics of `num_samples` samples on the fixed eval noise."""
+
+    def evaluate(state: TrainState) -> tuple[dict, jax.Array]:
+        z = game.sample_noise(jax.random.fold_in(state.key, _EVAL_STREAM), num_samples)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z)
+        metrics = mixture_metrics(samples, mixture.means, mixture.std)
+        return metrics, samples
+
+    return jax.jit(evaluate)
+
+
+def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
+    """The next step (> `step`) at which the host must act: log, eval, checkpoint, dispatch end or the last step."""
+    periods = (config.log_every_steps, config.eval_every_steps, config.checkpoint_every_steps, config.steps_per_dispatch)
+    return min([config.num_steps] + [(step // p + 1) * p for p in periods])
+
+
+def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
+    for key, values in metrics.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            index = int(np.argmax(bad))
+            return index, key, float(values[index])
+    return None
+
+
+class _SigtermFlag:
+    """Turns SIGTERM into a flag the loop polls between dispatches (a save inside a handler could tear)."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def _write_json(path: pathlib.Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)  # atomic: a crash never leaves a torn eval.json
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Trains (or resumes) the run in `workdir` up to `config.num_steps` and returns the final evaluation.
+
+    Raises `Preempted` after checkpointing on SIGTERM and `NonFiniteLossError` on a NaN/inf loss.
+    """
+    validate(config)
+    workdir_path = pathlib.Path(workdir)
+    samples_dir = workdir_path / "samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
+
+    game, mixture = build_game(config), build_mixture(config)
+    rule = make_update_rule(game, config)
+    train_chunk = make_train_chunk(rule, mixture, config.batch_size)
+    evaluate = make_evaluate(game, mixture, config.eval_num_samples)
+
+    checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
+    fresh = init_state(config, game, mixture)
+    state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), fresh))
+    if state is None:
+        state, step = fresh, 0
+        echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
+    else:
+        echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
+        for stale in samples_dir.glob("step_*.npy"):
+            if int(stale.stem.split("_")[1]) > step:
+                stale.unlink()
+    del fresh
+    writer = MetricWriter(workdir_path, resume_step=step)
+
+    def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
+        metrics, samples = evaluate(state)
+        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        np.save(samples_dir / f"step_{step:08d}.npy", np.asarray(samples))
+        if log:
+            writer.write(step, {f"eval/{k}": v for k, v in metrics.items() if v.ndim == 0})
+        return metrics
+
+    try:
+        with _SigtermFlag() as sigterm:
+            start_step, start_time, last_log = step, time.perf_counter(), (step, time.perf_counter())
+            final = None
+            while step < config.num_steps:
+                if sigterm.raised:
+                    checkpointer.save(step, state, force=True)
+                    checkpointer.wait()
+                    raise Preempted(step)
+                target = next_boundary(step, config)
+                state, metrics = train_chunk(state, target - step)
+                metrics = jax.device_get(metrics)  # the one host sync per dispatch
+                bad = _first_nonfinite(metrics)
+                if bad is not None:
+                    index, key, value = bad
+                    checkpointer.wait()
+                    last = checkpointer.latest_step()
+                    raise NonFiniteLossError(
+                        f"non-finite {key}={value} at step {step + index + 1}; "
+                        f"last good checkpoint: {'none' if last is None else f'step {last}'}"
+                    )
+                step = target
+                if step % config.log_every_steps == 0 or step == config.num_steps:
+                    now = time.perf_counter()
+                    rate = (step - last_log[0]) / max(now - last_log[1], 1e-9)
+                    last_log = (step, now)
+                    means = {k: float(np.mean(v)) for k, v in metrics.items()}
+                    writer.write(step, {**means, "steps_per_sec": rate})
+                    eta = (config.num_steps - step) / rate if rate > 0 else math.inf
+                    losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
+                    echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
+                if step % config.eval_every_steps == 0 or step == config.num_steps:
+                    m = final = run_eval(state, step)
+                    echo(
+                        f"eval {step:>7d}  modes {int(m['modes'])}/{mixture.num_modes}  "
+                        f"high_quality {float(m['high_quality_fraction']):.3f}  reverse_kl {float(m['reverse_kl']):.3f}"
+                    )
+                if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
+                    checkpointer.save(step, state)
+            elapsed = time.perf_counter() - start_time
+            if step > start_step:
+                echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")
+
+        if final is None:  # resumed a finished run: evaluate again without logging twice
+            final = run_eval(state, step, log=False)
+        result = {
+            "step": int(step),
+            "modes": int(final["modes"]),
+            "high_quality_fraction": float(final["high_quality_fraction"]),
+            "reverse_kl": float(final["reverse_kl"]),
+            "config": config.to_dict(),
+        }
+        _write_json(workdir_path / "eval.json", result)
+        plotting.plot_training_samples(
+            workdir_path / "samples.png", samples_dir, mixture, title=f"{config.update_rule} ({config.loss})"
+        )
+        checkpointer.save(step, state)
+        return result
+    finally:
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()

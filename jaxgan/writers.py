@@ -1,0 +1,58 @@
+"""Metric output: one JSON object per logged step in `metrics.jsonl`, TensorBoard events, and console lines.
+
+On resume from step s, both outputs are cut back to s first (lines with a later step are dropped, and
+TensorBoard is told to purge later events), so a run that was killed and restarted leaves the same record as
+one that was not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Mapping
+
+import numpy as np
+from tensorboardX import SummaryWriter
+
+
+def _to_builtin(value):
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
+
+
+class MetricWriter:
+    def __init__(self, workdir: str | os.PathLike, resume_step: int = 0):
+        self._path = pathlib.Path(workdir) / "metrics.jsonl"
+        if self._path.exists():
+            kept = [line for line in self._path.read_text().splitlines() if _line_step(line) <= resume_step]
+            self._path.write_text("".join(line + "\n" for line in kept))
+        self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step or None)
+
+    def write(self, step: int, metrics: Mapping[str, object]) -> None:
+        record = {"step": int(step), **{k: _to_builtin(v) for k, v in metrics.items()}}
+        with self._path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self._tb.add_scalar(key, value, int(step))
+
+    def flush(self) -> None:
+        self._tb.flush()
+
+    def close(self) -> None:
+        self._tb.close()
+
+
+def _line_step(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")  # a line torn by a crash is dropped
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
