@@ -1,0 +1,276 @@
+"""Update rules against independent references: closed forms, finite differences, and each other."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import chex
+
+from jaxgan import losses
+from jaxgan.config import default_config
+from jaxgan.game import Game, discriminator_step, generate
+from jaxgan.models import linen_player
+from jaxgan.state import TrainState, step_keys
+from jaxgan.train import build_game
+from jaxgan.updates import alternating_step, make_update_rule, simultaneous_step, unrolled_step
+
+
+class ConstantGenerator(nn.Module):
+    """G(z) = θ for every z: the generator of the Dirac-GAN, with a closed-form unrolled gradient."""
+
+    dim: int = 2
+
+    @nn.compact
+    def __call__(self, z):
+        theta = self.param("theta", nn.initializers.normal(1.0), (self.dim,))
+        return jnp.broadcast_to(theta, (z.shape[0], self.dim))
+
+
+class LinearCritic(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(1, kernel_init=nn.initializers.normal(1.0), bias_init=nn.initializers.normal(1.0))(x)[:, 0]
+
+
+class TanhCritic(nn.Module):
+    """Smooth everywhere, so finite differences are meaningful."""
+
+    @nn.compact
+    def __call__(self, x):
+        h = jnp.tanh(nn.Dense(5, kernel_init=nn.initializers.normal(0.8))(x))
+        return nn.Dense(1, kernel_init=nn.initializers.normal(0.8))(h)[:, 0]
+
+
+class LinearGenerator(nn.Module):
+    @nn.compact
+    def __call__(self, z):
+        return nn.Dense(2, kernel_init=nn.initializers.normal(0.7), bias_init=nn.initializers.normal(0.5))(z)
+
+
+def make_state(game: Game, key, batch_size=8, data_dim=2, dtype=jnp.float32) -> TrainState:
+    state = game.init(key, jnp.zeros((batch_size, data_dim)))
+    cast = lambda t: jax.tree.map(lambda x: x.astype(dtype), t)  # noqa: E731
+    g_params, d_params = cast(state.g_params), cast(state.d_params)
+    return state.replace(
+        g_params=g_params,
+        d_params=d_params,
+        g_opt_state=game.g_optimizer.init(g_params),
+        d_opt_state=game.d_optimizer.init(d_params),
+    )
+
+
+def as_arrays(state: TrainState) -> TrainState:
+    """Typed PRNG keys have no numeric value to compare; compare their key data."""
+    return state.replace(key=jax.random.key_data(state.key))
+
+
+def generator_grad(rule, state, batch):
+    """G's gradient, read off a step taken with optax.sgd(1.0): θ' = θ - ∇."""
+    new_state, _ = rule.step(state, batch)
+    return jax.tree.map(lambda old, new: old - new, state.g_params, new_state.g_params)
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Closed form: K = 1, plain SGD, linear critic, constant generator, Wasserstein loss.
+#   D(x) = w·x + b, L_D = w·θ - w·r̄  ⇒  w1 = w - η(θ - r̄), b1 = b;   L_G = -(w1·θ + b1)
+#   ⇒ dL_G/dθ = -w + η(2θ - r̄)  (through the unroll),  -w + η(θ - r̄)  (stop-gradient),  -w  (K = 0).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stop_gradient", [False, True])
+@pytest.mark.parametrize("unroll_steps", [0, 1])
+def test_unrolled_k1_sgd_closed_form(unroll_steps, stop_gradient):
+    eta = 0.3
+    game = Game(
+        generator=linen_player(ConstantGenerator()),
+        discriminator=linen_player(LinearCritic()),
+        loss=losses.get_loss("wasserstein"),
+        g_optimizer=optax.sgd(1.0),
+        d_optimizer=optax.sgd(eta),
+        z_dim=3,
+    )
+    state = make_state(game, jax.random.key(0))
+    real = jax.random.normal(jax.random.key(1), (1, 8, 2)) + jnp.array([1.0, -2.0])
+    rule = unrolled_step(game, unroll_steps, stop_gradient=stop_gradient)
+    grad = generator_grad(rule, state, {"real": real})["theta"]
+
+    theta = state.g_params["theta"]
+    w = state.d_params["Dense_0"]["kernel"][:, 0]
+    r_bar = real[0].mean(0)
+    if unroll_steps == 0:
+        expected = -w
+    elif stop_gradient:
+        expected = -w + eta * (theta - r_bar)
+    else:
+        expected = -w + eta * (2 * theta - r_bar)
+    chex.assert_trees_all_close(grad, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finite differences in float64 through K Adam steps (moments included) on a tiny tanh critic.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def reference_unrolled_objective(theta_g, state, game, real, z, k, lr, b1, b2, eps, eps_root):
+    """L_G(θ_G, θ_D^K) with Adam written out by hand, independent of optax and of the update rule."""
+    num_batches = z.shape[0]
+    fake = jnp.stack([game.generator.apply(theta_g, {}, z[i])[0] for i in range(num_batches)])
+    d = state.d_params
+    m = jax.tree.map(jnp.zeros_like, d)
+    v = jax.tree.map(jnp.zeros_like, d)
+    for t in range(1, k + 1):
+        i = (t - 1) % num_batches
+
+        def d_loss(p, i=i):
+            real_logits = game.discriminator.apply(p, {}, real[i])[0]
+            fake_logits = game.discriminator.apply(p, {}, fake[i])[0]
+            return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+
+        g = jax.grad(d_loss)(d)
+        m = jax.tree.map(lambda m_, g_: b1 * m_ + (1 - b1) * g_, m, g)
+        v = jax.tree.map(lambda v_, g_: b2 * v_ + (1 - b2) * g_**2, v, g)
+        d = jax.tree.map(
+            lambda p, m_, v_: p - lr * (m_ / (1 - b1**t)) / (jnp.sqrt(v_ / (1 - b2**t) + eps_root) + eps), d, m, v
+        )
+    fake_logits = game.discriminator.apply(d, {}, fake[0])[0]
+    return -jnp.mean(jax.nn.softplus(fake_logits))  # minimax generator loss
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_unrolled_gradient_matches_finite_differences(x64, same_batch):
+    k, lr, b1, b2, eps, eps_root = 3, 0.05, 0.5, 0.999, 1e-8, 1e-8
+    game = Game(
+        generator=linen_player(LinearGenerator()),
+        discriminator=linen_player(TanhCritic()),
+        loss=losses.get_loss("minimax"),
+        g_optimizer=optax.sgd(1.0),
+        d_optimizer=optax.adam(lr, b1=b1, b2=b2, eps=eps, eps_root=eps_root),
+        z_dim=3,
+    )
+    state = make_state(game, jax.random.key(2), dtype=jnp.float64)
+    num_batches = 1 if same_batch else k
+    real = jax.random.normal(jax.random.key(3), (num_batches, 8, 2), jnp.float64) * 0.5 + 1.0
+    grad = generator_grad(unrolled_step(game, k, same_batch=same_batch), state, {"real": real})
+
+    z = game.sample_noise(step_keys(state)[1], num_batches, 8)
+    flat, unravel = jax.flatten_util.ravel_pytree(state.g_params)
+    f = jax.jit(
+        lambda x: reference_unrolled_objective(unravel(x), state, game, real, z, k, lr, b1, b2, eps, eps_root)
+    )
+    h = 1e-6
+    basis = np.eye(flat.size)
+    fd = np.array([(f(flat + h * e) - f(flat - h * e)) / (2 * h) for e in basis])
+    got = np.asarray(jax.flatten_util.ravel_pytree(grad)[0])
+    np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-8)
+    # The second-order terms matter here: the first-order ablation must differ from the full gradient.
+    grad_fo = generator_grad(unrolled_step(game, k, same_batch=same_batch, stop_gradient=True), state, {"real": real})
+    assert np.abs(np.asarray(jax.flatten_util.ravel_pytree(grad_fo)[0]) - fd).max() > 1e-4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rules against each other on the ring8 model with Adam.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def ring8_game_and_state(**overrides):
+    config = default_config()
+    config.z_dim, config.generator.width, config.discriminator.width = 16, 32, 32
+    for key, value in overrides.items():
+        config[key] = value
+    game = build_game(config)
+    return config, game, game.init(jax.random.key(config.seed), jnp.zeros((64, 2)))
+
+
+def run_steps(rule, state, num_steps, key=jax.random.key(7)):
+    step = jax.jit(rule.step)
+    for i in range(num_steps):
+        real = jax.random.normal(jax.random.fold_in(key, i), (rule.num_real_batches, 64, 2))
+        state, _ = step(state, {"real": real})
+    return state
+
+
+def test_unroll_zero_is_simultaneous():
+    _, game, state = ring8_game_and_state()
+    a = run_steps(unrolled_step(game, 0), state, 5)
+    b = run_steps(simultaneous_step(game), state, 5)
+    chex.assert_trees_all_close(as_arrays(a), as_arrays(b), rtol=1e-6, atol=1e-7)
+    assert int(a.step) == 5
+
+
+def test_remat_does_not_change_the_step():
+    _, game, state = ring8_game_and_state()
+    a = run_steps(unrolled_step(game, 4, remat=True), state, 3)
+    b = run_steps(unrolled_step(game, 4, remat=False), state, 3)
+    chex.assert_trees_all_close(as_arrays(a), as_arrays(b), rtol=1e-5, atol=1e-7)
+
+
+def test_unrolled_discriminator_takes_its_ordinary_step():
+    """D's own update under the unrolled rule is the simultaneous rule's D update, whatever K is."""
+    _, game, state = ring8_game_and_state()
+    a = run_steps(unrolled_step(game, 5), state, 1)
+    b = run_steps(simultaneous_step(game), state, 1)
+    chex.assert_trees_all_close((a.d_params, a.d_opt_state), (b.d_params, b.d_opt_state), rtol=1e-6, atol=1e-7)
+    assert not np.allclose(
+        jax.flatten_util.ravel_pytree(a.g_params)[0], jax.flatten_util.ravel_pytree(b.g_params)[0], atol=1e-6
+    )
+
+
+def test_alternating_runs_n_critic_discriminator_steps_then_one_generator_step():
+    _, game, state = ring8_game_and_state()
+    d_steps = 3
+    rule = alternating_step(game, d_steps=d_steps)
+    assert rule.num_real_batches == d_steps
+    real = jax.random.normal(jax.random.key(5), (d_steps, 64, 2))
+    new_state, _ = jax.jit(rule.step)(state, {"real": real})
+    # Adam's step counters: D moved d_steps times, G once.
+    assert int(new_state.d_opt_state[0].count) == d_steps
+    assert int(new_state.g_opt_state[0].count) == 1
+
+    # The same step composed by hand from the game's building blocks.
+    z = game.sample_noise(step_keys(state)[1], d_steps + 1, 64)
+    d = (state.d_params, state.d_opt_state, state.d_model_state)
+    for i in range(d_steps):
+        fake, _ = generate(game, state.g_params, {}, z[i])
+        d = discriminator_step(game, *d, real[i], fake)[:3]
+
+    def g_loss(g_params):
+        fake, _ = generate(game, g_params, {}, z[d_steps])
+        return game.loss.generator(game.discriminator.apply(d[0], {}, fake)[0])
+
+    updates, _ = game.g_optimizer.update(jax.grad(g_loss)(state.g_params), state.g_opt_state, state.g_params)
+    chex.assert_trees_all_close(new_state.d_params, d[0], rtol=1e-5, atol=1e-7)
+    chex.assert_trees_all_close(new_state.g_params, optax.apply_updates(state.g_params, updates), rtol=1e-5, atol=1e-7)
+
+
+def test_fresh_batches_consume_k_real_batches():
+    _, game, state = ring8_game_and_state()
+    rule = unrolled_step(game, 4, same_batch=False)
+    assert rule.num_real_batches == 4
+    same = unrolled_step(game, 4, same_batch=True)
+    assert same.num_real_batches == 1
+    # With identical real batches the two differ only through the fresh noise: a real difference.
+    real = jnp.broadcast_to(jax.random.normal(jax.random.key(1), (1, 64, 2)), (4, 64, 2))
+    a, _ = rule.step(state, {"real": real})
+    b, _ = same.step(state, {"real": real[:1]})
+    chex.assert_trees_all_close(a.d_params, b.d_params, rtol=1e-6)  # D's own step uses batch 0 in both
+    assert not np.allclose(jax.flatten_util.ravel_pytree(a.g_params)[0], jax.flatten_util.ravel_pytree(b.g_params)[0])
+
+
+def test_make_update_rule_rejects_unknown_names():
+    config, game, _ = ring8_game_and_state()
+    config.update_rule = "unroled"
+    with pytest.raises(ValueError, match=r"unknown update rule 'unroled'.*did you mean 'unrolled'"):
+        make_update_rule(game, config)
+    with pytest.raises(ValueError, match="unroll_steps must be >= 0"):
+        unrolled_step(game, -1)
+    with pytest.raises(ValueError, match="d_steps must be >= 1"):
+        alternating_step(game, 0)
