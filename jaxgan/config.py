@@ -83,11 +83,12 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     return optax.sgd(config.learning_rate)
 
 
-def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
+def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
+    """{"data.name": "ring", ...}: every leaf of a nested config under its dotted command-line name."""
     out = {}
     for key, value in config.items():
         if isinstance(value, ml_collections.ConfigDict):
-            out.update(_flatten(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -134,8 +135,8 @@ _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` naming the first bad key (as its command-line flag) and what is allowed."""
-    reference = _flatten(default_config())
-    values = _flatten(config)
+    reference = flatten(default_config())
+    values = flatten(config)
     for key in values:
         if key not in reference:
             raise ConfigError(f"--config.{key}: unknown config key{_did_you_mean(key, reference)}")

@@ -23,59 +23,81 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _known_flag_names() -> list[str]:
-    names = ["config", "workdir"]
-    try:
-        from jaxgan.config import default_config
+def _config_keys() -> list[str]:
+    from jaxgan.config import default_config, flatten
 
-        names += [f"config.{k}" for k in _flatten_keys(default_config())]
-    except Exception:  # noqa: BLE001 - suggestions are a nicety
-        pass
-    return names
+    return list(flatten(default_config()))
 
 
-def _flatten_keys(config, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in config.items():
-        if hasattr(value, "items"):
-            out += _flatten_keys(value, f"{prefix}{key}.")
-        else:
-            out.append(f"{prefix}{key}")
-    return out
+def _unknown_config_override(argv: list[str]) -> str | None:
+    """The first `--config.KEY=...` in argv whose KEY the runner does not know, as a one-line message."""
+    known = _config_keys()
+    for arg in argv[1:]:
+        match = re.match(r"--config\.([\w.]+)", arg)
+        if match and match.group(1) not in known:
+            close = difflib.get_close_matches(match.group(1), known, n=1)
+            hint = f" (did you mean --config.{close[0]}?)" if close else ""
+            return f"--config.{match.group(1)}: unknown config key{hint}"
+    return None
 
 
-def _explain_flags_error(error: Exception, argv: list[str]) -> str:
-    """One line for an absl/ml_collections flag-parsing error, with a did-you-mean for unknown names."""
-    text = " ".join(str(error).split())
-    unknown = re.search(r"Unknown command line flag '([^']+)'", text) or re.search(
-        r"[Kk]ey '?([\w.]+)'? (?:does not exist|not found)", text
-    )
-    if unknown:
-        name = unknown.group(1)
-        if not name.startswith("config.") and any(a.startswith(f"--config.{name}") for a in argv):
-            name = f"config.{name}"
-        close = difflib.get_close_matches(name, _known_flag_names(), n=1)
-        hint = f" (did you mean --{close[0]}?)" if close else ""
-        return f"--{name}: unknown flag or config key{hint}"
-    return text
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _config_path(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
 
 
 def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing (which also loads the config file), every failure turned into one line (exit 2)."""
     try:
         return flags.FLAGS(argv)
-    except flags.Error as error:
-        fail(_explain_flags_error(error, argv))
-    except (OSError, SyntaxError, ImportError, AttributeError, KeyError, TypeError, ValueError) as error:
-        fail(f"--config: could not load the config ({type(error).__name__}: {' '.join(str(error).split())})")
+    except Exception as error:  # noqa: BLE001 - includes any failure of user code in the config file
+        path = _config_path(argv)
+        unknown = re.search(r"Unknown command line flag '([^']+)'", str(error))
+        if path and not pathlib.Path(path).is_file():
+            fail(f"--config={path}: no such file")
+        if message := _unknown_config_override(argv):
+            fail(message)
+        if unknown:
+            close = difflib.get_close_matches(unknown.group(1), ["config", "workdir"], n=1)
+            hint = f" (did you mean --{close[0]}?)" if close else ""
+            fail(f"--{unknown.group(1)}: unknown flag; allowed: --config, --workdir, --config.KEY{hint}")
+        if isinstance(error, flags.Error):
+            fail(_one_line(error))
+        cause = error.__cause__ or error
+        fail(f"--config={path}: could not load it ({type(cause).__name__}: {_one_line(cause)})")
     return []
+
+
+def load_config():
+    """The config named by --config with its overrides applied, or a one-line error (exit 2)."""
+    if not flags.FLAGS["config"].present:
+        fail("--config is required, e.g. --config=experiments/ring8.py")
+    path = flags.FLAGS["config"].config_filename
+    if not pathlib.Path(path).is_file():
+        fail(f"--config={path}: no such file")
+    try:
+        config = _CONFIG.value
+    except Exception as error:  # noqa: BLE001 - any failure of user code in the config file
+        cause = error.__cause__ or error
+        fail(f"--config={path}: could not load it ({type(cause).__name__}: {_one_line(cause)})")
+    if not hasattr(config, "items"):
+        fail(f"--config: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
+    return config
 
 
 def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     if len(argv) > 1:
         fail(f"unexpected argument {argv[1]!r}; flags are written --name=value")
-    if _CONFIG.value is None:
-        fail("--config is required, e.g. --config=experiments/ring8.py")
+    config = load_config()
     if not _WORKDIR.value:
         fail("--workdir is required: the directory for checkpoints, metrics and figures")
     workdir = pathlib.Path(_WORKDIR.value)
@@ -84,7 +106,6 @@ def main(argv: list[str]) -> None:
 
     from jaxgan.config import ConfigError, validate
 
-    config = _CONFIG.value
     try:
         validate(config)
     except ConfigError as error:

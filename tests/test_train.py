@@ -1,0 +1,182 @@
+"""The runner end to end: outputs, exact resume after kill -9, SIGTERM checkpoints, non-finite stop."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import default_config
+from jaxgan.train import NonFiniteLossError, build_game, build_mixture, init_state, next_boundary, train_and_evaluate
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+TINY = {
+    "num_steps": 60,
+    "batch_size": 32,
+    "z_dim": 8,
+    "generator.width": 16,
+    "discriminator.width": 16,
+    "unroll_steps": 2,
+    "log_every_steps": 20,
+    "eval_every_steps": 20,
+    "eval_num_samples": 200,
+    "checkpoint_every_steps": 20,
+    "steps_per_dispatch": 10,
+}
+
+
+def tiny_config(**overrides):
+    config = default_config()
+    for key, value in {**TINY, **overrides}.items():
+        node = config
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config
+
+
+def cli(workdir, **overrides) -> list[str]:
+    args = [sys.executable, "-m", "jaxgan.main", "--config=experiments/ring8.py", f"--workdir={workdir}"]
+    return args + [f"--config.{k}={v}" for k, v in {**TINY, **overrides}.items()]
+
+
+def restore_final(workdir, config):
+    game, mixture = build_game(config), build_mixture(config)
+    abstract = jax.eval_shape(lambda: init_state(config, game, mixture))
+    ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
+    state, step = ckpt.restore(abstract)
+    ckpt.close()
+    return state, step
+
+
+def assert_bitwise_equal(a, b):
+    a = a.replace(key=jax.random.key_data(a.key))
+    b = b.replace(key=jax.random.key_data(b.key))
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_next_boundary_aligns_to_every_period():
+    config = tiny_config(log_every_steps=15, eval_every_steps=20, checkpoint_every_steps=25, steps_per_dispatch=7)
+    steps, s = [], 0
+    while s < config.num_steps:
+        s = next_boundary(s, config)
+        steps.append(s)
+    expected = sorted({m for p in (15, 20, 25, 7) for m in range(p, 60, p)} | {60})
+    assert steps == expected
+
+
+def test_run_writes_its_outputs(tmp_path):
+    config = tiny_config()
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    eval_json = json.loads((tmp_path / "eval.json").read_text())
+    assert eval_json["step"] == 60
+    assert set(eval_json) >= {"step", "modes", "high_quality_fraction", "reverse_kl", "config"}
+    assert eval_json["config"]["unroll_steps"] == 2
+    assert eval_json["modes"] == result["modes"]
+    assert 0 <= eval_json["high_quality_fraction"] <= 1
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in lines if "d_loss" in r]
+    eval_steps = [r["step"] for r in lines if "eval/modes" in r]
+    assert train_steps == [20, 40, 60] and eval_steps == [20, 40, 60]
+    assert all(np.isfinite(r["d_loss"]) and r["steps_per_sec"] > 0 for r in lines if "d_loss" in r)
+    assert (tmp_path / "samples.png").stat().st_size > 10_000
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [f"step_{s:08d}.npy" for s in (20, 40, 60)]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 60
+
+
+def test_resume_in_process_equals_uninterrupted(tmp_path):
+    """Stopping at 40 and continuing to 60 gives the bits of a straight run to 60, with the same record."""
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train_and_evaluate(tiny_config(), str(straight), echo=lambda _: None)
+    train_and_evaluate(tiny_config(num_steps=40), str(split), echo=lambda _: None)
+    train_and_evaluate(tiny_config(), str(split), echo=lambda _: None)
+    assert_bitwise_equal(restore_final(straight, tiny_config())[0], restore_final(split, tiny_config())[0])
+    assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
+    strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "steps_per_sec"} for l in p.read_text().splitlines()]  # noqa: E731, E741
+    assert strip(straight / "metrics.jsonl") == strip(split / "metrics.jsonl")
+
+
+def test_non_finite_loss_stops_with_the_step(tmp_path):
+    config = tiny_config(num_steps=40)
+    config.d_optimizer.name = "sgd"
+    config.d_optimizer.learning_rate = 1e30
+    with pytest.raises(NonFiniteLossError, match=r"non-finite \w+=(nan|inf|-inf) at step \d+; last good checkpoint"):
+        train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert not (tmp_path / "eval.json").exists()
+
+
+def _wait_for_checkpoint(workdir, proc, timeout=120):
+    deadline = time.time() + timeout
+    ckpt = pathlib.Path(workdir) / "checkpoints"
+    while time.time() < deadline:
+        if ckpt.exists() and any(p.name.isdigit() for p in ckpt.iterdir()):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+SLOW = {"num_steps": 2000, "checkpoint_every_steps": 100, "log_every_steps": 100, "eval_every_steps": 500}
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("reference")
+    subprocess.run(cli(workdir, **SLOW), cwd=ROOT, check=True, capture_output=True, timeout=600)
+    return workdir
+
+
+def test_kill_9_then_restart_is_bitwise_identical(tmp_path, reference_run):
+    workdir = tmp_path / "killed"
+    proc = subprocess.Popen(cli(workdir, **SLOW), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_checkpoint(workdir, proc)
+    time.sleep(np.random.default_rng().uniform(0.0, 1.5))  # any moment, async saves in flight included
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / "eval.json").exists(), "the run finished before it could be killed"
+    done = subprocess.run(cli(workdir, **SLOW), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resuming from the checkpoint at step" in done.stdout
+    config = tiny_config(**SLOW)
+    assert_bitwise_equal(restore_final(reference_run, config)[0], restore_final(workdir, config)[0])
+    assert (reference_run / "eval.json").read_bytes() == (workdir / "eval.json").read_bytes()
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_zero(tmp_path, reference_run):
+    workdir = tmp_path / "preempted"
+    proc = subprocess.Popen(cli(workdir, **SLOW), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(workdir, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    step = int(out.split("checkpoint written at step ")[1].split(";")[0])
+    assert 0 < step < SLOW["num_steps"]
+    assert Checkpointer(workdir / "checkpoints").latest_step() == step
+    done = subprocess.run(cli(workdir, **SLOW), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from the checkpoint at step {step}" in done.stdout
+    assert (reference_run / "eval.json").read_bytes() == (workdir / "eval.json").read_bytes()
+
+
+def test_corrupt_latest_checkpoint_falls_back_and_still_finishes_identically(tmp_path):
+    straight, damaged = tmp_path / "straight", tmp_path / "damaged"
+    train_and_evaluate(tiny_config(), str(straight), echo=lambda _: None)
+    train_and_evaluate(tiny_config(num_steps=40), str(damaged), echo=lambda _: None)
+    for f in (damaged / "checkpoints" / "40").rglob("*"):
+        if f.is_file() and "metadata" not in f.name:
+            f.write_bytes(b"garbage")
+    train_and_evaluate(tiny_config(), str(damaged), echo=lambda _: None)
+    assert (straight / "eval.json").read_bytes() == (damaged / "eval.json").read_bytes()
