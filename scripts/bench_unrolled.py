@@ -1,0 +1,160 @@
+r"""Throughput and memory of the unrolled update on the ring8 model, against a naive hand-written step.
+
+    python scripts/bench_unrolled.py --unroll_steps=0,1,5,10,50 --num_steps=500 [--write_notes]
+
+For each K it prints one JSON object per line:
+  framework: steps/s of `jaxgan`'s compiled chunk (the runner's `lax.scan` of `unrolled_step`), and the peak
+    memory of one compiled step with and without rematerialisation;
+  naive: the same math written directly (D step, then a separate K-step unroll from the old D for G's loss,
+    i.e. the first unrolled step computed twice), compiled with the same jit + scan.
+Peak memory is XLA's compile-time memory analysis of one step: arguments + outputs + temporaries − aliased.
+With --write_notes the table replaces the benchmark section of BUILD_NOTES.md.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import optax  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from jaxgan.config import default_config  # noqa: E402
+from jaxgan.state import step_keys  # noqa: E402
+from jaxgan.train import build_game, build_mixture, init_state, make_train_chunk  # noqa: E402
+from jaxgan.updates import unrolled_step  # noqa: E402
+from scripts.notes import ROOT, replace_block  # noqa: E402
+
+_UNROLL = flags.DEFINE_list("unroll_steps", ["0", "1", "5", "10", "50"], "Values of K to measure.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Timed update steps per measurement (one fused scan).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.")
+_BATCH = flags.DEFINE_integer("batch_size", 512, "Batch size.")
+_WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Replace the benchmark table in BUILD_NOTES.md.")
+
+
+
+def naive_chunk(game, mixture, batch_size: int, k: int):
+    """The unrolled GAN as one would first write it: no shared work, no remat."""
+
+    def d_loss(d_params, real, fake):
+        real_logits, _ = game.discriminator.apply(d_params, {}, real)
+        fake_logits, _ = game.discriminator.apply(d_params, {}, fake)
+        return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+
+    def d_update(d_params, d_opt, real, fake):
+        grads = jax.grad(d_loss)(d_params, real, fake)
+        updates, d_opt = game.d_optimizer.update(grads, d_opt, d_params)
+        return optax.apply_updates(d_params, updates), d_opt
+
+    def one_step(state, _):
+        data_key, noise_key = step_keys(state)
+        real = mixture.sample(data_key, batch_size)
+        z = game.sample_noise(noise_key, batch_size)
+
+        def g_loss(g_params):
+            fake, _ = game.generator.apply(g_params, {}, z)
+            d_params, d_opt = state.d_params, state.d_opt_state
+            for _ in range(k):
+                d_params, d_opt = d_update(d_params, d_opt, real, fake)
+            logits, _ = game.discriminator.apply(d_params, {}, fake)
+            return -jnp.mean(jax.nn.softplus(logits))
+
+        g_grads = jax.grad(g_loss)(state.g_params)
+        fake, _ = game.generator.apply(state.g_params, {}, z)
+        d_params, d_opt = d_update(state.d_params, state.d_opt_state, real, jax.lax.stop_gradient(fake))
+        updates, g_opt = game.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
+        new = state.replace(
+            step=state.step + 1,
+            g_params=optax.apply_updates(state.g_params, updates),
+            g_opt_state=g_opt,
+            d_params=d_params,
+            d_opt_state=d_opt,
+        )
+        return new, {}
+
+    def chunk(state, num_steps):
+        return jax.lax.scan(one_step, state, None, length=num_steps)
+
+    return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+
+def peak_memory_mb(chunk, state) -> float:
+    analysis = chunk.lower(state, 1).compile().memory_analysis()
+    total = (
+        analysis.argument_size_in_bytes
+        + analysis.output_size_in_bytes
+        + analysis.temp_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
+    return total / 2**20
+
+
+def steps_per_sec(chunk, state, num_steps: int, repeats: int) -> float:
+    state, _ = chunk(state, num_steps)  # compile and warm up
+    jax.block_until_ready(state)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state, _ = chunk(state, num_steps)
+        jax.block_until_ready(state)
+        best = max(best, num_steps / (time.perf_counter() - start))
+    return best
+
+
+def fresh_state(config, game, mixture):
+    return init_state(config, game, mixture)
+
+
+def main(argv):
+    del argv
+    config = default_config()
+    config.batch_size = _BATCH.value
+    game, mixture = build_game(config), build_mixture(config)
+    rows = []
+    for k in map(int, _UNROLL.value):
+        framework = make_train_chunk(unrolled_step(game, k, remat=True), mixture, config.batch_size)
+        no_remat = make_train_chunk(unrolled_step(game, k, remat=False), mixture, config.batch_size)
+        naive = naive_chunk(game, mixture, config.batch_size, k)
+        row = {
+            "unroll_steps": k,
+            "batch_size": config.batch_size,
+            "steps_per_sec": steps_per_sec(framework, fresh_state(config, game, mixture), _NUM_STEPS.value, _REPEATS.value),
+            "naive_steps_per_sec": steps_per_sec(naive, fresh_state(config, game, mixture), _NUM_STEPS.value, _REPEATS.value),
+            "peak_memory_mb": peak_memory_mb(framework, fresh_state(config, game, mixture)),
+            "peak_memory_mb_no_remat": peak_memory_mb(no_remat, fresh_state(config, game, mixture)),
+            "naive_peak_memory_mb": peak_memory_mb(naive, fresh_state(config, game, mixture)),
+        }
+        row["speedup_vs_naive"] = row["steps_per_sec"] / row["naive_steps_per_sec"]
+        rows.append(row)
+        print(json.dumps({key: round(v, 3) if isinstance(v, float) else v for key, v in row.items()}), flush=True)
+    if _WRITE_NOTES.value:
+        write_notes(rows)
+
+
+def write_notes(rows):
+    machine = f"{platform.machine()}, {jax.devices()[0].platform}, {jax.local_device_count()} device(s), jax {jax.__version__}"
+    lines = [
+        f"`python scripts/bench_unrolled.py --unroll_steps={','.join(str(r['unroll_steps']) for r in rows)} "
+        f"--num_steps={_NUM_STEPS.value} --write_notes` on {machine}, batch {rows[0]['batch_size']}:",
+        "",
+        "| K | jaxgan steps/s | naive steps/s | speed-up | peak MB (remat) | peak MB (no remat) | naive peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['unroll_steps']} | {r['steps_per_sec']:.1f} | {r['naive_steps_per_sec']:.1f} | "
+            f"{r['speedup_vs_naive']:.2f}× | {r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | "
+            f"{r['naive_peak_memory_mb']:.2f} |"
+        )
+    replace_block(ROOT / "BUILD_NOTES.md", "bench_unrolled", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    app.run(main)
