@@ -171,12 +171,17 @@ def test_sigterm_writes_a_checkpoint_and_exits_zero(tmp_path, reference_run):
     assert (reference_run / "eval.json").read_bytes() == (workdir / "eval.json").read_bytes()
 
 
-def test_corrupt_latest_checkpoint_falls_back_and_still_finishes_identically(tmp_path):
+def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_path):
     straight, damaged = tmp_path / "straight", tmp_path / "damaged"
     train_and_evaluate(tiny_config(), str(straight), echo=lambda _: None)
-    train_and_evaluate(tiny_config(num_steps=40), str(damaged), echo=lambda _: None)
-    for f in (damaged / "checkpoints" / "40").rglob("*"):
+    train_and_evaluate(tiny_config(), str(damaged), echo=lambda _: None)
+    for f in (damaged / "checkpoints" / "60").rglob("*"):
         if f.is_file() and "metadata" not in f.name:
             f.write_bytes(b"garbage")
-    train_and_evaluate(tiny_config(), str(damaged), echo=lambda _: None)
+    (damaged / "eval.json").unlink()
+    messages = []
+    train_and_evaluate(tiny_config(), str(damaged), echo=messages.append)
+    assert "resuming from the checkpoint at step 40" in messages[0]
+    assert (damaged / "checkpoints" / "unreadable_step_60").is_dir()
     assert (straight / "eval.json").read_bytes() == (damaged / "eval.json").read_bytes()
+    assert_bitwise_equal(restore_final(straight, tiny_config())[0], restore_final(damaged, tiny_config())[0])

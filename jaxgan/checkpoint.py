@@ -1,0 +1,180 @@
+"""Checkpointing of the whole training state, for exact resume.
+
+A GAN run is only reproducible across a restart if *everything* that determines the next update is saved
+together: the step counter, both networks' params, both optimizer states, the PRNG key and the position in
+the data stream. The trainer therefore keeps all of it in one pytree (a `flax.struct.dataclass`) and this
+module saves and restores that pytree as a unit, bit for bit, with `orbax.checkpoint.CheckpointManager`.
+
+Why it is safe to kill the process at any moment (checked against orbax-checkpoint 0.12.8):
+
+* On a local or POSIX file system orbax writes step N into `<dir>/N.orbax-checkpoint-tmp/`,
+  writes `commit_success.txt` into it once all data is committed, then atomically renames it to `<dir>/N/`
+  (`AtomicRenameTemporaryPath`). A checkpoint counts as finalized iff `<dir>/N/` exists under its final
+  name; a SIGKILL mid-save leaves only the tmp directory, which orbax's step listing skips and which
+  `cleanup_tmp_directories=True` removes when the next `Checkpointer` opens the directory.
+* `CheckpointManager.all_steps()/latest_step()` are an in-memory list that includes a step as soon as its
+  async save *starts* (and keeps it if the save later fails), so this module re-checks each step on disk.
+* A finalized checkpoint can still be damaged later (disk full, manual deletion, bit rot). `restore()` with
+  `step=None` therefore tries the newest step first and falls back to older ones with a warning; the
+  restored tree is checked leaf by leaf against `abstract_state` (shapes, dtypes, structure).
+
+Typed PRNG keys (`jax.random.key`) need no conversion: orbax 0.12.8 stores `key_data` plus the key impl in
+`array_metadatas/`. If that sidecar is lost the key would come back as raw uint32 data; the dtype check
+turns that into "checkpoint unreadable" rather than a silently different state.
+
+An unreadable step is renamed to `unreadable_step_N` (kept for inspection, out of orbax's view), so the resumed
+run saves step N again instead of finding it taken. `max_to_keep` must be >= 2 for a fallback target to exist. The state is saved as the named item `state`
+(`<dir>/N/state/`) rather than orbax's unnamed default item: in default-item mode a fresh manager decides
+single- vs multi-item mode from the first step directory it restores, so a latest step whose item directory
+is missing would lock it into the wrong mode and make every older step unreadable too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+__all__ = ["Checkpointer"]
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}").strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_matches(restored: Any, abstract: Any) -> None:
+    """Raises ValueError unless `restored` has the structure, shapes and dtypes of `abstract`."""
+    if jax.tree.structure(restored) != jax.tree.structure(abstract):
+        raise ValueError(f"tree structure {jax.tree.structure(restored)} != {jax.tree.structure(abstract)}")
+    for path, got, want in zip(
+        (jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(abstract)),
+        jax.tree.leaves(restored),
+        jax.tree.leaves(abstract),
+    ):
+        if (got.shape, got.dtype) != (want.shape, want.dtype):
+            raise ValueError(f"leaf {path}: got {got.dtype}{list(got.shape)}, expected {want.dtype}{list(want.shape)}")
+
+
+class Checkpointer:
+    """Keeps the newest `max_to_keep` checkpoints of one state pytree under `directory`; saves are async."""
+
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3):
+        if max_to_keep < 1:
+            raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
+        self.directory = os.path.abspath(os.fspath(directory))
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),
+                enable_async_checkpointing=True,
+                cleanup_tmp_directories=True,  # leftovers of a process killed mid-save
+                create=True,
+            ),
+        )
+        self._last_saved: int | None = None
+
+    def _is_finalized(self, step: int) -> bool:
+        return ocp.path.step.is_path_finalized(os.path.join(self.directory, str(step)))
+
+    def all_steps(self) -> list[int]:
+        """Steps whose checkpoint is fully written (finalized) on disk, ascending."""
+        return sorted(s for s in self._manager.all_steps() if self._is_finalized(s))
+
+    def latest_step(self) -> int | None:
+        steps = self.all_steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, state: Any, *, force: bool = False) -> bool:
+        """Starts an async save of `state` as `step`; returns whether a save was started.
+
+        Device arrays are copied to host before this returns, so `state` may be donated/overwritten
+        afterwards. Blocks while a previous save is still in flight. Saving an existing step is a no-op.
+        Without `force`, orbax also skips steps <= the newest checkpoint.
+        """
+        step = int(step)
+        if step in self._manager.all_steps():  # includes a save of `step` still in flight
+            return False
+        self.wait()  # orbax would wait for the previous save anyway; this surfaces its failure as RuntimeError
+        started = self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=force)
+        if started:
+            self._last_saved = step
+        return started
+
+    def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, int] | tuple[None, None]:
+        """Restores into the structure/shapes/dtypes of `abstract_state` (arrays or `jax.ShapeDtypeStruct`s).
+
+        `step=None`: the newest readable checkpoint, skipping unreadable ones with a warning; (None, None) if
+        there is no checkpoint at all, RuntimeError if there are some but none is readable. An explicit
+        `step` is restored or raises.
+        """
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), abstract_state
+        )
+        if step is not None:
+            if not self._is_finalized(step):
+                raise FileNotFoundError(f"no finalized checkpoint for step {step} in {self.directory}")
+            return self._restore_step(abstract, int(step)), int(step)
+        steps = self.all_steps()
+        if not steps:
+            return None, None
+        for s in reversed(steps):
+            try:
+                restored = self._restore_step(abstract, s)
+            except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
+                kept = self._set_aside(s)
+                logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, falling back to an "
+                                "earlier step", s, self.directory, _one_line(e), kept)
+                continue
+            self._manager.reload()  # forget the steps set aside, so training can save them again
+            return restored, s
+        self._manager.reload()
+        raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored")
+
+    def _set_aside(self, step: int) -> str:
+        """Renames an unreadable step out of orbax's view (kept for inspection, never deleted)."""
+        target = os.path.join(self.directory, f"unreadable_step_{step}")
+        suffix = 0
+        while os.path.exists(target + (f".{suffix}" if suffix else "")):
+            suffix += 1
+        target += f".{suffix}" if suffix else ""
+        os.rename(os.path.join(self.directory, str(step)), target)
+        return target
+
+    def _restore_step(self, abstract: Any, step: int) -> Any:
+        restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
+        restored = restored["state"]
+        _check_matches(restored, abstract)
+        return restored
+
+    def wait(self) -> None:
+        """Blocks until the pending async save is committed; raises RuntimeError if it failed.
+
+        orbax keeps re-raising a failed async save on every later wait/save/close, so treat it as fatal.
+        """
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:
+            raise RuntimeError(f"async save of step {self._last_saved} failed: {_one_line(e)}") from e
+        step, self._last_saved = self._last_saved, None
+        if step is not None and not self._is_finalized(step):
+            raise RuntimeError(f"async save of step {step} to {self.directory} did not commit (see log)")
+
+    def close(self) -> None:
+        self.wait()
+        self._manager.close()
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.close()
+        except Exception as e:
+            if exc is None:
+                raise
+            logging.error("Checkpointer.close() failed while handling %r: %s", exc, _one_line(e))
