@@ -5,6 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
-exec python -m jaxgan.main --config=experiments/ring8.py --workdir="${1:-runs/demo}" \
-  --config.num_steps=6000 --config.eval_every_steps=1000 --config.checkpoint_every_steps=1000 \
-  --config.g_optimizer.learning_rate=1e-3 --config.d_optimizer.learning_rate=1e-3
+exec python -m jaxgan.main --config=experiments/ring8_lr1e3.py --workdir="${1:-runs/demo}" \
+  --config.num_steps=6000 --config.checkpoint_every_steps=1000
