@@ -1,0 +1,62 @@
+"""Every bad input ends with exit code 2 and one line on stderr naming the flag and what is allowed."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+RING = "--config=experiments/ring8.py"
+
+# (arguments, pattern the single stderr line must contain)
+CASES = {
+    "negative_steps": ([RING, "--workdir={w}", "--config.num_steps=-5"], "--config.num_steps=-5: must be a positive integer"),
+    "zero_batch": ([RING, "--workdir={w}", "--config.batch_size=0"], "--config.batch_size=0: must be a positive integer"),
+    "unknown_loss": ([RING, "--workdir={w}", "--config.loss=minmax"], "--config.loss='minmax': unknown value; allowed: f_gan,"),
+    "unknown_rule": ([RING, "--workdir={w}", "--config.update_rule=unroled"], "allowed: alternating, simultaneous, unrolled (did you mean 'unrolled'?)"),
+    "unknown_key": ([RING, "--workdir={w}", "--config.unroll_step=3"], "--config.unroll_step: unknown config key (did you mean --config.unroll_steps?)"),
+    "unknown_nested_key": ([RING, "--workdir={w}", "--config.data.nme=grid"], "--config.data.nme: unknown config key (did you mean --config.data.name?)"),
+    "unknown_flag": ([RING, "--workdir={w}", "--wrkdir=x"], "--wrkdir: unknown flag; allowed: --config, --workdir, --config.KEY (did you mean --workdir?)"),
+    "type_error": ([RING, "--workdir={w}", "--config.num_steps=abc"], "--config.num_steps=abc"),
+    "float_for_int": ([RING, "--workdir={w}", "--config.batch_size=1.5"], "--config.batch_size=1.5"),
+    "missing_config": (["--workdir={w}"], "--config is required"),
+    "config_not_found": (["--config=experiments/nope.py", "--workdir={w}"], "--config=experiments/nope.py: no such file"),
+    "config_syntax_error": (["--config={bad}", "--workdir={w}"], "could not load it (SyntaxError"),
+    "config_without_get_config": (["--config={empty}", "--workdir={w}"], "could not load it (AttributeError"),
+    "missing_workdir": ([RING], "--workdir is required"),
+    "workdir_is_a_file": ([RING, "--workdir=pyproject.toml"], "--workdir=pyproject.toml: exists and is not a directory"),
+    "grid_not_square": ([RING, "--workdir={w}", "--config.data.name=grid", "--config.data.num_modes=24"], "--config.data.num_modes=24: a grid needs a perfect square"),
+    "unknown_mixture": ([RING, "--workdir={w}", "--config.data.name=rng"], "allowed: grid, ring (did you mean 'ring'?)"),
+    "adam_not_differentiable": ([RING, "--workdir={w}", "--config.d_optimizer.eps_root=0.0"], "needs eps_root > 0"),
+    "bad_beta": ([RING, "--workdir={w}", "--config.g_optimizer.b1=1.0"], "--config.g_optimizer.b1=1.0: must be in [0, 1)"),
+    "unknown_activation": ([RING, "--workdir={w}", "--config.generator.activation=rellu"], "(did you mean 'relu'?)"),
+    "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad_input")
+    (tmp / "bad.py").write_text("def get_config(:\n")
+    (tmp / "empty.py").write_text("x = 1\n")
+    procs = {}
+    for name, (args, _) in CASES.items():
+        argv = [a.format(w=tmp / name, bad=tmp / "bad.py", empty=tmp / "empty.py") for a in args]
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "jaxgan.main", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    results = {name: (p.wait(timeout=300), *p.communicate()) for name, p in procs.items()}
+    return tmp, results
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_clear_line(outcomes, name):
+    tmp, results = outcomes
+    code, out, err = results[name]
+    lines = err.strip().splitlines()
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert CASES[name][1] in lines[0]
+    assert "Traceback" not in err + out
+    assert not (tmp / name / "checkpoints").exists()  # nothing was started
