@@ -22,9 +22,13 @@ def pick_snapshots(steps: Sequence[int], count: int) -> list[int]:
     return [steps[i] for i in sorted(set(index))]
 
 
-def scatter_samples(ax, samples: np.ndarray, means: np.ndarray, limit: float, title: str = "") -> None:
+def scatter_samples(ax, samples, means, limit: float, title: str = "", data=None) -> None:
+    """Generated samples (blue) with real data drawn over them (red), or the mode centres if no data is given."""
     ax.scatter(samples[:, 0], samples[:, 1], s=1.5, c="tab:blue", alpha=0.5, linewidths=0)
-    ax.scatter(means[:, 0], means[:, 1], s=25, c="tab:red", marker="x", linewidths=1.0)
+    if data is not None:
+        ax.scatter(data[:, 0], data[:, 1], s=1.0, c="tab:red", alpha=0.6, linewidths=0)
+    else:
+        ax.scatter(means[:, 0], means[:, 1], s=25, c="tab:red", marker="x", linewidths=1.0)
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
@@ -42,8 +46,8 @@ def load_snapshots(samples_dir: str | os.PathLike) -> dict[int, np.ndarray]:
     return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(pathlib.Path(samples_dir).glob("step_*.npy"))}
 
 
-def plot_training_samples(path, samples_dir, mixture, title: str = "", count: int = 6) -> None:
-    """One row: samples at `count` evaluation steps (the last is the final model), data modes as red crosses."""
+def plot_training_samples(path, samples_dir, mixture, title: str = "", count: int = 6, data=None) -> None:
+    """One row: samples at `count` evaluation steps (the last is the final model) over the data."""
     snapshots = load_snapshots(samples_dir)
     if not snapshots:
         return
@@ -52,7 +56,7 @@ def plot_training_samples(path, samples_dir, mixture, title: str = "", count: in
     limit = plot_limit(means)
     fig, axes = plt.subplots(1, len(steps), figsize=(2.2 * len(steps), 2.5), squeeze=False)
     for ax, step in zip(axes[0], steps):
-        scatter_samples(ax, snapshots[step], means, limit, f"step {step}")
+        scatter_samples(ax, snapshots[step], means, limit, f"step {step}", data)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -60,7 +64,7 @@ def plot_training_samples(path, samples_dir, mixture, title: str = "", count: in
     plt.close(fig)
 
 
-def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], means, count: int = 6, title=""):
+def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], means, count: int = 6, title="", data=None):
     """Rows of snapshot scatters (e.g. K = 0 and K = 10), columns at the same steps: the Metz et al. Figure 1 layout."""
     means = np.asarray(means)
     limit = plot_limit(means)
@@ -68,7 +72,7 @@ def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], me
     fig, axes = plt.subplots(len(rows), len(steps), figsize=(2.0 * len(steps), 2.1 * len(rows)), squeeze=False)
     for r, (label, snapshots) in enumerate(rows):
         for c, step in enumerate(steps):
-            scatter_samples(axes[r, c], snapshots[step], means, limit, f"step {step}" if r == 0 else "")
+            scatter_samples(axes[r, c], snapshots[step], means, limit, f"step {step}" if r == 0 else "", data)
         axes[r, 0].set_ylabel(label, fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)

@@ -109,6 +109,15 @@ def make_evaluate(game: Game, mixture: Mixture, num_samples: int) -> Callable:
     return jax.jit(evaluate)
 
 
+def describe_run(config: ml_collections.ConfigDict) -> str:
+    rule = config.update_rule
+    if rule == "unrolled":
+        rule += f" K={config.unroll_steps}"
+    elif rule == "alternating":
+        rule += f" n_critic={config.d_steps}"
+    return f"{rule}, {config.loss} loss, seed {config.seed}"
+
+
 def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
     """The next step (> `step`) at which the host must act: log, eval, checkpoint, dispatch end or the last step."""
     periods = (config.log_every_steps, config.eval_every_steps, config.checkpoint_every_steps, config.steps_per_dispatch)
@@ -245,7 +254,11 @@ def train_and_evaluate(
         }
         _write_json(workdir_path / "eval.json", result)
         plotting.plot_training_samples(
-            workdir_path / "samples.png", samples_dir, mixture, title=f"{config.update_rule} ({config.loss})"
+            workdir_path / "samples.png",
+            samples_dir,
+            mixture,
+            title=f"{describe_run(config)}: samples (blue), data (red)",
+            data=np.asarray(mixture.sample(jax.random.key(0), config.eval_num_samples)),
         )
         checkpointer.save(step, state)
         return result

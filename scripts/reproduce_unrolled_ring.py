@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -101,7 +102,10 @@ def main(argv):
     ]
     figure = pathlib.Path(_FIGURE.value)
     figure.parent.mkdir(parents=True, exist_ok=True)
-    plotting.plot_sample_grid(figure, rows, mixture.means, title="Ring of 8 Gaussians, seed 0")
+    data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
+    plotting.plot_sample_grid(
+        figure, rows, mixture.means, title="Ring of 8 Gaussians, seed 0: samples (blue), data (red)", data=data
+    )
     table = summary_table(results, base)
     print(table)
     (pathlib.Path(_WORKDIR.value) / "summary.json").write_text(json.dumps(results, indent=1, default=str))
