@@ -39,6 +39,19 @@ def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, A
     return optax.apply_updates(state.g_params, updates), g_opt_state
 
 
+def _advance(state: TrainState, g: tuple[Any, Any, Any], d: tuple[Any, Any, Any]) -> TrainState:
+    """The state after one step: g = (params, opt_state, model_state) of G, d likewise for D."""
+    return state.replace(
+        step=state.step + 1,
+        g_params=g[0],
+        g_opt_state=g[1],
+        g_model_state=g[2],
+        d_params=d[0],
+        d_opt_state=d[1],
+        d_model_state=d[2],
+    )
+
+
 def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
     """`d_steps` discriminator steps (fresh real batch and noise each), then one generator step.
 
@@ -69,15 +82,7 @@ def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
 
         (g_loss, g_model_state), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
         g_params, g_opt_state = _generator_update(game, state, g_grads)
-        new_state = state.replace(
-            step=state.step + 1,
-            g_params=g_params,
-            g_opt_state=g_opt_state,
-            g_model_state=g_model_state,
-            d_params=d_params,
-            d_opt_state=d_opt_state,
-            d_model_state=d_model_state,
-        )
+        new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_losses[-1], "g_loss": g_loss}
 
     return UpdateRule(step, d_steps)
@@ -102,15 +107,7 @@ def simultaneous_step(game: Game) -> UpdateRule:
             game, state.d_params, state.d_opt_state, state.d_model_state, batch["real"][0], jax.lax.stop_gradient(fake)
         )
         g_params, g_opt_state = _generator_update(game, state, g_grads)
-        new_state = state.replace(
-            step=state.step + 1,
-            g_params=g_params,
-            g_opt_state=g_opt_state,
-            g_model_state=g_model_state,
-            d_params=d_params,
-            d_opt_state=d_opt_state,
-            d_model_state=d_model_state,
-        )
+        new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_loss, "g_loss": g_loss}
 
     return UpdateRule(step, 1)
@@ -183,15 +180,7 @@ def unrolled_step(
         )
         d_params, d_opt_state, d_model_state, d_loss = first
         g_params, g_opt_state = _generator_update(game, state, g_grads)
-        new_state = state.replace(
-            step=state.step + 1,
-            g_params=g_params,
-            g_opt_state=g_opt_state,
-            g_model_state=g_model_state,
-            d_params=d_params,
-            d_opt_state=d_opt_state,
-            d_model_state=d_model_state,
-        )
+        new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_loss, "g_loss": g_loss}
 
     return UpdateRule(step, num_batches)
