@@ -185,3 +185,19 @@ def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_pat
     assert (damaged / "checkpoints" / "unreadable_step_60").is_dir()
     assert (straight / "eval.json").read_bytes() == (damaged / "eval.json").read_bytes()
     assert_bitwise_equal(restore_final(straight, tiny_config())[0], restore_final(damaged, tiny_config())[0])
+
+
+def test_fused_chunk_makes_no_host_transfer():
+    """Inside a dispatch nothing crosses between host and device: data and noise are made on device."""
+    from jaxgan.train import make_train_chunk
+    from jaxgan.updates import make_update_rule
+
+    config = tiny_config()
+    game, mixture = build_game(config), build_mixture(config)
+    chunk = make_train_chunk(make_update_rule(game, config), mixture, config.batch_size)
+    state = jax.device_put(init_state(config, game, mixture))
+    state, _ = chunk(state, 10)  # compile outside the guard
+    with jax.transfer_guard("disallow"):
+        state, metrics = chunk(state, 10)
+        jax.block_until_ready((state, metrics))
+    assert metrics["d_loss"].shape == (10,)
