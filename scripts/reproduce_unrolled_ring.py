@@ -87,7 +87,9 @@ def settings_that_differ(config) -> dict:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     reference = flatten(module.get_config())
-    return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in ("seed", "unroll_steps")}
+    cadence = ("seed", "unroll_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
+               "keep_checkpoints", "steps_per_dispatch")  # fmt: skip
+    return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in cadence}
 
 
 def main(argv):
