@@ -1,0 +1,368 @@
+r"""Regularizers of the GAN game as pure functions: Lipschitz constraints, gradient penalties, consensus.
+
+Discriminator-side penalties take ``d_fn: x[batch, ...] -> logits[batch]``, a closure over D's parameters (and
+model state), e.g. ``lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]``, and return a scalar
+that is ADDED, with a weight, to D's loss. They differentiate ``d_fn`` with respect to its input, so the caller
+takes second derivatives when it differentiates the penalty with respect to D's parameters; every function here
+is differentiable in all of its array arguments (nothing is hidden behind ``stop_gradient``).
+
+Per-sample input gradients :math:`\nabla_x D(x_i)` are computed with ONE ``jax.grad`` of
+:math:`\sum_i D(x_i)`: since :math:`D(x_i)` depends on :math:`x_i` only, the i-th row of that gradient is
+:math:`\nabla_x D(x_i)`. This requires that D treats samples independently (no batch normalisation in training
+mode, no minibatch discrimination); otherwise the rows mix cross-sample terms. All non-batch axes are flattened,
+so for images the norm is the Frobenius norm over (height, width, channels).
+
+:data:`PENALTIES` names the penalties a config can choose; :func:`discriminator_penalty` evaluates the D-side
+ones by name. The generator-side :func:`nagarajan_kolter_penalty` and the joint :func:`consensus_gradients` need
+the players' losses as functions of the parameters and are called by the update rules directly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Params = Any
+DiscriminatorFn = Callable[[Array], Array]
+
+PENALTIES: tuple[str, ...] = ("none", "wgan_gp", "dragan", "r1", "r2", "nagarajan_kolter")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Helpers.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _input_gradients(d_fn: DiscriminatorFn, x: Array) -> Array:
+    r"""Per-sample gradients :math:`\nabla_x D(x_i)`, flattened to shape ``[batch, features]``."""
+    # Valid because D(x_i) depends on x_i only: d/dx_i sum_j D(x_j) = grad D(x_i).
+    grads = jax.grad(lambda inputs: jnp.sum(d_fn(inputs)))(x)
+    return grads.reshape(x.shape[0], -1)
+
+
+def _safe_norm(g: Array) -> Array:
+    r"""Row-wise Euclidean norm of ``g[batch, features]`` whose gradient is finite (zero) at ``g = 0``.
+
+    :math:`d\|g\|/dg = g / \|g\|` is 0/0 at the origin, and jax evaluates it to nan there (e.g. a critic that
+    is locally constant, or zero-initialised weights). Instead of biasing every norm with an epsilon inside the
+    sqrt, the sqrt is only evaluated where the squared norm is positive; at 0 the norm is the constant 0, so its
+    gradient there is 0 (a valid subgradient) and the value is exact everywhere.
+    """
+    squared = jnp.sum(jnp.square(g), axis=-1)
+    positive = squared > 0
+    # jnp.where evaluates both branches: feed the sqrt a dummy 1 where it is not selected, so that its nan
+    # gradient at 0 is never formed (a nan times the zero cotangent of the unselected branch is still nan).
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+
+
+def _tree_squared_norm(tree: Any) -> Array:
+    r""":math:`\sum` of the squares of all entries of all leaves of a pytree."""
+    squares = [jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree)]
+    return sum(squares[1:], squares[0]) if squares else jnp.zeros(())
+
+
+def _check_same_shape(real: Array, fake: Array) -> None:
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weight clipping.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def weight_clip(params: Params, clip: float) -> Params:
+    r"""Clamps every leaf of ``params`` to :math:`[-c, c]`, the original WGAN's crude Lipschitz constraint.
+
+    .. math::
+      w \leftarrow \mathrm{clip}(w, -c, c)
+
+    applied to the critic's parameters after each of its optimizer steps. It bounds the Lipschitz constant of the
+    critic (for a given architecture) but biases it towards very simple functions; the gradient penalty
+    (:func:`gradient_penalty`) was introduced to replace it. The paper uses :math:`c = 0.01`.
+
+    Args:
+      params: a pytree of arrays (D's parameters).
+      clip: the bound :math:`c \ge 0`.
+
+    Returns:
+      A pytree of the same structure and dtypes.
+
+    References:
+      Arjovsky, Chintala, Bottou, 2017, Wasserstein GAN, Algorithm 1, https://arxiv.org/abs/1701.07875
+    """
+    if isinstance(clip, (int, float)) and clip < 0:
+        raise ValueError(f"clip must be >= 0, got {clip}")
+    return jax.tree.map(lambda p: jnp.clip(p, -clip, clip).astype(p.dtype), params)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gradient-norm penalties (Lipschitz).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def gradient_penalty(
+    d_fn: DiscriminatorFn, real: Array, fake: Array, key: jax.Array, target: float = 1.0
+) -> Array:
+    r"""WGAN-GP gradient penalty on random interpolates between real and fake samples.
+
+    .. math::
+      \hat x_i = \epsilon_i x_i^{real} + (1 - \epsilon_i) x_i^{fake}, \quad \epsilon_i \sim U[0, 1], \qquad
+      P = \frac1n \sum_i \big(\|\nabla_x D(\hat x_i)\|_2 - t\big)^2,
+
+    with one :math:`\epsilon_i` per sample, drawn as
+    ``jax.random.uniform(key, (batch, 1, ..., 1), real.dtype)`` (broadcast over the non-batch axes). The optimal
+    1-Lipschitz critic has gradient norm 1 on the lines between coupled points, hence the two-sided target
+    :math:`t = 1`; the paper adds :math:`\lambda P` with :math:`\lambda = 10` to the critic's loss.
+
+    The norm has no epsilon: see :func:`_safe_norm` for how a zero gradient is kept nan-free.
+
+    Args:
+      d_fn: ``x[batch, ...] -> logits[batch]``, samples must be processed independently (see module docstring).
+      real: data samples, ``[batch, ...]``.
+      fake: generated samples, same shape as ``real``.
+      key: PRNG key for the :math:`\epsilon_i`.
+      target: the target norm :math:`t`.
+
+    Returns:
+      A scalar.
+
+    References:
+      Gulrajani et al., 2017, Improved Training of Wasserstein GANs, Algorithm 1, https://arxiv.org/abs/1704.00028
+    """
+    _check_same_shape(real, fake)
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    interpolates = eps * real + (1.0 - eps) * fake
+    norms = _safe_norm(_input_gradients(d_fn, interpolates))
+    return jnp.mean(jnp.square(norms - target))
+
+
+def dragan_penalty(
+    d_fn: DiscriminatorFn, real: Array, key: jax.Array, noise_scale: float = 0.5, target: float = 1.0
+) -> Array:
+    r"""DRAGAN gradient penalty on perturbed real samples.
+
+    .. math::
+      \hat x = x^{real} + \delta, \quad \delta = s \cdot \mathrm{std}(x^{real}) \cdot u, \quad
+      u \sim U[0, 1]^{\text{shape of } x^{real}}, \qquad
+      P = \frac1n \sum_i \big(\|\nabla_x D(\hat x_i)\|_2 - t\big)^2.
+
+    Exact perturbation used here (implementations differ): :math:`\mathrm{std}` is ONE scalar, the population
+    standard deviation (``ddof=0``) over all entries of the real batch, :math:`u` is drawn elementwise as
+    ``jax.random.uniform(key, real.shape, real.dtype)`` and :math:`s` is ``noise_scale``, so the noise is
+    one-sided (:math:`u \ge 0`). This is the widely used ``X + 0.5 * X.std() * np.random.random(X.shape)`` of
+    DRAGAN implementations; the paper itself writes a Gaussian :math:`\delta \sim N(0, cI)`, and some codes also
+    take a random point between :math:`x` and :math:`\hat x` (not done here) or use a per-feature std. The paper
+    adds :math:`\lambda P`, :math:`\lambda = 10`, to D's loss: it penalises sharp gradients of D in a
+    neighbourhood of the data, which the authors link to mode collapse.
+
+    Args:
+      d_fn: ``x[batch, ...] -> logits[batch]``.
+      real: data samples, ``[batch, ...]``.
+      key: PRNG key for :math:`u`.
+      noise_scale: :math:`s`.
+      target: the target norm :math:`t`.
+
+    Returns:
+      A scalar.
+
+    References:
+      Kodali, Abernethy, Hays, Kira, 2017, On Convergence and Stability of GANs, https://arxiv.org/abs/1705.07215
+    """
+    u = jax.random.uniform(key, real.shape, real.dtype)
+    perturbed = real + noise_scale * jnp.std(real) * u
+    norms = _safe_norm(_input_gradients(d_fn, perturbed))
+    return jnp.mean(jnp.square(norms - target))
+
+
+def r1_penalty(d_fn: DiscriminatorFn, real: Array) -> Array:
+    r"""R1 penalty: the squared input-gradient norm of D on real data.
+
+    .. math::
+      R_1 = \frac1n \sum_i \|\nabla_x D(x_i^{real})\|_2^2.
+
+    The regularizer added to D's loss is :math:`\frac{\gamma}{2} R_1`. At an equilibrium where
+    :math:`p_g = p_{data}` and D is constant on the data, it vanishes with its gradient, and Mescheder et al.
+    show that it makes gradient descent locally convergent (the unregularised Dirac-GAN oscillates). No norm
+    (sqrt) is taken, so it is smooth everywhere.
+
+    Args:
+      d_fn: ``x[batch, ...] -> logits[batch]``.
+      real: data samples, ``[batch, ...]``.
+
+    Returns:
+      A scalar.
+
+    References:
+      Mescheder, Geiger, Nowozin, 2018, Which Training Methods for GANs do actually Converge?, Eq. (9),
+      https://arxiv.org/abs/1801.04406
+    """
+    return jnp.mean(jnp.sum(jnp.square(_input_gradients(d_fn, real)), axis=-1))
+
+
+def r2_penalty(d_fn: DiscriminatorFn, fake: Array) -> Array:
+    r"""R2 penalty: the squared input-gradient norm of D on generated data.
+
+    .. math::
+      R_2 = \frac1n \sum_i \|\nabla_x D(x_i^{fake})\|_2^2,
+
+    added to D's loss as :math:`\frac{\gamma}{2} R_2`; the same as :func:`r1_penalty` on samples of
+    :math:`p_g`, with the same local-convergence guarantee.
+
+    Args:
+      d_fn: ``x[batch, ...] -> logits[batch]``.
+      fake: generated samples, ``[batch, ...]``.
+
+    Returns:
+      A scalar.
+
+    References:
+      Mescheder, Geiger, Nowozin, 2018, Which Training Methods for GANs do actually Converge?, Eq. (10),
+      https://arxiv.org/abs/1801.04406
+    """
+    return jnp.mean(jnp.sum(jnp.square(_input_gradients(d_fn, fake)), axis=-1))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Penalties on the game's gradient field.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def nagarajan_kolter_penalty(value_fn: Callable[[Params], Array], d_params: Params) -> Array:
+    r"""The squared norm of the discriminator's gradient of the value function, a generator-side penalty.
+
+    .. math::
+      P(\theta_G) = \|\nabla_{\theta_D} V(\theta_G, \theta_D)\|^2,
+
+    where the generator minimizes :math:`V + \frac{\eta}{2} P` (D's update is unchanged). Near an equilibrium
+    G thus also moves to where D's gradient is small, which damps the rotation of simultaneous gradient descent
+    and makes it locally asymptotically stable.
+
+    ``value_fn(d_params) -> scalar V`` is a closure over G's parameters; the caller differentiates this penalty
+    with respect to those through the closure (a second derivative, mixed in :math:`\theta_G, \theta_D`).
+
+    Args:
+      value_fn: ``d_params -> V``, a scalar.
+      d_params: D's parameters, any pytree.
+
+    Returns:
+      A scalar, the sum of squares over all leaves of :math:`\nabla_{\theta_D} V`.
+
+    References:
+      Nagarajan & Kolter, 2017, Gradient descent GAN optimization is locally stable, Eq. (7),
+      https://arxiv.org/abs/1706.04156
+    """
+    return _tree_squared_norm(jax.grad(value_fn)(d_params))
+
+
+def consensus_penalty(grads: Any) -> Array:
+    r"""Consensus penalty :math:`L = \frac12 \|v\|^2` of the joint gradient field :math:`v` of both players.
+
+    ``grads`` is a pytree holding :math:`v = (\nabla_{\theta_G} L_G, \nabla_{\theta_D} L_D)`, e.g. the tuple
+    ``(g_grads, d_grads)``. :math:`L` is zero exactly at the stationary points of the game; following
+    :math:`-\nabla L` (together with the players' gradients) pulls both players towards them. See
+    :func:`consensus_gradients`.
+
+    References:
+      Mescheder, Nowozin, Geiger, 2017, The Numerics of GANs, Section 3, https://arxiv.org/abs/1705.10461
+    """
+    return 0.5 * _tree_squared_norm(grads)
+
+
+def consensus_gradients(
+    loss_g_fn: Callable[[Params, Params], Array],
+    loss_d_fn: Callable[[Params, Params], Array],
+    g_params: Params,
+    d_params: Params,
+    gamma: float,
+) -> tuple[Params, Params]:
+    r"""Consensus-optimization update directions of both players.
+
+    With the joint field :math:`v(\theta) = (\nabla_{\theta_G} L_G, \nabla_{\theta_D} L_D)` (each player's
+    gradient of its OWN loss, both minimized), consensus optimization follows
+
+    .. math::
+      v + \gamma \nabla \big(\tfrac12 \|v\|^2\big) = v + \gamma J^\top v, \qquad J = \partial v / \partial \theta,
+
+    i.e. each player minimizes its loss plus :math:`\gamma L` with :math:`L = \frac12\|v\|^2`
+    (:func:`consensus_penalty`). :math:`J^\top v` is one ``jax.vjp`` of the field, so the Jacobian is never
+    formed. For the bilinear game :math:`L_G = xy = -L_D` the field :math:`(y, -x)` rotates forever; the added
+    term :math:`\gamma (x, y)` makes it converge to the origin.
+
+    Args:
+      loss_g_fn: ``(g_params, d_params) -> L_G``, the loss G minimizes.
+      loss_d_fn: ``(g_params, d_params) -> L_D``, the loss D minimizes.
+      g_params: G's parameters.
+      d_params: D's parameters.
+      gamma: the weight :math:`\gamma` of the consensus term.
+
+    Returns:
+      ``(g_grads, d_grads)``, pytrees shaped like ``g_params`` and ``d_params``, to be fed to each player's
+      (descent) optimizer in place of its plain gradient.
+
+    References:
+      Mescheder, Nowozin, Geiger, 2017, The Numerics of GANs, Algorithm 1, https://arxiv.org/abs/1705.10461
+    """
+
+    def field(params: tuple[Params, Params]) -> tuple[Params, Params]:
+        g, d = params
+        return jax.grad(loss_g_fn, argnums=0)(g, d), jax.grad(loss_d_fn, argnums=1)(g, d)
+
+    v, vjp_fn = jax.vjp(field, (g_params, d_params))
+    # d/dtheta (1/2 <v, v>) = J^T v: the pullback of the cotangent v through the field.
+    (jt_v,) = vjp_fn(v)
+    return jax.tree.map(lambda vi, ji: vi + gamma * ji, v, jt_v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Registry.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _unknown_penalty_message(name: Any) -> str:
+    message = f"unknown penalty {name!r}; allowed: {', '.join(PENALTIES)}"
+    if isinstance(name, str):
+        # Not difflib.get_close_matches: its default cutoff (0.6) rejects two-letter typos such as 'r3', and it
+        # breaks ties by the larger string ('r2' over 'r1'); here ties go to the first name in PENALTIES.
+        scores = [difflib.SequenceMatcher(None, name.lower(), candidate).ratio() for candidate in PENALTIES]
+        best = max(range(len(PENALTIES)), key=scores.__getitem__)
+        if scores[best] >= 0.5:
+            message += f" (did you mean {PENALTIES[best]!r}?)"
+    return message
+
+
+def discriminator_penalty(
+    name: str, d_fn: DiscriminatorFn, real: Array, fake: Array, key: jax.Array
+) -> Array:
+    r"""The D-side penalty called ``name``, with the default settings of each paper, as a scalar.
+
+    * ``'none'``: 0.
+    * ``'wgan_gp'``: :func:`gradient_penalty` on (real, fake) with ``key``, target 1.
+    * ``'dragan'``: :func:`dragan_penalty` on real with ``key``, noise scale 0.5, target 1.
+    * ``'r1'``: :func:`r1_penalty` on real.
+    * ``'r2'``: :func:`r2_penalty` on fake.
+    * ``'nagarajan_kolter'``: 0, because it is a GENERATOR-side penalty.
+
+    'nagarajan_kolter' regularizes G's loss (:func:`nagarajan_kolter_penalty`), so D's loss gets nothing from
+    it and this returns 0. The weight (:math:`\lambda`, or :math:`\gamma/2` for R1/R2) is the caller's.
+    ``name`` is a Python string, static under ``jax.jit``.
+
+    Raises:
+      ValueError: if ``name`` is not in :data:`PENALTIES`; the message lists the allowed names and, when there
+        is one, the closest match.
+    """
+    if not isinstance(name, str) or name not in PENALTIES:
+        raise ValueError(_unknown_penalty_message(name))
+    if name == "wgan_gp":
+        return gradient_penalty(d_fn, real, fake, key)
+    if name == "dragan":
+        return dragan_penalty(d_fn, real, key)
+    if name == "r1":
+        return r1_penalty(d_fn, real)
+    if name == "r2":
+        return r2_penalty(d_fn, fake)
+    return jnp.zeros((), jnp.result_type(real))  # 'none', 'nagarajan_kolter'
