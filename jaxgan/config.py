@@ -16,6 +16,7 @@ import optax
 
 from jaxgan.losses import LOSSES
 from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
 MIXTURES = ("grid", "ring")
@@ -40,6 +41,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.unroll_stop_gradient = False  # True: first-order ablation, no backprop through the unroll
     config.unroll_remat = True  # rematerialise unrolled steps: memory flat in K
     config.d_steps = 1  # n_critic of the alternating rule
+    config.consensus_gamma = 1.0  # γ of the consensus rule
+    config.sga_lambda = 1.0  # λ of symplectic gradient adjustment
+    config.ema_decay = 0.0  # > 0 keeps an exponential moving average of G, evaluated beside G
+    config.penalty = "none"  # none, wgan_gp, dragan, r1, r2, nagarajan_kolter
+    config.penalty_weight = 0.0  # λ (WGAN-GP, DRAGAN), γ (R1/R2: γ/2·penalty), η (Nagarajan–Kolter: η/2·‖∇‖²)
+    config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
     config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
 
     config.data = ml_collections.ConfigDict()
@@ -106,6 +113,7 @@ def _type_name(value: Any) -> str:
 _CHOICES: dict[str, Iterable[str]] = {
     "loss": LOSSES,
     "update_rule": UPDATE_RULES,
+    "penalty": PENALTIES,
     "dtype": DTYPES,
     "data.name": MIXTURES,
     "generator.activation": ACTIVATIONS,
@@ -119,11 +127,11 @@ _POSITIVE_INTS = (
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width",
 )  # fmt: skip
-_NON_NEGATIVE = ("unroll_steps", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
+_NON_NEGATIVE = ("unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root")  # fmt: skip
 _POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
-_UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2")
+_UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
 
 _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import penalties
 from jaxgan.losses import GanLoss
 from jaxgan.models import ModelState, Params, Player
 from jaxgan.state import TrainState
@@ -36,6 +37,12 @@ class Game:
     d_optimizer: optax.GradientTransformation
     z_dim: int
     noise: Callable[[jax.Array, tuple[int, ...]], jax.Array] = gaussian_noise
+    # Regularisation (jaxgan.penalties): a D-side gradient penalty added to D's loss with `penalty_weight`
+    # (γ/2 · penalty for R1/R2, as in Mescheder et al. 2018), or the Nagarajan–Kolter term added to G's loss;
+    # `weight_clip` > 0 clips D's parameters after each of its steps (WGAN).
+    penalty: str = "none"
+    penalty_weight: float = 0.0
+    weight_clip: float = 0.0
 
     def sample_noise(self, key: jax.Array, *batch_shape: int) -> jax.Array:
         return self.noise(key, (*batch_shape, self.z_dim))
@@ -65,17 +72,41 @@ def generate(game: Game, g_params: Params, g_model_state: ModelState, z: jax.Arr
 
 
 def discriminator_loss(
-    game: Game, d_params: Params, d_model_state: ModelState, real: jax.Array, fake: jax.Array
+    game: Game,
+    d_params: Params,
+    d_model_state: ModelState,
+    real: jax.Array,
+    fake: jax.Array,
+    key: jax.Array | None = None,
 ) -> tuple[jax.Array, ModelState]:
-    real_logits, d_model_state = game.discriminator.apply(d_params, d_model_state, real)
-    fake_logits, d_model_state = game.discriminator.apply(d_params, d_model_state, fake)
-    return game.loss.discriminator(real_logits, fake_logits), d_model_state
+    """D's loss on (real, fake), plus the game's D-side penalty (`key` draws its random points, if any)."""
+    real_logits, new_model_state = game.discriminator.apply(d_params, d_model_state, real)
+    fake_logits, new_model_state = game.discriminator.apply(d_params, new_model_state, fake)
+    loss = game.loss.discriminator(real_logits, fake_logits)
+    if game.penalty_weight and game.penalty not in ("none", "nagarajan_kolter"):
+        d_fn = lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]  # noqa: E731
+        scale = game.penalty_weight / 2 if game.penalty in ("r1", "r2") else game.penalty_weight
+        loss = loss + scale * penalties.discriminator_penalty(game.penalty, d_fn, real, fake, key)
+    return loss, new_model_state
 
 
-def generator_loss(game: Game, d_params: Params, d_model_state: ModelState, fake: jax.Array) -> jax.Array:
-    """G's loss on its samples `fake` against D; D's model-state update from this pass is discarded."""
+def generator_loss(
+    game: Game, d_params: Params, d_model_state: ModelState, fake: jax.Array, real: jax.Array | None = None
+) -> jax.Array:
+    """G's loss on its samples `fake` against D; D's model-state update from this pass is discarded.
+
+    With the Nagarajan–Kolter penalty, G minimises L_G + η/2 ‖∇_{θ_D} L_D(θ_G, θ_D)‖² (η = `penalty_weight`),
+    the gradient norm of D's (unpenalised) loss with respect to D's parameters, which needs the real batch.
+    """
     fake_logits, _ = game.discriminator.apply(d_params, d_model_state, fake)
-    return game.loss.generator(fake_logits)
+    loss = game.loss.generator(fake_logits)
+    if game.penalty == "nagarajan_kolter" and game.penalty_weight:
+        def d_value(p):
+            real_logits, _ = game.discriminator.apply(p, d_model_state, real)
+            return game.loss.discriminator(real_logits, game.discriminator.apply(p, d_model_state, fake)[0])
+
+        loss = loss + game.penalty_weight / 2 * penalties.nagarajan_kolter_penalty(d_value, d_params)
+    return loss
 
 
 def discriminator_step(
@@ -85,10 +116,14 @@ def discriminator_step(
     d_model_state: ModelState,
     real: jax.Array,
     fake: jax.Array,
+    key: jax.Array | None = None,
 ) -> tuple[Params, Any, ModelState, jax.Array]:
     """One optimizer step of D on (real, fake): returns (d_params, d_opt_state, d_model_state, loss)."""
     (loss, d_model_state), grads = jax.value_and_grad(
-        lambda p: discriminator_loss(game, p, d_model_state, real, fake), has_aux=True
+        lambda p: discriminator_loss(game, p, d_model_state, real, fake, key), has_aux=True
     )(d_params)
     updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
-    return optax.apply_updates(d_params, updates), d_opt_state, d_model_state, loss
+    d_params = optax.apply_updates(d_params, updates)
+    if game.weight_clip > 0:
+        d_params = penalties.weight_clip(d_params, game.weight_clip)
+    return d_params, d_opt_state, d_model_state, loss

@@ -8,7 +8,7 @@ and a resumed run draws exactly the batches the uninterrupted run would have dra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -25,12 +25,19 @@ class TrainState:
     g_opt_state: Any
     d_opt_state: Any
     key: jax.Array  # base key; never split in place, see `step_keys`
+    g_params_ema: Any = None  # exponential moving average of G's parameters, when the run keeps one
 
 
-def step_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
-    """(data_key, noise_key) for the current step: independent streams derived from (key, step) alone."""
+class StepKeys(NamedTuple):
+    data: jax.Array  # real batches
+    noise: jax.Array  # G's noise z
+    penalty: jax.Array  # random points of gradient penalties (WGAN-GP interpolates, DRAGAN perturbations)
+
+
+def step_keys(state: TrainState) -> StepKeys:
+    """Independent key streams for the current step, derived from (key, step) alone."""
     step_key = jax.random.fold_in(state.key, state.step)
-    return jax.random.fold_in(step_key, 0), jax.random.fold_in(step_key, 1)
+    return StepKeys(*(jax.random.fold_in(step_key, i) for i in range(3)))
 
 
 def num_params(tree: Any) -> int:

@@ -66,6 +66,9 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
         g_optimizer=make_optimizer(config.g_optimizer),
         d_optimizer=make_optimizer(config.d_optimizer),
         z_dim=config.z_dim,
+        penalty=config.penalty,
+        penalty_weight=config.penalty_weight,
+        weight_clip=config.weight_clip,
     )
 
 
@@ -73,9 +76,9 @@ def build_mixture(config: ml_collections.ConfigDict) -> Mixture:
     return make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
 
 
-def init_state(config: ml_collections.ConfigDict, game: Game, mixture: Mixture) -> TrainState:
+def init_state(config: ml_collections.ConfigDict, rule: UpdateRule) -> TrainState:
     example = jnp.zeros((config.batch_size, 2), jnp.float32)
-    return game.init(jax.random.key(config.seed), example)
+    return rule.init(jax.random.key(config.seed), example)
 
 
 def make_train_chunk(rule: UpdateRule, mixture: Mixture, batch_size: int) -> Callable:
@@ -86,7 +89,7 @@ def make_train_chunk(rule: UpdateRule, mixture: Mixture, batch_size: int) -> Cal
     """
 
     def one_step(state: TrainState, _) -> tuple[TrainState, dict]:
-        data_key, _ = step_keys(state)
+        data_key = step_keys(state).data
         real = mixture.sample(data_key, rule.num_real_batches * batch_size)
         real = real.reshape(rule.num_real_batches, batch_size, *real.shape[1:])
         return rule.step(state, {"real": real})
@@ -104,6 +107,10 @@ def make_evaluate(game: Game, mixture: Mixture, num_samples: int) -> Callable:
         z = game.sample_noise(jax.random.fold_in(state.key, _EVAL_STREAM), num_samples)
         samples, _ = generate(game, state.g_params, state.g_model_state, z)
         metrics = mixture_metrics(samples, mixture.means, mixture.std)
+        if state.g_params_ema is not None:  # the averaged generator, on the same noise
+            ema_samples, _ = generate(game, state.g_params_ema, state.g_model_state, z)
+            ema = mixture_metrics(ema_samples, mixture.means, mixture.std)
+            metrics.update({f"ema_{k}": v for k, v in ema.items() if k != "mode_counts"})
         return metrics, samples
 
     return jax.jit(evaluate)
@@ -179,7 +186,7 @@ def train_and_evaluate(
     evaluate = make_evaluate(game, mixture, config.eval_num_samples)
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
-    fresh = init_state(config, game, mixture)
+    fresh = init_state(config, rule)
     state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), fresh))
     if state is None:
         state, step = fresh, 0
@@ -250,6 +257,7 @@ def train_and_evaluate(
             "modes": int(final["modes"]),
             "high_quality_fraction": float(final["high_quality_fraction"]),
             "reverse_kl": float(final["reverse_kl"]),
+            **{k: final[k].item() for k in ("ema_modes", "ema_high_quality_fraction", "ema_reverse_kl") if k in final},
             "config": config.to_dict(),
         }
         _write_json(workdir_path / "eval.json", result)

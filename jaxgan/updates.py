@@ -1,19 +1,30 @@
 """Update rules for the GAN game: pure `step(state, batch) -> (state, metrics)` functions.
 
-Each rule is a factory that closes over the `Game` and its hyperparameters and returns an `UpdateRule`:
-the step function and the number of real minibatches one step consumes (`batch["real"]` has shape
-`[num_real_batches, batch_size, ...]`). Noise is drawn inside the step from `step_keys(state)`, so a step is
-a pure function of (state, batch) and can be fused by `lax.scan` without host round-trips.
+Each rule is a factory that closes over the `Game` and its hyperparameters and returns an `UpdateRule`: the step,
+the number of real minibatches one step consumes (`batch["real"]` has shape `[num_real_batches, batch, ...]`) and
+the `init` that makes a state the step accepts (rules with state of their own, such as optimism or an EMA of G,
+extend it). Noise and penalty points are drawn inside the step from `step_keys(state)`, so a step is a pure
+function of (state, batch) and `lax.scan` fuses many of them without host round-trips.
+
+Below, L_G and L_D are the losses each player minimises and v = (∇_{θ_G} L_G, ∇_{θ_D} L_D) is the joint gradient
+(the update field of the game is −v).
 
 * `alternating_step`: n_critic = `d_steps` discriminator steps, then one generator step against the new D.
-* `simultaneous_step`: both players take a gradient step from the same point (θ_G, θ_D).
-* `unrolled_step`: Metz et al. 2016. D takes its ordinary step; G minimises its loss against D after `k`
-  further optimizer steps, θ_D^{i+1} = θ_D^i - η·Opt(∇_D L_D(θ_G, θ_D^i)), differentiating through all of
-  them, the optimizer's moments included.
+* `simultaneous_step`: both players step from the same point.
+* `unrolled_step`: Metz et al. 2016. D takes its ordinary step; G minimises its loss against D after K further
+  optimizer steps, differentiating through all of them, the optimizer's moments included.
+* `extragradient_step`: both players step with the gradient taken at a look-ahead point (Korpelevich 1976;
+  Gidel et al. 2019).
+* `optimistic_step`: optimistic gradient descent, the gradient 2 v_t − v_{t−1} (Daskalakis et al. 2018).
+* `consensus_step`: both players follow v + γ ∇(½‖v‖²) (Mescheder, Nowozin, Geiger 2017).
+* `sga_step`: symplectic gradient adjustment v + λ Aᵀv, A the antisymmetric part of ∂v (Balduzzi et al. 2018).
+* `with_generator_ema`: wraps any rule to keep an exponential moving average of G's parameters.
+Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from typing import Any, Callable, NamedTuple
 
@@ -21,17 +32,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan.game import Game, discriminator_step, generate, generator_loss
+from jaxgan.game import Game, discriminator_loss, discriminator_step, generate, generator_loss
 from jaxgan.state import TrainState, step_keys
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 StepFn = Callable[[TrainState, Batch], tuple[TrainState, Metrics]]
+InitFn = Callable[[jax.Array, jax.Array], TrainState]
 
 
 class UpdateRule(NamedTuple):
     step: StepFn
     num_real_batches: int
+    init: InitFn  # (key, example real batch) -> TrainState
 
 
 def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
@@ -52,6 +65,11 @@ def _advance(state: TrainState, g: tuple[Any, Any, Any], d: tuple[Any, Any, Any]
     )
 
 
+def _penalty_key(state: TrainState, i: int | jax.Array) -> jax.Array:
+    """The penalty key of D's i-th step within this update step."""
+    return jax.random.fold_in(step_keys(state).penalty, i)
+
+
 def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
     """`d_steps` discriminator steps (fresh real batch and noise each), then one generator step.
 
@@ -62,55 +80,59 @@ def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
         raise ValueError(f"d_steps must be >= 1, got {d_steps}")
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        _, noise_key = step_keys(state)
-        z = game.sample_noise(noise_key, d_steps + 1, batch["real"].shape[1])  # [d_steps + 1, B, z_dim]
+        z = game.sample_noise(step_keys(state).noise, d_steps + 1, batch["real"].shape[1])  # [d_steps+1, B, z]
         fake, g_model_state = generate(game, state.g_params, state.g_model_state, z[:d_steps])
         fake = jax.lax.stop_gradient(fake)
 
         def d_body(carry, xs):
-            real, fake_i = xs
-            d_params, d_opt_state, d_model_state, loss = discriminator_step(game, *carry, real, fake_i)
+            real, fake_i, i = xs
+            d_params, d_opt_state, d_model_state, loss = discriminator_step(
+                game, *carry, real, fake_i, _penalty_key(state, i)
+            )
             return (d_params, d_opt_state, d_model_state), loss
 
         (d_params, d_opt_state, d_model_state), d_losses = jax.lax.scan(
-            d_body, (state.d_params, state.d_opt_state, state.d_model_state), (batch["real"], fake)
+            d_body,
+            (state.d_params, state.d_opt_state, state.d_model_state),
+            (batch["real"], fake, jnp.arange(d_steps)),
         )
 
         def g_objective(g_params):
             fake_g, new_g_model_state = generate(game, g_params, g_model_state, z[d_steps])
-            return generator_loss(game, d_params, d_model_state, fake_g), new_g_model_state
+            return generator_loss(game, d_params, d_model_state, fake_g, batch["real"][-1]), new_g_model_state
 
         (g_loss, g_model_state), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
         g_params, g_opt_state = _generator_update(game, state, g_grads)
         new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_losses[-1], "g_loss": g_loss}
 
-    return UpdateRule(step, d_steps)
+    return UpdateRule(step, d_steps, game.init)
 
 
 def simultaneous_step(game: Game) -> UpdateRule:
-    """Both players step from the same point: θ_G ← θ_G - Opt(∇_G L_G), θ_D ← θ_D - Opt(∇_D L_D).
+    """Both players step from the same point: θ_G ← θ_G − Opt(∇_G L_G), θ_D ← θ_D − Opt(∇_D L_D).
 
     The generator's loss is taken on the very samples the discriminator is trained on.
     """
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        _, noise_key = step_keys(state)
-        z = game.sample_noise(noise_key, batch["real"].shape[1])
+        z = game.sample_noise(step_keys(state).noise, batch["real"].shape[1])
+        real = batch["real"][0]
 
         def g_objective(g_params):
             fake, g_model_state = generate(game, g_params, state.g_model_state, z)
-            return generator_loss(game, state.d_params, state.d_model_state, fake), (fake, g_model_state)
+            return generator_loss(game, state.d_params, state.d_model_state, fake, real), (fake, g_model_state)
 
         (g_loss, (fake, g_model_state)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
         d_params, d_opt_state, d_model_state, d_loss = discriminator_step(
-            game, state.d_params, state.d_opt_state, state.d_model_state, batch["real"][0], jax.lax.stop_gradient(fake)
-        )
+            game, state.d_params, state.d_opt_state, state.d_model_state, real, jax.lax.stop_gradient(fake),
+            _penalty_key(state, 0),
+        )  # fmt: skip
         g_params, g_opt_state = _generator_update(game, state, g_grads)
         new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_loss, "g_loss": g_loss}
 
-    return UpdateRule(step, 1)
+    return UpdateRule(step, 1, game.init)
 
 
 def unrolled_step(
@@ -146,21 +168,21 @@ def unrolled_step(
     num_batches = 1 if same_batch else max(unroll_steps, 1)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        _, noise_key = step_keys(state)
         real = batch["real"]  # [num_batches, B, ...]
-        z = game.sample_noise(noise_key, num_batches, real.shape[1])
+        z = game.sample_noise(step_keys(state).noise, num_batches, real.shape[1])
 
         def unrolled_objective(g_params):
             fake, g_model_state = generate(game, g_params, state.g_model_state, z)  # [num_batches, B, ...]
             # With K = 0 nothing is unrolled and D's update must not see G's gradient path either.
             unroll_fake = jax.lax.stop_gradient(fake) if (stop_gradient or unroll_steps == 0) else fake
             first = discriminator_step(
-                game, state.d_params, state.d_opt_state, state.d_model_state, real[0], unroll_fake[0]
-            )
+                game, state.d_params, state.d_opt_state, state.d_model_state, real[0], unroll_fake[0],
+                _penalty_key(state, 0),
+            )  # fmt: skip
 
             def d_body(carry, i):
                 d_params, d_opt_state, d_model_state, _ = discriminator_step(
-                    game, *carry, real[i % num_batches], unroll_fake[i % num_batches]
+                    game, *carry, real[i % num_batches], unroll_fake[i % num_batches], _penalty_key(state, i)
                 )
                 return (d_params, d_opt_state, d_model_state), None
 
@@ -169,10 +191,8 @@ def unrolled_step(
             if unroll_steps == 0:
                 d_params_k, d_model_state_k = state.d_params, state.d_model_state
             else:
-                (d_params_k, _, d_model_state_k), _ = jax.lax.scan(
-                    d_body, first[:3], jnp.arange(1, unroll_steps)
-                )
-            g_loss = generator_loss(game, d_params_k, d_model_state_k, fake[0])
+                (d_params_k, _, d_model_state_k), _ = jax.lax.scan(d_body, first[:3], jnp.arange(1, unroll_steps))
+            g_loss = generator_loss(game, d_params_k, d_model_state_k, fake[0], real[0])
             return g_loss, (jax.lax.stop_gradient(first), g_model_state)
 
         (g_loss, (first, g_model_state)), g_grads = jax.value_and_grad(unrolled_objective, has_aux=True)(
@@ -183,27 +203,207 @@ def unrolled_step(
         new_state = _advance(state, (g_params, g_opt_state, g_model_state), (d_params, d_opt_state, d_model_state))
         return new_state, {"d_loss": d_loss, "g_loss": g_loss}
 
-    return UpdateRule(step, num_batches)
+    return UpdateRule(step, num_batches, game.init)
 
 
-UPDATE_RULES = ("alternating", "simultaneous", "unrolled")
+# -------------------------------------------------------------------------------------------------------------
+# Rules built on the joint gradient field v(θ_G, θ_D).
+# -------------------------------------------------------------------------------------------------------------
+
+
+def joint_gradient_fn(game: Game, state: TrainState, batch: Batch) -> Callable:
+    """`v(params) -> (grads, (g_loss, d_loss))` for params = (θ_G, θ_D), on this step's batch, noise and keys.
+
+    D's gradient keeps its dependence on θ_G through the fake samples, so derivatives of v (consensus, SGA,
+    Jacobians) see the interaction terms. Model state is held fixed: these rules are for stateless models.
+    """
+    if jax.tree.leaves(state.g_model_state) or jax.tree.leaves(state.d_model_state):
+        raise ValueError("this update rule differentiates the gradient field and supports stateless models only")
+    real = batch["real"][0]
+    z = game.sample_noise(step_keys(state).noise, real.shape[0])
+    key = _penalty_key(state, 0)
+
+    def losses(params):
+        g_params, d_params = params
+        fake, _ = generate(game, g_params, state.g_model_state, z)
+        g_loss = generator_loss(game, d_params, state.d_model_state, fake, real)
+        d_loss, _ = discriminator_loss(game, d_params, state.d_model_state, real, fake, key)
+        return g_loss, d_loss
+
+    def field(params):
+        g_params, d_params = params
+        g_loss, g_grads = jax.value_and_grad(lambda g: losses((g, d_params))[0])(g_params)
+        d_loss, d_grads = jax.value_and_grad(lambda d: losses((g_params, d))[1])(d_params)
+        return (g_grads, d_grads), (g_loss, d_loss)
+
+    return field
+
+
+def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any]) -> tuple[TrainState, tuple[Any, Any]]:
+    """Both players' optimizers applied to `grads` = (G's, D's) from the current point."""
+    g_params, g_opt_state = _generator_update(game, state, grads[0])
+    updates, d_opt_state = game.d_optimizer.update(grads[1], state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+    return _advance(state, (g_params, g_opt_state, state.g_model_state), (d_params, d_opt_state, state.d_model_state))
+
+
+def _joint_rule(game: Game, adjusted_gradients: Callable) -> UpdateRule:
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        field = joint_gradient_fn(game, state, batch)
+        grads, (g_loss, d_loss), extra = adjusted_gradients(field, (state.g_params, state.d_params), state)
+        return _apply_joint(game, state, grads), {"d_loss": d_loss, "g_loss": g_loss, **extra}
+
+    return UpdateRule(step, 1, game.init)
+
+
+def _tree_dot(a: Any, b: Any) -> jax.Array:
+    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def _tree_axpy(alpha: jax.Array | float, x: Any, y: Any) -> Any:
+    return jax.tree.map(lambda xi, yi: alpha * xi + yi, x, y)
+
+
+def extragradient_step(game: Game) -> UpdateRule:
+    """Extragradient: step with the gradient taken at a look-ahead point.
+
+        (θ', ψ') = (θ, ψ) − Opt(v(θ, ψ)),   (θ, ψ) ← (θ, ψ) − Opt(v(θ', ψ')),
+
+    with each player's optimizer (Extra-Adam of Gidel et al. 2019 when it is Adam). The look-ahead uses the
+    optimizer state without committing it, so the moments see only the extrapolated gradients. Converges on the
+    bilinear game where simultaneous gradient descent spirals out (Korpelevich 1976).
+    """
+
+    def adjusted(field, params, state):
+        (g_grads, d_grads), _ = field(params)
+        g_updates, _ = game.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
+        d_updates, _ = game.d_optimizer.update(d_grads, state.d_opt_state, state.d_params)
+        lookahead = (optax.apply_updates(params[0], g_updates), optax.apply_updates(params[1], d_updates))
+        grads, losses = field(lookahead)
+        return grads, losses, {}
+
+    return _joint_rule(game, adjusted)
+
+
+def consensus_step(game: Game, gamma: float) -> UpdateRule:
+    """Consensus optimization (Mescheder, Nowozin, Geiger 2017): both players descend v + γ ∇(½‖v‖²).
+
+    ∇(½‖v‖²) = Jᵀv with J = ∂v/∂(θ_G, θ_D), one vector-Jacobian product of the joint field; the regulariser
+    pulls both players toward stationary points of the game and damps the rotation that makes simultaneous
+    gradient descent cycle.
+    """
+
+    def adjusted(field, params, state):
+        v, vjp, losses = jax.vjp(field, params, has_aux=True)
+        (jtv,) = vjp(v)
+        return _tree_axpy(gamma, jtv, v), losses, {"grad_norm_sq": _tree_dot(v, v)}
+
+    return _joint_rule(game, adjusted)
+
+
+def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
+    """Symplectic gradient adjustment (Balduzzi et al. 2018): descend ξ + λ Aᵀξ.
+
+    ξ = v is the joint gradient, J = ∂ξ its Jacobian, A = ½(J − Jᵀ) the antisymmetric (rotational) part, so
+    Aᵀξ = ½(Jᵀξ − Jξ): one VJP and one JVP. With `align`, λ takes the sign of
+    ⟨ξ, ∇H⟩⟨Aᵀξ, ∇H⟩/d + 1/10 with ∇H = Jᵀξ (the paper's Algorithm 1), which makes the adjustment point
+    toward stable fixed points and away from unstable ones.
+    """
+
+    def adjusted(field, params, state):
+        xi, vjp, losses = jax.vjp(field, params, has_aux=True)
+        (jt_xi,) = vjp(xi)
+        _, j_xi = jax.jvp(lambda p: field(p)[0], (params,), (xi,))
+        at_xi = jax.tree.map(lambda a, b: 0.5 * (a - b), jt_xi, j_xi)
+        scale = jnp.asarray(lam, jnp.float32)
+        if align:
+            dim = sum(x.size for x in jax.tree.leaves(xi))
+            scale = scale * jnp.sign(_tree_dot(xi, jt_xi) * _tree_dot(at_xi, jt_xi) / dim + 0.1)
+        return _tree_axpy(scale, at_xi, xi), losses, {"sga_lambda": scale}
+
+    return _joint_rule(game, adjusted)
+
+
+class OptimisticState(NamedTuple):
+    previous: Any  # last step's gradients
+    count: jax.Array
+
+
+def optimistic_gradient() -> optax.GradientTransformation:
+    """Optimism as a gradient transformation: g_t ↦ 2 g_t − g_{t−1} (g_t itself at the first step).
+
+    Chained before any optimizer; with SGD it is optimistic gradient descent, θ_{t+1} = θ_t − 2η g_t + η g_{t−1}
+    (Daskalakis, Ilyas, Syrgkanis, Zeng 2018), which converges on the bilinear game.
+    """
+
+    def init(params):
+        return OptimisticState(jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        first = state.count == 0
+        out = jax.tree.map(lambda g, p: jnp.where(first, g, 2 * g - p), updates, state.previous)
+        return out, OptimisticState(updates, state.count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+def optimistic_step(game: Game) -> UpdateRule:
+    """Simultaneous steps with each player's optimizer fed 2 v_t − v_{t−1} (see `optimistic_gradient`)."""
+    optimistic = dataclasses.replace(
+        game,
+        g_optimizer=optax.chain(optimistic_gradient(), game.g_optimizer),
+        d_optimizer=optax.chain(optimistic_gradient(), game.d_optimizer),
+    )
+    rule = simultaneous_step(optimistic)
+    return UpdateRule(rule.step, rule.num_real_batches, optimistic.init)
+
+
+def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
+    """Keeps θ_EMA ← decay·θ_EMA + (1 − decay)·θ_G after every step of `rule` (Yazıcı et al. 2019; BigGAN).
+
+    The average starts at G's initial parameters and lives in `state.g_params_ema`; evaluation reports it beside
+    the raw G.
+    """
+    if not 0 <= decay < 1:
+        raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
+
+    def init(key, example):
+        state = rule.init(key, example)
+        return state.replace(g_params_ema=jax.tree.map(jnp.copy, state.g_params))  # own buffers: the state is donated
+
+    def step(state, batch):
+        new_state, metrics = rule.step(state, batch)
+        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_params_ema, new_state.g_params)
+        return new_state.replace(g_params_ema=ema), metrics
+
+    return UpdateRule(step, rule.num_real_batches, init)
+
+
+UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")
 
 
 def make_update_rule(game: Game, config: Any) -> UpdateRule:
-    """The update rule named by `config.update_rule`, with its options from the config."""
+    """The update rule named by `config.update_rule`, with its options and the EMA of G from the config."""
     name = config.update_rule
-    if name == "alternating":
-        return alternating_step(game, d_steps=config.d_steps)
-    if name == "simultaneous":
-        return simultaneous_step(game)
-    if name == "unrolled":
-        return unrolled_step(
+    factories = {
+        "alternating": lambda: alternating_step(game, d_steps=config.d_steps),
+        "simultaneous": lambda: simultaneous_step(game),
+        "unrolled": lambda: unrolled_step(
             game,
             config.unroll_steps,
             same_batch=config.unroll_same_batch,
             stop_gradient=config.unroll_stop_gradient,
             remat=config.unroll_remat,
-        )
-    close = difflib.get_close_matches(name, UPDATE_RULES, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ValueError(f"unknown update rule '{name}'; allowed: {', '.join(sorted(UPDATE_RULES))}{hint}")
+        ),
+        "extragradient": lambda: extragradient_step(game),
+        "optimistic": lambda: optimistic_step(game),
+        "consensus": lambda: consensus_step(game, config.consensus_gamma),
+        "sga": lambda: sga_step(game, config.sga_lambda),
+    }
+    if name not in factories:
+        close = difflib.get_close_matches(name, UPDATE_RULES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ValueError(f"unknown update rule '{name}'; allowed: {', '.join(UPDATE_RULES)}{hint}")
+    rule = factories[name]()
+    return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule

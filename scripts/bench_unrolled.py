@@ -28,7 +28,7 @@ from absl import app, flags  # noqa: E402
 
 from jaxgan.config import default_config  # noqa: E402
 from jaxgan.state import step_keys  # noqa: E402
-from jaxgan.train import build_game, build_mixture, init_state, make_train_chunk  # noqa: E402
+from jaxgan.train import build_game, build_mixture, make_train_chunk  # noqa: E402
 from jaxgan.updates import unrolled_step  # noqa: E402
 from scripts.notes import ROOT, replace_block  # noqa: E402
 
@@ -54,7 +54,8 @@ def naive_chunk(game, mixture, batch_size: int, k: int):
         return optax.apply_updates(d_params, updates), d_opt
 
     def one_step(state, _):
-        data_key, noise_key = step_keys(state)
+        keys = step_keys(state)
+        data_key, noise_key = keys.data, keys.noise
         real = mixture.sample(data_key, batch_size)
         z = game.sample_noise(noise_key, batch_size)
 
@@ -109,7 +110,7 @@ def steps_per_sec(chunk, state, num_steps: int, repeats: int) -> float:
 
 
 def fresh_state(config, game, mixture):
-    return init_state(config, game, mixture)
+    return game.init(jax.random.key(config.seed), jnp.zeros((config.batch_size, 2)))
 
 
 def main(argv):

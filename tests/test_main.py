@@ -31,6 +31,9 @@ CASES = {
     "adam_not_differentiable": ([RING, "--workdir={w}", "--config.d_optimizer.eps_root=0.0"], "needs eps_root > 0"),
     "bad_beta": ([RING, "--workdir={w}", "--config.g_optimizer.b1=1.0"], "--config.g_optimizer.b1=1.0: must be in [0, 1)"),
     "unknown_activation": ([RING, "--workdir={w}", "--config.generator.activation=rellu"], "(did you mean 'relu'?)"),
+    "unknown_penalty": ([RING, "--workdir={w}", "--config.penalty=gradient_penalty"], "--config.penalty='gradient_penalty': unknown value; allowed: dragan, nagarajan_kolter, none, r1, r2, wgan_gp"),
+    "ema_decay_one": ([RING, "--workdir={w}", "--config.ema_decay=1.0"], "--config.ema_decay=1.0: must be in [0, 1)"),
+    "negative_penalty_weight": ([RING, "--workdir={w}", "--config.penalty_weight=-1.0"], "--config.penalty_weight=-1.0: must be >= 0"),
     "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
 }
 

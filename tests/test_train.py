@@ -14,6 +14,7 @@ import pytest
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import default_config
+from jaxgan.updates import make_update_rule
 from jaxgan.train import NonFiniteLossError, build_game, build_mixture, init_state, next_boundary, train_and_evaluate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -50,8 +51,8 @@ def cli(workdir, **overrides) -> list[str]:
 
 
 def restore_final(workdir, config):
-    game, mixture = build_game(config), build_mixture(config)
-    abstract = jax.eval_shape(lambda: init_state(config, game, mixture))
+    rule = make_update_rule(build_game(config), config)
+    abstract = jax.eval_shape(lambda: init_state(config, rule))
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
     state, step = ckpt.restore(abstract)
     ckpt.close()
@@ -190,12 +191,11 @@ def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_pat
 def test_fused_chunk_makes_no_host_transfer():
     """Inside a dispatch nothing crosses between host and device: data and noise are made on device."""
     from jaxgan.train import make_train_chunk
-    from jaxgan.updates import make_update_rule
 
     config = tiny_config()
-    game, mixture = build_game(config), build_mixture(config)
-    chunk = make_train_chunk(make_update_rule(game, config), mixture, config.batch_size)
-    state = jax.device_put(init_state(config, game, mixture))
+    rule = make_update_rule(build_game(config), config)
+    chunk = make_train_chunk(rule, build_mixture(config), config.batch_size)
+    state = jax.device_put(init_state(config, rule))
     state, _ = chunk(state, 10)  # compile outside the guard
     with jax.transfer_guard("disallow"):
         state, metrics = chunk(state, 10)

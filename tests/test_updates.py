@@ -161,7 +161,7 @@ def test_unrolled_gradient_matches_finite_differences(x64, same_batch):
     real = jax.random.normal(jax.random.key(3), (num_batches, 8, 2), jnp.float64) * 0.5 + 1.0
     grad = generator_grad(unrolled_step(game, k, same_batch=same_batch), state, {"real": real})
 
-    z = game.sample_noise(step_keys(state)[1], num_batches, 8)
+    z = game.sample_noise(step_keys(state).noise, num_batches, 8)
     flat, unravel = jax.flatten_util.ravel_pytree(state.g_params)
     f = jax.jit(
         lambda x: reference_unrolled_objective(unravel(x), state, game, real, z, k, lr, b1, b2, eps, eps_root)
@@ -236,7 +236,7 @@ def test_alternating_runs_n_critic_discriminator_steps_then_one_generator_step()
     assert int(new_state.g_opt_state[0].count) == 1
 
     # The same step composed by hand from the game's building blocks.
-    z = game.sample_noise(step_keys(state)[1], d_steps + 1, 64)
+    z = game.sample_noise(step_keys(state).noise, d_steps + 1, 64)
     d = (state.d_params, state.d_opt_state, state.d_model_state)
     for i in range(d_steps):
         fake, _ = generate(game, state.g_params, {}, z[i])
@@ -274,3 +274,126 @@ def test_make_update_rule_rejects_unknown_names():
         unrolled_step(game, -1)
     with pytest.raises(ValueError, match="d_steps must be >= 1"):
         alternating_step(game, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Game-dynamics rules on the bilinear game. The Dirac-GAN with the Wasserstein loss and data at 0 is
+# L_D = ψθ, L_G = −ψθ: v = (∇_θ L_G, ∇_ψ L_D) = (−ψ, θ). With SGD of step η each rule is a linear map whose
+# spectral radius is known in closed form.
+# ---------------------------------------------------------------------------------------------------------------
+
+from jaxgan.updates import (  # noqa: E402
+    consensus_step,
+    extragradient_step,
+    optimistic_step,
+    sga_step,
+    with_generator_ema,
+)
+
+
+class NoBiasLinearCritic(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(1, use_bias=False)(x)[:, 0]
+
+
+def dirac_game(eta, **game_options):
+    return Game(
+        generator=linen_player(ConstantGenerator(dim=1)),
+        discriminator=linen_player(NoBiasLinearCritic()),
+        loss=losses.get_loss("wasserstein"),
+        g_optimizer=optax.sgd(eta),
+        d_optimizer=optax.sgd(eta),
+        z_dim=1,
+        **game_options,
+    )
+
+
+def dirac_trajectory(rule, theta0=1.0, psi0=1.0, num_steps=40):
+    """(θ, ψ) after each of `num_steps` steps of `rule` from (θ0, ψ0), data at 0."""
+    state = rule.init(jax.random.key(0), jnp.zeros((4, 1)))
+    state = state.replace(
+        g_params={"theta": jnp.array([theta0])}, d_params={"Dense_0": {"kernel": jnp.array([[psi0]])}}
+    )
+    if state.g_params_ema is not None:
+        state = state.replace(g_params_ema={"theta": jnp.array([theta0])})
+    batch = {"real": jnp.zeros((rule.num_real_batches, 4, 1))}
+
+    def body(state, _):
+        state, _ = rule.step(state, batch)
+        return state, (state.g_params["theta"][0], state.d_params["Dense_0"]["kernel"][0, 0])
+
+    state, (thetas, psis) = jax.jit(lambda s: jax.lax.scan(body, s, None, length=num_steps))(state)
+    return state, np.stack([np.asarray(thetas), np.asarray(psis)], axis=1)
+
+
+def predicted_by_matrix(matrix, num_steps, start=(1.0, 1.0)):
+    x, out = np.asarray(start, np.float64), []
+    for _ in range(num_steps):
+        x = matrix @ x
+        out.append(x)
+    return np.array(out)
+
+
+ETA = 0.1
+
+
+@pytest.mark.parametrize(
+    "name, make_rule, matrix",
+    [
+        ("simultaneous", lambda g: simultaneous_step(g), [[1, ETA], [-ETA, 1]]),
+        ("alternating", lambda g: alternating_step(g, 1), [[1 - ETA**2, ETA], [-ETA, 1]]),
+        ("extragradient", lambda g: extragradient_step(g), [[1 - ETA**2, ETA], [-ETA, 1 - ETA**2]]),
+        ("consensus", lambda g: consensus_step(g, 0.5), [[1 - ETA * 0.5, ETA], [-ETA, 1 - ETA * 0.5]]),
+        # J = [[0, −1], [1, 0]] is antisymmetric: Aᵀv = (θ, ψ), alignment ⟨ξ, Jᵀξ⟩ = 0 gives λ > 0.
+        ("sga", lambda g: sga_step(g, 0.5), [[1 - ETA * 0.5, ETA], [-ETA, 1 - ETA * 0.5]]),
+    ],
+)
+def test_bilinear_game_closed_form(name, make_rule, matrix):
+    """Each rule is the stated linear map; simultaneous spirals out, alternating cycles, the others converge."""
+    _, path = dirac_trajectory(make_rule(dirac_game(ETA)))
+    expected = predicted_by_matrix(np.array(matrix, np.float64), len(path))
+    np.testing.assert_allclose(path, expected, rtol=1e-4, atol=1e-6)
+    radius = np.linalg.norm(path[-1]) / np.sqrt(2)
+    if name == "simultaneous":
+        np.testing.assert_allclose(radius, (1 + ETA**2) ** (len(path) / 2), rtol=1e-4)  # grows
+    elif name == "alternating":
+        assert 0.8 < radius < 1.25  # area-preserving: neither converges nor diverges
+    else:
+        assert radius < 0.9
+
+
+def test_optimistic_gradient_descent_matches_its_recurrence_and_converges():
+    _, path = dirac_trajectory(optimistic_step(dirac_game(ETA)), num_steps=200)
+    x, previous, expected = np.array([1.0, 1.0]), None, []
+    for _ in range(200):
+        g = np.array([-x[1], x[0]])  # v = (−ψ, θ)
+        x = x - ETA * (g if previous is None else 2 * g - previous)
+        previous = g
+        expected.append(x)
+    np.testing.assert_allclose(path, np.array(expected), rtol=1e-4, atol=1e-6)
+    assert np.linalg.norm(path[-1]) < 0.5 * np.sqrt(2)
+
+
+def test_r1_penalty_makes_simultaneous_descent_converge():
+    """R1 with weight γ adds γ/2·ψ² to D's loss (∂D/∂x = ψ): ψ ← ψ − η(θ + γψ)."""
+    gamma = 1.0
+    _, path = dirac_trajectory(simultaneous_step(dirac_game(ETA, penalty="r1", penalty_weight=gamma)), num_steps=200)
+    expected = predicted_by_matrix(np.array([[1, ETA], [-ETA, 1 - ETA * gamma]]), 200)
+    np.testing.assert_allclose(path, expected, rtol=1e-4, atol=1e-6)
+    assert np.linalg.norm(path[-1]) < 0.1
+
+
+def test_weight_clip_bounds_the_critic_after_every_step():
+    _, path = dirac_trajectory(simultaneous_step(dirac_game(ETA, weight_clip=0.5)), psi0=0.3)
+    assert np.abs(path[:, 1]).max() <= 0.5 + 1e-7
+    assert np.isclose(np.abs(path[:, 1]).max(), 0.5)  # the clip is active: the unclipped ψ would exceed it
+
+
+def test_generator_ema_is_the_exponential_average_of_the_trajectory():
+    decay = 0.9
+    state, path = dirac_trajectory(with_generator_ema(simultaneous_step(dirac_game(ETA)), decay))
+    ema = 1.0  # starts at G's initial θ
+    for theta in path[:, 0]:
+        ema = decay * ema + (1 - decay) * theta
+    np.testing.assert_allclose(float(state.g_params_ema["theta"][0]), ema, rtol=1e-5)
