@@ -19,7 +19,7 @@ from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
-MIXTURES = ("grid", "ring")
+DATA = ("dirac", "grid", "ring")
 DTYPES = ("bfloat16", "float32")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -54,6 +54,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.num_modes = 8
     config.data.scale = 2.0  # ring radius or grid spacing
     config.data.std = 0.02
+
+    config.dirac = ml_collections.ConfigDict()  # data.name = "dirac": the Dirac-GAN's starting point
+    config.dirac.theta0 = 1.0
+    config.dirac.psi0 = 1.0
 
     config.z_dim = 256
     config.generator = ml_collections.ConfigDict()
@@ -115,7 +119,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "update_rule": UPDATE_RULES,
     "penalty": PENALTIES,
     "dtype": DTYPES,
-    "data.name": MIXTURES,
+    "data.name": DATA,
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,

@@ -124,11 +124,9 @@ def main(argv: list[str]) -> None:
         sys.exit(0)
     except NonFiniteLossError as error:
         fail(str(error), code=1)
-    print(
-        f"done: step {result['step']}  modes {result['modes']}  high_quality_fraction "
-        f"{result['high_quality_fraction']:.3f}  reverse_kl {result['reverse_kl']:.3f}  -> {workdir}/eval.json",
-        flush=True,
-    )
+    summary = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
+                        if k not in ("config", "jacobian_eigenvalues"))  # fmt: skip
+    print(f"done: {summary}  -> {workdir}/eval.json", flush=True)
 
 
 if __name__ == "__main__":

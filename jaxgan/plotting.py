@@ -46,9 +46,8 @@ def load_snapshots(samples_dir: str | os.PathLike) -> dict[int, np.ndarray]:
     return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(pathlib.Path(samples_dir).glob("step_*.npy"))}
 
 
-def plot_training_samples(path, samples_dir, mixture, title: str = "", count: int = 6, data=None) -> None:
+def plot_training_samples(path, snapshots: dict[int, np.ndarray], mixture, title="", count: int = 6, data=None):
     """One row: samples at `count` evaluation steps (the last is the final model) over the data."""
-    snapshots = load_snapshots(samples_dir)
     if not snapshots:
         return
     steps = pick_snapshots(list(snapshots), count)
@@ -79,3 +78,34 @@ def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], me
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_vector_field(path, field, trajectory: np.ndarray, title: str = "", limit: float | None = None) -> None:
+    """The update field of a 2-parameter game as arrows, and a trajectory through it (start o, end x).
+
+    `field(theta_grid, psi_grid) -> (u, v)`; `trajectory` is [steps, 2].
+    """
+    limit = limit or max(2.0, float(np.abs(trajectory).max()) * 1.1)
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    plot_field_axes(ax, field, trajectory, limit, title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_field_axes(ax, field, trajectory: np.ndarray, limit: float, title: str = "") -> None:
+    grid = np.linspace(-limit, limit, 17)
+    theta, psi = np.meshgrid(grid, grid)
+    u, v = field(theta, psi)
+    ax.quiver(theta, psi, u, v, color="0.6", angles="xy", width=0.004)
+    ax.plot(trajectory[:, 0], trajectory[:, 1], color="tab:blue", lw=1.2)
+    ax.plot(*trajectory[0], "o", color="tab:green", ms=5)
+    ax.plot(*trajectory[-1], "x", color="tab:red", ms=7, mew=2)
+    ax.plot(0, 0, "*", color="k", ms=8)
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal")
+    ax.set_xlabel("θ (generator)")
+    ax.set_ylabel("ψ (discriminator)")
+    if title:
+        ax.set_title(title, fontsize=8)

@@ -21,21 +21,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import plotting
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import make_optimizer, validate
-from jaxgan.data.mixtures import Mixture, make_mixture
-from jaxgan.game import Game, generate
+from jaxgan.game import Game
 from jaxgan.losses import get_loss
-from jaxgan.metrics.mixture import mixture_metrics
-from jaxgan.models import MLPDiscriminator, MLPGenerator, linen_player
+from jaxgan.models import linen_player
+from jaxgan.plotting import load_snapshots
 from jaxgan.state import TrainState, step_keys
+from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
 from jaxgan.writers import MetricWriter, format_duration
-
-# The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
-_EVAL_STREAM = 2**31 - 1
-
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the message names the step."""
@@ -49,16 +44,8 @@ class Preempted(Exception):
         self.step = step
 
 
-def build_game(config: ml_collections.ConfigDict) -> Game:
-    dtype = jnp.dtype(config.dtype)
-    g, d = config.generator, config.discriminator
-    generator = MLPGenerator(
-        data_dim=2, width=g.width, depth=g.depth, activation=g.activation, init_gain=g.init_gain, dtype=dtype
-    )
-    discriminator = MLPDiscriminator(
-        width=d.width, depth=d.depth, activation=d.activation, input_scale=d.input_scale,
-        init_gain=d.init_gain, dtype=dtype,
-    )  # fmt: skip
+def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> Game:
+    generator, discriminator = (task or make_task(config)).build_players(config)
     return Game(
         generator=linen_player(generator),
         discriminator=linen_player(discriminator),
@@ -72,25 +59,20 @@ def build_game(config: ml_collections.ConfigDict) -> Game:
     )
 
 
-def build_mixture(config: ml_collections.ConfigDict) -> Mixture:
-    return make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
-
-
-def init_state(config: ml_collections.ConfigDict, rule: UpdateRule) -> TrainState:
-    example = jnp.zeros((config.batch_size, 2), jnp.float32)
+def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
+    example = jnp.zeros((config.batch_size, (task or make_task(config)).data_dim), jnp.float32)
     return rule.init(jax.random.key(config.seed), example)
 
 
-def make_train_chunk(rule: UpdateRule, mixture: Mixture, batch_size: int) -> Callable:
+def make_train_chunk(rule: UpdateRule, sample: Callable[[jax.Array, int], jax.Array], batch_size: int) -> Callable:
     """`chunk(state, num_steps) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
 
-    Real data is sampled on device from the step's data key, so nothing crosses from the host per step.
-    Metrics come back stacked, one entry per step.
+    Real data is drawn on device by `sample(key, n)` from the step's data key, so nothing crosses from the host
+    per step. Metrics come back stacked, one entry per step.
     """
 
     def one_step(state: TrainState, _) -> tuple[TrainState, dict]:
-        data_key = step_keys(state).data
-        real = mixture.sample(data_key, rule.num_real_batches * batch_size)
+        real = sample(step_keys(state).data, rule.num_real_batches * batch_size)
         real = real.reshape(rule.num_real_batches, batch_size, *real.shape[1:])
         return rule.step(state, {"real": real})
 
@@ -98,31 +80,6 @@ def make_train_chunk(rule: UpdateRule, mixture: Mixture, batch_size: int) -> Cal
         return jax.lax.scan(one_step, state, None, length=num_steps)
 
     return jax.jit(chunk, static_argnums=1, donate_argnums=0)
-
-
-def make_evaluate(game: Game, mixture: Mixture, num_samples: int) -> Callable:
-    """`evaluate(state) -> (metrics, samples)`: mixture metrics of `num_samples` samples on the fixed eval noise."""
-
-    def evaluate(state: TrainState) -> tuple[dict, jax.Array]:
-        z = game.sample_noise(jax.random.fold_in(state.key, _EVAL_STREAM), num_samples)
-        samples, _ = generate(game, state.g_params, state.g_model_state, z)
-        metrics = mixture_metrics(samples, mixture.means, mixture.std)
-        if state.g_params_ema is not None:  # the averaged generator, on the same noise
-            ema_samples, _ = generate(game, state.g_params_ema, state.g_model_state, z)
-            ema = mixture_metrics(ema_samples, mixture.means, mixture.std)
-            metrics.update({f"ema_{k}": v for k, v in ema.items() if k != "mode_counts"})
-        return metrics, samples
-
-    return jax.jit(evaluate)
-
-
-def describe_run(config: ml_collections.ConfigDict) -> str:
-    rule = config.update_rule
-    if rule == "unrolled":
-        rule += f" K={config.unroll_steps}"
-    elif rule == "alternating":
-        rule += f" n_critic={config.d_steps}"
-    return f"{rule}, {config.loss} loss, seed {config.seed}"
 
 
 def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
@@ -180,13 +137,14 @@ def train_and_evaluate(
     samples_dir = workdir_path / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
 
-    game, mixture = build_game(config), build_mixture(config)
+    task = make_task(config)
+    game = build_game(config, task)
     rule = make_update_rule(game, config)
-    train_chunk = make_train_chunk(rule, mixture, config.batch_size)
-    evaluate = make_evaluate(game, mixture, config.eval_num_samples)
+    train_chunk = make_train_chunk(rule, task.sample, config.batch_size)
+    evaluate = jax.jit(lambda state: task.evaluate(game, state))
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
-    fresh = init_state(config, rule)
+    fresh = init_state(config, rule, task)
     state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), fresh))
     if state is None:
         state, step = fresh, 0
@@ -239,11 +197,8 @@ def train_and_evaluate(
                     losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
                     echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
                 if step % config.eval_every_steps == 0 or step == config.num_steps:
-                    m = final = run_eval(state, step)
-                    echo(
-                        f"eval {step:>7d}  modes {int(m['modes'])}/{mixture.num_modes}  "
-                        f"high_quality {float(m['high_quality_fraction']):.3f}  reverse_kl {float(m['reverse_kl']):.3f}"
-                    )
+                    final = run_eval(state, step)
+                    echo(f"eval {step:>7d}  {task.describe(final)}")
                 if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
                     checkpointer.save(step, state)
             elapsed = time.perf_counter() - start_time
@@ -252,22 +207,9 @@ def train_and_evaluate(
 
         if final is None:  # resumed a finished run: evaluate again without logging twice
             final = run_eval(state, step, log=False)
-        result = {
-            "step": int(step),
-            "modes": int(final["modes"]),
-            "high_quality_fraction": float(final["high_quality_fraction"]),
-            "reverse_kl": float(final["reverse_kl"]),
-            **{k: final[k].item() for k in ("ema_modes", "ema_high_quality_fraction", "ema_reverse_kl") if k in final},
-            "config": config.to_dict(),
-        }
+        result = {"step": int(step), **task.summarize(game, state, final), "config": config.to_dict()}
         _write_json(workdir_path / "eval.json", result)
-        plotting.plot_training_samples(
-            workdir_path / "samples.png",
-            samples_dir,
-            mixture,
-            title=f"{describe_run(config)}: samples (blue), data (red)",
-            data=np.asarray(mixture.sample(jax.random.key(0), config.eval_num_samples)),
-        )
+        task.plot(workdir_path / "samples.png", load_snapshots(samples_dir), game, config)
         checkpointer.save(step, state)
         return result
     finally:

@@ -28,7 +28,8 @@ from absl import app, flags  # noqa: E402
 
 from jaxgan.config import default_config  # noqa: E402
 from jaxgan.state import step_keys  # noqa: E402
-from jaxgan.train import build_game, build_mixture, make_train_chunk  # noqa: E402
+from jaxgan.data.mixtures import make_mixture  # noqa: E402
+from jaxgan.train import build_game, make_train_chunk  # noqa: E402
 from jaxgan.updates import unrolled_step  # noqa: E402
 from scripts.notes import ROOT, replace_block  # noqa: E402
 
@@ -117,11 +118,12 @@ def main(argv):
     del argv
     config = default_config()
     config.batch_size = _BATCH.value
-    game, mixture = build_game(config), build_mixture(config)
+    game = build_game(config)
+    mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
     rows = []
     for k in map(int, _UNROLL.value):
-        framework = make_train_chunk(unrolled_step(game, k, remat=True), mixture, config.batch_size)
-        no_remat = make_train_chunk(unrolled_step(game, k, remat=False), mixture, config.batch_size)
+        framework = make_train_chunk(unrolled_step(game, k, remat=True), mixture.sample, config.batch_size)
+        no_remat = make_train_chunk(unrolled_step(game, k, remat=False), mixture.sample, config.batch_size)
         naive = naive_chunk(game, mixture, config.batch_size, k)
         row = {
             "unroll_steps": k,

@@ -27,7 +27,8 @@ from ml_collections import config_flags  # noqa: E402
 
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import flatten, validate  # noqa: E402
-from jaxgan.train import build_mixture, train_and_evaluate  # noqa: E402
+from jaxgan.data.mixtures import make_mixture  # noqa: E402
+from jaxgan.train import train_and_evaluate  # noqa: E402
 from scripts.notes import ROOT, replace_block  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "Base config.")
@@ -97,7 +98,7 @@ def main(argv):
     base = _CONFIG.value
     validate(base)
     results = run_all(base)
-    mixture = build_mixture(base)
+    mixture = make_mixture(base.data.name, base.data.num_modes, base.data.scale, base.data.std)
     rows = [
         (f"K = {k}", plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / f"k{k}_seed0" / "samples"))
         for k in results

@@ -27,7 +27,7 @@ CASES = {
     "missing_workdir": ([RING], "--workdir is required"),
     "workdir_is_a_file": ([RING, "--workdir=pyproject.toml"], "--workdir=pyproject.toml: exists and is not a directory"),
     "grid_not_square": ([RING, "--workdir={w}", "--config.data.name=grid", "--config.data.num_modes=24"], "--config.data.num_modes=24: a grid needs a perfect square"),
-    "unknown_mixture": ([RING, "--workdir={w}", "--config.data.name=rng"], "allowed: grid, ring (did you mean 'ring'?)"),
+    "unknown_mixture": ([RING, "--workdir={w}", "--config.data.name=rng"], "allowed: dirac, grid, ring (did you mean 'ring'?)"),
     "adam_not_differentiable": ([RING, "--workdir={w}", "--config.d_optimizer.eps_root=0.0"], "needs eps_root > 0"),
     "bad_beta": ([RING, "--workdir={w}", "--config.g_optimizer.b1=1.0"], "--config.g_optimizer.b1=1.0: must be in [0, 1)"),
     "unknown_activation": ([RING, "--workdir={w}", "--config.generator.activation=rellu"], "(did you mean 'relu'?)"),

@@ -15,7 +15,8 @@ import pytest
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import default_config
 from jaxgan.updates import make_update_rule
-from jaxgan.train import NonFiniteLossError, build_game, build_mixture, init_state, next_boundary, train_and_evaluate
+from jaxgan.tasks import make_task
+from jaxgan.train import NonFiniteLossError, build_game, init_state, next_boundary, train_and_evaluate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -194,7 +195,7 @@ def test_fused_chunk_makes_no_host_transfer():
 
     config = tiny_config()
     rule = make_update_rule(build_game(config), config)
-    chunk = make_train_chunk(rule, build_mixture(config), config.batch_size)
+    chunk = make_train_chunk(rule, make_task(config).sample, config.batch_size)
     state = jax.device_put(init_state(config, rule))
     state, _ = chunk(state, 10)  # compile outside the guard
     with jax.transfer_guard("disallow"):
