@@ -86,6 +86,8 @@ def discriminator_loss(
     if game.penalty_weight and game.penalty not in ("none", "nagarajan_kolter"):
         d_fn = lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]  # noqa: E731
         scale = game.penalty_weight / 2 if game.penalty in ("r1", "r2") else game.penalty_weight
+        if key is None:  # analyses at a fixed batch (jaxgan.dynamics) get fixed penalty points
+            key = jax.random.key(0)
         loss = loss + scale * penalties.discriminator_penalty(game.penalty, d_fn, real, fake, key)
     return loss, new_model_state
 
