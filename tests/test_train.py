@@ -202,3 +202,43 @@ def test_fused_chunk_makes_no_host_transfer():
         state, metrics = chunk(state, 10)
         jax.block_until_ready((state, metrics))
     assert metrics["d_loss"].shape == (10,)
+
+
+def dirac_config(**overrides):
+    config = default_config()
+    config.data.name, config.z_dim, config.batch_size = "dirac", 1, 1
+    for player in (config.g_optimizer, config.d_optimizer):
+        player.name, player.learning_rate = "sgd", 0.1
+    config.update_rule, config.loss = "simultaneous", "nonsaturating"
+    config.num_steps = config.log_every_steps = config.checkpoint_every_steps = config.steps_per_dispatch = 40
+    config.eval_every_steps = 10
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 3.0])
+def test_dirac_run_reports_the_closed_form_jacobian_eigenvalues(tmp_path, gamma):
+    """Mescheder et al. 2018: ±f'(0)i unregularised, −γ/2 ± sqrt(γ²/4 − f'(0)²) with R1 of weight γ; f'(0) = 1/2."""
+    config = dirac_config(penalty="r1" if gamma else "none", penalty_weight=gamma)
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    by_parts = lambda c: (c.real, c.imag)  # noqa: E731
+    got = sorted((complex(re, im) for re, im in result["jacobian_eigenvalues"]), key=by_parts)
+    root = np.sqrt(complex(gamma**2 / 4 - 0.25))
+    expected = sorted([-gamma / 2 + root, -gamma / 2 - root], key=by_parts)
+    np.testing.assert_allclose(np.array(got), np.array(expected), atol=1e-5)
+    np.testing.assert_allclose(result["distance_to_equilibrium"], np.hypot(result["theta"], result["psi"]), rtol=1e-6)
+    assert (tmp_path / "samples.png").stat().st_size > 10_000
+    trajectory = sorted((tmp_path / "samples").glob("step_*.npy"))
+    assert len(trajectory) == 4
+
+
+def test_dirac_r1_converges_and_plain_simultaneous_does_not(tmp_path):
+    plain = train_and_evaluate(dirac_config(num_steps=400, checkpoint_every_steps=400), str(tmp_path / "a"), echo=lambda _: None)
+    r1 = train_and_evaluate(
+        dirac_config(num_steps=400, checkpoint_every_steps=400, penalty="r1", penalty_weight=1.0, loss="minimax"),
+        str(tmp_path / "b"),
+        echo=lambda _: None,
+    )
+    assert r1["distance_to_equilibrium"] < 1e-3
+    assert plain["distance_to_equilibrium"] > 0.3
