@@ -32,6 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
     """Every key the runner knows, with the ring8 values of Metz et al. 2016; experiments override a few."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    config.num_seeds = 1  # > 1: seeds seed, seed+1, ... trained together as one vmapped program
     config.num_steps = 25_000
     config.batch_size = 512
     config.loss = "minimax"
@@ -127,7 +128,7 @@ _CHOICES: dict[str, Iterable[str]] = {
 }
 
 _POSITIVE_INTS = (
-    "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
+    "num_seeds", "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width",
 )  # fmt: skip

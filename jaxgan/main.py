@@ -124,8 +124,11 @@ def main(argv: list[str]) -> None:
         sys.exit(0)
     except NonFiniteLossError as error:
         fail(str(error), code=1)
-    summary = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()
+    shown = {"step": result["step"], **result["mean"]} if "mean" in result else result
+    summary = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
                         if k not in ("config", "jacobian_eigenvalues"))  # fmt: skip
+    if "mean" in result:
+        summary = f"{summary} (mean over {len(result['runs'])} seeds)"
     print(f"done: {summary}  -> {workdir}/eval.json", flush=True)
 
 

@@ -60,26 +60,60 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> G
 
 
 def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
+    """The initial state; with `num_seeds` > 1, the states of seeds seed, seed+1, ... stacked on a leading axis."""
     example = jnp.zeros((config.batch_size, (task or make_task(config)).data_dim), jnp.float32)
-    return rule.init(jax.random.key(config.seed), example)
+    if config.num_seeds == 1:
+        return rule.init(jax.random.key(config.seed), example)
+    seeds = jnp.arange(config.seed, config.seed + config.num_seeds)
+    return jax.vmap(lambda s: rule.init(jax.random.key(s), example))(seeds)
 
 
-def make_train_chunk(rule: UpdateRule, sample: Callable[[jax.Array, int], jax.Array], batch_size: int) -> Callable:
+def make_train_chunk(
+    rule: UpdateRule, sample: Callable[[jax.Array, int], jax.Array], batch_size: int, num_seeds: int = 1
+) -> Callable:
     """`chunk(state, num_steps) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
 
     Real data is drawn on device by `sample(key, n)` from the step's data key, so nothing crosses from the host
-    per step. Metrics come back stacked, one entry per step.
+    per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_seeds]). With `num_seeds` > 1
+    the step is `jax.vmap`ped over the stacked runs: a sweep over seeds is one compiled program.
     """
 
-    def one_step(state: TrainState, _) -> tuple[TrainState, dict]:
+    def one_step(state: TrainState) -> tuple[TrainState, dict]:
         real = sample(step_keys(state).data, rule.num_real_batches * batch_size)
         real = real.reshape(rule.num_real_batches, batch_size, *real.shape[1:])
         return rule.step(state, {"real": real})
 
+    step = one_step if num_seeds == 1 else jax.vmap(one_step)
+
     def chunk(state: TrainState, num_steps: int) -> tuple[TrainState, dict]:
-        return jax.lax.scan(one_step, state, None, length=num_steps)
+        return jax.lax.scan(lambda s, _: step(s), state, None, length=num_steps)
 
     return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+
+def _seed(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def summarize(task: Task, game: Game, state: TrainState, metrics: dict, config: ml_collections.ConfigDict) -> dict:
+    """eval.json's fields: the task's summary, or for a sweep `runs` (one per seed), `mean` and `std`."""
+    if config.num_seeds == 1:
+        return task.summarize(game, state, metrics)
+    runs = [
+        {"seed": config.seed + i, **task.summarize(game, _seed(state, i), _seed(metrics, i))}
+        for i in range(config.num_seeds)
+    ]
+    numeric = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k != "seed"]
+    mean = {k: float(np.mean([r[k] for r in runs])) for k in numeric}
+    std = {k: float(np.std([r[k] for r in runs])) for k in numeric}
+    return {"runs": runs, "mean": mean, "std": std}
+
+
+def describe_eval(task: Task, metrics: dict, config: ml_collections.ConfigDict) -> str:
+    if config.num_seeds == 1:
+        return task.describe(metrics)
+    means = {k: float(np.mean(v)) for k, v in metrics.items() if v.ndim == 1}
+    return f"mean over {config.num_seeds} seeds: " + "  ".join(f"{k} {v:.3f}" for k, v in means.items())
 
 
 def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
@@ -88,12 +122,13 @@ def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
     return min([config.num_steps] + [(step // p + 1) * p for p in periods])
 
 
-def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float] | None:
+def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float, int | None] | None:
+    """(step index in the chunk, metric, value, seed index or None) of the first NaN/inf."""
     for key, values in metrics.items():
-        bad = ~np.isfinite(values)
-        if bad.any():
-            index = int(np.argmax(bad))
-            return index, key, float(values[index])
+        bad = np.argwhere(~np.isfinite(values))
+        if bad.size:
+            index = tuple(int(i) for i in bad[0])
+            return index[0], key, float(values[index]), (index[1] if len(index) > 1 else None)
     return None
 
 
@@ -140,8 +175,9 @@ def train_and_evaluate(
     task = make_task(config)
     game = build_game(config, task)
     rule = make_update_rule(game, config)
-    train_chunk = make_train_chunk(rule, task.sample, config.batch_size)
-    evaluate = jax.jit(lambda state: task.evaluate(game, state))
+    train_chunk = make_train_chunk(rule, task.sample, config.batch_size, config.num_seeds)
+    sweep = config.num_seeds > 1
+    evaluate = jax.jit(jax.vmap(lambda state: task.evaluate(game, state)) if sweep else lambda s: task.evaluate(game, s))
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
     fresh = init_state(config, rule, task)
@@ -162,7 +198,10 @@ def train_and_evaluate(
         metrics = {k: np.asarray(v) for k, v in metrics.items()}
         np.save(samples_dir / f"step_{step:08d}.npy", np.asarray(samples))
         if log:
-            writer.write(step, {f"eval/{k}": v for k, v in metrics.items() if v.ndim == 0})
+            scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
+            writer.write(step, {f"eval/{k}": v.mean() for k, v in scalars.items()})
+            if sweep:  # the per-seed values too, as lists in metrics.jsonl
+                writer.write(step, {f"eval/{k}/per_seed": v for k, v in scalars.items()})
         return metrics
 
     try:
@@ -179,11 +218,12 @@ def train_and_evaluate(
                 metrics = jax.device_get(metrics)  # the one host sync per dispatch
                 bad = _first_nonfinite(metrics)
                 if bad is not None:
-                    index, key, value = bad
+                    index, key, value, seed = bad
                     checkpointer.wait()
                     last = checkpointer.latest_step()
+                    where = "" if seed is None else f" (seed {config.seed + seed})"
                     raise NonFiniteLossError(
-                        f"non-finite {key}={value} at step {step + index + 1}; "
+                        f"non-finite {key}={value} at step {step + index + 1}{where}; "
                         f"last good checkpoint: {'none' if last is None else f'step {last}'}"
                     )
                 step = target
@@ -198,7 +238,7 @@ def train_and_evaluate(
                     echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
                 if step % config.eval_every_steps == 0 or step == config.num_steps:
                     final = run_eval(state, step)
-                    echo(f"eval {step:>7d}  {task.describe(final)}")
+                    echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
                 if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
                     checkpointer.save(step, state)
             elapsed = time.perf_counter() - start_time
@@ -207,9 +247,12 @@ def train_and_evaluate(
 
         if final is None:  # resumed a finished run: evaluate again without logging twice
             final = run_eval(state, step, log=False)
-        result = {"step": int(step), **task.summarize(game, state, final), "config": config.to_dict()}
+        result = {"step": int(step), **summarize(task, game, state, final, config), "config": config.to_dict()}
         _write_json(workdir_path / "eval.json", result)
-        task.plot(workdir_path / "samples.png", load_snapshots(samples_dir), game, config)
+        snapshots = load_snapshots(samples_dir)
+        if sweep:  # the figure shows the first seed
+            snapshots = {s: v[0] for s, v in snapshots.items()}
+        task.plot(workdir_path / "samples.png", snapshots, game, config)
         checkpointer.save(step, state)
         return result
     finally:
