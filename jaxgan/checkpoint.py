@@ -22,8 +22,9 @@ Typed PRNG keys (`jax.random.key`) need no conversion: orbax 0.12.8 stores `key_
 `array_metadatas/`. If that sidecar is lost the key would come back as raw uint32 data; the dtype check
 turns that into "checkpoint unreadable" rather than a silently different state.
 
-An unreadable step is renamed to `unreadable_step_N` (kept for inspection, out of orbax's view), so the resumed
-run saves step N again instead of finding it taken. `max_to_keep` must be >= 2 for a fallback target to exist. The state is saved as the named item `state`
+An unreadable step is renamed to `unreadable_step_N` (kept for inspection, out of orbax's view) once an older
+step has restored, so the resumed run saves step N again instead of finding it taken. When no step restores at all
+(most likely checkpoints of another config or version), nothing is moved and `CheckpointMismatchError` is raised. `max_to_keep` must be >= 2 for a fallback target to exist. The state is saved as the named item `state`
 (`<dir>/N/state/`) rather than orbax's unnamed default item: in default-item mode a fresh manager decides
 single- vs multi-item mode from the first step directory it restores, so a latest step whose item directory
 is missing would lock it into the wrong mode and make every older step unreadable too.
@@ -39,7 +40,7 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
-__all__ = ["Checkpointer"]
+__all__ = ["CheckpointMismatchError", "Checkpointer"]
 
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:
@@ -58,6 +59,10 @@ def _check_matches(restored: Any, abstract: Any) -> None:
     ):
         if (got.shape, got.dtype) != (want.shape, want.dtype):
             raise ValueError(f"leaf {path}: got {got.dtype}{list(got.shape)}, expected {want.dtype}{list(want.shape)}")
+
+
+class CheckpointMismatchError(RuntimeError):
+    """No checkpoint in the directory can be restored into the requested state: left untouched."""
 
 
 class Checkpointer:
@@ -122,18 +127,26 @@ class Checkpointer:
         steps = self.all_steps()
         if not steps:
             return None, None
+        failures: list[tuple[int, str]] = []
         for s in reversed(steps):
             try:
                 restored = self._restore_step(abstract, s)
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
-                kept = self._set_aside(s)
-                logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, falling back to an "
-                                "earlier step", s, self.directory, _one_line(e), kept)
+                failures.append((s, _one_line(e)))
                 continue
-            self._manager.reload()  # forget the steps set aside, so training can save them again
+            # An older step restores, so the newer ones are damaged: move them out of the way, kept for inspection.
+            for bad, reason in failures:
+                logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, restored step %d instead",
+                                bad, self.directory, reason, self._set_aside(bad), s)
+            if failures:
+                self._manager.reload()  # forget the steps set aside, so training can save them again
             return restored, s
-        self._manager.reload()
-        raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be restored")
+        # Nothing restores: more likely a different state layout (another config or version) than damage, so
+        # nothing is moved and the caller is told.
+        raise CheckpointMismatchError(
+            f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state "
+            f"(step {failures[0][0]}: {failures[0][1]})"
+        )
 
     def _set_aside(self, step: int) -> str:
         """Renames an unreadable step out of orbax's view (kept for inspection, never deleted)."""

@@ -115,10 +115,13 @@ def main(argv: list[str]) -> None:
     except OSError as error:
         fail(f"--workdir={workdir}: cannot create it ({error.strerror})")
 
+    from jaxgan.checkpoint import CheckpointMismatchError
     from jaxgan.train import NonFiniteLossError, Preempted, train_and_evaluate
 
     try:
         result = train_and_evaluate(config, str(workdir))
+    except CheckpointMismatchError as error:
+        fail(f"--workdir={workdir}: {error}; was it written with another config? Use a new --workdir")
     except Preempted as stop:
         print(f"preempted: checkpoint written at step {stop.step}; run the same command to resume", flush=True)
         sys.exit(0)

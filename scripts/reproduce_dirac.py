@@ -10,7 +10,6 @@ it, into BUILD_NOTES.md and README.md with --write_notes.
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
@@ -27,7 +26,7 @@ from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes  # noqa: E402
 from jaxgan.tasks import dirac_field  # noqa: E402
 from jaxgan.train import build_game, train_and_evaluate  # noqa: E402
-from scripts.notes import ROOT, replace_block  # noqa: E402
+from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/dirac", "Parent directory of the runs.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Gradient steps per method.")
@@ -49,12 +48,7 @@ METHODS = {
 
 
 def config_for(overrides: dict):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("dirac", ROOT / "experiments" / "dirac.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = load_experiment("dirac")
     config.num_steps = _NUM_STEPS.value
     config.checkpoint_every_steps = _NUM_STEPS.value
     for key, value in overrides.items():
@@ -109,11 +103,7 @@ def main(argv):
         "converge in general, R1, consensus optimisation and instance noise do.",
     ]
     table = "\n".join(lines)
-    print(table)
-    (pathlib.Path(_WORKDIR.value) / "summary.json").write_text(json.dumps(results, indent=1, default=str))
-    if _WRITE_NOTES.value:
-        for path in (ROOT / "BUILD_NOTES.md", ROOT / "README.md"):
-            replace_block(path, "dirac", table)
+    publish("dirac", table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
 
 if __name__ == "__main__":

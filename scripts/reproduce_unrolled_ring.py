@@ -12,8 +12,6 @@ into BUILD_NOTES.md and README.md with --write_notes.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import pathlib
 import sys
 import time
@@ -29,7 +27,7 @@ from jaxgan import plotting  # noqa: E402
 from jaxgan.config import flatten, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
 from jaxgan.train import train_and_evaluate  # noqa: E402
-from scripts.notes import ROOT, replace_block  # noqa: E402
+from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/unrolled_ring", "Parent directory of the runs.")
@@ -84,10 +82,7 @@ def summary_table(results, base) -> str:
 
 def settings_that_differ(config) -> dict:
     """Config values that differ from experiments/ring8.py, apart from the ones this script sets per run."""
-    spec = importlib.util.spec_from_file_location("ring8", ROOT / "experiments" / "ring8.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    reference = flatten(module.get_config())
+    reference = flatten(load_experiment("ring8"))
     cadence = ("seed", "unroll_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
                "keep_checkpoints", "steps_per_dispatch")  # fmt: skip
     return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in cadence}
@@ -110,11 +105,7 @@ def main(argv):
         figure, rows, mixture.means, title="Ring of 8 Gaussians, seed 0: samples (blue), data (red)", data=data
     )
     table = summary_table(results, base)
-    print(table)
-    (pathlib.Path(_WORKDIR.value) / "summary.json").write_text(json.dumps(results, indent=1, default=str))
-    if _WRITE_NOTES.value:
-        for path in (ROOT / "BUILD_NOTES.md", ROOT / "README.md"):
-            replace_block(path, "unrolled_ring", table)
+    publish("unrolled_ring", table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
 
 if __name__ == "__main__":

@@ -262,3 +262,13 @@ def test_vmapped_seed_sweep_equals_each_seed_trained_alone(tmp_path):
     np.testing.assert_array_equal(jax.random.key_data(run1.key), jax.random.key_data(single.key))
     for a, b in zip(jax.tree.leaves(run1.replace(key=None)), jax.tree.leaves(single.replace(key=None))):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)  # measured: 7.5e-9
+
+
+def test_workdir_of_another_config_is_refused_and_left_untouched(tmp_path):
+    from jaxgan.checkpoint import CheckpointMismatchError
+
+    train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with pytest.raises(CheckpointMismatchError, match=r"none of the checkpoints \[20\] .* can be restored"):
+        train_and_evaluate(tiny_config(num_steps=40, **{"generator.width": 8}), str(tmp_path), echo=lambda _: None)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
