@@ -81,6 +81,7 @@ def default_config() -> ml_collections.ConfigDict:
         )
 
     config.log_every_steps = 500
+    config.log_eigenvalues = 0  # > 0: at each evaluation, log this many top eigenvalues of the game Jacobian
     config.eval_every_steps = 2500
     config.eval_num_samples = 2500
     config.checkpoint_every_steps = 2500
@@ -132,7 +133,7 @@ _POSITIVE_INTS = (
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width",
 )  # fmt: skip
-_NON_NEGATIVE = ("unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
+_NON_NEGATIVE = ("log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root")  # fmt: skip
 _POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import make_optimizer, validate
+from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
 from jaxgan.models import linen_player
@@ -89,6 +90,23 @@ def make_train_chunk(
         return jax.lax.scan(lambda s, _: step(s), state, None, length=num_steps)
 
     return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+
+
+def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict) -> dict:
+    """The `log_eigenvalues` largest-magnitude eigenvalues of the game Jacobian at `state` (Arnoldi with JVPs, so
+    it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`."""
+    key = jax.random.fold_in(state.key, 2**31 - 2)
+    real = task.sample(jax.random.fold_in(key, 0), config.batch_size)
+    z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)
+    values = top_eigenvalues_arnoldi(
+        game, state.g_params, state.d_params, real, z, k=config.log_eigenvalues,
+        num_iters=max(20, 2 * config.log_eigenvalues), key=jax.random.fold_in(key, 2),
+        g_model_state=state.g_model_state, d_model_state=state.d_model_state,
+    )  # fmt: skip
+    out = {}
+    for i, value in enumerate(values):
+        out[f"eig{i}_real"], out[f"eig{i}_imag"] = np.asarray(value.real), np.asarray(value.imag)
+    return out
 
 
 def _seed(tree: Any, i: int) -> Any:
@@ -196,10 +214,12 @@ def train_and_evaluate(
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
         metrics, samples = evaluate(state)
         metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        if config.log_eigenvalues and not sweep:
+            metrics.update(top_eigenvalue_metrics(game, task, state, config))
         np.save(samples_dir / f"step_{step:08d}.npy", np.asarray(samples))
         if log:
             scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
-            writer.write(step, {f"eval/{k}": v.mean() for k, v in scalars.items()})
+            writer.write(step, {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()})
             if sweep:  # the per-seed values too, as lists in metrics.jsonl
                 writer.write(step, {f"eval/{k}/per_seed": v for k, v in scalars.items()})
         return metrics

@@ -272,3 +272,20 @@ def test_workdir_of_another_config_is_refused_and_left_untouched(tmp_path):
     with pytest.raises(CheckpointMismatchError, match=r"none of the checkpoints \[20\] .* can be restored"):
         train_and_evaluate(tiny_config(num_steps=40, **{"generator.width": 8}), str(tmp_path), echo=lambda _: None)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+
+
+def test_top_jacobian_eigenvalues_are_logged_at_evaluations(tmp_path):
+    """On the Dirac-GAN (2 parameters) Arnoldi is exact: the logged pair is the Jacobian's at the current point."""
+    from jaxgan.dynamics import jacobian_eigenvalues
+
+    config = dirac_config(log_eigenvalues=2)
+    train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]  # noqa: E741
+    last = [r for r in lines if "eval/eig0_real" in r][-1]
+    assert last["step"] == 40
+    state, _ = restore_final(tmp_path, config)
+    game = build_game(config)
+    expected = jacobian_eigenvalues(game, state.g_params, state.d_params, np.zeros((1, 1)), np.zeros((1, 1)))
+    got = sorted([complex(last["eval/eig0_real"], last["eval/eig0_imag"]), complex(last["eval/eig1_real"], last["eval/eig1_imag"])], key=lambda c: (c.real, c.imag))
+    np.testing.assert_allclose(got, sorted(expected, key=lambda c: (c.real, c.imag)), atol=1e-5)
+    assert abs(got[0].imag) > 0.1  # a rotation, not a trivial answer
