@@ -1,7 +1,6 @@
 """The runner end to end: outputs, exact resume after kill -9, SIGTERM checkpoints, non-finite stop."""
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
