@@ -33,6 +33,7 @@ from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
 from jaxgan.writers import MetricWriter, format_duration
 
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the message names the step."""
 
