@@ -33,6 +33,9 @@ def default_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.seed = 0
     config.num_seeds = 1  # > 1: seeds seed, seed+1, ... trained together as one vmapped program
+    # A hyperparameter sweep in the same program: one run per value of `sweep_key` (one of SWEEPABLE) and seed.
+    config.sweep_key = ""
+    config.sweep_values = ()
     config.num_steps = 25_000
     config.batch_size = 512
     config.loss = "minimax"
@@ -94,6 +97,31 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     if config.name == "adam":
         return optax.adam(config.learning_rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
     return optax.sgd(config.learning_rate)
+
+
+# Float hyperparameters a sweep can vary inside one vmapped program (they enter the step as traced values).
+SWEEPABLE = (
+    "g_optimizer.learning_rate", "d_optimizer.learning_rate", "g_optimizer.b1", "d_optimizer.b1",
+    "penalty_weight", "weight_clip", "consensus_gamma", "sga_lambda",
+)  # fmt: skip
+
+
+def get_by_path(config: Any, path: str) -> Any:
+    for part in path.split("."):
+        config = config[part]
+    return config
+
+
+def set_by_path(config: Any, path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        config = config[part]
+    config[leaf] = value
+
+
+def num_runs(config: ml_collections.ConfigDict) -> int:
+    """Runs trained together: `num_seeds` per value of the swept hyperparameter."""
+    return config.num_seeds * (len(config.sweep_values) if config.sweep_key else 1)
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
@@ -173,6 +201,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for key in keys:
             if not check(values[key]):
                 raise ConfigError(f"--config.{key}={values[key]!r}: {message}")
+    _validate_sweep(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
     if (
@@ -186,3 +215,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "--config.d_optimizer.eps_root=0: differentiating through Adam in the unrolled update needs "
             "eps_root > 0 (d sqrt(v)/dv is infinite at v = 0); use e.g. 1e-8"
         )
+
+
+def _validate_sweep(config: ml_collections.ConfigDict) -> None:
+    key, values = config.sweep_key, tuple(config.sweep_values)
+    if not key:
+        if values:
+            raise ConfigError(f"--config.sweep_values={values!r}: set --config.sweep_key to the hyperparameter to sweep")
+        return
+    if key not in SWEEPABLE:
+        raise ConfigError(
+            f"--config.sweep_key={key!r}: not sweepable; allowed: {', '.join(SWEEPABLE)}{_did_you_mean(key, SWEEPABLE)}"
+        )
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of numbers, e.g. '(1e-4, 1e-3)'")
+    if key == "weight_clip" and min(values) <= 0:
+        raise ConfigError(f"--config.sweep_values={values!r}: swept weight_clip values must be > 0")
+    for value in values:
+        run = ml_collections.ConfigDict(config.to_dict())
+        run.sweep_key, run.sweep_values = "", ()
+        set_by_path(run, key, value)
+        try:
+            validate(run)
+        except ConfigError as e:
+            raise ConfigError(f"--config.sweep_values: {e}") from None

@@ -64,6 +64,11 @@ class Game:
         )
 
 
+def _enabled(weight: float | jax.Array) -> bool:
+    """Whether a regulariser's weight switches it on: a nonzero number, or a traced value (a swept weight)."""
+    return not isinstance(weight, (int, float)) or weight != 0
+
+
 def generate(game: Game, g_params: Params, g_model_state: ModelState, z: jax.Array) -> tuple[jax.Array, ModelState]:
     """G(z) for z of shape [..., z_dim]; leading axes are flattened for the network and restored after."""
     lead = z.shape[:-1]
@@ -83,7 +88,7 @@ def discriminator_loss(
     real_logits, new_model_state = game.discriminator.apply(d_params, d_model_state, real)
     fake_logits, new_model_state = game.discriminator.apply(d_params, new_model_state, fake)
     loss = game.loss.discriminator(real_logits, fake_logits)
-    if game.penalty_weight and game.penalty not in ("none", "nagarajan_kolter"):
+    if _enabled(game.penalty_weight) and game.penalty not in ("none", "nagarajan_kolter"):
         d_fn = lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]  # noqa: E731
         scale = game.penalty_weight / 2 if game.penalty in ("r1", "r2") else game.penalty_weight
         if key is None:  # analyses at a fixed batch (jaxgan.dynamics) get fixed penalty points
@@ -102,7 +107,7 @@ def generator_loss(
     """
     fake_logits, _ = game.discriminator.apply(d_params, d_model_state, fake)
     loss = game.loss.generator(fake_logits)
-    if game.penalty == "nagarajan_kolter" and game.penalty_weight:
+    if game.penalty == "nagarajan_kolter" and _enabled(game.penalty_weight):
         def d_value(p):
             real_logits, _ = game.discriminator.apply(p, d_model_state, real)
             return game.loss.discriminator(real_logits, game.discriminator.apply(p, d_model_state, fake)[0])
@@ -126,6 +131,6 @@ def discriminator_step(
     )(d_params)
     updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
-    if game.weight_clip > 0:
+    if _enabled(game.weight_clip):
         d_params = penalties.weight_clip(d_params, game.weight_clip)
     return d_params, d_opt_state, d_model_state, loss

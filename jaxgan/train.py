@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import make_optimizer, validate
+from jaxgan.config import get_by_path, make_optimizer, num_runs, set_by_path, validate
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
@@ -61,34 +61,82 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> G
     )
 
 
+def run_configs(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+    """The concrete config of every run of a sweep, value-major: for each value of `sweep_key` (or just the
+    config's own), the seeds `seed`, `seed + 1`, ..., `seed + num_seeds − 1`."""
+    values = tuple(config.sweep_values) if config.sweep_key else (None,)
+    runs = []
+    for value in values:
+        for i in range(config.num_seeds):
+            run = ml_collections.ConfigDict(config.to_dict())
+            run.seed = config.seed + i
+            if value is not None:
+                set_by_path(run, config.sweep_key, value)
+            runs.append(run)
+    return runs
+
+
+def swept_hparams(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
+    """{sweep_key: [num_runs] float32 values}, the per-run inputs of a hyperparameter sweep ({} without one)."""
+    if not config.sweep_key:
+        return {}
+    return {config.sweep_key: jnp.asarray([get_by_path(r, config.sweep_key) for r in run_configs(config)], jnp.float32)}
+
+
+def game_factory(config: ml_collections.ConfigDict, task: Task | None = None) -> Callable[[dict], Game]:
+    """`game_for(hparams)`: the game with the swept hyperparameters set to `hparams`' (traced) values.
+
+    Called inside the vmapped, compiled step, so a sweep over learning rates or penalty weights is one program:
+    the optimizers and penalties close over tracers instead of Python floats.
+    """
+    task = task or make_task(config)
+
+    def game_for(hparams: dict) -> Game:
+        if not hparams:
+            return build_game(config, task)
+        traced = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
+        for key, value in hparams.items():
+            set_by_path(traced, key, value)
+        return build_game(traced, task)
+
+    return game_for
+
+
 def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
-    """The initial state; with `num_seeds` > 1, the states of seeds seed, seed+1, ... stacked on a leading axis."""
+    """The initial state; for a sweep (`num_runs(config)` > 1) the runs' states stacked on a leading axis."""
     example = jnp.zeros((config.batch_size, (task or make_task(config)).data_dim), jnp.float32)
-    if config.num_seeds == 1:
+    if num_runs(config) == 1:
         return rule.init(jax.random.key(config.seed), example)
-    seeds = jnp.arange(config.seed, config.seed + config.num_seeds)
+    seeds = jnp.asarray([run.seed for run in run_configs(config)])
     return jax.vmap(lambda s: rule.init(jax.random.key(s), example))(seeds)
 
 
 def make_train_chunk(
-    rule: UpdateRule, sample: Callable[[jax.Array, int], jax.Array], batch_size: int, num_seeds: int = 1
+    rule: UpdateRule | Callable[[dict], UpdateRule],
+    sample: Callable[[jax.Array, int], jax.Array],
+    batch_size: int,
+    num_runs: int = 1,
 ) -> Callable:
-    """`chunk(state, num_steps) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
+    """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
 
     Real data is drawn on device by `sample(key, n)` from the step's data key, so nothing crosses from the host
-    per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_seeds]). With `num_seeds` > 1
-    the step is `jax.vmap`ped over the stacked runs: a sweep over seeds is one compiled program.
+    per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_runs]). With `num_runs` > 1
+    the step is `jax.vmap`ped over the stacked runs and their `hparams`: a sweep is one compiled program. `rule`
+    may be a function of `hparams` (one run's swept hyperparameters, traced), built inside the trace.
     """
+    rule_for = rule if callable(rule) else (lambda hparams: rule)
 
-    def one_step(state: TrainState) -> tuple[TrainState, dict]:
-        real = sample(step_keys(state).data, rule.num_real_batches * batch_size)
-        real = real.reshape(rule.num_real_batches, batch_size, *real.shape[1:])
-        return rule.step(state, {"real": real})
+    def one_step(state: TrainState, hparams: dict) -> tuple[TrainState, dict]:
+        run_rule = rule_for(hparams)
+        real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)
+        real = real.reshape(run_rule.num_real_batches, batch_size, *real.shape[1:])
+        return run_rule.step(state, {"real": real})
 
-    step = one_step if num_seeds == 1 else jax.vmap(one_step)
+    step = one_step if num_runs == 1 else jax.vmap(one_step)
 
-    def chunk(state: TrainState, num_steps: int) -> tuple[TrainState, dict]:
-        return jax.lax.scan(lambda s, _: step(s), state, None, length=num_steps)
+    def chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
+        hparams = {} if hparams is None else hparams
+        return jax.lax.scan(lambda s, _: step(s, hparams), state, None, length=num_steps)
 
     return jax.jit(chunk, static_argnums=1, donate_argnums=0)
 
@@ -110,29 +158,47 @@ def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml
     return out
 
 
-def _seed(tree: Any, i: int) -> Any:
+def _run(tree: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], tree)
 
 
 def summarize(task: Task, game: Game, state: TrainState, metrics: dict, config: ml_collections.ConfigDict) -> dict:
-    """eval.json's fields: the task's summary, or for a sweep `runs` (one per seed), `mean` and `std`."""
-    if config.num_seeds == 1:
+    """eval.json's fields: the task's summary; for a sweep `runs` (one per run, with its seed and swept value),
+    `mean` and `std` over all runs and, over a hyperparameter, `by_value` (mean and std over seeds per value)."""
+    if num_runs(config) == 1:
         return task.summarize(game, state, metrics)
-    runs = [
-        {"seed": config.seed + i, **task.summarize(game, _seed(state, i), _seed(metrics, i))}
-        for i in range(config.num_seeds)
-    ]
-    numeric = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k != "seed"]
-    mean = {k: float(np.mean([r[k] for r in runs])) for k in numeric}
-    std = {k: float(np.std([r[k] for r in runs])) for k in numeric}
-    return {"runs": runs, "mean": mean, "std": std}
+    runs = []
+    for i, run in enumerate(run_configs(config)):
+        swept = {config.sweep_key: get_by_path(run, config.sweep_key)} if config.sweep_key else {}
+        runs.append({"seed": run.seed, **swept, **task.summarize(build_game(run, task), _run(state, i), _run(metrics, i))})
+    numeric = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k not in ("seed", config.sweep_key)]
+
+    def stats(group: list[dict]) -> dict:
+        return {
+            "mean": {k: float(np.mean([r[k] for r in group])) for k in numeric},
+            "std": {k: float(np.std([r[k] for r in group])) for k in numeric},
+        }
+
+    out = {"runs": runs, **stats(runs)}
+    if config.sweep_key:
+        n = config.num_seeds
+        out["by_value"] = [
+            {config.sweep_key: runs[j * n][config.sweep_key], **stats(runs[j * n : (j + 1) * n])}
+            for j in range(len(runs) // n)
+        ]
+    return out
 
 
 def describe_eval(task: Task, metrics: dict, config: ml_collections.ConfigDict) -> str:
-    if config.num_seeds == 1:
+    if num_runs(config) == 1:
         return task.describe(metrics)
     means = {k: float(np.mean(v)) for k, v in metrics.items() if v.ndim == 1}
-    return f"mean over {config.num_seeds} seeds: " + "  ".join(f"{k} {v:.3f}" for k, v in means.items())
+    return f"mean over {num_runs(config)} runs: " + "  ".join(f"{k} {v:.3f}" for k, v in means.items())
+
+
+def describe_sweep_run(config: ml_collections.ConfigDict, i: int) -> str:
+    run = run_configs(config)[i]
+    return f"seed {run.seed}" + (f", {config.sweep_key}={get_by_path(run, config.sweep_key):g}" if config.sweep_key else "")
 
 
 def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
@@ -194,9 +260,17 @@ def train_and_evaluate(
     task = make_task(config)
     game = build_game(config, task)
     rule = make_update_rule(game, config)
-    train_chunk = make_train_chunk(rule, task.sample, config.batch_size, config.num_seeds)
-    sweep = config.num_seeds > 1
-    evaluate = jax.jit(jax.vmap(lambda state: task.evaluate(game, state)) if sweep else lambda s: task.evaluate(game, s))
+    game_for = game_factory(config, task)
+    sweep = num_runs(config) > 1
+    hparams = swept_hparams(config)
+    train_chunk = make_train_chunk(
+        lambda hp: make_update_rule(game_for(hp), config), task.sample, config.batch_size, num_runs(config)
+    )
+    evaluate = jax.jit(
+        jax.vmap(lambda state, hp: task.evaluate(game_for(hp), state))
+        if sweep
+        else lambda state, hp: task.evaluate(game, state)
+    )
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
     fresh = init_state(config, rule, task)
@@ -213,7 +287,7 @@ def train_and_evaluate(
     writer = MetricWriter(workdir_path, resume_step=step)
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
-        metrics, samples = evaluate(state)
+        metrics, samples = evaluate(state, hparams)
         metrics = {k: np.asarray(v) for k, v in metrics.items()}
         if config.log_eigenvalues and not sweep:
             metrics.update(top_eigenvalue_metrics(game, task, state, config))
@@ -235,14 +309,14 @@ def train_and_evaluate(
                     checkpointer.wait()
                     raise Preempted(step)
                 target = next_boundary(step, config)
-                state, metrics = train_chunk(state, target - step)
+                state, metrics = train_chunk(state, target - step, hparams)
                 metrics = jax.device_get(metrics)  # the one host sync per dispatch
                 bad = _first_nonfinite(metrics)
                 if bad is not None:
                     index, key, value, seed = bad
                     checkpointer.wait()
                     last = checkpointer.latest_step()
-                    where = "" if seed is None else f" (seed {config.seed + seed})"
+                    where = "" if seed is None else f" (run {seed}: {describe_sweep_run(config, seed)})"
                     raise NonFiniteLossError(
                         f"non-finite {key}={value} at step {step + index + 1}{where}; "
                         f"last good checkpoint: {'none' if last is None else f'step {last}'}"
@@ -271,7 +345,7 @@ def train_and_evaluate(
         result = {"step": int(step), **summarize(task, game, state, final, config), "config": config.to_dict()}
         _write_json(workdir_path / "eval.json", result)
         snapshots = load_snapshots(samples_dir)
-        if sweep:  # the figure shows the first seed
+        if sweep:  # the figure shows the first run
             snapshots = {s: v[0] for s, v in snapshots.items()}
         task.plot(workdir_path / "samples.png", snapshots, game, config)
         checkpointer.save(step, state)

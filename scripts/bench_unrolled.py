@@ -6,7 +6,8 @@ For each K it prints one JSON object per line:
   framework: steps/s of `jaxgan`'s compiled chunk (the runner's `lax.scan` of `unrolled_step`), and the peak
     memory of one compiled step with and without rematerialisation;
   naive: the same math written directly (D step, then a separate K-step unroll from the old D for G's loss,
-    i.e. the first unrolled step computed twice), compiled with the same jit + scan.
+    i.e. the first unrolled step written twice), compiled with the same jit + scan.
+Timings are interleaved round-robin over `--repeats` scans of `--num_steps` steps; median and best are printed.
 Peak memory is XLA's compile-time memory analysis of one step: arguments + outputs + temporaries − aliased.
 With --write_notes the table replaces the benchmark section of BUILD_NOTES.md.
 """
@@ -21,21 +22,22 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import app, flags
 
-from jaxgan.config import default_config  # noqa: E402
-from jaxgan.state import step_keys  # noqa: E402
-from jaxgan.data.mixtures import make_mixture  # noqa: E402
-from jaxgan.train import build_game, make_train_chunk  # noqa: E402
-from jaxgan.updates import unrolled_step  # noqa: E402
-from scripts.notes import ROOT, replace_block  # noqa: E402
+from jaxgan.config import default_config
+from jaxgan.data.mixtures import make_mixture
+from jaxgan.state import step_keys
+from jaxgan.train import build_game, make_train_chunk
+from jaxgan.updates import unrolled_step
+from scripts.notes import ROOT, replace_block
 
 _UNROLL = flags.DEFINE_list("unroll_steps", ["0", "1", "5", "10", "50"], "Values of K to measure.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Timed update steps per measurement (one fused scan).")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.")
+_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repetitions, interleaved; median and best are reported.")
 _BATCH = flags.DEFINE_integer("batch_size", 512, "Batch size.")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Replace the benchmark table in BUILD_NOTES.md.")
 
@@ -98,16 +100,18 @@ def peak_memory_mb(chunk, state) -> float:
     return total / 2**20
 
 
-def steps_per_sec(chunk, state, num_steps: int, repeats: int) -> float:
-    state, _ = chunk(state, num_steps)  # compile and warm up
-    jax.block_until_ready(state)
-    best = 0.0
+def steps_per_sec(chunks: dict, states: dict, num_steps: int, repeats: int) -> dict:
+    """Median and best steps/s of each chunk, measured round-robin so that drift in the machine's speed (shared
+    hosts vary by ±15% over a minute) hits every contender alike."""
+    times = {name: [] for name in chunks}
+    for name, chunk in chunks.items():  # compile and warm up
+        states[name] = jax.block_until_ready(chunk(states[name], num_steps)[0])
     for _ in range(repeats):
-        start = time.perf_counter()
-        state, _ = chunk(state, num_steps)
-        jax.block_until_ready(state)
-        best = max(best, num_steps / (time.perf_counter() - start))
-    return best
+        for name, chunk in chunks.items():
+            start = time.perf_counter()
+            states[name] = jax.block_until_ready(chunk(states[name], num_steps)[0])
+            times[name].append(num_steps / (time.perf_counter() - start))
+    return {name: (float(np.median(t)), max(t)) for name, t in times.items()}
 
 
 def fresh_state(config, game, mixture):
@@ -125,11 +129,17 @@ def main(argv):
         framework = make_train_chunk(unrolled_step(game, k, remat=True), mixture.sample, config.batch_size)
         no_remat = make_train_chunk(unrolled_step(game, k, remat=False), mixture.sample, config.batch_size)
         naive = naive_chunk(game, mixture, config.batch_size, k)
+        chunks = {"framework": framework, "naive": naive}
+        speed = steps_per_sec(
+            chunks, {name: fresh_state(config, game, mixture) for name in chunks}, _NUM_STEPS.value, _REPEATS.value
+        )
         row = {
             "unroll_steps": k,
             "batch_size": config.batch_size,
-            "steps_per_sec": steps_per_sec(framework, fresh_state(config, game, mixture), _NUM_STEPS.value, _REPEATS.value),
-            "naive_steps_per_sec": steps_per_sec(naive, fresh_state(config, game, mixture), _NUM_STEPS.value, _REPEATS.value),
+            "steps_per_sec": speed["framework"][0],
+            "naive_steps_per_sec": speed["naive"][0],
+            "best_steps_per_sec": speed["framework"][1],
+            "naive_best_steps_per_sec": speed["naive"][1],
             "peak_memory_mb": peak_memory_mb(framework, fresh_state(config, game, mixture)),
             "peak_memory_mb_no_remat": peak_memory_mb(no_remat, fresh_state(config, game, mixture)),
             "naive_peak_memory_mb": peak_memory_mb(naive, fresh_state(config, game, mixture)),
@@ -144,15 +154,21 @@ def main(argv):
 def write_notes(rows):
     machine = f"{platform.machine()}, {jax.devices()[0].platform}, {jax.local_device_count()} device(s), jax {jax.__version__}"
     lines = [
-        f"`python scripts/bench_unrolled.py --unroll_steps={','.join(str(r['unroll_steps']) for r in rows)} "
-        f"--num_steps={_NUM_STEPS.value} --write_notes` on {machine}, batch {rows[0]['batch_size']}:",
+        (
+            f"`python scripts/bench_unrolled.py --unroll_steps={','.join(str(r['unroll_steps']) for r in rows)} "
+            f"--num_steps={_NUM_STEPS.value} --write_notes` on {machine}, batch {rows[0]['batch_size']}:"
+        ),
         "",
-        "| K | jaxgan steps/s | naive steps/s | speed-up | peak MB (remat) | peak MB (no remat) | naive peak MB |",
+        (
+            "| K | jaxgan steps/s (median, best) | naive steps/s (median, best) | speed-up (median) "
+            "| peak MB (remat) | peak MB (no remat) | naive peak MB |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['unroll_steps']} | {r['steps_per_sec']:.1f} | {r['naive_steps_per_sec']:.1f} | "
+            f"| {r['unroll_steps']} | {r['steps_per_sec']:.1f}, {r['best_steps_per_sec']:.1f} | "
+            f"{r['naive_steps_per_sec']:.1f}, {r['naive_best_steps_per_sec']:.1f} | "
             f"{r['speedup_vs_naive']:.2f}× | {r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | "
             f"{r['naive_peak_memory_mb']:.2f} |"
         )
