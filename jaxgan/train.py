@@ -253,6 +253,9 @@ def train_and_evaluate(
     Raises `Preempted` after checkpointing on SIGTERM and `NonFiniteLossError` on a NaN/inf loss.
     """
     validate(config)
+    if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
+        config = run_configs(config)[0]
+        config.sweep_key, config.sweep_values = "", ()
     workdir_path = pathlib.Path(workdir)
     samples_dir = workdir_path / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)

@@ -287,6 +287,18 @@ def test_learning_rate_sweep_runs_equal_each_value_trained_alone(tmp_path):
     assert gap > 1e-3
 
 
+def test_sweep_over_one_value_is_a_plain_run_at_that_value(tmp_path):
+    swept = train_and_evaluate(
+        tiny_config(num_steps=20, sweep_key="penalty_weight", sweep_values=(2.0,), penalty="r1"),
+        str(tmp_path / "swept"), echo=lambda _: None,
+    )  # fmt: skip
+    plain = train_and_evaluate(
+        tiny_config(num_steps=20, penalty_weight=2.0, penalty="r1"), str(tmp_path / "plain"), echo=lambda _: None
+    )
+    assert swept["config"]["penalty_weight"] == 2.0
+    assert {k: v for k, v in swept.items() if k != "config"} == {k: v for k, v in plain.items() if k != "config"}
+
+
 def test_workdir_of_another_config_is_refused_and_left_untouched(tmp_path):
     from jaxgan.checkpoint import CheckpointMismatchError
 
