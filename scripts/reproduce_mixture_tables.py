@@ -16,7 +16,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -118,6 +118,7 @@ def summary_table(results: dict[str, list[dict]], base) -> str:
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     base = _CONFIG.value
     validate(base)
     results = run_all(base)
