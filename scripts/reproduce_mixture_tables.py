@@ -15,19 +15,25 @@ import pathlib
 import sys
 import time
 
+import jax
 import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan import plotting  # noqa: E402
 from jaxgan.config import flatten, set_by_path, validate  # noqa: E402
+from jaxgan.data.mixtures import make_mixture  # noqa: E402
 from jaxgan.train import train_and_evaluate  # noqa: E402
 from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.")
+_FIGURE = flags.DEFINE_string(
+    "figure", None, "Where the figure goes (default docs/figures/table_ring.png or table_grid.png)."
+)
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 # name: (label, overrides of the base config)
@@ -116,12 +122,28 @@ def summary_table(results: dict[str, list[dict]], base) -> str:
     return "\n".join(lines)
 
 
+def write_figure(results: dict[str, list[dict]], base) -> None:
+    """Rows: methods; columns: snapshots over training of the first seed."""
+    mixture = make_mixture(base.data.name, base.data.num_modes, base.data.scale, base.data.std)
+    rows = []
+    for name in results:
+        snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / name / "samples")
+        rows.append((METHODS[name][0].replace(" (", "\n("), {step: v[0] for step, v in snapshots.items()}))
+    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"table_{base.data.name}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
+    title = f"{'Ring of 8' if base.data.name == 'ring' else 'Grid of 25'}, seed {base.seed}: samples (blue), data (red)"
+    plotting.plot_sample_grid(path, rows, mixture.means, title=title, data=data)
+    print(f"figure: {path}")
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     base = _CONFIG.value
     validate(base)
     results = run_all(base)
+    write_figure(results, base)
     table = summary_table(results, base)
     publish(f"table_{base.data.name}", table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
