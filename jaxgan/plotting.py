@@ -13,6 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def save_figure(fig, path, dpi: int = 120) -> None:
+    """Lays out `fig`, writes it to `path` (creating its folder) and frees it."""
+    fig.tight_layout()
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def pick_snapshots(steps: Sequence[int], count: int) -> list[int]:
     """`count` steps spread evenly over `steps` (sorted), always including the last one."""
     steps = sorted(steps)
@@ -58,9 +66,7 @@ def plot_training_samples(path, snapshots: dict[int, np.ndarray], mixture, title
         scatter_samples(ax, snapshots[step], means, limit, f"step {step}", data)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], means, count: int = 6, title="", data=None):
@@ -75,9 +81,7 @@ def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], me
         axes[r, 0].set_ylabel(label, fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_vector_field(path, field, trajectory: np.ndarray, title: str = "", limit: float | None = None) -> None:
@@ -88,9 +92,7 @@ def plot_vector_field(path, field, trajectory: np.ndarray, title: str = "", limi
     limit = limit or max(2.0, float(np.abs(trajectory).max()) * 1.1)
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     plot_field_axes(ax, field, trajectory, limit, title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_field_axes(ax, field, trajectory: np.ndarray, limit: float, title: str = "") -> None:

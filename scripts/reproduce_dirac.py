@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from jaxgan.config import validate  # noqa: E402
-from jaxgan.plotting import load_snapshots, plot_field_axes  # noqa: E402
+from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
 from jaxgan.tasks import dirac_field  # noqa: E402
 from jaxgan.train import build_game, train_and_evaluate  # noqa: E402
 from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
@@ -81,11 +81,7 @@ def main(argv):
         print(f"{name:<18s} distance {result['distance_to_equilibrium']:.4f}  "
               f"eigenvalues {eigen_text(result['jacobian_eigenvalues'])}", flush=True)  # fmt: skip
     fig.suptitle(f"Dirac-GAN from (1, 1), {_NUM_STEPS.value} gradient steps of size 0.1", fontsize=12)
-    fig.tight_layout()
-    figure = pathlib.Path(_FIGURE.value)
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=110)
-    plt.close(fig)
+    save_figure(fig, _FIGURE.value, dpi=110)
 
     lines = [
         f"Dirac-GAN from (θ, ψ) = (1, 1), {_NUM_STEPS.value} plain gradient steps of size 0.1 "

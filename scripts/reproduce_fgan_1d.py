@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from jaxgan import fgan1d  # noqa: E402
+from jaxgan.plotting import save_figure  # noqa: E402
 from jaxgan.losses import F_DIVERGENCES  # noqa: E402
 from scripts.notes import ROOT, replace_block  # noqa: E402
 
@@ -97,11 +98,7 @@ def main(argv):
     fig.suptitle(f"One Gaussian fitted to P = 0.3 N(-1, 0.5²) + 0.7 N(2, 0.5²): f-GAN ({_NUM_STEPS.value} "
                  f"simultaneous Adam steps, batch {_BATCH_SIZE.value}, seed {_SEED.value}) vs the exact "
                  "minimiser of D_f(P‖Q)", fontsize=12)  # fmt: skip
-    fig.tight_layout()
-    figure = pathlib.Path(_FIGURE.value)
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(figure, dpi=100)
-    plt.close(fig)
+    save_figure(fig, _FIGURE.value, dpi=100)
 
     lines = [
         f"f-GAN, one Gaussian fitted to P = 0.3 N(-1, 0.5²) + 0.7 N(2, 0.5²) (mean {mixture.mean():.3f}, std "
