@@ -124,6 +124,23 @@ def num_runs(config: ml_collections.ConfigDict) -> int:
     return config.num_seeds * (len(config.sweep_values) if config.sweep_key else 1)
 
 
+def run_configs(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+    """The concrete config of every run of a sweep, value-major: for each value of `sweep_key` (or just the
+    config's own), the seeds `seed`, `seed + 1`, ..., `seed + num_seeds − 1`. Each is a single run: no sweep
+    and `num_seeds = 1`."""
+    values = tuple(config.sweep_values) if config.sweep_key else (None,)
+    runs = []
+    for value in values:
+        for i in range(config.num_seeds):
+            run = ml_collections.ConfigDict(config.to_dict())
+            run.seed, run.num_seeds = config.seed + i, 1
+            run.sweep_key, run.sweep_values = "", ()
+            if value is not None:
+                set_by_path(run, config.sweep_key, value)
+            runs.append(run)
+    return runs
+
+
 def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
     """{"data.name": "ring", ...}: every leaf of a nested config under its dotted command-line name."""
     out = {}
@@ -231,10 +248,7 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of numbers, e.g. '(1e-4, 1e-3)'")
     if key == "weight_clip" and min(values) <= 0:
         raise ConfigError(f"--config.sweep_values={values!r}: swept weight_clip values must be > 0")
-    for value in values:
-        run = ml_collections.ConfigDict(config.to_dict())
-        run.sweep_key, run.sweep_values = "", ()
-        set_by_path(run, key, value)
+    for run in run_configs(config):
         try:
             validate(run)
         except ConfigError as e:

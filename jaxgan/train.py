@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import get_by_path, make_optimizer, num_runs, set_by_path, validate
+from jaxgan.config import get_by_path, make_optimizer, num_runs, run_configs, set_by_path, validate
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
@@ -59,21 +59,6 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> G
         penalty_weight=config.penalty_weight,
         weight_clip=config.weight_clip,
     )
-
-
-def run_configs(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
-    """The concrete config of every run of a sweep, value-major: for each value of `sweep_key` (or just the
-    config's own), the seeds `seed`, `seed + 1`, ..., `seed + num_seeds − 1`."""
-    values = tuple(config.sweep_values) if config.sweep_key else (None,)
-    runs = []
-    for value in values:
-        for i in range(config.num_seeds):
-            run = ml_collections.ConfigDict(config.to_dict())
-            run.seed = config.seed + i
-            if value is not None:
-                set_by_path(run, config.sweep_key, value)
-            runs.append(run)
-    return runs
 
 
 def swept_hparams(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
@@ -255,7 +240,6 @@ def train_and_evaluate(
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
-        config.sweep_key, config.sweep_values = "", ()
     workdir_path = pathlib.Path(workdir)
     samples_dir = workdir_path / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import default_config
+from jaxgan.config import default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
 from jaxgan.train import NonFiniteLossError, build_game, init_state, next_boundary, train_and_evaluate
@@ -37,11 +37,7 @@ TINY = {
 def tiny_config(**overrides):
     config = default_config()
     for key, value in {**TINY, **overrides}.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+        set_by_path(config, key, value)
     return config
 
 
