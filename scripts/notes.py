@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterable
+
+import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -38,3 +41,27 @@ def publish(name: str, table: str, results, workdir: pathlib.Path, write_notes: 
     if write_notes:
         for path in (ROOT / "BUILD_NOTES.md", ROOT / "README.md"):
             replace_block(path, name, table)
+
+
+# Per-run cadence and bookkeeping keys: they never change a run's result, so tables do not list them.
+CADENCE = ("seed", "num_seeds", "log_every_steps", "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+           "steps_per_dispatch")  # fmt: skip
+
+
+def settings_that_differ(config, experiment: str, ignore: Iterable[str] = ()) -> dict:
+    """Config values that differ from experiments/EXPERIMENT.py, apart from cadence keys and `ignore`."""
+    from jaxgan.config import flatten
+
+    reference = flatten(load_experiment(experiment))
+    skip = set(CADENCE) | set(ignore)
+    return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in skip}
+
+
+def mixture_cells(runs: list[dict]) -> list[str]:
+    """Mean ± std over runs of modes, high-quality fraction (in %) and reverse KL, as table cells."""
+    cells = []
+    for metric, fmt, scale, unit in (("modes", ".1f", 1, ""), ("high_quality_fraction", ".1f", 100, "%"),
+                                     ("reverse_kl", ".3f", 1, "")):  # fmt: skip
+        values = np.array([r[metric] for r in runs], dtype=float) * scale
+        cells.append(f"{values.mean():{fmt}}{unit} ± {values.std():{fmt}}{unit}")
+    return cells

@@ -23,10 +23,10 @@ from ml_collections import config_flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
-from jaxgan.config import flatten, set_by_path, validate  # noqa: E402
+from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
 from jaxgan.train import train_and_evaluate  # noqa: E402
-from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
+from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
@@ -91,13 +91,8 @@ def run_all(base) -> dict[str, list[dict]]:
 def summary_table(results: dict[str, list[dict]], base) -> str:
     mixture = base.data.name
     num_modes = base.data.num_modes
-    reference = flatten(load_experiment("ring8" if mixture == "ring" else "grid25"))
-    per_method = {key for overrides in (m[1] for m in METHODS.values()) for key in overrides}
-    cadence = {"seed", "num_seeds", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
-               "keep_checkpoints", "steps_per_dispatch"}  # fmt: skip
-    changed = {
-        k: v for k, v in flatten(base).items() if reference.get(k) != v and k not in cadence and k not in per_method
-    }
+    per_method = {key for _, overrides in METHODS.values() for key in overrides}
+    changed = settings_that_differ(base, "ring8" if mixture == "ring" else "grid25", ignore=per_method)
     setting = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the experiment's defaults"
     title = "Ring of 8" if mixture == "ring" else f"Grid of {num_modes}"
     lines = [
@@ -108,14 +103,7 @@ def summary_table(results: dict[str, list[dict]], base) -> str:
         "|---|---|---|---|---|",
     ]
     for name, runs in results.items():
-        cells = []
-        for metric, fmt, scale, unit in (
-            ("modes", ".1f", 1, ""),
-            ("high_quality_fraction", ".1f", 100, "%"),
-            ("reverse_kl", ".3f", 1, ""),
-        ):
-            values = np.array([r[metric] for r in runs], dtype=float) * scale
-            cells.append(f"{values.mean():{fmt}}{unit} ± {values.std():{fmt}}{unit}")
+        cells = mixture_cells(runs)
         full = sum(r["modes"] == num_modes for r in runs)
         lines.append(f"| jaxgan, {METHODS[name][0]} | {' | '.join(cells)} | {full}/{len(runs)} seeds |")
     lines += ["", PUBLISHED[mixture]]
@@ -130,7 +118,6 @@ def write_figure(results: dict[str, list[dict]], base) -> None:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / name / "samples")
         rows.append((METHODS[name][0].replace(" (", "\n("), {step: v[0] for step, v in snapshots.items()}))
     path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"table_{base.data.name}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
     title = f"{'Ring of 8' if base.data.name == 'ring' else 'Grid of 25'}, seed {base.seed}: samples (blue), data (red)"
     plotting.plot_sample_grid(path, rows, mixture.means, title=title, data=data)

@@ -24,10 +24,10 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from jaxgan import plotting  # noqa: E402
-from jaxgan.config import flatten, validate  # noqa: E402
+from jaxgan.config import validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
 from jaxgan.train import train_and_evaluate  # noqa: E402
-from scripts.notes import ROOT, load_experiment, publish  # noqa: E402
+from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/unrolled_ring", "Parent directory of the runs.")
@@ -61,7 +61,7 @@ def run_all(base):
 
 
 def summary_table(results, base) -> str:
-    changed = settings_that_differ(base)
+    changed = settings_that_differ(base, "ring8", ignore=("unroll_steps",))
     setting = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the paper setting of experiments/ring8.py"
     lines = [
         f"Ring of 8 ({base.num_steps} steps, {_SEEDS.value} seeds; {setting}); mean ± std over seeds:",
@@ -70,22 +70,11 @@ def summary_table(results, base) -> str:
         "|---|---|---|---|---|",
     ]
     for k, runs in results.items():
-        cells = []
-        for m, fmt, scale, unit in (("modes", ".1f", 1, ""), ("high_quality_fraction", ".1f", 100, "%"), ("reverse_kl", ".3f", 1, "")):
-            values = np.array([r[m] for r in runs], dtype=float) * scale
-            cells.append(f"{values.mean():{fmt}}{unit} ± {values.std():{fmt}}{unit}")
+        cells = mixture_cells(runs)
         full = sum(r["modes"] == 8 for r in runs)
         lines.append(f"| jaxgan, unrolled K={k} | {' | '.join(cells)} | {full}/{len(runs)} seeds |")
     lines += ["", PUBLISHED]
     return "\n".join(lines)
-
-
-def settings_that_differ(config) -> dict:
-    """Config values that differ from experiments/ring8.py, apart from the ones this script sets per run."""
-    reference = flatten(load_experiment("ring8"))
-    cadence = ("seed", "unroll_steps", "log_every_steps", "eval_every_steps", "checkpoint_every_steps",
-               "keep_checkpoints", "steps_per_dispatch")  # fmt: skip
-    return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in cadence}
 
 
 def main(argv):
@@ -99,7 +88,6 @@ def main(argv):
         for k in results
     ]
     figure = pathlib.Path(_FIGURE.value)
-    figure.parent.mkdir(parents=True, exist_ok=True)
     data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
     plotting.plot_sample_grid(
         figure, rows, mixture.means, title="Ring of 8 Gaussians, seed 0: samples (blue), data (red)", data=data
