@@ -78,9 +78,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.discriminator.init_gain = 0.8
 
     # eps_root > 0 makes Adam differentiable at a zero second moment, which the unrolled step needs.
+    # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps.
     for player in ("g_optimizer", "d_optimizer"):
         config[player] = ml_collections.ConfigDict(
-            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=1e-8)
+            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=1e-8, cosine_decay_steps=0)
         )
 
     config.log_every_steps = 500
@@ -90,13 +91,20 @@ def default_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = 2500
     config.keep_checkpoints = 3
     config.steps_per_dispatch = 250  # update steps fused into one compiled lax.scan call
+    # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
+    config.num_devices = 0
     return config
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """Adam or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 the rate at step t is
+    lr · ½(1 + cos(π·min(t, T)/T)) (Loshchilov & Hutter 2017, without restarts), reaching 0 at T."""
+    rate = config.learning_rate
+    if config.cosine_decay_steps:
+        rate = optax.cosine_decay_schedule(config.learning_rate, config.cosine_decay_steps)
     if config.name == "adam":
-        return optax.adam(config.learning_rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
-    return optax.sgd(config.learning_rate)
+        return optax.adam(rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+    return optax.sgd(rate)
 
 
 # Float hyperparameters a sweep can vary inside one vmapped program (they enter the step as traced values).
@@ -178,7 +186,7 @@ _POSITIVE_INTS = (
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width",
 )  # fmt: skip
-_NON_NEGATIVE = ("log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
+_NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root")  # fmt: skip
 _POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip

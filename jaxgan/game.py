@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import penalties
+from jaxgan.parallel import Mesh, shard_batch
 from jaxgan.losses import GanLoss
 from jaxgan.models import ModelState, Params, Player
 from jaxgan.state import TrainState
@@ -43,14 +44,17 @@ class Game:
     penalty: str = "none"
     penalty_weight: float = 0.0
     weight_clip: float = 0.0
+    # Data parallelism (jaxgan.parallel): inside the compiled step, noise batches are split over this mesh.
+    mesh: Mesh | None = None
 
     def sample_noise(self, key: jax.Array, *batch_shape: int) -> jax.Array:
-        return self.noise(key, (*batch_shape, self.z_dim))
+        """z of shape [*batch_shape, z_dim], split along the last batch axis over `mesh` if there is one."""
+        return shard_batch(self.noise(key, (*batch_shape, self.z_dim)), self.mesh, axis=len(batch_shape) - 1)
 
     def init(self, key: jax.Array, example_data: jax.Array) -> TrainState:
         """A fresh state; `example_data` is one batch of real data (only its shape matters)."""
         g_key, d_key, run_key = jax.random.split(key, 3)
-        g_params, g_model_state = self.generator.init(g_key, self.sample_noise(g_key, example_data.shape[0]))
+        g_params, g_model_state = self.generator.init(g_key, self.noise(g_key, (example_data.shape[0], self.z_dim)))
         d_params, d_model_state = self.discriminator.init(d_key, example_data)
         return TrainState(
             step=jnp.zeros((), jnp.int32),

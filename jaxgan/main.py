@@ -2,6 +2,11 @@
 
 Running the same command again on the same workdir resumes from its latest checkpoint. Exit codes: 0 done or
 preempted (SIGTERM, checkpoint written), 1 training failed (non-finite loss), 2 bad input.
+
+The batch is split over every device present (`--config.num_devices` to use fewer). A multi-host job runs the
+same command on every host with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`
+(`jax.distributed.initialize`; on clusters it detects these itself, leave them out there); process 0 writes the
+files.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. experiments/ring8.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-host job: HOST:PORT of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host job: number of processes.", lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host job: this process's index.", lower_bound=0)
+_FLAGS = ("config", "workdir", "coordinator_address", "num_processes", "process_id")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -66,9 +75,10 @@ def parse_flags(argv: list[str]) -> list[str]:
         if message := _unknown_config_override(argv):
             fail(message)
         if unknown:
-            close = difflib.get_close_matches(unknown.group(1), ["config", "workdir"], n=1)
+            close = difflib.get_close_matches(unknown.group(1), _FLAGS, n=1)
             hint = f" (did you mean --{close[0]}?)" if close else ""
-            fail(f"--{unknown.group(1)}: unknown flag; allowed: --config, --workdir, --config.KEY{hint}")
+            allowed = ", ".join(f"--{name}" for name in _FLAGS)
+            fail(f"--{unknown.group(1)}: unknown flag; allowed: {allowed}, --config.KEY{hint}")
         if isinstance(error, flags.Error):
             fail(_one_line(error))
         cause = error.__cause__ or error
@@ -93,6 +103,19 @@ def load_config():
     return config
 
 
+def initialize_distributed() -> None:
+    """Joins the multi-host job named by the flags (nothing without them); before any JAX computation."""
+    if _COORDINATOR.value is None and _NUM_PROCESSES.value is None and _PROCESS_ID.value is None:
+        return
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts; GPUs and TPUs use their own
+    try:
+        jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    except Exception as error:  # noqa: BLE001 - bad address, missing flag, coordinator unreachable
+        fail(f"--coordinator_address={_COORDINATOR.value}: could not join the job ({_one_line(error)})")
+
+
 def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     if len(argv) > 1:
@@ -110,6 +133,7 @@ def main(argv: list[str]) -> None:
         validate(config)
     except ConfigError as error:
         fail(str(error))
+    initialize_distributed()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -120,6 +144,8 @@ def main(argv: list[str]) -> None:
 
     try:
         result = train_and_evaluate(config, str(workdir))
+    except ConfigError as error:  # what depends on the machine: devices present, batch split over them
+        fail(str(error))
     except CheckpointMismatchError as error:
         fail(f"--workdir={workdir}: {error}; was it written with another config? Use a new --workdir")
     except Preempted as stop:

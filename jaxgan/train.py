@@ -22,11 +22,12 @@ import ml_collections
 import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import get_by_path, make_optimizer, num_runs, run_configs, set_by_path, validate
+from jaxgan.config import ConfigError, get_by_path, make_optimizer, num_runs, run_configs, set_by_path, validate
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
 from jaxgan.models import linen_player
+from jaxgan.parallel import Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
 from jaxgan.plotting import load_snapshots
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
@@ -46,7 +47,8 @@ class Preempted(Exception):
         self.step = step
 
 
-def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> Game:
+def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None) -> Game:
+    """The game of `config`; with a `mesh`, its noise batches are split over the mesh (data parallelism)."""
     generator, discriminator = (task or make_task(config)).build_players(config)
     return Game(
         generator=linen_player(generator),
@@ -58,6 +60,7 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None) -> G
         penalty=config.penalty,
         penalty_weight=config.penalty_weight,
         weight_clip=config.weight_clip,
+        mesh=mesh,
     )
 
 
@@ -68,7 +71,9 @@ def swept_hparams(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
     return {config.sweep_key: jnp.asarray([get_by_path(r, config.sweep_key) for r in run_configs(config)], jnp.float32)}
 
 
-def game_factory(config: ml_collections.ConfigDict, task: Task | None = None) -> Callable[[dict], Game]:
+def game_factory(
+    config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None
+) -> Callable[[dict], Game]:
     """`game_for(hparams)`: the game with the swept hyperparameters set to `hparams`' (traced) values.
 
     Called inside the vmapped, compiled step, so a sweep over learning rates or penalty weights is one program:
@@ -78,11 +83,11 @@ def game_factory(config: ml_collections.ConfigDict, task: Task | None = None) ->
 
     def game_for(hparams: dict) -> Game:
         if not hparams:
-            return build_game(config, task)
+            return build_game(config, task, mesh)
         traced = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
         for key, value in hparams.items():
             set_by_path(traced, key, value)
-        return build_game(traced, task)
+        return build_game(traced, task, mesh)
 
     return game_for
 
@@ -101,6 +106,7 @@ def make_train_chunk(
     sample: Callable[[jax.Array, int], jax.Array],
     batch_size: int,
     num_runs: int = 1,
+    mesh: Mesh | None = None,
 ) -> Callable:
     """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
 
@@ -108,6 +114,9 @@ def make_train_chunk(
     per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_runs]). With `num_runs` > 1
     the step is `jax.vmap`ped over the stacked runs and their `hparams`: a sweep is one compiled program. `rule`
     may be a function of `hparams` (one run's swept hyperparameters, traced), built inside the trace.
+
+    With a `mesh` (`jaxgan.parallel`), the real batch is split over its devices, the state and metrics are
+    replicated, and the rule's game should carry the same mesh so that its noise is split alike.
     """
     rule_for = rule if callable(rule) else (lambda hparams: rule)
 
@@ -115,6 +124,7 @@ def make_train_chunk(
         run_rule = rule_for(hparams)
         real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)
         real = real.reshape(run_rule.num_real_batches, batch_size, *real.shape[1:])
+        real = shard_batch(real, mesh, axis=1)
         return run_rule.step(state, {"real": real})
 
     step = one_step if num_runs == 1 else jax.vmap(one_step)
@@ -123,7 +133,10 @@ def make_train_chunk(
         hparams = {} if hparams is None else hparams
         return jax.lax.scan(lambda s, _: step(s, hparams), state, None, length=num_steps)
 
-    return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+    if mesh is None:
+        return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+    everywhere = replicated(mesh)
+    return jax.jit(chunk, static_argnums=1, donate_argnums=0, in_shardings=everywhere, out_shardings=everywhere)
 
 
 def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict) -> dict:
@@ -230,6 +243,24 @@ def _write_json(path: pathlib.Path, obj: Any) -> None:
     tmp.replace(path)  # atomic: a crash never leaves a torn eval.json
 
 
+def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
+    """The data-parallel mesh of `config.num_devices` (0: every device of every process); None for one device.
+
+    Raises ConfigError (one line naming the flag) when the devices asked for are not there or do not divide the
+    batch.
+    """
+    available = jax.device_count()
+    n = config.num_devices or available
+    if n > available:
+        raise ConfigError(f"--config.num_devices={config.num_devices}: only {available} device(s) present")
+    if config.batch_size % n:
+        raise ConfigError(
+            f"--config.batch_size={config.batch_size}: must be divisible by the {n} devices it is split over "
+            "(set --config.num_devices)"
+        )
+    return data_mesh(n) if n > 1 else None
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str, *, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -244,14 +275,20 @@ def train_and_evaluate(
     samples_dir = workdir_path / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
 
+    mesh = make_mesh(config)
     task = make_task(config)
     game = build_game(config, task)
     rule = make_update_rule(game, config)
-    game_for = game_factory(config, task)
+    game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
+    train_game_for = game_factory(config, task, mesh)
     sweep = num_runs(config) > 1
     hparams = swept_hparams(config)
     train_chunk = make_train_chunk(
-        lambda hp: make_update_rule(game_for(hp), config), task.sample, config.batch_size, num_runs(config)
+        lambda hp: make_update_rule(train_game_for(hp), config),
+        task.sample,
+        config.batch_size,
+        num_runs(config),
+        mesh,
     )
     evaluate = jax.jit(
         jax.vmap(lambda state, hp: task.evaluate(game_for(hp), state))
@@ -261,7 +298,9 @@ def train_and_evaluate(
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
     fresh = init_state(config, rule, task)
-    state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), fresh))
+    if mesh is not None:
+        fresh, hparams = replicate((fresh, hparams), mesh)
+    state, step = checkpointer.restore(fresh)  # into fresh's shapes, dtypes and shardings
     if state is None:
         state, step = fresh, 0
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
@@ -271,14 +310,15 @@ def train_and_evaluate(
             if int(stale.stem.split("_")[1]) > step:
                 stale.unlink()
     del fresh
-    writer = MetricWriter(workdir_path, resume_step=step)
+    primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
+    writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
-        metrics, samples = evaluate(state, hparams)
-        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        metrics, samples = to_host(evaluate(state, hparams))
         if config.log_eigenvalues and not sweep:
-            metrics.update(top_eigenvalue_metrics(game, task, state, config))
-        np.save(samples_dir / f"step_{step:08d}.npy", np.asarray(samples))
+            metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config))
+        if primary:
+            np.save(samples_dir / f"step_{step:08d}.npy", samples)
         if log:
             scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
             writer.write(step, {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()})
@@ -297,7 +337,7 @@ def train_and_evaluate(
                     raise Preempted(step)
                 target = next_boundary(step, config)
                 state, metrics = train_chunk(state, target - step, hparams)
-                metrics = jax.device_get(metrics)  # the one host sync per dispatch
+                metrics = to_host(metrics)  # the one host sync per dispatch
                 bad = _first_nonfinite(metrics)
                 if bad is not None:
                     index, key, value, seed = bad
@@ -329,12 +369,13 @@ def train_and_evaluate(
 
         if final is None:  # resumed a finished run: evaluate again without logging twice
             final = run_eval(state, step, log=False)
-        result = {"step": int(step), **summarize(task, game, state, final, config), "config": config.to_dict()}
-        _write_json(workdir_path / "eval.json", result)
-        snapshots = load_snapshots(samples_dir)
-        if sweep:  # the figure shows the first run
-            snapshots = {s: v[0] for s, v in snapshots.items()}
-        task.plot(workdir_path / "samples.png", snapshots, game, config)
+        result = {"step": int(step), **summarize(task, game, to_host(state), final, config), "config": config.to_dict()}
+        if primary:
+            _write_json(workdir_path / "eval.json", result)
+            snapshots = load_snapshots(samples_dir)
+            if sweep:  # the figure shows the first run
+                snapshots = {s: v[0] for s, v in snapshots.items()}
+            task.plot(workdir_path / "samples.png", snapshots, game, config)
         checkpointer.save(step, state)
         return result
     finally:

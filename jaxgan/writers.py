@@ -22,7 +22,13 @@ def _to_builtin(value):
 
 
 class MetricWriter:
-    def __init__(self, workdir: str | os.PathLike, resume_step: int = 0):
+    """metrics.jsonl (one JSON object per write) and TensorBoard scalars; a disabled writer (the non-primary
+    processes of a multi-host job) writes nothing."""
+
+    def __init__(self, workdir: str | os.PathLike, resume_step: int = 0, enabled: bool = True):
+        self._enabled = enabled
+        if not enabled:
+            return
         self._path = pathlib.Path(workdir) / "metrics.jsonl"
         if self._path.exists():
             kept = [line for line in self._path.read_text().splitlines() if _line_step(line) <= resume_step]
@@ -30,6 +36,8 @@ class MetricWriter:
         self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step or None)
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
+        if not self._enabled:
+            return
         record = {"step": int(step), **{k: _to_builtin(v) for k, v in metrics.items()}}
         with self._path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -38,10 +46,12 @@ class MetricWriter:
                 self._tb.add_scalar(key, value, int(step))
 
     def flush(self) -> None:
-        self._tb.flush()
+        if self._enabled:
+            self._tb.flush()
 
     def close(self) -> None:
-        self._tb.close()
+        if self._enabled:
+            self._tb.close()
 
 
 def _line_step(line: str) -> float:

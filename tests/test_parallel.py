@@ -1,0 +1,169 @@
+"""Data parallelism on CPU: 4 forced host devices in one process, and a job of two localhost processes.
+
+Each case runs in a subprocess, since the device count is fixed when JAX starts
+(`XLA_FLAGS=--xla_force_host_platform_device_count=N`).
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import ml_collections
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.train import build_game, init_state
+from jaxgan.updates import make_update_rule
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHORT_RUN = [
+    "--config=experiments/ring8.py", "--config.num_steps=40", "--config.unroll_steps=2",
+    "--config.steps_per_dispatch=10", "--config.log_every_steps=20", "--config.eval_every_steps=20",
+    "--config.checkpoint_every_steps=20", "--config.eval_num_samples=200",
+]  # fmt: skip
+
+
+def _env(devices: int) -> dict:
+    return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+
+
+def _python(code: str, devices: int) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=_env(devices), capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def _main(args: list[str], devices: int, wait: bool = True):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgan.main", *args], cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return proc.communicate(timeout=600) + (proc.returncode,) if wait else proc
+
+
+STEP_CHECK = """
+    import json, re
+    import jax, jax.numpy as jnp
+    from jaxgan.config import default_config
+    from jaxgan.parallel import replicate
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state, make_mesh, make_train_chunk, swept_hparams, game_factory
+    from jaxgan.updates import make_update_rule
+
+    report = {}
+    for name, seeds in (("single", 1), ("sweep", 2)):
+        config = default_config()
+        config.unroll_steps, config.num_seeds = 3, seeds
+        if seeds > 1:
+            config.sweep_key, config.sweep_values = "d_optimizer.learning_rate", (1e-4,)
+        task = make_task(config)
+        mesh = make_mesh(config)
+        ends = {}
+        for where, m in (("one_device", None), ("mesh", mesh)):
+            game_for = game_factory(config, task, m)
+            rule_for = lambda hp: make_update_rule(game_for(hp), config)
+            chunk = make_train_chunk(rule_for, task.sample, config.batch_size, seeds, m)
+            state, hparams = init_state(config, rule_for({}), task), swept_hparams(config)
+            if m is not None:
+                state, hparams = replicate((state, hparams), m)
+                hlo = chunk.lower(state, 2, hparams).compile().as_text()
+                report[name + "_all_reduces"] = hlo.count("all-reduce-start") + hlo.count("all-reduce(")
+                report[name + "_per_device_noise"] = bool(re.search(r"f32\\[[\\d,]*128,256\\]", hlo))  # z: 512 / 4
+            state, _ = chunk(state, 30, hparams)
+            ends[where] = state
+            report[name + "_" + where + "_sharding"] = str(jax.tree.leaves(state.d_params)[0].sharding.spec
+                                                          if m is not None else "")
+        start = init_state(config, rule_for({}), task)
+        flat = lambda s: jnp.concatenate([x.ravel() for x in jax.tree.leaves((s.g_params, s.d_params))])
+        one, split, init = flat(ends["one_device"]), flat(ends["mesh"]), flat(start)
+        # the split run's distance from the one-device run, relative to how far training moved the parameters
+        report[name + "_rel_diff"] = float(jnp.linalg.norm(split - one) / jnp.linalg.norm(one - init))
+    print(json.dumps(report))
+"""
+
+
+@pytest.fixture(scope="module")
+def step_report():
+    return json.loads(_python(STEP_CHECK, devices=4).strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", ["single", "sweep"])
+def test_split_step_equals_one_device_step(step_report, name):
+    """30 unrolled steps with the batch split over 4 devices = on one device, up to the order of float sums; the
+    program really is split (cross-device all-reduces, G's noise at a quarter of the batch per device) and the
+    state stays replicated."""
+    assert step_report[f"{name}_rel_diff"] < 1e-5
+    assert step_report[f"{name}_all_reduces"] > 0
+    assert step_report[f"{name}_per_device_noise"]
+    assert step_report[f"{name}_mesh_sharding"] == "P()"
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--config.num_devices=3", "--config.batch_size=512: must be divisible by the 3 devices it is split over"),
+        ("--config.num_devices=8", "--config.num_devices=8: only 4 device(s) present"),
+    ],
+)
+def test_device_errors_are_one_line(tmp_path, flag, message):
+    _, err, code = _main([*SHORT_RUN, f"--workdir={tmp_path}", flag], devices=4)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), err[-2000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _final_state(workdir: pathlib.Path):
+    config = json.loads((workdir / "eval.json").read_text())["config"]
+    config = ml_collections.ConfigDict(config)
+    abstract = init_state(config, make_update_rule(build_game(config), config))
+    with Checkpointer(workdir / "checkpoints") as checkpointer:
+        state, step = checkpointer.restore(abstract)
+    return step, jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
+
+
+def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path):
+    """Two localhost processes of 2 devices each train as one 4-device job: the result equals one process with 4
+    devices (up to float summation order), process 0 alone writes the metrics; and a 4-device run stopped at step
+    20 and resumed ends bitwise equal to the uninterrupted one."""
+    port = _free_port()
+    job = [
+        _main([*SHORT_RUN, f"--workdir={tmp_path / 'job'}", f"--coordinator_address=localhost:{port}",
+               "--num_processes=2", f"--process_id={i}"], devices=2, wait=False)
+        for i in range(2)
+    ]  # fmt: skip
+    whole = _main([*SHORT_RUN, f"--workdir={tmp_path / 'whole'}"], devices=4)
+    halves = [_main([*SHORT_RUN, f"--workdir={tmp_path / 'halves'}", f"--config.num_steps={n}"], devices=4) for n in (20, 40)]
+    for proc in job:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    for out, err, code in (whole, *halves):
+        assert code == 0, err[-3000:]
+    assert "resuming from the checkpoint at step 20" in halves[1][0]
+
+    steps = [json.loads(line)["step"] for line in (tmp_path / "job" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [json.loads(line)["step"] for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "job" / "eval.json").read_text())["step"] == 40
+
+    (job_step, job_state), (whole_step, whole_state), (_, resumed_state) = (
+        _final_state(tmp_path / name) for name in ("job", "whole", "halves")
+    )
+    assert job_step == whole_step == 40
+    for x, y in zip(job_state, whole_state):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+    for x, y in zip(resumed_state, whole_state):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
