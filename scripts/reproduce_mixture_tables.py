@@ -2,6 +2,8 @@ r"""Mode-coverage tables on the ring of 8 and the grid of 25 over many seeds, on
 
     python scripts/reproduce_mixture_tables.py --config=experiments/ring8_lr1e3.py --seeds=10 \
         --workdir=runs/table_ring8 [--methods=k0,k10,r1] [--write_notes] [--config.KEY=VALUE ...]
+    python scripts/reproduce_mixture_tables.py --config=experiments/grid25_deep.py --methods=consensus \
+        --workdir=runs/table_grid_deep --block=table_grid_deep --write_notes
 
 Every method trains `--seeds` seeds together (`num_seeds`, one `jax.vmap`ped program) in its own resumable
 workdir under --workdir (a finished sweep is reused, an interrupted one resumes). The table (mean ± std over seeds
@@ -35,6 +37,7 @@ _FIGURE = flags.DEFINE_string(
     "figure", None, "Where the figure goes (default docs/figures/table_ring.png or table_grid.png)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+_BLOCK = flags.DEFINE_string("block", None, "Name of the notes block and figure (default table_ring or table_grid).")
 
 # name: (label, overrides of the base config)
 METHODS = {
@@ -103,9 +106,12 @@ def summary_table(results: dict[str, list[dict]], base) -> str:
         "|---|---|---|---|---|",
     ]
     for name, runs in results.items():
-        cells = mixture_cells(runs)
-        full = sum(r["modes"] == num_modes for r in runs)
-        lines.append(f"| jaxgan, {METHODS[name][0]} | {' | '.join(cells)} | {full}/{len(runs)} seeds |")
+        rows = [(METHODS[name][0], runs)]
+        if "ema_modes" in runs[0]:  # the EMA of G, evaluated on the same noise
+            rows.append((f"{METHODS[name][0]}, EMA of G", [{k[4:]: v for k, v in r.items() if k.startswith("ema_")} for r in runs]))
+        for label, group in rows:
+            full = sum(r["modes"] == num_modes for r in group)
+            lines.append(f"| jaxgan, {label} | {' | '.join(mixture_cells(group))} | {full}/{len(group)} seeds |")
     lines += ["", PUBLISHED[mixture]]
     return "\n".join(lines)
 
@@ -117,11 +123,15 @@ def write_figure(results: dict[str, list[dict]], base) -> None:
     for name in results:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / name / "samples")
         rows.append((METHODS[name][0].replace(" (", "\n("), {step: v[0] for step, v in snapshots.items()}))
-    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"table_{base.data.name}.png")
+    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"{block_name(base)}.png")
     data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
     title = f"{'Ring of 8' if base.data.name == 'ring' else 'Grid of 25'}, seed {base.seed}: samples (blue), data (red)"
     plotting.plot_sample_grid(path, rows, mixture.means, title=title, data=data)
     print(f"figure: {path}")
+
+
+def block_name(base) -> str:
+    return _BLOCK.value or f"table_{base.data.name}"
 
 
 def main(argv):
@@ -132,7 +142,7 @@ def main(argv):
     results = run_all(base)
     write_figure(results, base)
     table = summary_table(results, base)
-    publish(f"table_{base.data.name}", table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
+    publish(block_name(base), table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
 
 if __name__ == "__main__":
