@@ -1,6 +1,8 @@
-"""Optimizers built from the config: the cosine learning-rate decay against its closed form."""
+"""Configs: the cosine learning-rate decay against its closed form; every experiment file validates."""
 
+import importlib.util
 import math
+import pathlib
 
 import jax.numpy as jnp
 import numpy as np
@@ -27,3 +29,11 @@ def test_negative_decay_steps_are_refused():
     config.d_optimizer.cosine_decay_steps = -1
     with pytest.raises(ConfigError, match=r"--config.d_optimizer.cosine_decay_steps=-1: must be >= 0"):
         validate(config)
+
+
+@pytest.mark.parametrize("path", sorted(pathlib.Path(__file__).resolve().parents[1].glob("experiments/*.py")), ids=str)
+def test_every_experiment_config_validates(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    validate(module.get_config())  # raises ConfigError naming the bad key
