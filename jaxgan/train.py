@@ -307,7 +307,7 @@ def train_and_evaluate(
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
         for stale in samples_dir.glob("step_*.npy"):
-            if int(stale.stem.split("_")[1]) > step:
+            if int(stale.stem.split("_")[1]) > step and is_primary():
                 stale.unlink()
     del fresh
     primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
