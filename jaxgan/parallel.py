@@ -24,11 +24,12 @@ DATA_AXIS = "data"
 
 
 def data_mesh(num_devices: int = 0) -> Mesh:
-    """A 1-D mesh named `data` over the first `num_devices` devices of all processes (0: all of them)."""
+    """A 1-D mesh named `data` over the first `num_devices` devices of all processes (0: all of them).
+
+    `jaxgan.train.make_mesh` checks a config's device count against the devices present before calling this.
+    """
     devices = jax.devices()
     n = num_devices or len(devices)
-    if not 1 <= n <= len(devices):
-        raise ValueError(f"num_devices={num_devices}: must be between 0 (all) and {len(devices)}, the devices present")
     # Auto axes: XLA propagates the batch sharding through the networks from the constraints in `shard_batch`.
     return jax.make_mesh((n,), (DATA_AXIS,), (jax.sharding.AxisType.Auto,), devices=devices[:n])
 

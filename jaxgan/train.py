@@ -301,16 +301,16 @@ def train_and_evaluate(
     if mesh is not None:
         fresh, hparams = replicate((fresh, hparams), mesh)
     state, step = checkpointer.restore(fresh)  # into fresh's shapes, dtypes and shardings
+    primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
     if state is None:
         state, step = fresh, 0
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
-        for stale in samples_dir.glob("step_*.npy"):
-            if int(stale.stem.split("_")[1]) > step and is_primary():
+        for stale in samples_dir.glob("step_*.npy") if primary else ():
+            if int(stale.stem.split("_")[1]) > step:
                 stale.unlink()
     del fresh
-    primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
     writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:

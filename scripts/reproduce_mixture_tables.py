@@ -34,7 +34,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.")
 _FIGURE = flags.DEFINE_string(
-    "figure", None, "Where the figure goes (default docs/figures/table_ring.png or table_grid.png)."
+    "figure", None, "Where the figure goes (default docs/figures/BLOCK.png, see --block)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 _BLOCK = flags.DEFINE_string("block", None, "Name of the notes block and figure (default table_ring or table_grid).")

@@ -1,6 +1,5 @@
 """Configs: the cosine learning-rate decay against its closed form; every experiment file validates."""
 
-import importlib.util
 import math
 import pathlib
 
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config import ConfigError, default_config, make_optimizer, validate
+from scripts.notes import load_experiment
 
 
 @pytest.mark.parametrize("decay_steps", [0, 4])
@@ -33,7 +33,4 @@ def test_negative_decay_steps_are_refused():
 
 @pytest.mark.parametrize("path", sorted(pathlib.Path(__file__).resolve().parents[1].glob("experiments/*.py")), ids=str)
 def test_every_experiment_config_validates(path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    validate(module.get_config())  # raises ConfigError naming the bad key
+    validate(load_experiment(path.stem))  # raises ConfigError naming the bad key

@@ -12,15 +12,11 @@ import subprocess
 import sys
 import textwrap
 
-import jax
 import numpy as np
 import pytest
 
 import ml_collections
-
-from jaxgan.checkpoint import Checkpointer
-from jaxgan.train import build_game, init_state
-from jaxgan.updates import make_update_rule
+from test_train import assert_bitwise_equal, restore_final, state_leaves
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHORT_RUN = [
@@ -57,7 +53,7 @@ STEP_CHECK = """
     from jaxgan.config import default_config
     from jaxgan.parallel import replicate
     from jaxgan.tasks import make_task
-    from jaxgan.train import build_game, init_state, make_mesh, make_train_chunk, swept_hparams, game_factory
+    from jaxgan.train import init_state, make_mesh, make_train_chunk, swept_hparams, game_factory
     from jaxgan.updates import make_update_rule
 
     report = {}
@@ -128,12 +124,8 @@ def _free_port() -> int:
 
 
 def _final_state(workdir: pathlib.Path):
-    config = json.loads((workdir / "eval.json").read_text())["config"]
-    config = ml_collections.ConfigDict(config)
-    abstract = init_state(config, make_update_rule(build_game(config), config))
-    with Checkpointer(workdir / "checkpoints") as checkpointer:
-        state, step = checkpointer.restore(abstract)
-    return step, jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
+    """(state, step) of the run's latest checkpoint, restored with the config its eval.json records."""
+    return restore_final(workdir, ml_collections.ConfigDict(json.loads((workdir / "eval.json").read_text())["config"]))
 
 
 def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path):
@@ -159,11 +151,10 @@ def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path):
     assert steps == [json.loads(line)["step"] for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert json.loads((tmp_path / "job" / "eval.json").read_text())["step"] == 40
 
-    (job_step, job_state), (whole_step, whole_state), (_, resumed_state) = (
+    (job_state, job_step), (whole_state, whole_step), (resumed_state, _) = (
         _final_state(tmp_path / name) for name in ("job", "whole", "halves")
     )
     assert job_step == whole_step == 40
-    for x, y in zip(job_state, whole_state):
+    for x, y in zip(state_leaves(job_state), state_leaves(whole_state)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
-    for x, y in zip(resumed_state, whole_state):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert_bitwise_equal(resumed_state, whole_state)

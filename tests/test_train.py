@@ -48,18 +48,24 @@ def cli(workdir, **overrides) -> list[str]:
 
 def restore_final(workdir, config):
     rule = make_update_rule(build_game(config), config)
-    abstract = jax.eval_shape(lambda: init_state(config, rule))
+    one_device = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # also for checkpoints written on a mesh
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=one_device), jax.eval_shape(lambda: init_state(config, rule))
+    )
     ckpt = Checkpointer(pathlib.Path(workdir) / "checkpoints")
     state, step = ckpt.restore(abstract)
     ckpt.close()
     return state, step
 
 
+def state_leaves(state) -> list:
+    """The state's leaves, the PRNG key as its raw key data (typed keys have no NumPy form)."""
+    return jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
+
+
 def assert_bitwise_equal(a, b):
-    a = a.replace(key=jax.random.key_data(a.key))
-    b = b.replace(key=jax.random.key_data(b.key))
     assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(state_leaves(a), state_leaves(b)):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
