@@ -2,9 +2,10 @@ r"""Grid of 25 with a two-hidden-layer discriminator: the setting in which conse
 
     python -m jaxgan.main --config=experiments/grid25_deep.py --workdir=/tmp/grid25_deep [--config.num_seeds=10]
 
-Why it differs from grid25.py (measured, see BUILD_NOTES.md): a discriminator with one hidden ReLU layer is a sum
-of ridge functions, so it cannot tell a grid line between two modes from the modes themselves, and every method
-leaves mass along the lines. Two hidden layers, Adam 1e-3 decayed to 0 along a cosine, and an EMA of G.
+Why it differs from grid25.py (pilots in BUILD_NOTES.md): with grid25.py's one-hidden-layer discriminator, a sum of
+ridge functions, every method leaves mass along the grid lines (consensus: 24.2% high quality over 10 seeds at
+10000 steps); with two hidden layers, 2-seed consensus pilots reached 71.8% and 74.6% at 15000 steps. Here: two
+hidden layers, Adam 1e-3 decayed to 0 along a cosine, and an EMA of G.
 """
 
 from jaxgan.config import default_config
