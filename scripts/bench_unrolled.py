@@ -7,7 +7,9 @@ For each K it prints one JSON object per line:
     memory of one compiled step with and without rematerialisation;
   naive: the same math written directly (D step, then a separate K-step unroll from the old D for G's loss,
     i.e. the first unrolled step written twice), compiled with the same jit + scan.
-Timings are interleaved round-robin over `--repeats` scans of `--num_steps` steps; median and best are printed.
+Timings are interleaved round-robin over `--repeats` rounds of one `--num_steps`-step scan each; median and best
+steps/s are printed, and the speed-up is the median (with quartiles) of the per-round ratios framework / naive,
+which cancels the machine's drift shared by the two contenders of a round.
 Peak memory is XLA's compile-time memory analysis of one step: arguments + outputs + temporaries − aliased.
 With --write_notes the table replaces the benchmark section of BUILD_NOTES.md.
 """
@@ -37,7 +39,9 @@ from scripts.notes import ROOT, replace_block
 
 _UNROLL = flags.DEFINE_list("unroll_steps", ["0", "1", "5", "10", "50"], "Values of K to measure.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Timed update steps per measurement (one fused scan).")
-_REPEATS = flags.DEFINE_integer("repeats", 7, "Timed repetitions, interleaved; median and best are reported.")
+_REPEATS = flags.DEFINE_integer(
+    "repeats", 21, "Timed rounds, interleaved; median and best steps/s and the median per-round speed-up are reported."
+)
 _BATCH = flags.DEFINE_integer("batch_size", 512, "Batch size.")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Replace the benchmark table in BUILD_NOTES.md.")
 
@@ -101,17 +105,19 @@ def peak_memory_mb(chunk, state) -> float:
 
 
 def steps_per_sec(chunks: dict, states: dict, num_steps: int, repeats: int) -> dict:
-    """Median and best steps/s of each chunk, measured round-robin so that drift in the machine's speed (shared
-    hosts vary by ±15% over a minute) hits every contender alike."""
+    """Steps/s of each chunk in each of `repeats` rounds, measured round-robin (the order reversed every other
+    round) so that drift in the machine's speed (shared hosts vary by ±15% over a minute) hits every contender
+    alike."""
     times = {name: [] for name in chunks}
     for name, chunk in chunks.items():  # compile and warm up
         states[name] = jax.block_until_ready(chunk(states[name], num_steps)[0])
-    for _ in range(repeats):
-        for name, chunk in chunks.items():
+    for round_ in range(repeats):
+        order = list(chunks.items())
+        for name, chunk in order if round_ % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             states[name] = jax.block_until_ready(chunk(states[name], num_steps)[0])
             times[name].append(num_steps / (time.perf_counter() - start))
-    return {name: (float(np.median(t)), max(t)) for name, t in times.items()}
+    return {name: np.array(t) for name, t in times.items()}
 
 
 def fresh_state(config, game, mixture):
@@ -133,18 +139,23 @@ def main(argv):
         speed = steps_per_sec(
             chunks, {name: fresh_state(config, game, mixture) for name in chunks}, _NUM_STEPS.value, _REPEATS.value
         )
+        # Per-round ratios cancel the drift common to both contenders of a round; their median and quartiles
+        # are the speed-up figures.
+        ratio = speed["framework"] / speed["naive"]
         row = {
             "unroll_steps": k,
             "batch_size": config.batch_size,
-            "steps_per_sec": speed["framework"][0],
-            "naive_steps_per_sec": speed["naive"][0],
-            "best_steps_per_sec": speed["framework"][1],
-            "naive_best_steps_per_sec": speed["naive"][1],
+            "steps_per_sec": float(np.median(speed["framework"])),
+            "naive_steps_per_sec": float(np.median(speed["naive"])),
+            "best_steps_per_sec": float(speed["framework"].max()),
+            "naive_best_steps_per_sec": float(speed["naive"].max()),
+            "speedup_vs_naive": float(np.median(ratio)),
+            "speedup_q25": float(np.percentile(ratio, 25)),
+            "speedup_q75": float(np.percentile(ratio, 75)),
             "peak_memory_mb": peak_memory_mb(framework, fresh_state(config, game, mixture)),
             "peak_memory_mb_no_remat": peak_memory_mb(no_remat, fresh_state(config, game, mixture)),
             "naive_peak_memory_mb": peak_memory_mb(naive, fresh_state(config, game, mixture)),
         }
-        row["speedup_vs_naive"] = row["steps_per_sec"] / row["naive_steps_per_sec"]
         rows.append(row)
         print(json.dumps({key: round(v, 3) if isinstance(v, float) else v for key, v in row.items()}), flush=True)
     if _WRITE_NOTES.value:
@@ -160,7 +171,7 @@ def write_notes(rows):
         ),
         "",
         (
-            "| K | jaxgan steps/s (median, best) | naive steps/s (median, best) | speed-up (median) "
+            "| K | jaxgan steps/s (median, best) | naive steps/s (median, best) | speed-up (median [quartiles]) "
             "| peak MB (remat) | peak MB (no remat) | naive peak MB |"
         ),
         "|---|---|---|---|---|---|---|",
@@ -169,7 +180,7 @@ def write_notes(rows):
         lines.append(
             f"| {r['unroll_steps']} | {r['steps_per_sec']:.1f}, {r['best_steps_per_sec']:.1f} | "
             f"{r['naive_steps_per_sec']:.1f}, {r['naive_best_steps_per_sec']:.1f} | "
-            f"{r['speedup_vs_naive']:.2f}× | {r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | "
+            f"{r['speedup_vs_naive']:.2f}× [{r['speedup_q25']:.2f}, {r['speedup_q75']:.2f}] | {r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | "
             f"{r['naive_peak_memory_mb']:.2f} |"
         )
     replace_block(ROOT / "BUILD_NOTES.md", "bench_unrolled", "\n".join(lines))
