@@ -1,4 +1,5 @@
-"""Replace a marked block in BUILD_NOTES.md / README.md with fresh results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
+"""Helpers of the reproduction scripts: train one run (resumable), load an experiment, and replace a marked block
+in BUILD_NOTES.md / README.md with fresh results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ def replace_block(path: pathlib.Path, name: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def train_quietly(config, workdir) -> dict:
+    """`train_and_evaluate` without console progress. A SIGTERM (preemption) has already written a checkpoint: say
+    so in one line and exit 0, so that rerunning the same command resumes every run where it stopped."""
+    import sys
+
+    from jaxgan.train import Preempted, train_and_evaluate
+
+    try:
+        return train_and_evaluate(config, str(workdir), echo=lambda _: None)
+    except Preempted as stop:
+        print(f"preempted: {workdir} checkpointed at step {stop.step}; run the same command to resume", flush=True)
+        sys.exit(0)
 
 
 def load_experiment(name: str):

@@ -174,6 +174,22 @@ def test_sigterm_writes_a_checkpoint_and_exits_zero(tmp_path, reference_run):
     assert (reference_run / "eval.json").read_bytes() == (workdir / "eval.json").read_bytes()
 
 
+def test_reproduction_script_preempted_says_so_in_one_line_and_exits_zero(tmp_path):
+    """The table scripts train through scripts.notes.train_quietly: SIGTERM leaves a checkpoint, one line, exit 0."""
+    args = [sys.executable, "scripts/reproduce_mixture_tables.py", "--config=experiments/ring8.py", "--methods=k1",
+            "--seeds=1", f"--workdir={tmp_path}", f"--figure={tmp_path / 'table.png'}"]  # fmt: skip
+    args += [f"--config.{k}={v}" for k, v in {**TINY, **SLOW}.items()]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoint(tmp_path / "k1", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    step = int(out.split("checkpointed at step ")[1].split(";")[0])
+    assert Checkpointer(tmp_path / "k1" / "checkpoints").latest_step() == step < SLOW["num_steps"]
+    assert out.strip().endswith("run the same command to resume")
+
+
 def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_path):
     straight, damaged = tmp_path / "straight", tmp_path / "damaged"
     train_and_evaluate(tiny_config(), str(straight), echo=lambda _: None)
