@@ -1,5 +1,5 @@
-"""Helpers of the reproduction scripts: train one run (resumable), load an experiment, and replace a marked block
-in BUILD_NOTES.md / README.md with fresh results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
+"""Helpers of the reproduction scripts: train one run (resumable, with progress), load an experiment, and replace a
+marked block in BUILD_NOTES.md / README.md with fresh results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
 
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ def replace_block(path: pathlib.Path, name: str, body: str) -> None:
     path.write_text(text)
 
 
-def train_quietly(config, workdir) -> dict:
-    """`train_and_evaluate` without console progress. A SIGTERM (preemption) has already written a checkpoint: say
-    so in one line and exit 0, so that rerunning the same command resumes every run where it stopped."""
+def train_run(config, workdir) -> dict:
+    """`train_and_evaluate` with its console progress prefixed by the run's folder name, since a table script trains
+    several runs in turn. A SIGTERM (preemption) has already written a checkpoint: say so in one line and exit 0, so
+    that rerunning the same command resumes every run where it stopped."""
     import sys
 
     from jaxgan.train import Preempted, train_and_evaluate
 
+    label = pathlib.Path(workdir).name
     try:
-        return train_and_evaluate(config, str(workdir), echo=lambda _: None)
+        return train_and_evaluate(config, str(workdir), echo=lambda line: print(f"[{label}] {line}", flush=True))
     except Preempted as stop:
         print(f"preempted: {workdir} checkpointed at step {stop.step}; run the same command to resume", flush=True)
         sys.exit(0)

@@ -26,7 +26,7 @@ from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
 from jaxgan.tasks import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
-from scripts.notes import ROOT, load_experiment, publish, train_quietly  # noqa: E402
+from scripts.notes import ROOT, load_experiment, publish, train_run  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/dirac", "Parent directory of the runs.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Gradient steps per method.")
@@ -72,7 +72,7 @@ def main(argv):
     for ax, (name, overrides) in zip(axes.ravel(), METHODS.items()):
         config = config_for(overrides)
         workdir = pathlib.Path(_WORKDIR.value) / slug(name)
-        result = train_quietly(config, str(workdir))
+        result = train_run(config, str(workdir))
         results[name] = result
         snapshots = load_snapshots(workdir / "samples")
         trajectory = np.array([[config.dirac.theta0, config.dirac.psi0]] + [snapshots[s] for s in sorted(snapshots)])

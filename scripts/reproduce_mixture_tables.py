@@ -27,7 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
-from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ, train_quietly  # noqa: E402
+from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
@@ -79,7 +79,7 @@ def run_all(base) -> dict[str, list[dict]]:
             raise app.UsageError(f"--methods: unknown method '{name}'; allowed: {', '.join(METHODS)}")
         config = method_config(base, METHODS[name][1])
         start = time.perf_counter()
-        out = train_quietly(config, str(pathlib.Path(_WORKDIR.value) / name))
+        out = train_run(config, str(pathlib.Path(_WORKDIR.value) / name))
         mean = out["mean"]
         print(
             f"{name:<14s} modes {mean['modes']:.1f}  HQ {mean['high_quality_fraction']:.3f}  "

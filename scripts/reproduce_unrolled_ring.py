@@ -26,7 +26,7 @@ from ml_collections import config_flags  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
-from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ, train_quietly  # noqa: E402
+from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/unrolled_ring", "Parent directory of the runs.")
@@ -49,7 +49,7 @@ def run_all(base):
             config.unroll_steps, config.seed = k, seed
             workdir = pathlib.Path(_WORKDIR.value) / f"k{k}_seed{seed}"
             start = time.perf_counter()
-            result = train_quietly(config, str(workdir))
+            result = train_run(config, str(workdir))
             print(
                 f"K={k:<3d} seed={seed}  modes {result['modes']}  HQ {result['high_quality_fraction']:.3f}  "
                 f"rKL {result['reverse_kl']:.3f}  ({time.perf_counter() - start:.0f} s)",

@@ -174,8 +174,8 @@ def test_sigterm_writes_a_checkpoint_and_exits_zero(tmp_path, reference_run):
     assert (reference_run / "eval.json").read_bytes() == (workdir / "eval.json").read_bytes()
 
 
-def test_reproduction_script_preempted_says_so_in_one_line_and_exits_zero(tmp_path):
-    """The table scripts train through scripts.notes.train_quietly: SIGTERM leaves a checkpoint, one line, exit 0."""
+def test_reproduction_script_shows_progress_and_a_sigterm_ends_in_one_line_and_exit_zero(tmp_path):
+    """The table scripts train through scripts.notes.train_run: progress per run; SIGTERM: a checkpoint, one line, exit 0."""
     args = [sys.executable, "scripts/reproduce_mixture_tables.py", "--config=experiments/ring8.py", "--methods=k1",
             "--seeds=1", f"--workdir={tmp_path}", f"--figure={tmp_path / 'table.png'}"]  # fmt: skip
     args += [f"--config.{k}={v}" for k, v in {**TINY, **SLOW}.items()]
@@ -188,6 +188,7 @@ def test_reproduction_script_preempted_says_so_in_one_line_and_exits_zero(tmp_pa
     step = int(out.split("checkpointed at step ")[1].split(";")[0])
     assert Checkpointer(tmp_path / "k1" / "checkpoints").latest_step() == step < SLOW["num_steps"]
     assert out.strip().endswith("run the same command to resume")
+    assert "[k1] starting a new run" in out and "[k1] step " in out  # progress, labelled by run
 
 
 def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_path):
