@@ -149,7 +149,7 @@ def main(argv: list[str]) -> None:
     except CheckpointMismatchError as error:
         fail(f"--workdir={workdir}: {error}; was it written with another config? Use a new --workdir")
     except Preempted as stop:
-        print(f"preempted: checkpoint written at step {stop.step}; run the same command to resume", flush=True)
+        print(f"preempted: {stop}", flush=True)
         sys.exit(0)
     except NonFiniteLossError as error:
         fail(str(error), code=1)

@@ -43,7 +43,7 @@ class Preempted(Exception):
     """SIGTERM arrived; a checkpoint at `step` has been written."""
 
     def __init__(self, step: int):
-        super().__init__(step)
+        super().__init__(f"checkpoint written at step {step}; run the same command to resume")
         self.step = step
 
 

@@ -180,8 +180,8 @@ def write_notes(rows):
         lines.append(
             f"| {r['unroll_steps']} | {r['steps_per_sec']:.1f}, {r['best_steps_per_sec']:.1f} | "
             f"{r['naive_steps_per_sec']:.1f}, {r['naive_best_steps_per_sec']:.1f} | "
-            f"{r['speedup_vs_naive']:.2f}× [{r['speedup_q25']:.2f}, {r['speedup_q75']:.2f}] | {r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | "
-            f"{r['naive_peak_memory_mb']:.2f} |"
+            f"{r['speedup_vs_naive']:.2f}× [{r['speedup_q25']:.2f}, {r['speedup_q75']:.2f}] | "
+            f"{r['peak_memory_mb']:.2f} | {r['peak_memory_mb_no_remat']:.2f} | {r['naive_peak_memory_mb']:.2f} |"
         )
     replace_block(ROOT / "BUILD_NOTES.md", "bench_unrolled", "\n".join(lines))
 

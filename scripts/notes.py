@@ -34,7 +34,7 @@ def train_run(config, workdir) -> dict:
     try:
         return train_and_evaluate(config, str(workdir), echo=lambda line: print(f"[{label}] {line}", flush=True))
     except Preempted as stop:
-        print(f"preempted: {workdir} checkpointed at step {stop.step}; run the same command to resume", flush=True)
+        print(f"preempted: {workdir}: {stop}", flush=True)
         sys.exit(0)
 
 

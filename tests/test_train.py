@@ -185,7 +185,7 @@ def test_reproduction_script_shows_progress_and_a_sigterm_ends_in_one_line_and_e
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    step = int(out.split("checkpointed at step ")[1].split(";")[0])
+    step = int(out.split("checkpoint written at step ")[1].split(";")[0])
     assert Checkpointer(tmp_path / "k1" / "checkpoints").latest_step() == step < SLOW["num_steps"]
     assert out.strip().endswith("run the same command to resume")
     assert "[k1] starting a new run" in out and "[k1] step " in out  # progress, labelled by run
