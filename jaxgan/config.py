@@ -8,7 +8,6 @@ from inside a compiled function.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable, Iterable
 
 import ml_collections
@@ -16,6 +15,7 @@ import optax
 
 from jaxgan.losses import LOSSES
 from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.names import did_you_mean
 from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
@@ -44,6 +44,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.unroll_same_batch = True  # the paper's choice: one minibatch for all K steps
     config.unroll_stop_gradient = False  # True: first-order ablation, no backprop through the unroll
     config.unroll_remat = True  # rematerialise unrolled steps: memory flat in K
+    # eps_root of D's Adam, √(v̂ + eps_root) + eps, in a rule that differentiates through D's optimizer (unrolled,
+    # K > 0, not stop_gradient): d√v/dv is infinite at v = 0. Every other Adam uses its player's own eps_root.
+    # BUILD_NOTES.md ("eps_root") has the measurements behind the value.
+    config.unroll_eps_root = 1e-12
     config.d_steps = 1  # n_critic of the alternating rule
     config.consensus_gamma = 1.0  # γ of the consensus rule
     config.sga_lambda = 1.0  # λ of symplectic gradient adjustment
@@ -77,11 +81,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.discriminator.input_scale = 0.25
     config.discriminator.init_gain = 0.8
 
-    # eps_root > 0 makes Adam differentiable at a zero second moment, which the unrolled step needs.
+    # eps_root is 0 as in Adam: a positive value floors the denominator at √eps_root and slows every parameter whose
+    # gradients are smaller (see unroll_eps_root for the one place it is needed).
     # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps.
     for player in ("g_optimizer", "d_optimizer"):
         config[player] = ml_collections.ConfigDict(
-            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=1e-8, cosine_decay_steps=0)
+            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=0.0, cosine_decay_steps=0)
         )
 
     config.log_every_steps = 500
@@ -94,6 +99,20 @@ def default_config() -> ml_collections.ConfigDict:
     # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
     config.num_devices = 0
     return config
+
+
+def differentiates_d_optimizer(config: ml_collections.ConfigDict) -> bool:
+    """Whether the update rule differentiates through D's optimizer steps (the unrolled rule with K > 0)."""
+    return config.update_rule == "unrolled" and config.unroll_steps > 0 and not config.unroll_stop_gradient
+
+
+def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+    """(G's, D's) optimizers; D's Adam takes `unroll_eps_root` where the rule differentiates through it."""
+    d_config = config.d_optimizer
+    if differentiates_d_optimizer(config):
+        d_config = ml_collections.ConfigDict(d_config.to_dict(), type_safe=False)
+        d_config.eps_root = config.unroll_eps_root
+    return make_optimizer(config.g_optimizer), make_optimizer(d_config)
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -110,7 +129,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 # Float hyperparameters a sweep can vary inside one vmapped program (they enter the step as traced values).
 SWEEPABLE = (
     "g_optimizer.learning_rate", "d_optimizer.learning_rate", "g_optimizer.b1", "d_optimizer.b1",
-    "penalty_weight", "weight_clip", "consensus_gamma", "sga_lambda",
+    "penalty_weight", "weight_clip", "consensus_gamma", "sga_lambda", "g_optimizer.eps_root", "unroll_eps_root",
 )  # fmt: skip
 
 
@@ -160,11 +179,6 @@ def flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, An
     return out
 
 
-def _did_you_mean(name: str, allowed: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(allowed), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(type(value), type(value).__name__)
 
@@ -187,7 +201,7 @@ _POSITIVE_INTS = (
     "generator.width", "discriminator.width",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
-                 "g_optimizer.eps_root", "d_optimizer.eps_root")  # fmt: skip
+                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root")  # fmt: skip
 _POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
@@ -206,7 +220,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     values = flatten(config)
     for key in values:
         if key not in reference:
-            raise ConfigError(f"--config.{key}: unknown config key{_did_you_mean(key, reference)}")
+            raise ConfigError(f"--config.{key}: unknown config key{did_you_mean(key, reference)}")
     for key, default in reference.items():
         if key not in values:
             raise ConfigError(f"--config.{key}: missing from the config (default {default!r})")
@@ -220,7 +234,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if values[key] not in allowed:
             raise ConfigError(
                 f"--config.{key}={values[key]!r}: unknown value; allowed: {', '.join(sorted(allowed))}"
-                f"{_did_you_mean(values[key], allowed)}"
+                f"{did_you_mean(values[key], allowed)}"
             )
     for keys, check, message in _RULES:
         for key in keys:
@@ -229,17 +243,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _validate_sweep(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
-    if (
-        config.update_rule == "unrolled"
-        and config.unroll_steps > 0
-        and not config.unroll_stop_gradient
-        and config.d_optimizer.name == "adam"
-        and config.d_optimizer.eps_root <= 0
-    ):
-        raise ConfigError(
-            "--config.d_optimizer.eps_root=0: differentiating through Adam in the unrolled update needs "
-            "eps_root > 0 (d sqrt(v)/dv is infinite at v = 0); use e.g. 1e-8"
-        )
+    if differentiates_d_optimizer(config) and config.d_optimizer.name == "adam":
+        if config.unroll_eps_root <= 0:
+            raise ConfigError(
+                f"--config.unroll_eps_root={config.unroll_eps_root!r}: the unrolled rule differentiates through D's "
+                "Adam, and d/dv √(v + eps_root) is infinite at v = 0 (NaN gradients); use a value > 0, e.g. 1e-8"
+            )
+        if config.d_optimizer.eps_root != 0:
+            raise ConfigError(
+                f"--config.d_optimizer.eps_root={config.d_optimizer.eps_root!r}: the unrolled rule builds D's Adam "
+                "with --config.unroll_eps_root instead; set that one"
+            )
 
 
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:
@@ -250,7 +264,7 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
         return
     if key not in SWEEPABLE:
         raise ConfigError(
-            f"--config.sweep_key={key!r}: not sweepable; allowed: {', '.join(SWEEPABLE)}{_did_you_mean(key, SWEEPABLE)}"
+            f"--config.sweep_key={key!r}: not sweepable; allowed: {', '.join(SWEEPABLE)}{did_you_mean(key, SWEEPABLE)}"
         )
     if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of numbers, e.g. '(1e-4, 1e-3)'")

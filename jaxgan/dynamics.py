@@ -26,8 +26,8 @@ Public functions, all at a fixed real batch ``real`` and fixed noise ``z`` (so t
 * :func:`flat_vector_field`: the same field as a function of one flat vector, for custom analyses,
 * :func:`game_jacobian` / :func:`jacobian_eigenvalues`: the dense ``[n, n]`` Jacobian and its spectrum
   (small models only: n forward-mode passes and ``n^2`` memory),
-* :func:`top_eigenvalues_power` / :func:`top_eigenvalues_arnoldi`: the eigenvalues of largest magnitude from
-  Jacobian-vector products only, for real models.
+* :func:`top_eigenvalues_arnoldi`: the eigenvalues of largest magnitude from Jacobian-vector products only, for
+  real models.
 
 References:
   Mescheder, Nowozin, Geiger, 2017, The Numerics of GANs, https://arxiv.org/abs/1705.10461;
@@ -68,7 +68,28 @@ def vector_field(
     g_model_state: ModelState | None = None,
     d_model_state: ModelState | None = None,
 ) -> tuple[Params, Params]:
+    """The joint field (v_G, v_D) at a point: :func:`vector_field_and_losses` without the losses."""
+    return vector_field_and_losses(
+        game, g_params, d_params, real, z, d_penalty, g_model_state=g_model_state, d_model_state=d_model_state
+    )[0]
+
+
+def vector_field_and_losses(
+    game: Game,
+    g_params: Params,
+    d_params: Params,
+    real: jax.Array,
+    z: jax.Array,
+    d_penalty: Penalty | None = None,
+    *,
+    key: jax.Array | None = None,
+    g_model_state: ModelState | None = None,
+    d_model_state: ModelState | None = None,
+) -> tuple[tuple[Params, Params], tuple[jax.Array, jax.Array]]:
     r"""The simultaneous-gradient field :math:`v = (-\nabla_{\theta_G} L_G, -\nabla_{\theta_D} L_D)` at a point.
+
+    This is the one implementation of the joint field: the analyses here and the update rules built on it
+    (`jaxgan.updates`: extragradient, consensus, SGA) all call it.
 
     .. math::
       L_G = \mathrm{loss.generator}(D(G(z))), \qquad
@@ -86,30 +107,32 @@ def vector_field(
       d_penalty: optional ``(d_params, real, fake) -> scalar`` added to D's loss, e.g. R1 with weight γ as
         ``lambda p, r, f: gamma / 2 * r1(p, r)``. ``fake`` is differentiable with respect to θ_G, so a penalty
         on fake or interpolated samples contributes to :math:`\partial v_D / \partial \theta_G` as it should.
+      key: PRNG key of the game's own D-side penalty (random interpolates of WGAN-GP, DRAGAN); ``None``: a fixed
+        key, so that analyses at a fixed batch are deterministic.
       g_model_state, d_model_state: the players' model state; ``None`` means ``{}`` (stateless models).
 
     Returns:
-      ``(v_g, v_d)``, pytrees shaped like ``g_params`` and ``d_params``.
+      ``((v_g, v_d), (L_G, L_D))``: the field as pytrees shaped like ``g_params`` and ``d_params``, and the losses.
     """
     g_model_state = {} if g_model_state is None else g_model_state
     d_model_state = {} if d_model_state is None else d_model_state
 
     def g_loss(g: Params) -> jax.Array:
         fake, _ = generate(game, g, g_model_state, z)
-        return generator_loss(game, d_params, d_model_state, fake)
+        return generator_loss(game, d_params, d_model_state, fake, real)
 
     def d_loss(d: Params) -> jax.Array:
         # No stop_gradient on the fakes: v_D must stay a function of θ_G, or the off-diagonal block
         # ∂v_D/∂θ_G of the Jacobian (the coupling that makes the game rotate) would be lost.
         fake, _ = generate(game, g_params, g_model_state, z)
-        loss, _ = discriminator_loss(game, d, d_model_state, real, fake)
+        loss, _ = discriminator_loss(game, d, d_model_state, real, fake, key)
         if d_penalty is not None:
             loss = loss + d_penalty(d, real, fake)
         return loss
 
-    v_g = jax.tree.map(jnp.negative, jax.grad(g_loss)(g_params))
-    v_d = jax.tree.map(jnp.negative, jax.grad(d_loss)(d_params))
-    return v_g, v_d
+    loss_g, grad_g = jax.value_and_grad(g_loss)(g_params)
+    loss_d, grad_d = jax.value_and_grad(d_loss)(d_params)
+    return jax.tree.map(jnp.negative, (grad_g, grad_d)), (loss_g, loss_d)
 
 
 def flat_vector_field(
@@ -161,7 +184,7 @@ def game_jacobian(
 
     rows and columns ordered as ``ravel_pytree((g_params, d_params))``. It is not symmetric: for a zero-sum game
     the off-diagonal blocks are minus each other's transpose. Built with ``jax.jacfwd`` (n JVPs) and held densely,
-    so it is for small models; use :func:`top_eigenvalues_power` / :func:`top_eigenvalues_arnoldi` otherwise.
+    so it is for small models; use :func:`top_eigenvalues_arnoldi` otherwise.
     ``game`` and ``d_penalty`` are static arguments of ``jax.jit`` (hashed by identity).
     """
     field, x, _ = flat_vector_field(
@@ -212,89 +235,6 @@ def _linearized_field(game, g_params, d_params, real, z, d_penalty, g_model_stat
     )
     _, jvp = jax.linearize(field, x)
     return x, jvp
-
-
-@functools.partial(jax.jit, static_argnames=(*_STATIC, "num_iters", "block_size"))
-def _subspace_iteration(
-    game, g_params, d_params, real, z, key, d_penalty, g_model_state, d_model_state, num_iters, block_size
-):
-    x, jvp = _linearized_field(game, g_params, d_params, real, z, d_penalty, g_model_state, d_model_state)
-    block_jvp = jax.vmap(jvp, in_axes=1, out_axes=1)
-
-    def body(_, carry):
-        q, _ = carry
-        jq = block_jvp(q)
-        # Rayleigh-Ritz projection of J onto span(q), taken in the loop so that the JVP is traced (and compiled)
-        # once. Re-orthonormalising every step keeps the columns from collapsing onto the dominant direction
-        # and from over/underflowing.
-        return jnp.linalg.qr(jq)[0], q.T @ jq
-
-    q, _ = jnp.linalg.qr(jax.random.normal(key, (x.size, block_size), x.dtype))
-    projected = jnp.zeros((block_size, block_size), x.dtype)
-    return jax.lax.fori_loop(0, num_iters, body, (q, projected))[1]
-
-
-def top_eigenvalues_power(
-    game: Game,
-    g_params: Params,
-    d_params: Params,
-    real: jax.Array,
-    z: jax.Array,
-    *,
-    num_iters: int,
-    key: jax.Array,
-    d_penalty: Penalty | None = None,
-    block_size: int = 2,
-    g_model_state: ModelState | None = None,
-    d_model_state: ModelState | None = None,
-) -> np.ndarray:
-    r"""The eigenvalue of J of largest magnitude (with its conjugate) by power iteration with JVPs.
-
-    Iterates :math:`Q \leftarrow \mathrm{qr}(J Q)` on an orthonormal ``[n, block_size]`` block (subspace
-    iteration), then takes the eigenvalues of the projection :math:`Q^\top J Q` (Rayleigh-Ritz). J is never
-    formed: each step costs ``block_size`` JVPs (about ``block_size`` forward passes), so this works for real
-    models.
-
-    Why a block of 2 and not one vector: J is real but not symmetric, and the dominant eigenvalues of a GAN
-    Jacobian are often a complex-conjugate pair :math:`a \pm bi` (the rotational part of the game, as in the
-    Dirac-GAN). Both have the same magnitude, so single-vector power iteration never converges: the iterate keeps
-    rotating inside their real 2-D invariant subspace. A block of 2 converges to that subspace and its 2x2
-    projection yields the pair; when the dominant eigenvalue is real it is found all the same. ``block_size=1``
-    is classic power iteration with a Rayleigh quotient, correct only for a real, simple dominant eigenvalue.
-
-    Convergence is linear: with eigenvalues ordered by magnitude (a conjugate pair counted as two) and
-    :math:`|\lambda_p| > |\lambda_{p+1}|`, the error decays roughly like
-    :math:`|\lambda_{p+1} / \lambda_1|^{num\_iters}`, after a transient that grows with the non-normality of J;
-    a real dominant eigenvalue converges at least like single-vector power iteration,
-    :math:`|\lambda_2/\lambda_1|`. :func:`top_eigenvalues_arnoldi` converges much faster for the same number of
-    JVPs; this one needs only ``block_size`` vectors of memory.
-
-    The iteration runs under ``jax.jit`` (``game``, ``d_penalty``, ``num_iters`` and ``block_size`` static, the
-    first two hashed by identity); only the final ``block_size x block_size`` eigenproblem is solved on the host.
-
-    Args:
-      game, g_params, d_params, real, z, d_penalty, g_model_state, d_model_state: as in :func:`vector_field`.
-      num_iters: the number of block multiplications by J (>= 1); the Ritz values come from the last block
-        multiplied, i.e. after ``num_iters - 1`` orthonormalised steps.
-      key: PRNG key for the random start block.
-      block_size: p >= 1; larger blocks converge faster (rate above) at p JVPs per iteration.
-
-    Returns:
-      A complex array: ``[lambda]`` when the dominant Ritz value is real, ``[a + bi, a - bi]`` when it is a
-      complex-conjugate pair.
-    """
-    if block_size < 1 or num_iters < 1:
-        raise ValueError(f"block_size and num_iters must be >= 1, got {block_size} and {num_iters}")
-    n = _num_params(g_params, d_params)
-    if block_size > n:
-        raise ValueError(f"block_size must be <= the number of parameters {n}, got {block_size}")
-    projected = _subspace_iteration(
-        game, g_params, d_params, real, z, key, d_penalty, g_model_state, d_model_state, num_iters, block_size
-    )
-    ritz = _sort_by_magnitude(np.linalg.eigvals(np.asarray(projected)).astype(np.complex128))
-    # eigvals of a real matrix returns conjugate pairs with exactly opposite imaginary parts (and exactly
-    # zero imaginary part for real eigenvalues), so the test is exact.
-    return ritz[:2] if ritz[0].imag != 0.0 else ritz[:1]
 
 
 @functools.partial(jax.jit, static_argnames=(*_STATIC, "krylov_dim"))

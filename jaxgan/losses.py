@@ -16,7 +16,6 @@ the seven of their Table 2.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from typing import Callable, NamedTuple
@@ -24,6 +23,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
+
+from jaxgan.names import unknown_name
 
 ArrayLike = jax.typing.ArrayLike
 Array = jax.Array
@@ -378,9 +379,4 @@ def get_loss(name: str) -> GanLoss:
     """
     if isinstance(name, str) and name in LOSSES:
         return LOSSES[name]
-    message = f"unknown loss {name!r}; allowed: {', '.join(sorted(LOSSES))}"
-    if isinstance(name, str):
-        close = difflib.get_close_matches(name.lower(), LOSSES, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-    raise ValueError(message)
+    raise ValueError(unknown_name("loss", name, sorted(LOSSES)))

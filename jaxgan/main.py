@@ -11,13 +11,14 @@ files.
 
 from __future__ import annotations
 
-import difflib
 import pathlib
 import re
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from jaxgan.names import did_you_mean
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. experiments/ring8.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
@@ -44,9 +45,7 @@ def _unknown_config_override(argv: list[str]) -> str | None:
     for arg in argv[1:]:
         match = re.match(r"--config\.([\w.]+)", arg)
         if match and match.group(1) not in known:
-            close = difflib.get_close_matches(match.group(1), known, n=1)
-            hint = f" (did you mean --config.{close[0]}?)" if close else ""
-            return f"--config.{match.group(1)}: unknown config key{hint}"
+            return f"--config.{match.group(1)}: unknown config key{did_you_mean(match.group(1), known, '--config.')}"
     return None
 
 
@@ -75,8 +74,7 @@ def parse_flags(argv: list[str]) -> list[str]:
         if message := _unknown_config_override(argv):
             fail(message)
         if unknown:
-            close = difflib.get_close_matches(unknown.group(1), _FLAGS, n=1)
-            hint = f" (did you mean --{close[0]}?)" if close else ""
+            hint = did_you_mean(unknown.group(1), _FLAGS, "--")
             allowed = ", ".join(f"--{name}" for name in _FLAGS)
             fail(f"--{unknown.group(1)}: unknown flag; allowed: {allowed}, --config.KEY{hint}")
         if isinstance(error, flags.Error):

@@ -1,4 +1,4 @@
-r"""Regularizers of the GAN game as pure functions: Lipschitz constraints, gradient penalties, consensus.
+r"""Regularizers of the GAN game as pure functions: Lipschitz constraints and gradient penalties.
 
 Discriminator-side penalties take ``d_fn: x[batch, ...] -> logits[batch]``, a closure over D's parameters (and
 model state), e.g. ``lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]``, and return a scalar
@@ -13,17 +13,19 @@ mode, no minibatch discrimination); otherwise the rows mix cross-sample terms. A
 so for images the norm is the Frobenius norm over (height, width, channels).
 
 :data:`PENALTIES` names the penalties a config can choose; :func:`discriminator_penalty` evaluates the D-side
-ones by name. The generator-side :func:`nagarajan_kolter_penalty` and the joint :func:`consensus_gradients` need
-the players' losses as functions of the parameters and are called by the update rules directly.
+ones by name. The generator-side :func:`nagarajan_kolter_penalty` needs D's loss as a function of D's parameters
+and is added to G's loss by `jaxgan.game.generator_loss`; consensus optimization, which regularises the joint
+gradient field, is an update rule (`jaxgan.updates.consensus_step`).
 """
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+
+from jaxgan.names import unknown_name
 
 Array = jax.Array
 Params = Any
@@ -259,80 +261,9 @@ def nagarajan_kolter_penalty(value_fn: Callable[[Params], Array], d_params: Para
     return _tree_squared_norm(jax.grad(value_fn)(d_params))
 
 
-def consensus_penalty(grads: Any) -> Array:
-    r"""Consensus penalty :math:`L = \frac12 \|v\|^2` of the joint gradient field :math:`v` of both players.
-
-    ``grads`` is a pytree holding :math:`v = (\nabla_{\theta_G} L_G, \nabla_{\theta_D} L_D)`, e.g. the tuple
-    ``(g_grads, d_grads)``. :math:`L` is zero exactly at the stationary points of the game; following
-    :math:`-\nabla L` (together with the players' gradients) pulls both players towards them. See
-    :func:`consensus_gradients`.
-
-    References:
-      Mescheder, Nowozin, Geiger, 2017, The Numerics of GANs, Section 3, https://arxiv.org/abs/1705.10461
-    """
-    return 0.5 * _tree_squared_norm(grads)
-
-
-def consensus_gradients(
-    loss_g_fn: Callable[[Params, Params], Array],
-    loss_d_fn: Callable[[Params, Params], Array],
-    g_params: Params,
-    d_params: Params,
-    gamma: float,
-) -> tuple[Params, Params]:
-    r"""Consensus-optimization update directions of both players.
-
-    With the joint field :math:`v(\theta) = (\nabla_{\theta_G} L_G, \nabla_{\theta_D} L_D)` (each player's
-    gradient of its OWN loss, both minimized), consensus optimization follows
-
-    .. math::
-      v + \gamma \nabla \big(\tfrac12 \|v\|^2\big) = v + \gamma J^\top v, \qquad J = \partial v / \partial \theta,
-
-    i.e. each player minimizes its loss plus :math:`\gamma L` with :math:`L = \frac12\|v\|^2`
-    (:func:`consensus_penalty`). :math:`J^\top v` is one ``jax.vjp`` of the field, so the Jacobian is never
-    formed. For the bilinear game :math:`L_G = xy = -L_D` the field :math:`(y, -x)` rotates forever; the added
-    term :math:`\gamma (x, y)` makes it converge to the origin.
-
-    Args:
-      loss_g_fn: ``(g_params, d_params) -> L_G``, the loss G minimizes.
-      loss_d_fn: ``(g_params, d_params) -> L_D``, the loss D minimizes.
-      g_params: G's parameters.
-      d_params: D's parameters.
-      gamma: the weight :math:`\gamma` of the consensus term.
-
-    Returns:
-      ``(g_grads, d_grads)``, pytrees shaped like ``g_params`` and ``d_params``, to be fed to each player's
-      (descent) optimizer in place of its plain gradient.
-
-    References:
-      Mescheder, Nowozin, Geiger, 2017, The Numerics of GANs, Algorithm 1, https://arxiv.org/abs/1705.10461
-    """
-
-    def field(params: tuple[Params, Params]) -> tuple[Params, Params]:
-        g, d = params
-        return jax.grad(loss_g_fn, argnums=0)(g, d), jax.grad(loss_d_fn, argnums=1)(g, d)
-
-    v, vjp_fn = jax.vjp(field, (g_params, d_params))
-    # d/dtheta (1/2 <v, v>) = J^T v: the pullback of the cotangent v through the field.
-    (jt_v,) = vjp_fn(v)
-    return jax.tree.map(lambda vi, ji: vi + gamma * ji, v, jt_v)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Registry.
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _unknown_penalty_message(name: Any) -> str:
-    message = f"unknown penalty {name!r}; allowed: {', '.join(PENALTIES)}"
-    if isinstance(name, str):
-        # Not difflib.get_close_matches: its default cutoff (0.6) rejects two-letter typos such as 'r3', and it
-        # breaks ties by the larger string ('r2' over 'r1'); here ties go to the first name in PENALTIES.
-        scores = [difflib.SequenceMatcher(None, name.lower(), candidate).ratio() for candidate in PENALTIES]
-        best = max(range(len(PENALTIES)), key=scores.__getitem__)
-        if scores[best] >= 0.5:
-            message += f" (did you mean {PENALTIES[best]!r}?)"
-    return message
 
 
 def discriminator_penalty(
@@ -356,7 +287,7 @@ def discriminator_penalty(
         is one, the closest match.
     """
     if not isinstance(name, str) or name not in PENALTIES:
-        raise ValueError(_unknown_penalty_message(name))
+        raise ValueError(unknown_name("penalty", name, PENALTIES))
     if name == "wgan_gp":
         return gradient_penalty(d_fn, real, fake, key)
     if name == "dragan":

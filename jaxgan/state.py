@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 import flax.struct
 import jax
-import jax.numpy as jnp
 
 
 @flax.struct.dataclass
@@ -39,6 +38,3 @@ def step_keys(state: TrainState) -> StepKeys:
     step_key = jax.random.fold_in(state.key, state.step)
     return StepKeys(*(jax.random.fold_in(step_key, i) for i in range(3)))
 
-
-def num_params(tree: Any) -> int:
-    return sum(int(jnp.size(x)) for x in jax.tree.leaves(tree))

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import ConfigError, get_by_path, make_optimizer, num_runs, run_configs, set_by_path, validate
+from jaxgan.config import ConfigError, get_by_path, make_optimizers, num_runs, run_configs, set_by_path, validate
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
@@ -50,12 +50,13 @@ class Preempted(Exception):
 def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None) -> Game:
     """The game of `config`; with a `mesh`, its noise batches are split over the mesh (data parallelism)."""
     generator, discriminator = (task or make_task(config)).build_players(config)
+    g_optimizer, d_optimizer = make_optimizers(config)
     return Game(
         generator=linen_player(generator),
         discriminator=linen_player(discriminator),
         loss=get_loss(config.loss),
-        g_optimizer=make_optimizer(config.g_optimizer),
-        d_optimizer=make_optimizer(config.d_optimizer),
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
         z_dim=config.z_dim,
         penalty=config.penalty,
         penalty_weight=config.penalty_weight,

@@ -6,8 +6,8 @@ the `init` that makes a state the step accepts (rules with state of their own, s
 extend it). Noise and penalty points are drawn inside the step from `step_keys(state)`, so a step is a pure
 function of (state, batch) and `lax.scan` fuses many of them without host round-trips.
 
-Below, L_G and L_D are the losses each player minimises and v = (∇_{θ_G} L_G, ∇_{θ_D} L_D) is the joint gradient
-(the update field of the game is −v).
+Below, L_G and L_D are the losses each player minimises and v = (−∇_{θ_G} L_G, −∇_{θ_D} L_D) is the joint field
+of the game (`jaxgan.dynamics.vector_field`, the one implementation): plain simultaneous descent is θ ← θ + η v.
 
 * `alternating_step`: n_critic = `d_steps` discriminator steps, then one generator step against the new D.
 * `simultaneous_step`: both players step from the same point.
@@ -16,8 +16,8 @@ Below, L_G and L_D are the losses each player minimises and v = (∇_{θ_G} L_G,
 * `extragradient_step`: both players step with the gradient taken at a look-ahead point (Korpelevich 1976;
   Gidel et al. 2019).
 * `optimistic_step`: optimistic gradient descent, the gradient 2 v_t − v_{t−1} (Daskalakis et al. 2018).
-* `consensus_step`: both players follow v + γ ∇(½‖v‖²) (Mescheder, Nowozin, Geiger 2017).
-* `sga_step`: symplectic gradient adjustment v + λ Aᵀv, A the antisymmetric part of ∂v (Balduzzi et al. 2018).
+* `consensus_step`: both players follow v − γ ∇(½‖v‖²) (Mescheder, Nowozin, Geiger 2017).
+* `sga_step`: symplectic gradient adjustment v − λ Aᵀv, A the antisymmetric part of ∂v (Balduzzi et al. 2018).
 * `with_generator_ema`: wraps any rule to keep an exponential moving average of G's parameters.
 Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
@@ -25,14 +25,15 @@ Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan.game import Game, discriminator_loss, discriminator_step, generate, generator_loss
+from jaxgan.dynamics import vector_field_and_losses
+from jaxgan.game import Game, discriminator_step, generate, generator_loss
+from jaxgan.names import unknown_name
 from jaxgan.state import TrainState, step_keys
 
 Batch = dict[str, jax.Array]
@@ -211,36 +212,26 @@ def unrolled_step(
 # -------------------------------------------------------------------------------------------------------------
 
 
-def joint_gradient_fn(game: Game, state: TrainState, batch: Batch) -> Callable:
-    """`v(params) -> (grads, (g_loss, d_loss))` for params = (θ_G, θ_D), on this step's batch, noise and keys.
+def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> Callable:
+    """`field(params) -> (v, (g_loss, d_loss))` for params = (θ_G, θ_D), on this step's batch, noise and keys.
 
-    D's gradient keeps its dependence on θ_G through the fake samples, so derivatives of v (consensus, SGA,
-    Jacobians) see the interaction terms. Model state is held fixed: these rules are for stateless models.
+    v is `jaxgan.dynamics.vector_field`: D's part keeps its dependence on θ_G through the fake samples, so
+    derivatives of v (consensus, SGA) see the interaction terms. Model state is held fixed: these rules are for
+    stateless models.
     """
     if jax.tree.leaves(state.g_model_state) or jax.tree.leaves(state.d_model_state):
         raise ValueError("this update rule differentiates the gradient field and supports stateless models only")
     real = batch["real"][0]
     z = game.sample_noise(step_keys(state).noise, real.shape[0])
-    key = _penalty_key(state, 0)
-
-    def losses(params):
-        g_params, d_params = params
-        fake, _ = generate(game, g_params, state.g_model_state, z)
-        g_loss = generator_loss(game, d_params, state.d_model_state, fake, real)
-        d_loss, _ = discriminator_loss(game, d_params, state.d_model_state, real, fake, key)
-        return g_loss, d_loss
 
     def field(params):
-        g_params, d_params = params
-        g_loss, g_grads = jax.value_and_grad(lambda g: losses((g, d_params))[0])(g_params)
-        d_loss, d_grads = jax.value_and_grad(lambda d: losses((g_params, d))[1])(d_params)
-        return (g_grads, d_grads), (g_loss, d_loss)
+        return vector_field_and_losses(game, *params, real, z, key=_penalty_key(state, 0))
 
     return field
 
 
-def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any]) -> tuple[TrainState, tuple[Any, Any]]:
-    """Both players' optimizers applied to `grads` = (G's, D's) from the current point."""
+def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any]) -> TrainState:
+    """Both players' optimizers applied to the descent directions `grads` = (G's, D's) from the current point."""
     g_params, g_opt_state = _generator_update(game, state, grads[0])
     updates, d_opt_state = game.d_optimizer.update(grads[1], state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
@@ -249,7 +240,7 @@ def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any]) -> tuple
 
 def _joint_rule(game: Game, adjusted_gradients: Callable) -> UpdateRule:
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        field = joint_gradient_fn(game, state, batch)
+        field = joint_field_fn(game, state, batch)
         grads, (g_loss, d_loss), extra = adjusted_gradients(field, (state.g_params, state.d_params), state)
         return _apply_joint(game, state, grads), {"d_loss": d_loss, "g_loss": g_loss, **extra}
 
@@ -264,10 +255,14 @@ def _tree_axpy(alpha: jax.Array | float, x: Any, y: Any) -> Any:
     return jax.tree.map(lambda xi, yi: alpha * xi + yi, x, y)
 
 
+def _negative(tree: Any) -> Any:
+    return jax.tree.map(jnp.negative, tree)
+
+
 def extragradient_step(game: Game) -> UpdateRule:
     """Extragradient: step with the gradient taken at a look-ahead point.
 
-        (θ', ψ') = (θ, ψ) − Opt(v(θ, ψ)),   (θ, ψ) ← (θ, ψ) − Opt(v(θ', ψ')),
+        (θ', ψ') = (θ, ψ) − Opt(−v(θ, ψ)),   (θ, ψ) ← (θ, ψ) − Opt(−v(θ', ψ')),
 
     with each player's optimizer (Extra-Adam of Gidel et al. 2019 when it is Adam). The look-ahead uses the
     optimizer state without committing it, so the moments see only the extrapolated gradients. Converges on the
@@ -275,28 +270,28 @@ def extragradient_step(game: Game) -> UpdateRule:
     """
 
     def adjusted(field, params, state):
-        (g_grads, d_grads), _ = field(params)
+        g_grads, d_grads = _negative(field(params)[0])
         g_updates, _ = game.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
         d_updates, _ = game.d_optimizer.update(d_grads, state.d_opt_state, state.d_params)
         lookahead = (optax.apply_updates(params[0], g_updates), optax.apply_updates(params[1], d_updates))
-        grads, losses = field(lookahead)
-        return grads, losses, {}
+        v, losses = field(lookahead)
+        return _negative(v), losses, {}
 
     return _joint_rule(game, adjusted)
 
 
 def consensus_step(game: Game, gamma: float) -> UpdateRule:
-    """Consensus optimization (Mescheder, Nowozin, Geiger 2017): both players descend v + γ ∇(½‖v‖²).
+    """Consensus optimization (Mescheder, Nowozin, Geiger 2017): both players follow v − γ ∇(½‖v‖²).
 
     ∇(½‖v‖²) = Jᵀv with J = ∂v/∂(θ_G, θ_D), one vector-Jacobian product of the joint field; the regulariser
     pulls both players toward stationary points of the game and damps the rotation that makes simultaneous
-    gradient descent cycle.
+    gradient descent cycle. The optimizers descend −v + γ Jᵀv.
     """
 
     def adjusted(field, params, state):
         v, vjp, losses = jax.vjp(field, params, has_aux=True)
         (jtv,) = vjp(v)
-        return _tree_axpy(gamma, jtv, v), losses, {"grad_norm_sq": _tree_dot(v, v)}
+        return _tree_axpy(gamma, jtv, _negative(v)), losses, {"grad_norm_sq": _tree_dot(v, v)}
 
     return _joint_rule(game, adjusted)
 
@@ -304,21 +299,22 @@ def consensus_step(game: Game, gamma: float) -> UpdateRule:
 def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
     """Symplectic gradient adjustment (Balduzzi et al. 2018): descend ξ + λ Aᵀξ.
 
-    ξ = v is the joint gradient, J = ∂ξ its Jacobian, A = ½(J − Jᵀ) the antisymmetric (rotational) part, so
-    Aᵀξ = ½(Jᵀξ − Jξ): one VJP and one JVP. With `align`, λ takes the sign of
-    ⟨ξ, ∇H⟩⟨Aᵀξ, ∇H⟩/d + 1/10 with ∇H = Jᵀξ (the paper's Algorithm 1), which makes the adjustment point
-    toward stable fixed points and away from unstable ones.
+    In the paper's terms ξ = −v is the joint gradient, J = ∂ξ its Jacobian and A = ½(J − Jᵀ) the antisymmetric
+    (rotational) part. With the field v and its Jacobian J_v = −J these are Aᵀξ = ½(J_vᵀv − J_v v), one VJP and
+    one JVP, and ∇H = Jᵀξ = J_vᵀv. With `align`, λ takes the sign of ⟨ξ, ∇H⟩⟨Aᵀξ, ∇H⟩/d + 1/10 (the paper's
+    Algorithm 1), which makes the adjustment point toward stable fixed points and away from unstable ones.
     """
 
     def adjusted(field, params, state):
-        xi, vjp, losses = jax.vjp(field, params, has_aux=True)
-        (jt_xi,) = vjp(xi)
-        _, j_xi = jax.jvp(lambda p: field(p)[0], (params,), (xi,))
-        at_xi = jax.tree.map(lambda a, b: 0.5 * (a - b), jt_xi, j_xi)
+        v, vjp, losses = jax.vjp(field, params, has_aux=True)
+        (grad_h,) = vjp(v)  # ∇H = J_vᵀ v
+        _, j_v = jax.jvp(lambda p: field(p)[0], (params,), (v,))
+        at_xi = jax.tree.map(lambda a, b: 0.5 * (a - b), grad_h, j_v)
+        xi = _negative(v)
         scale = jnp.asarray(lam, jnp.float32)
         if align:
             dim = sum(x.size for x in jax.tree.leaves(xi))
-            scale = scale * jnp.sign(_tree_dot(xi, jt_xi) * _tree_dot(at_xi, jt_xi) / dim + 0.1)
+            scale = scale * jnp.sign(_tree_dot(xi, grad_h) * _tree_dot(at_xi, grad_h) / dim + 0.1)
         return _tree_axpy(scale, at_xi, xi), losses, {"sga_lambda": scale}
 
     return _joint_rule(game, adjusted)
@@ -402,8 +398,6 @@ def make_update_rule(game: Game, config: Any) -> UpdateRule:
         "sga": lambda: sga_step(game, config.sga_lambda),
     }
     if name not in factories:
-        close = difflib.get_close_matches(name, UPDATE_RULES, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ValueError(f"unknown update rule '{name}'; allowed: {', '.join(UPDATE_RULES)}{hint}")
+        raise ValueError(unknown_name("update rule", name, UPDATE_RULES))
     rule = factories[name]()
     return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule

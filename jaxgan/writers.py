@@ -45,10 +45,6 @@ class MetricWriter:
             if key != "step" and isinstance(value, (int, float)):
                 self._tb.add_scalar(key, value, int(step))
 
-    def flush(self) -> None:
-        if self._enabled:
-            self._tb.flush()
-
     def close(self) -> None:
         if self._enabled:
             self._tb.close()

@@ -80,13 +80,14 @@ def run_all(base) -> dict[str, list[dict]]:
         config = method_config(base, METHODS[name][1])
         start = time.perf_counter()
         out = train_run(config, str(pathlib.Path(_WORKDIR.value) / name))
-        mean = out["mean"]
+        runs = out.get("runs", [out])  # one seed: eval.json is that run's own summary
+        mean = out.get("mean", out)
         print(
             f"{name:<14s} modes {mean['modes']:.1f}  HQ {mean['high_quality_fraction']:.3f}  "
             f"rKL {mean['reverse_kl']:.3f}  ({time.perf_counter() - start:.0f} s for {_SEEDS.value} seeds)",
             flush=True,
         )
-        results[name] = out["runs"]
+        results[name] = runs
     return results
 
 
@@ -121,7 +122,8 @@ def write_figure(results: dict[str, list[dict]], base) -> None:
     rows = []
     for name in results:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / name / "samples")
-        rows.append((METHODS[name][0].replace(" (", "\n("), {step: v[0] for step, v in snapshots.items()}))
+        first = {step: v[0] if v.ndim == 3 else v for step, v in snapshots.items()}  # [runs, n, 2] or one run's [n, 2]
+        rows.append((METHODS[name][0].replace(" (", "\n("), first))
     path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"{block_name(base)}.png")
     data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
     title = f"{'Ring of 8' if base.data.name == 'ring' else 'Grid of 25'}, seed {base.seed}: samples (blue), data (red)"

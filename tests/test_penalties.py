@@ -256,49 +256,6 @@ def test_nagarajan_kolter_sums_over_all_leaves():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Consensus optimization.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def test_consensus_penalty_is_half_squared_norm():
-    grads = ({"w": jnp.array([3.0, 0.0])}, {"v": jnp.array([[4.0]]), "b": jnp.array(-1.0)})
-    np.testing.assert_allclose(penalties.consensus_penalty(grads), 0.5 * (9.0 + 16.0 + 1.0), rtol=1e-6)
-
-
-@pytest.mark.parametrize("gamma", [0.0, 0.1, 1.0])
-def test_consensus_gradients_bilinear_game(gamma):
-    # L_G = x y, L_D = -x y: v = (y, -x), 1/2 |v|^2 = 1/2 (x^2 + y^2), adjusted field (y + gamma x, -x + gamma y).
-    x, y = 0.75, -2.0
-    g_grad, d_grad = penalties.consensus_gradients(
-        lambda g, d: g * d, lambda g, d: -g * d, jnp.float32(x), jnp.float32(y), gamma
-    )
-    np.testing.assert_allclose(g_grad, y + gamma * x, rtol=1e-6)
-    np.testing.assert_allclose(d_grad, -x + gamma * y, rtol=1e-6)
-    np.testing.assert_allclose(penalties.consensus_penalty((y, -x)), 0.5 * (x**2 + y**2), rtol=1e-6)
-
-
-def test_consensus_gradients_use_jacobian_transpose_on_pytrees():
-    # L_G = a x^2 / 2 + x y, L_D = -x y + b y^2 / 2: v = (a x + y, -x + b y), J = [[a, 1], [-1, b]] is neither
-    # symmetric nor antisymmetric, so J^T v = (a v1 - v2, v1 + b v2) differs from J v.
-    a, b, gamma, x, y = 2.0, 0.5, 0.3, 1.2, -0.4
-    g_params = {"x": jnp.float32(x)}
-    d_params = [jnp.float32(y)]
-
-    def loss_g(g, d):
-        return 0.5 * a * g["x"] ** 2 + g["x"] * d[0]
-
-    def loss_d(g, d):
-        return -g["x"] * d[0] + 0.5 * b * d[0] ** 2
-
-    g_grad, d_grad = penalties.consensus_gradients(loss_g, loss_d, g_params, d_params, gamma)
-    chex.assert_trees_all_equal_structs(g_grad, g_params)
-    chex.assert_trees_all_equal_structs(d_grad, d_params)
-    v1, v2 = a * x + y, -x + b * y
-    np.testing.assert_allclose(g_grad["x"], v1 + gamma * (a * v1 - v2), rtol=1e-6)
-    np.testing.assert_allclose(d_grad[0], v2 + gamma * (v1 + b * v2), rtol=1e-6)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Registry.
 # ---------------------------------------------------------------------------------------------------------------
 

@@ -21,12 +21,13 @@ static, as it fixes an output shape).
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from jaxgan.names import unknown_name
 
 __all__ = ["Mixture", "grid_means", "make_mixture", "ring_means", "sample_mixture"]
 
@@ -141,10 +142,5 @@ def make_mixture(name: str, num_modes: int, scale: float, std: float) -> Mixture
         ValueError: for an unknown `name` (suggesting a close match) or an invalid `num_modes`.
     """
     if name not in MIXTURES:
-        allowed = sorted(MIXTURES)
-        message = f"unknown mixture {name!r}; allowed: {', '.join(allowed)}"
-        close = difflib.get_close_matches(name, allowed, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-        raise ValueError(message)
+        raise ValueError(unknown_name("mixture", name, sorted(MIXTURES)))
     return Mixture(means=MIXTURES[name](num_modes, scale), std=std)

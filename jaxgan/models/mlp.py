@@ -48,7 +48,7 @@ class MLP(nn.Module):
 
 
 class MLPGenerator(nn.Module):
-    """Maps noise z [batch, z_dim] to samples [batch, data_dim]; outputs are float32 whatever the compute dtype."""
+    """Maps noise z [batch, z_dim] to samples [batch, data_dim]; outputs are float32 for any narrower compute dtype."""
 
     data_dim: int = 2
     width: int = 128
@@ -60,11 +60,11 @@ class MLPGenerator(nn.Module):
     @nn.compact
     def __call__(self, z: jnp.ndarray) -> jnp.ndarray:
         out = MLP(self.data_dim, self.width, self.depth, self.activation, 1.0, self.init_gain, self.dtype)(z)
-        return out.astype(jnp.float32)
+        return out.astype(jnp.promote_types(self.dtype, jnp.float32))
 
 
 class MLPDiscriminator(nn.Module):
-    """Maps samples [batch, data_dim] to one logit per sample, [batch] float32."""
+    """Maps samples [batch, data_dim] to one logit per sample, [batch], float32 for any narrower compute dtype."""
 
     width: int = 128
     depth: int = 1
@@ -76,4 +76,4 @@ class MLPDiscriminator(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         out = MLP(1, self.width, self.depth, self.activation, self.input_scale, self.init_gain, self.dtype)(x)
-        return out[..., 0].astype(jnp.float32)
+        return out[..., 0].astype(jnp.promote_types(self.dtype, jnp.float32))
