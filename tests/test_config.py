@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.config import ConfigError, default_config, make_optimizer, validate
+from jaxgan.config import ConfigError, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, validate
 from scripts.notes import load_experiment
 
 
@@ -34,3 +34,40 @@ def test_negative_decay_steps_are_refused():
 @pytest.mark.parametrize("path", sorted(pathlib.Path(__file__).resolve().parents[1].glob("experiments/*.py")), ids=str)
 def test_every_experiment_config_validates(path):
     validate(load_experiment(path.stem))  # raises ConfigError naming the bad key
+
+
+def first_adam_step(optimizer, gradient: float) -> float:
+    params = jnp.zeros(())
+    update, _ = optimizer.update(jnp.asarray(gradient), optimizer.init(params), params)
+    return -float(update)
+
+
+@pytest.mark.parametrize(
+    "rule, unroll_steps, stop_gradient, differentiated",
+    [("unrolled", 10, False, True), ("unrolled", 0, False, False), ("unrolled", 10, True, False),
+     ("simultaneous", 10, False, False)],
+)  # fmt: skip
+def test_d_adam_takes_unroll_eps_root_only_where_it_is_differentiated(rule, unroll_steps, stop_gradient, differentiated):
+    # Adam's first step is lr·g/(√(g² + eps_root) + eps): with g = 1e-7 it is lr/(1 + 0.1) at eps_root 0 and
+    # about lr·0.0995 at eps_root 1e-12, so the step size tells which eps_root each optimizer has.
+    config = default_config()
+    config.update_rule, config.unroll_steps, config.unroll_stop_gradient = rule, unroll_steps, stop_gradient
+    g_optimizer, d_optimizer = make_optimizers(config)
+    lr, g = 1e-4, 1e-7
+    plain = lr * g / (g + 1e-8)
+    np.testing.assert_allclose(first_adam_step(g_optimizer, g), plain, rtol=1e-5)  # G: eps_root 0, always
+    smoothed = lr * g / (math.sqrt(g * g + config.unroll_eps_root) + 1e-8)
+    np.testing.assert_allclose(first_adam_step(d_optimizer, g), smoothed if differentiated else plain, rtol=1e-5)
+    assert differentiated == differentiates_d_optimizer(config)
+
+
+def test_eps_root_errors_explain_the_choice():
+    config = default_config()  # the unrolled rule with K = 10
+    config.unroll_eps_root = 0.0
+    with pytest.raises(ConfigError, match=r"^--config.unroll_eps_root=0.0: the unrolled rule differentiates through D's Adam, and d/dv √\(v \+ eps_root\) is infinite at v = 0"):
+        validate(config)
+    config.unroll_eps_root, config.d_optimizer.eps_root = 1e-12, 1e-8
+    with pytest.raises(ConfigError, match=r"^--config.d_optimizer.eps_root=1e-08: the unrolled rule builds D's Adam with --config.unroll_eps_root"):
+        validate(config)
+    config.update_rule = "simultaneous"  # nothing differentiates through D's Adam: its own eps_root is used
+    validate(config)
