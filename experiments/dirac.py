@@ -5,8 +5,10 @@ r"""The Dirac-GAN of Mescheder, Geiger, Nowozin 2018: data at 0, G = δ_θ, D_ψ
 
 Starts at (θ, ψ) = (1, 1). samples.png shows the update field and the trajectory; eval.json holds
 `distance_to_equilibrium` and `jacobian_eigenvalues` ([real, imag] pairs of the Jacobian of the update field at
-the equilibrium (0, 0) for the configured loss and penalty). Unregularised, the eigenvalues are ±f'(0)i = ±i/2:
-simultaneous gradient descent spirals out.
+the equilibrium (0, 0) for the configured loss and penalty). With the default minimax loss and no regulariser the
+eigenvalues are ±f'(0)i = ±i/2, a pure rotation, and simultaneous gradient steps spiral out from the start; the
+non-saturating loss has the same eigenvalues but its steps from (1, 1) spiral in. BUILD_NOTES.md ("Dirac-GAN") has
+the distances every method reaches.
 """
 
 from jaxgan.config import default_config
@@ -15,7 +17,7 @@ from jaxgan.config import default_config
 def get_config():
     config = default_config()
     config.data.name = "dirac"
-    config.loss = "nonsaturating"
+    config.loss = "minimax"
     config.update_rule = "simultaneous"
     config.z_dim = 1
     config.batch_size = 1

@@ -24,11 +24,8 @@ minima) refined by Adam. For KL(P‖Q) the minimiser is known in closed form, mo
 The target, :data:`MIXTURE`, is :math:`P = 0.3\,\mathcal{N}(-1, 0.5^2) + 0.7\,\mathcal{N}(2, 0.5^2)` (mean 1.1,
 std 1.463), our choice, not the paper's mixture. The weights are unequal on purpose: with equal weights the
 reverse KL has two global minimisers, one per mode (by symmetry), so "the" exact minimiser would not be defined.
-With modes six component-stds apart, the global minimisers of the mass-covering divergences (KL, Pearson χ²,
-squared Hellinger) put Q between the modes (μ ≈ 1.1, σ ≈ 1.4-1.5) and those of the mode-seeking ones (reverse KL,
-Jensen-Shannon, GAN, total variation) on the heavier mode (μ ≈ 1.9-2.0, σ ≈ 0.5-0.7). Several have a second
-local minimum: reverse KL on the lighter mode, squared Hellinger on the heavier one, Jensen-Shannon and GAN
-between the modes.
+Where each divergence's minimisers lie for this target, and what the f-GAN fits reach, is measured in
+BUILD_NOTES.md ("f-GAN in one dimension").
 
 References:
   Nowozin, Cseke, Tomioka, 2016, f-GAN: Training Generative Neural Samplers using Variational Divergence
