@@ -17,6 +17,8 @@ from jaxgan.config import default_config
 def get_config():
     config = default_config()
     config.data.name = "dirac"
+    config.generator.name, config.discriminator.name = "dirac", "linear"
+    config.evaluations = ("dirac",)
     config.loss = "minimax"
     config.update_rule = "simultaneous"
     config.z_dim = 1

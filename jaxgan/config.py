@@ -13,13 +13,15 @@ from typing import Any, Callable, Iterable
 import ml_collections
 import optax
 
+from jaxgan.data import DATASETS, registry_name
 from jaxgan.losses import LOSSES
+from jaxgan.metrics.evaluations import EVALUATIONS
+from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.mlp import ACTIVATIONS
-from jaxgan.names import did_you_mean
+from jaxgan.registry import did_you_mean
 from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
-DATA = ("dirac", "grid", "ring")
 DTYPES = ("bfloat16", "float32")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -57,29 +59,18 @@ def default_config() -> ml_collections.ConfigDict:
     config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
     config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
 
-    config.data = ml_collections.ConfigDict()
-    config.data.name = "ring"
-    config.data.num_modes = 8
-    config.data.scale = 2.0  # ring radius or grid spacing
-    config.data.std = 0.02
+    # The data set, the players and the evaluations are chosen by name from their registries (jaxgan.data,
+    # jaxgan.models, jaxgan.metrics.evaluations); each section holds the settings of every registered entry.
+    config.data = _section("ring", DATASETS)
+    config.evaluations = ("mixture",)
 
     config.dirac = ml_collections.ConfigDict()  # data.name = "dirac": the Dirac-GAN's starting point
     config.dirac.theta0 = 1.0
     config.dirac.psi0 = 1.0
 
     config.z_dim = 256
-    config.generator = ml_collections.ConfigDict()
-    config.generator.width = 128
-    config.generator.depth = 2
-    config.generator.activation = "relu"
-    config.generator.init_gain = 0.8
-
-    config.discriminator = ml_collections.ConfigDict()
-    config.discriminator.width = 128
-    config.discriminator.depth = 1
-    config.discriminator.activation = "relu"
-    config.discriminator.input_scale = 0.25
-    config.discriminator.init_gain = 0.8
+    config.generator = _section("mlp", GENERATORS)
+    config.discriminator = _section("mlp", DISCRIMINATORS)
 
     # eps_root is 0 as in Adam: a positive value floors the denominator at √eps_root and slows every parameter whose
     # gradients are smaller (see unroll_eps_root for the one place it is needed).
@@ -99,6 +90,10 @@ def default_config() -> ml_collections.ConfigDict:
     # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
     config.num_devices = 0
     return config
+
+
+def _section(name: str, registry) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict({"name": name, **registry.section_defaults()})
 
 
 def differentiates_d_optimizer(config: ml_collections.ConfigDict) -> bool:
@@ -188,7 +183,9 @@ _CHOICES: dict[str, Iterable[str]] = {
     "update_rule": UPDATE_RULES,
     "penalty": PENALTIES,
     "dtype": DTYPES,
-    "data.name": DATA,
+    "data.name": DATASETS.names,
+    "generator.name": GENERATORS.names,
+    "discriminator.name": DISCRIMINATORS.names,
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,
@@ -198,7 +195,8 @@ _CHOICES: dict[str, Iterable[str]] = {
 _POSITIVE_INTS = (
     "num_seeds", "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
-    "generator.width", "discriminator.width",
+    "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
+    "generator.kernel_size", "discriminator.kernel_size",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root")  # fmt: skip
@@ -207,6 +205,8 @@ _POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.ini
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
 
 _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
+    (("data.held_out_fraction",), lambda v: 0 < v < 1, "must be in (0, 1)"),
+    (("data.image_size",), lambda v: v >= 0, "must be >= 0 (0: the images' own size)"),
     (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),
     (_NON_NEGATIVE, lambda v: v >= 0, "must be >= 0"),
     (_POSITIVE, lambda v: v > 0, "must be > 0"),
@@ -231,7 +231,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not ok_type:
             raise ConfigError(f"--config.{key}={value!r}: must be {_type_name(default)}, got {_type_name(value)}")
     for key, allowed in _CHOICES.items():
-        if values[key] not in allowed:
+        value = registry_name(values[key]) if key == "data.name" else values[key]
+        if value not in allowed:
             raise ConfigError(
                 f"--config.{key}={values[key]!r}: unknown value; allowed: {', '.join(sorted(allowed))}"
                 f"{did_you_mean(values[key], allowed)}"
@@ -240,6 +241,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for key in keys:
             if not check(values[key]):
                 raise ConfigError(f"--config.{key}={values[key]!r}: {message}")
+    for name in config.evaluations:
+        if name not in EVALUATIONS:
+            raise ConfigError(
+                f"--config.evaluations: unknown evaluation {name!r}; allowed: {', '.join(EVALUATIONS.names)}"
+                f"{did_you_mean(name, EVALUATIONS.names)}"
+            )
+    if not config.evaluations:
+        raise ConfigError(f"--config.evaluations=(): name at least one of {', '.join(EVALUATIONS.names)}")
     _validate_sweep(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")

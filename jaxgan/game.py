@@ -73,10 +73,23 @@ def _enabled(weight: float | jax.Array) -> bool:
     return not isinstance(weight, (int, float)) or weight != 0
 
 
-def generate(game: Game, g_params: Params, g_model_state: ModelState, z: jax.Array) -> tuple[jax.Array, ModelState]:
-    """G(z) for z of shape [..., z_dim]; leading axes are flattened for the network and restored after."""
+def generate(
+    game: Game,
+    g_params: Params,
+    g_model_state: ModelState,
+    z: jax.Array,
+    *,
+    train: bool = True,
+    labels: jax.Array | None = None,
+) -> tuple[jax.Array, ModelState]:
+    """G(z) for z of shape [..., z_dim] (and `labels` of shape [...] for a conditional G); leading axes are
+    flattened for the network and restored after. `train=False` evaluates: batch norm uses its running averages
+    and the model state is returned unchanged."""
     lead = z.shape[:-1]
-    x, g_model_state = game.generator.apply(g_params, g_model_state, z.reshape(-1, z.shape[-1]))
+    flat_labels = None if labels is None else labels.reshape(-1)
+    x, g_model_state = game.generator.apply(
+        g_params, g_model_state, z.reshape(-1, z.shape[-1]), train=train, labels=flat_labels
+    )
     return x.reshape(*lead, *x.shape[1:]), g_model_state
 
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-from jaxgan.names import unknown_name
+from jaxgan.registry import unknown_name
 
 ArrayLike = jax.typing.ArrayLike
 Array = jax.Array

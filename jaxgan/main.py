@@ -18,7 +18,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan.names import did_you_mean
+from jaxgan.registry import did_you_mean
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. experiments/ring8.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from jaxgan.names import unknown_name
+from jaxgan.registry import unknown_name
 
 Array = jax.Array
 Params = Any

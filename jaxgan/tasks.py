@@ -1,156 +1,28 @@
-"""What a run trains on and how it is judged: the data, the players, the evaluation and the figure.
+"""What a run trains on and how it is judged, assembled from the three registries.
 
-A `Task` bundles the parts of a run that depend on the experiment rather than on the update rule:
-
-* `build_players(config) -> (generator, discriminator)` Linen modules,
-* `sample(key, n) -> [n, data_dim]` real data, drawn on device inside the fused training loop,
-* `evaluate(game, state) -> (metrics, snapshot)`: scalar metrics (jit-able) and an array saved per evaluation
-  (samples for the mixtures, the point (θ, ψ) for the Dirac-GAN),
-* `summarize(game, state, metrics) -> dict`: the task's fields of eval.json,
-* `describe(metrics) -> str`: the console line of an evaluation,
-* `plot(path, snapshots, game, config)`: the figure `samples.png` from the saved snapshots.
+A `Task` is the data set (`jaxgan.data.DATASETS`, by `config.data.name`), the players (`jaxgan.models`, by
+`config.generator.name` / `config.discriminator.name`) and the evaluations (`jaxgan.metrics.evaluations`, by
+`config.evaluations`). The runner only sees this bundle.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import flax.linen as nn
-import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from jaxgan import plotting
-from jaxgan.data.mixtures import Mixture, make_mixture
-from jaxgan.dynamics import jacobian_eigenvalues, vector_field
-from jaxgan.game import Game, generate
-from jaxgan.metrics.mixture import mixture_metrics
-from jaxgan.models.dirac import DiracGenerator, LinearCritic
-from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
-from jaxgan.state import TrainState
-
-# The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
-_EVAL_STREAM = 2**31 - 1
+from jaxgan.data import Dataset, build_dataset
+from jaxgan.metrics.evaluations import Evaluation, build_evaluation
+from jaxgan.models import build_players
 
 
 class Task(NamedTuple):
-    data_dim: int
+    data: Dataset
+    evaluation: Evaluation
     build_players: Callable[[ml_collections.ConfigDict], tuple[nn.Module, nn.Module]]
-    sample: Callable[[jax.Array, int], jax.Array]
-    evaluate: Callable[[Game, TrainState], tuple[dict[str, jax.Array], jax.Array]]
-    summarize: Callable[[Game, TrainState, dict[str, np.ndarray]], dict[str, Any]]
-    describe: Callable[[dict[str, np.ndarray]], str]
-    plot: Callable[[Any, dict[int, np.ndarray], Game, ml_collections.ConfigDict], None]
-
-
-def mixture_task(config: ml_collections.ConfigDict) -> Task:
-    """Mixtures of Gaussians (ring, grid) with MLP players and the VEEGAN/PacGAN mode metrics."""
-    mixture: Mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
-    num_samples = config.eval_num_samples
-
-    def build_players(config):
-        dtype = jnp.dtype(config.dtype)
-        g, d = config.generator, config.discriminator
-        return (
-            MLPGenerator(2, g.width, g.depth, g.activation, g.init_gain, dtype),
-            MLPDiscriminator(d.width, d.depth, d.activation, d.input_scale, d.init_gain, dtype),
-        )
-
-    def evaluate(game: Game, state: TrainState):
-        z = game.sample_noise(jax.random.fold_in(state.key, _EVAL_STREAM), num_samples)
-        samples, _ = generate(game, state.g_params, state.g_model_state, z)
-        metrics = mixture_metrics(samples, mixture.means, mixture.std)
-        if state.g_params_ema is not None:  # the averaged generator, on the same noise
-            ema_samples, _ = generate(game, state.g_params_ema, state.g_model_state, z)
-            ema = mixture_metrics(ema_samples, mixture.means, mixture.std)
-            metrics.update({f"ema_{k}": v for k, v in ema.items() if k != "mode_counts"})
-        return metrics, samples
-
-    def summarize(game, state, m):
-        keys = ("modes", "high_quality_fraction", "reverse_kl", "ema_modes", "ema_high_quality_fraction", "ema_reverse_kl")
-        return {k: m[k].item() for k in keys if k in m}
-
-    def describe(m):
-        return (
-            f"modes {int(m['modes'])}/{mixture.num_modes}  high_quality {float(m['high_quality_fraction']):.3f}  "
-            f"reverse_kl {float(m['reverse_kl']):.3f}"
-        )
-
-    def plot(path, snapshots, game, config):
-        data = np.asarray(mixture.sample(jax.random.key(0), config.eval_num_samples))
-        plotting.plot_training_samples(path, snapshots, mixture, title=f"{describe_run(config)}: samples (blue), data (red)", data=data)
-
-    return Task(2, build_players, mixture.sample, evaluate, summarize, describe, plot)
-
-
-def dirac_task(config: ml_collections.ConfigDict) -> Task:
-    """The Dirac-GAN (Mescheder et al. 2018): data at 0, p_θ = δ_θ, D_ψ(x) = ψx; equilibrium (0, 0).
-
-    Evaluation records the point (θ, ψ) (the trajectory, one point per evaluation), its distance to the
-    equilibrium, and the eigenvalues of the Jacobian of the update field at the equilibrium for the configured
-    loss and penalty: negative real parts mean local convergence of the continuous dynamics.
-    """
-
-    def build_players(config):
-        return DiracGenerator(1, config.dirac.theta0), LinearCritic(config.dirac.psi0)
-
-    def sample(key, n):
-        return jnp.zeros((n, 1), jnp.float32)
-
-    def point(state: TrainState) -> jax.Array:
-        return jnp.concatenate([state.g_params["theta"], state.d_params["psi"]])
-
-    def evaluate(game, state):
-        p = point(state)
-        return {"theta": p[0], "psi": p[1], "distance_to_equilibrium": jnp.linalg.norm(p)}, p
-
-    def summarize(game, state, m):
-        zeros = jax.tree.map(jnp.zeros_like, (state.g_params, state.d_params))
-        eigenvalues = jacobian_eigenvalues(game, *zeros, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
-        return {
-            "distance_to_equilibrium": m["distance_to_equilibrium"].item(),
-            "theta": m["theta"].item(),
-            "psi": m["psi"].item(),
-            "jacobian_eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues],
-        }
-
-    def describe(m):
-        return f"theta {float(m['theta']):+.4f}  psi {float(m['psi']):+.4f}  distance {float(m['distance_to_equilibrium']):.4f}"
-
-    def plot(path, snapshots, game, config):
-        steps = sorted(snapshots)
-        trajectory = np.array([[config.dirac.theta0, config.dirac.psi0]] + [snapshots[s] for s in steps])
-        plotting.plot_vector_field(path, dirac_field(game), trajectory, title=describe_run(config))
-
-    return Task(1, build_players, sample, evaluate, summarize, describe, plot)
-
-
-def dirac_field(game: Game) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """(θ, ψ) grids -> the update field v = (−∂L_G/∂θ, −∂L_D/∂ψ) on them (the plain simultaneous-gradient field)."""
-
-    def at(theta, psi):
-        v_g, v_d = vector_field(game, {"theta": theta[None]}, {"psi": psi[None]}, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
-        return v_g["theta"][0], v_d["psi"][0]
-
-    batched = jax.jit(jax.vmap(at))
-
-    def field(theta, psi):
-        u, v = batched(jnp.asarray(theta.ravel(), jnp.float32), jnp.asarray(psi.ravel(), jnp.float32))
-        return np.asarray(u).reshape(theta.shape), np.asarray(v).reshape(psi.shape)
-
-    return field
-
-
-def describe_run(config: ml_collections.ConfigDict) -> str:
-    rule = config.update_rule
-    if rule == "unrolled":
-        rule += f" K={config.unroll_steps}"
-    elif rule == "alternating":
-        rule += f" n_critic={config.d_steps}"
-    penalty = f", {config.penalty} {config.penalty_weight:g}" if config.penalty != "none" and config.penalty_weight else ""
-    return f"{rule}, {config.loss} loss{penalty}, seed {config.seed}"
 
 
 def make_task(config: ml_collections.ConfigDict) -> Task:
-    return dirac_task(config) if config.data.name == "dirac" else mixture_task(config)
+    data = build_dataset(config)
+    return Task(data, build_evaluation(config, data), lambda c: build_players(c, data.shape, data.num_classes))

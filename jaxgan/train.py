@@ -95,7 +95,7 @@ def game_factory(
 
 def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
     """The initial state; for a sweep (`num_runs(config)` > 1) the runs' states stacked on a leading axis."""
-    example = jnp.zeros((config.batch_size, (task or make_task(config)).data_dim), jnp.float32)
+    example = jnp.zeros((config.batch_size, *(task or make_task(config)).data.shape), jnp.float32)
     if num_runs(config) == 1:
         return rule.init(jax.random.key(config.seed), example)
     seeds = jnp.asarray([run.seed for run in run_configs(config)])
@@ -144,7 +144,7 @@ def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml
     """The `log_eigenvalues` largest-magnitude eigenvalues of the game Jacobian at `state` (Arnoldi with JVPs, so
     it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`."""
     key = jax.random.fold_in(state.key, 2**31 - 2)
-    real = task.sample(jax.random.fold_in(key, 0), config.batch_size)
+    real = task.data.sample(jax.random.fold_in(key, 0), config.batch_size)
     z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)
     values = top_eigenvalues_arnoldi(
         game, state.g_params, state.d_params, real, z, k=config.log_eigenvalues,
@@ -165,11 +165,11 @@ def summarize(task: Task, game: Game, state: TrainState, metrics: dict, config: 
     """eval.json's fields: the task's summary; for a sweep `runs` (one per run, with its seed and swept value),
     `mean` and `std` over all runs and, over a hyperparameter, `by_value` (mean and std over seeds per value)."""
     if num_runs(config) == 1:
-        return task.summarize(game, state, metrics)
+        return task.evaluation.summarize(game, state, metrics)
     runs = []
     for i, run in enumerate(run_configs(config)):
         swept = {config.sweep_key: get_by_path(run, config.sweep_key)} if config.sweep_key else {}
-        runs.append({"seed": run.seed, **swept, **task.summarize(build_game(run, task), _run(state, i), _run(metrics, i))})
+        runs.append({"seed": run.seed, **swept, **task.evaluation.summarize(build_game(run, task), _run(state, i), _run(metrics, i))})
     numeric = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k not in ("seed", config.sweep_key)]
 
     def stats(group: list[dict]) -> dict:
@@ -190,7 +190,7 @@ def summarize(task: Task, game: Game, state: TrainState, metrics: dict, config: 
 
 def describe_eval(task: Task, metrics: dict, config: ml_collections.ConfigDict) -> str:
     if num_runs(config) == 1:
-        return task.describe(metrics)
+        return task.evaluation.describe(metrics)
     means = {k: float(np.mean(v)) for k, v in metrics.items() if v.ndim == 1}
     return f"mean over {num_runs(config)} runs: " + "  ".join(f"{k} {v:.3f}" for k, v in means.items())
 
@@ -286,15 +286,15 @@ def train_and_evaluate(
     hparams = swept_hparams(config)
     train_chunk = make_train_chunk(
         lambda hp: make_update_rule(train_game_for(hp), config),
-        task.sample,
+        task.data.sample,
         config.batch_size,
         num_runs(config),
         mesh,
     )
     evaluate = jax.jit(
-        jax.vmap(lambda state, hp: task.evaluate(game_for(hp), state))
+        jax.vmap(lambda state, hp: task.evaluation.evaluate(game_for(hp), state))
         if sweep
-        else lambda state, hp: task.evaluate(game, state)
+        else lambda state, hp: task.evaluation.evaluate(game, state)
     )
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
@@ -376,7 +376,7 @@ def train_and_evaluate(
             snapshots = load_snapshots(samples_dir)
             if sweep:  # the figure shows the first run
                 snapshots = {s: v[0] for s, v in snapshots.items()}
-            task.plot(workdir_path / "samples.png", snapshots, game, config)
+            task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
         checkpointer.save(step, state)
         return result
     finally:

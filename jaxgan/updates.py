@@ -33,7 +33,7 @@ import optax
 
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.game import Game, discriminator_step, generate, generator_loss
-from jaxgan.names import unknown_name
+from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
 
 Batch = dict[str, jax.Array]

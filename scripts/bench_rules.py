@@ -51,7 +51,7 @@ def measure(overrides: dict) -> float:
         config[key] = value
     task = make_task(config)
     rule = make_update_rule(build_game(config, task), config)
-    chunk = make_train_chunk(rule, task.sample, config.batch_size, config.num_seeds)
+    chunk = make_train_chunk(rule, task.data.sample, config.batch_size, config.num_seeds)
     state, _ = chunk(init_state(config, rule, task), _NUM_STEPS.value)  # compile and warm up
     jax.block_until_ready(state)
     best = 0.0

@@ -58,7 +58,7 @@ def surrogate_and_gradient(config, state, real):
 def measure(config, state, eps_root: float, key) -> dict:
     config = config.copy_and_resolve_references()
     config.unroll_eps_root = eps_root
-    real = make_task(config).sample(key, config.batch_size)[None]
+    real = make_task(config).data.sample(key, config.batch_size)[None]
     _, g32 = surrogate_and_gradient(config, state, real)(state.g_params)
     g32 = jax.flatten_util.ravel_pytree(g32)[0]
     with jax.enable_x64(True):

@@ -24,7 +24,7 @@ from absl import app, flags  # noqa: E402
 
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
-from jaxgan.tasks import dirac_field  # noqa: E402
+from jaxgan.metrics.evaluations import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
 from scripts.notes import ROOT, load_experiment, publish, train_run  # noqa: E402
 

@@ -27,7 +27,7 @@ CASES = {
     "missing_workdir": ([RING], "--workdir is required"),
     "workdir_is_a_file": ([RING, "--workdir=pyproject.toml"], "--workdir=pyproject.toml: exists and is not a directory"),
     "grid_not_square": ([RING, "--workdir={w}", "--config.data.name=grid", "--config.data.num_modes=24"], "--config.data.num_modes=24: a grid needs a perfect square"),
-    "unknown_mixture": ([RING, "--workdir={w}", "--config.data.name=rng"], "allowed: dirac, grid, ring (did you mean 'ring'?)"),
+    "unknown_mixture": ([RING, "--workdir={w}", "--config.data.name=rng"], "allowed: digits, dirac, grid, image_folder, mnist_5k, ring, stacked_mnist, tfds (did you mean 'ring'?)"),
     "adam_not_differentiable": ([RING, "--workdir={w}", "--config.unroll_eps_root=0.0"], "--config.unroll_eps_root=0.0: the unrolled rule differentiates through D's Adam, and d/dv √(v + eps_root) is infinite at v = 0"),
     "d_eps_root_under_unroll": ([RING, "--workdir={w}", "--config.d_optimizer.eps_root=1e-08"], "--config.d_optimizer.eps_root=1e-08: the unrolled rule builds D's Adam with --config.unroll_eps_root instead"),
     "bad_beta": ([RING, "--workdir={w}", "--config.g_optimizer.b1=1.0"], "--config.g_optimizer.b1=1.0: must be in [0, 1)"),

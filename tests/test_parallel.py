@@ -68,7 +68,7 @@ STEP_CHECK = """
         for where, m in (("one_device", None), ("mesh", mesh)):
             game_for = game_factory(config, task, m)
             rule_for = lambda hp: make_update_rule(game_for(hp), config)
-            chunk = make_train_chunk(rule_for, task.sample, config.batch_size, seeds, m)
+            chunk = make_train_chunk(rule_for, task.data.sample, config.batch_size, seeds, m)
             state, hparams = init_state(config, rule_for({}), task), swept_hparams(config)
             if m is not None:
                 state, hparams = replicate((state, hparams), m)

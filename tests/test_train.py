@@ -213,7 +213,7 @@ def test_fused_chunk_makes_no_host_transfer():
 
     config = tiny_config()
     rule = make_update_rule(build_game(config), config)
-    chunk = make_train_chunk(rule, make_task(config).sample, config.batch_size)
+    chunk = make_train_chunk(rule, make_task(config).data.sample, config.batch_size)
     state = jax.device_put(init_state(config, rule))
     state, _ = chunk(state, 10)  # compile outside the guard
     with jax.transfer_guard("disallow"):
@@ -225,6 +225,7 @@ def test_fused_chunk_makes_no_host_transfer():
 def dirac_config(**overrides):
     config = default_config()
     config.data.name, config.z_dim, config.batch_size = "dirac", 1, 1
+    config.generator.name, config.discriminator.name, config.evaluations = "dirac", "linear", ("dirac",)
     for player in (config.g_optimizer, config.d_optimizer):
         player.name, player.learning_rate = "sgd", 0.1
     config.update_rule, config.loss = "simultaneous", "nonsaturating"

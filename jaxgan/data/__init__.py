@@ -1,0 +1,111 @@
+"""Data sets and their registry.
+
+A `Dataset` is what a run trains on: the shape of one example, the number of classes, and `sample(key, n)`, a
+pure function that draws n examples on device (inside the fused training loop) from a key. The runner derives
+the key from the step number, so the data position of a run is its step and a resumed run draws exactly the
+batches the uninterrupted one would have drawn. `info` carries what the evaluations of that data need (the
+mixture's modes, the held-out images).
+
+Data sets are chosen by `config.data.name` from `DATASETS`; a new one is one module plus one `register` line with
+its default settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan.data import images
+from jaxgan.data.mixtures import make_mixture
+from jaxgan.registry import Registry
+
+
+class Dataset(NamedTuple):
+    shape: tuple[int, ...]  # one example: (2,) for the mixtures, (H, W, C) for images
+    num_classes: int  # 0: unlabelled
+    sample: Callable[[jax.Array, int], jax.Array]  # (key, n) -> [n, *shape] float32 in the models' range
+    info: Any = None  # what evaluations need: the Mixture, the ImageData, ...
+
+
+def _mixture(settings: ml_collections.ConfigDict) -> Dataset:
+    mixture = make_mixture(settings.name, settings.num_modes, settings.scale, settings.std)
+    return Dataset((2,), 0, mixture.sample, mixture)
+
+
+def _dirac(settings: ml_collections.ConfigDict) -> Dataset:
+    return Dataset((1,), 0, lambda key, n: jnp.zeros((n, 1), jnp.float32))
+
+
+def _image_dataset(data: images.ImageData) -> Dataset:
+    """Training images held in device memory as one uint8 array; a batch is a gather by indices drawn from the
+    step's key, scaled to [−1, 1]. The limit: the training split must fit in device memory (mnist_5k: 3.1 MB)."""
+    train = jnp.asarray(data.train_images)
+
+    def sample(key: jax.Array, n: int) -> jax.Array:
+        return images.to_model_range(train[jax.random.randint(key, (n,), 0, train.shape[0])])
+
+    return Dataset(tuple(data.train_images.shape[1:]), data.num_classes, sample, data)
+
+
+def _num_train(settings: ml_collections.ConfigDict, total: int) -> int:
+    return int(round(total * (1 - settings.held_out_fraction)))
+
+
+def _mnist_5k(settings: ml_collections.ConfigDict) -> Dataset:
+    return _image_dataset(images.load_mnist_5k(_num_train(settings, 5000)))
+
+
+def _digits(settings: ml_collections.ConfigDict) -> Dataset:
+    return _image_dataset(images.load_digits(_num_train(settings, 1797)))
+
+
+def _stacked_mnist(settings: ml_collections.ConfigDict) -> Dataset:
+    """Three independent mnist_5k training digits as R, G, B (1000 classes), composed per batch on device."""
+    data = images.load_mnist_5k(_num_train(settings, 5000))
+    train, labels = jnp.asarray(data.train_images), jnp.asarray(data.train_labels)
+
+    def sample(key: jax.Array, n: int) -> jax.Array:
+        return images.to_model_range(images.stacked_mnist_batch(key, train, labels, n)[0])
+
+    return Dataset((*data.train_images.shape[1:3], 3), 1000, sample, data)
+
+
+def _image_folder(settings: ml_collections.ConfigDict) -> Dataset:
+    if not settings.path:
+        raise ValueError("data.name='image_folder' needs --config.data.path=DIRECTORY")
+    size = (settings.image_size, settings.image_size) if settings.image_size else None
+    return _image_dataset(images.load_image_folder(settings.path, image_size=size))
+
+
+def _tfds(settings: ml_collections.ConfigDict) -> Dataset:
+    name = settings.name.split(":", 1)[1]
+    return _image_dataset(images.load_tfds(name, data_dir=settings.data_dir or None))
+
+
+# build(settings) -> Dataset; `settings` is config.data.
+DATASETS = Registry("data set")
+_MIXTURE_DEFAULTS = dict(num_modes=8, scale=2.0, std=0.02)  # scale: the ring's radius or the grid's spacing
+DATASETS.register("ring", _MIXTURE_DEFAULTS, _mixture)
+DATASETS.register("grid", _MIXTURE_DEFAULTS, _mixture)
+DATASETS.register("dirac", {}, _dirac)
+_SPLIT = dict(held_out_fraction=0.2)  # mnist_5k: 4000 / 1000 images, stratified by class
+DATASETS.register("mnist_5k", _SPLIT, _mnist_5k)
+DATASETS.register("digits", _SPLIT, _digits)
+DATASETS.register("stacked_mnist", _SPLIT, _stacked_mnist)
+DATASETS.register("image_folder", dict(path="", image_size=0), _image_folder)
+DATASETS.register("tfds", dict(data_dir=""), _tfds)  # data.name = "tfds:NAME", any prepared TFDS data set
+
+
+def registry_name(name: str) -> str:
+    """The registry entry of a data set name: "tfds:NAME" is the entry "tfds"."""
+    return "tfds" if isinstance(name, str) and name.startswith("tfds:") else name
+
+
+def build_dataset(config: ml_collections.ConfigDict) -> Dataset:
+    return DATASETS[registry_name(config.data.name)].build(config.data)
+
+
+__all__ = ["DATASETS", "Dataset", "build_dataset", "registry_name"]

@@ -27,7 +27,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan.names import unknown_name
+from jaxgan.registry import unknown_name
 
 __all__ = ["Mixture", "grid_means", "make_mixture", "ring_means", "sample_mixture"]
 

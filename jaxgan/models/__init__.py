@@ -1,46 +1,128 @@
-"""The model protocol: a player is a pair of pure functions over explicit parameters.
+"""Players and the model registry.
 
-`init(key, example) -> (params, model_state)` and `apply(params, model_state, inputs) -> (outputs, model_state)`.
+The protocol: a player is a pair of pure functions over explicit parameters,
+
+    init(key, example, labels=None) -> (params, model_state)
+    apply(params, model_state, inputs, *, train=True, labels=None, rngs=None) -> (outputs, model_state)
+
 `model_state` holds the non-parameter collections a Linen module mutates in training (batch statistics, the
-power-iteration vector of spectral normalisation); it is an empty dict for stateless models. Update rules only
-see this protocol, so any framework that can provide the two functions (Linen today, NNX later) plugs in.
+power-iteration vector of spectral normalisation); it is an empty dict for stateless models. With `train=False`
+(evaluation) batch norm uses its running averages and the state comes back unchanged. `labels` ([batch] int32
+class indices) reach class-conditional models; `rngs` (e.g. {"dropout": key}) reach stochastic layers. Update rules
+only see this protocol, so any framework that can provide the two functions (Linen today, NNX later) plugs in.
+
+Models are chosen by name, `config.generator.name` and `config.discriminator.name`, from `GENERATORS` and
+`DISCRIMINATORS`: a new model is one module plus one `register` line with its default settings (see README.md,
+"Extending").
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import ml_collections
 
-from jaxgan.models.mlp import MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.dirac import DiracGenerator, LinearCritic
+from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.registry import Registry
 
 Params = Any
 ModelState = dict
 
 
 class Player(NamedTuple):
-    init: Callable[[jax.Array, jax.Array], tuple[Params, ModelState]]
-    apply: Callable[[Params, ModelState, jax.Array], tuple[jax.Array, ModelState]]
+    init: Callable[..., tuple[Params, ModelState]]
+    apply: Callable[..., tuple[Any, ModelState]]
 
 
 def linen_player(module: nn.Module) -> Player:
-    """Wraps a Linen module as a `Player`; every non-`params` collection is treated as mutable model state."""
+    """Wraps a Linen module as a `Player`; every non-`params` collection is treated as mutable model state.
 
-    def init(key: jax.Array, example: jax.Array) -> tuple[Params, ModelState]:
-        variables = dict(module.init(key, example))
+    The module's `__call__(inputs, ...)` gets `train=` if it takes a `train` argument and `labels=` when labels
+    are given, so stateless modules without either (the MLPs, a user's own) plug in unchanged.
+    """
+    takes_train = "train" in inspect.signature(module.__call__).parameters
+
+    def call_kwargs(train: bool, labels: jax.Array | None) -> dict:
+        kwargs = {"train": train} if takes_train else {}
+        return kwargs if labels is None else {**kwargs, "labels": labels}
+
+    def init(key: jax.Array, example: jax.Array, labels: jax.Array | None = None) -> tuple[Params, ModelState]:
+        variables = dict(module.init(key, example, **call_kwargs(True, labels)))
         params = variables.pop("params")
         return params, variables
 
-    def apply(params: Params, model_state: ModelState, inputs: jax.Array) -> tuple[jax.Array, ModelState]:
-        if not model_state:
-            return module.apply({"params": params}, inputs), model_state
-        outputs, new_state = module.apply(
-            {"params": params, **model_state}, inputs, mutable=list(model_state.keys())
-        )
+    def apply(
+        params: Params,
+        model_state: ModelState,
+        inputs: jax.Array,
+        *,
+        train: bool = True,
+        labels: jax.Array | None = None,
+        rngs: dict[str, jax.Array] | None = None,
+    ) -> tuple[Any, ModelState]:
+        variables = {"params": params, **model_state}
+        kwargs = call_kwargs(train, labels)
+        if not model_state or not train:
+            return module.apply(variables, inputs, rngs=rngs, **kwargs), model_state
+        outputs, new_state = module.apply(variables, inputs, rngs=rngs, mutable=list(model_state.keys()), **kwargs)
         return outputs, dict(new_state)
 
     return Player(init, apply)
 
 
-__all__ = ["MLP", "MLPDiscriminator", "MLPGenerator", "Player", "linen_player"]
+# build(settings, data_shape, num_classes, config) -> Linen module; `settings` is the player's config section.
+GENERATORS = Registry("generator")
+DISCRIMINATORS = Registry("discriminator")
+
+_MLP = dict(width=128, depth=2, activation="relu", init_gain=0.8)
+
+
+def _dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
+    return jnp.dtype(config.dtype)
+
+
+GENERATORS.register(
+    "mlp",
+    _MLP,
+    lambda s, shape, num_classes, config: MLPGenerator(shape[-1], s.width, s.depth, s.activation, s.init_gain, _dtype(config)),
+)
+GENERATORS.register("dirac", {}, lambda s, shape, num_classes, config: DiracGenerator(shape[-1], config.dirac.theta0))
+DISCRIMINATORS.register(
+    "mlp",
+    {**_MLP, "depth": 1, "input_scale": 0.25},
+    lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, _dtype(config)),
+)
+DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
+# DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
+_DCGAN = dict(base_width=64, kernel_size=4)
+GENERATORS.register(
+    "dcgan",
+    _DCGAN,
+    lambda s, shape, num_classes, config: DCGANGenerator(tuple(shape), s.base_width, 0, s.kernel_size, dtype=_dtype(config)),
+)
+DISCRIMINATORS.register(
+    "dcgan",
+    _DCGAN,
+    lambda s, shape, num_classes, config: DCGANDiscriminator(s.base_width, kernel_size=s.kernel_size, dtype=_dtype(config)),
+)
+
+
+def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0):
+    """(generator, discriminator) Linen modules named by `config.generator.name` / `config.discriminator.name`."""
+    g, d = config.generator, config.discriminator
+    return (
+        GENERATORS[g.name].build(g, data_shape, num_classes, config),
+        DISCRIMINATORS[d.name].build(d, data_shape, num_classes, config),
+    )
+
+
+__all__ = [
+    "ACTIVATIONS", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params",
+    "Player", "build_players", "linen_player",
+]  # fmt: skip

@@ -1,0 +1,175 @@
+"""Evaluations: what a run measures at each evaluation step, writes to eval.json and draws in samples.png.
+
+An `Evaluation` is four functions:
+
+* `evaluate(game, state) -> (metrics, snapshot)`: scalar metrics (jit-able) and an array saved per evaluation
+  (G's samples for the mixtures, the point (θ, ψ) for the Dirac-GAN),
+* `summarize(game, state, metrics) -> dict`: its fields of eval.json,
+* `describe(metrics) -> str`: its part of the console line of an evaluation,
+* `plot(path, snapshots, game, config)`: the figure `samples.png` from the saved snapshots.
+
+They are chosen by name in `config.evaluations`, from `EVALUATIONS`; the first one's snapshots and figure are
+saved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import plotting
+from jaxgan.data import Dataset
+from jaxgan.dynamics import jacobian_eigenvalues, vector_field
+from jaxgan.game import Game, generate
+from jaxgan.metrics.mixture import mixture_metrics
+from jaxgan.registry import Registry
+from jaxgan.state import TrainState
+
+# The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
+EVAL_STREAM = 2**31 - 1
+
+
+class Evaluation(NamedTuple):
+    evaluate: Callable[[Game, TrainState], tuple[dict[str, jax.Array], jax.Array]]
+    summarize: Callable[[Game, TrainState, dict[str, np.ndarray]], dict[str, Any]]
+    describe: Callable[[dict[str, np.ndarray]], str]
+    plot: Callable[[Any, dict[int, np.ndarray], Game, ml_collections.ConfigDict], None]
+
+
+def eval_noise(game: Game, state: TrainState, num_samples: int) -> jax.Array:
+    return game.sample_noise(jax.random.fold_in(state.key, EVAL_STREAM), num_samples)
+
+
+def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    """The VEEGAN/PacGAN mode metrics of G's samples (and of the EMA of G, when the run keeps one)."""
+    mixture = data.info
+    if mixture is None or not hasattr(mixture, "means"):
+        raise ValueError(f"the 'mixture' evaluation needs a mixture data set (ring, grid), not {config.data.name!r}")
+    num_samples = config.eval_num_samples
+
+    def evaluate(game: Game, state: TrainState):
+        z = eval_noise(game, state, num_samples)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
+        metrics = mixture_metrics(samples, mixture.means, mixture.std)
+        if state.g_params_ema is not None:  # the averaged generator, on the same noise
+            ema_samples, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=False)
+            ema = mixture_metrics(ema_samples, mixture.means, mixture.std)
+            metrics.update({f"ema_{k}": v for k, v in ema.items() if k != "mode_counts"})
+        return metrics, samples
+
+    def summarize(game, state, m):
+        keys = ("modes", "high_quality_fraction", "reverse_kl", "ema_modes", "ema_high_quality_fraction", "ema_reverse_kl")
+        return {k: m[k].item() for k in keys if k in m}
+
+    def describe(m):
+        return (
+            f"modes {int(m['modes'])}/{mixture.num_modes}  high_quality {float(m['high_quality_fraction']):.3f}  "
+            f"reverse_kl {float(m['reverse_kl']):.3f}"
+        )
+
+    def plot(path, snapshots, game, config):
+        real = np.asarray(mixture.sample(jax.random.key(0), config.eval_num_samples))
+        title = f"{describe_run(config)}: samples (blue), data (red)"
+        plotting.plot_training_samples(path, snapshots, mixture, title=title, data=real)
+
+    return Evaluation(evaluate, summarize, describe, plot)
+
+
+def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    """The Dirac-GAN (Mescheder et al. 2018): data at 0, p_θ = δ_θ, D_ψ(x) = ψx; equilibrium (0, 0).
+
+    Records the point (θ, ψ) (the trajectory, one point per evaluation), its distance to the equilibrium, and the
+    eigenvalues of the Jacobian of the update field at the equilibrium for the configured loss and penalty:
+    negative real parts mean local convergence of the continuous dynamics.
+    """
+
+    def point(state: TrainState) -> jax.Array:
+        return jnp.concatenate([state.g_params["theta"], state.d_params["psi"]])
+
+    def evaluate(game, state):
+        p = point(state)
+        return {"theta": p[0], "psi": p[1], "distance_to_equilibrium": jnp.linalg.norm(p)}, p
+
+    def summarize(game, state, m):
+        zeros = jax.tree.map(jnp.zeros_like, (state.g_params, state.d_params))
+        eigenvalues = jacobian_eigenvalues(game, *zeros, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
+        return {
+            "distance_to_equilibrium": m["distance_to_equilibrium"].item(),
+            "theta": m["theta"].item(),
+            "psi": m["psi"].item(),
+            "jacobian_eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues],
+        }
+
+    def describe(m):
+        return f"theta {float(m['theta']):+.4f}  psi {float(m['psi']):+.4f}  distance {float(m['distance_to_equilibrium']):.4f}"
+
+    def plot(path, snapshots, game, config):
+        steps = sorted(snapshots)
+        trajectory = np.array([[config.dirac.theta0, config.dirac.psi0]] + [snapshots[s] for s in steps])
+        plotting.plot_vector_field(path, dirac_field(game), trajectory, title=describe_run(config))
+
+    return Evaluation(evaluate, summarize, describe, plot)
+
+
+def dirac_field(game: Game) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """(θ, ψ) grids -> the update field v = (−∂L_G/∂θ, −∂L_D/∂ψ) on them (the plain simultaneous-gradient field)."""
+
+    def at(theta, psi):
+        v_g, v_d = vector_field(game, {"theta": theta[None]}, {"psi": psi[None]}, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
+        return v_g["theta"][0], v_d["psi"][0]
+
+    batched = jax.jit(jax.vmap(at))
+
+    def field(theta, psi):
+        u, v = batched(jnp.asarray(theta.ravel(), jnp.float32), jnp.asarray(psi.ravel(), jnp.float32))
+        return np.asarray(u).reshape(theta.shape), np.asarray(v).reshape(psi.shape)
+
+    return field
+
+
+def describe_run(config: ml_collections.ConfigDict) -> str:
+    rule = config.update_rule
+    if rule == "unrolled":
+        rule += f" K={config.unroll_steps}"
+    elif rule == "alternating":
+        rule += f" n_critic={config.d_steps}"
+    penalty = f", {config.penalty} {config.penalty_weight:g}" if config.penalty != "none" and config.penalty_weight else ""
+    return f"{rule}, {config.loss} loss{penalty}, seed {config.seed}"
+
+
+# build(config, dataset) -> Evaluation
+EVALUATIONS = Registry("evaluation")
+EVALUATIONS.register("mixture", {}, mixture_evaluation)
+EVALUATIONS.register("dirac", {}, dirac_evaluation)
+
+
+def combine(evaluations: list[Evaluation]) -> Evaluation:
+    """Several evaluations as one: metrics, summaries and descriptions merged; the first one's snapshot and figure."""
+    if len(evaluations) == 1:
+        return evaluations[0]
+    first = evaluations[0]
+
+    def evaluate(game, state):
+        metrics, snapshot = first.evaluate(game, state)
+        for e in evaluations[1:]:
+            metrics = {**metrics, **e.evaluate(game, state)[0]}
+        return metrics, snapshot
+
+    def summarize(game, state, m):
+        out: dict[str, Any] = {}
+        for e in evaluations:
+            out.update(e.summarize(game, state, m))
+        return out
+
+    return Evaluation(evaluate, summarize, lambda m: "  ".join(e.describe(m) for e in evaluations), first.plot)
+
+
+def build_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    names = tuple(config.evaluations)
+    if not names:
+        raise ValueError("config.evaluations is empty: name at least one of " + ", ".join(EVALUATIONS.names))
+    return combine([EVALUATIONS[name].build(config, data) for name in names])

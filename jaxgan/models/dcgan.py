@@ -1,0 +1,201 @@
+"""DCGAN generator and discriminator (Radford, Metz & Chintala 2015, "Unsupervised representation learning
+with deep convolutional generative adversarial networks"), with the conditioning and extra heads of the
+label-using variants built on it:
+
+* conditioning by concatenation (Mirza & Osindero 2014, "Conditional generative adversarial nets"): a one-hot
+  label is concatenated to z in G and, broadcast over the image, to the input channels of D;
+* an auxiliary classifier head on D (Odena, Olah & Shlens 2017, "Conditional image synthesis with auxiliary
+  classifier GANs", AC-GAN);
+* a Q head sharing D's trunk that predicts the latent codes (Chen et al. 2016, "InfoGAN").
+
+Both modules follow the model protocol of this package: `__call__(x, labels=None, *, train=True)`, compute in
+`dtype`, outputs cast to `promote_types(dtype, float32)`, batch norm with `use_running_average=not train` whose
+running statistics live in the `batch_stats` collection (pass `mutable=["batch_stats"]` when `train=True`).
+As in the paper, weights are drawn from N(0, 0.02), the generator uses ReLU and a tanh output, the
+discriminator LeakyReLU(0.2), there are no pooling or hidden fully connected layers (the extra heads aside),
+and batch norm is used everywhere except on G's output layer and D's input layer.
+
+Parameter counts for 28x28x1 images, z_dim 100, unconditional, kernel 4 (measured): base_width 64 (default):
+G 759,681 params (+ 384 batch-norm statistics), D 661,313 (+ 768); base_width 32: G 347,073, D 166,817.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_WEIGHT_INIT = nn.initializers.normal(stddev=0.02)
+
+
+def _scale_init(key: jax.Array, shape, dtype=jnp.float32) -> jax.Array:
+    """Batch-norm scale ~ N(1, 0.02), as in the reference DCGAN implementations."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def _batch_norm(train: bool, momentum: float, dtype) -> nn.BatchNorm:
+    return nn.BatchNorm(
+        use_running_average=not train, momentum=momentum, epsilon=1e-5, dtype=dtype, scale_init=_scale_init
+    )
+
+
+def _side_plan(size: int) -> tuple[int, int] | None:
+    """(start size, number of stride-2 upsamplings) for one image side, or None if unsupported.
+
+    7*2^k (k >= 1) starts at 7 (28 -> 7x7); powers of two start at 4 when >= 16 (32, 64 -> 4x4), else at 2
+    (4, 8 -> 2x2). Every size gets at least one upsampling stage.
+    """
+    if size >= 14 and size % 7 == 0 and _is_pow2(size // 7):
+        return 7, int(math.log2(size // 7))
+    if size >= 4 and _is_pow2(size):
+        start = 4 if size >= 16 else 2
+        return start, int(math.log2(size // start))
+    return None
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def generator_plan(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(start height, start width, number of stride-2 upsampling stages) of `DCGANGenerator` for `image_shape`."""
+    height, width, _ = image_shape
+    plan_h, plan_w = _side_plan(height), _side_plan(width)
+    if plan_h is None or plan_w is None or plan_h[1] != plan_w[1]:
+        raise ValueError(
+            f"DCGANGenerator: unsupported image size {height}x{width}; supported sides are 2^n (4, 8, 16, 32, "
+            f"64, ...) and 7*2^k (14, 28, 56, ...), with the same number of doublings for height and width"
+        )
+    return plan_h[0], plan_w[0], plan_h[1]
+
+
+def _one_hot(labels: jnp.ndarray | None, num_classes: int, dtype, who: str) -> jnp.ndarray:
+    if labels is None:
+        raise ValueError(f"{who} has num_classes={num_classes} > 0 and needs labels (int [batch]), got None")
+    return jax.nn.one_hot(labels, num_classes, dtype=dtype)
+
+
+class DCGANGenerator(nn.Module):
+    """DCGAN generator (Radford et al. 2015): z [B, z_dim] -> images [B, H, W, C] in [-1, 1].
+
+    Architecture, with n = number of doublings from the start map to `image_shape` (see `generator_plan`;
+    4x4 for 32 and 64, 7x7 for 28, 2x2 for 8 and 4):
+      [z, one_hot(labels)] -> Dense(h0*w0*base_width*2^(n-1)) -> reshape -> BN -> ReLU
+      -> (n-1) x [ConvTranspose(stride 2, SAME), channels halved each stage -> BN -> ReLU]
+      -> ConvTranspose(C, stride 2, SAME) -> tanh.
+    E.g. 64x64x3: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3 (the paper's layout with base 64);
+    28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1.
+
+    With `num_classes > 0` the one-hot label is concatenated to z (Mirza & Osindero 2014) and `labels`
+    (int [B]) is required; with `num_classes == 0` labels are ignored.
+    Unsupported image sizes raise a one-line ValueError.
+    """
+
+    image_shape: tuple[int, int, int]
+    base_width: int = 64
+    num_classes: int = 0
+    kernel_size: int = 4
+    bn_momentum: float = 0.9
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True) -> jnp.ndarray:
+        h0, w0, stages = generator_plan(tuple(self.image_shape))
+        channels = self.image_shape[2]
+        kernel = (self.kernel_size, self.kernel_size)
+        x = z.astype(self.dtype)
+        if self.num_classes > 0:
+            x = jnp.concatenate([x, _one_hot(labels, self.num_classes, self.dtype, "DCGANGenerator")], axis=-1)
+        width = self.base_width * 2 ** (stages - 1)
+        x = nn.Dense(h0 * w0 * width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype)(x)
+        x = x.reshape(x.shape[0], h0, w0, width)
+        x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
+        for _ in range(stages - 1):
+            width //= 2
+            x = nn.ConvTranspose(
+                width, kernel, strides=(2, 2), padding="SAME", use_bias=False, kernel_init=_WEIGHT_INIT,
+                dtype=self.dtype,
+            )(x)
+            x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
+        x = nn.ConvTranspose(
+            channels, kernel, strides=(2, 2), padding="SAME", kernel_init=_WEIGHT_INIT, dtype=self.dtype
+        )(x)
+        return jnp.tanh(x).astype(jnp.promote_types(self.dtype, jnp.float32))
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN discriminator (Radford et al. 2015): images [B, H, W, C] -> logits [B], or a dict with extra heads.
+
+    Trunk: stride-2 Conv(SAME) layers with base_width * 2^i channels and LeakyReLU(0.2), batch norm on all but
+    the first, repeated until the spatial size is <= 4 (64 -> 32 -> 16 -> 8 -> 4: 4 convs; 28 -> 14 -> 7 -> 4:
+    3 convs; 8 -> 4: one conv, hence no batch norm), then flatten and Dense(1) -> logit.
+
+    Conditioning (Mirza & Osindero 2014): with `num_classes > 0` and not `aux_classifier`, the one-hot label is
+    broadcast to [B, H, W, num_classes] and concatenated to the image channels; `labels` is then required.
+    Otherwise labels are ignored.
+
+    Extra heads on the flattened trunk features:
+      * `aux_classifier=True` (AC-GAN, Odena et al. 2017; needs num_classes > 0): Dense(num_classes) ->
+        "class_logits" [B, num_classes];
+      * `info_categorical > 0` / `info_continuous > 0` (InfoGAN Q head, Chen et al. 2016): Dense(q_width) -> BN ->
+        LeakyReLU(0.2) -> Dense(info_categorical + info_continuous), split into "code_logits"
+        [B, info_categorical] and "code_mean" [B, info_continuous].
+    Return value: the plain logits array [B] when there is no extra head; otherwise a dict with "logits" and
+    only those of "class_logits", "code_logits", "code_mean" that apply. All outputs are float32 (or wider).
+    """
+
+    base_width: int = 64
+    num_classes: int = 0
+    aux_classifier: bool = False
+    info_categorical: int = 0
+    info_continuous: int = 0
+    q_width: int = 128
+    kernel_size: int = 4
+    bn_momentum: float = 0.9
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
+        if self.aux_classifier and self.num_classes <= 0:
+            raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
+        out_dtype = jnp.promote_types(self.dtype, jnp.float32)
+        kernel = (self.kernel_size, self.kernel_size)
+        x = x.astype(self.dtype)
+        if self.num_classes > 0 and not self.aux_classifier:
+            one_hot = _one_hot(labels, self.num_classes, self.dtype, "DCGANDiscriminator")
+            one_hot = jnp.broadcast_to(one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))
+            x = jnp.concatenate([x, one_hot], axis=-1)
+        size, layer = max(x.shape[1], x.shape[2]), 0
+        while layer == 0 or size > 4:
+            x = nn.Conv(
+                self.base_width * 2**layer, kernel, strides=(2, 2), padding="SAME", use_bias=layer == 0,
+                kernel_init=_WEIGHT_INIT, dtype=self.dtype,
+            )(x)
+            if layer > 0:
+                x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
+            x = nn.leaky_relu(x, 0.2)
+            size, layer = -(-size // 2), layer + 1
+        features = x.reshape(x.shape[0], -1)
+        logits = nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit")(features)[:, 0]
+        logits = logits.astype(out_dtype)
+        num_codes = self.info_categorical + self.info_continuous
+        if not self.aux_classifier and num_codes == 0:
+            return logits
+        outputs = {"logits": logits}
+        if self.aux_classifier:
+            class_logits = nn.Dense(self.num_classes, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="classifier")
+            outputs["class_logits"] = class_logits(features).astype(out_dtype)
+        if num_codes > 0:
+            q = nn.Dense(self.q_width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_hidden")(
+                features
+            )
+            q = nn.leaky_relu(_batch_norm(train, self.bn_momentum, self.dtype)(q), 0.2)
+            codes = nn.Dense(num_codes, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_out")(q)
+            codes = codes.astype(out_dtype)
+            if self.info_categorical > 0:
+                outputs["code_logits"] = codes[:, : self.info_categorical]
+            if self.info_continuous > 0:
+                outputs["code_mean"] = codes[:, self.info_categorical :]
+        return outputs

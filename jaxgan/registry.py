@@ -1,0 +1,84 @@
+"""Names chosen from a fixed set: the one did-you-mean helper, and the registries of data sets, models and evaluations."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterable, NamedTuple
+
+
+def closest(name: object, allowed: Iterable[str], cutoff: float = 0.5) -> str | None:
+    """The allowed name most similar to `name` (case-insensitive), or None when none reaches `cutoff`.
+
+    Similarity is difflib's ratio, 2·matches / (len(a) + len(b)). The cutoff is 0.5 rather than difflib's 0.6 so
+    that two-letter typos ('r3' for 'r1') still find a match; ties go to the first name in `allowed`.
+    """
+    if not isinstance(name, str):
+        return None
+    allowed = list(allowed)
+    scores = [difflib.SequenceMatcher(None, name.lower(), a.lower()).ratio() for a in allowed]
+    if not scores or max(scores) < cutoff:
+        return None
+    return allowed[scores.index(max(scores))]
+
+
+def did_you_mean(name: object, allowed: Iterable[str], prefix: str = "") -> str:
+    """' (did you mean 'X'?)' for the closest allowed name (written as PREFIX + X, e.g. '--config.'), else ''."""
+    match = closest(name, allowed)
+    if match is None:
+        return ""
+    return f" (did you mean {prefix}{match}?)" if prefix else f" (did you mean {match!r}?)"
+
+
+def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> str:
+    """"unknown KIND 'name'; allowed: a, b, c (did you mean 'b'?)": the one-line error of a bad name."""
+    allowed = list(allowed)
+    return f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}{did_you_mean(name, allowed)}"
+
+
+class Entry(NamedTuple):
+    defaults: dict[str, Any]  # this entry's keys of its config section, with their default values
+    build: Callable[..., Any]
+
+
+class Registry:
+    """Named, pluggable parts (data sets, models, evaluations): one `register` line each.
+
+    Every entry brings its own default settings; the config section of a registry (e.g. `config.data`) holds the
+    union of all entries' settings, so that any of them can be chosen and tuned from the command line, and
+    `name` picks the entry. Keys shared by two entries must share their default.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, defaults: dict[str, Any], build: Callable[..., Any]) -> None:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is registered twice")
+        for key, value in defaults.items():
+            for other_name, other in self._entries.items():
+                if key in other.defaults and other.defaults[key] != value:
+                    raise ValueError(
+                        f"{self.kind} {name!r}: default {key}={value!r} differs from {other_name!r}'s "
+                        f"{other.defaults[key]!r}; give the setting another name"
+                    )
+        self._entries[name] = Entry(dict(defaults), build)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._entries))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __getitem__(self, name: str) -> Entry:
+        if name not in self._entries:
+            raise ValueError(unknown_name(self.kind, name, self.names))
+        return self._entries[name]
+
+    def section_defaults(self) -> dict[str, Any]:
+        """The union of every entry's defaults: the keys of the config section beside `name`."""
+        out: dict[str, Any] = {}
+        for entry in self._entries.values():
+            out.update(entry.defaults)
+        return out

