@@ -111,3 +111,35 @@ def plot_field_axes(ax, field, trajectory: np.ndarray, limit: float, title: str 
     ax.set_ylabel("ψ (discriminator)")
     if title:
         ax.set_title(title, fontsize=8)
+
+
+def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
+    """[n, H, W, C] images in [0, 1] tiled row-major into one [rows·(H+1)−1, columns·(W+1)−1, C] array."""
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    grid = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1, c), np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        grid[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = image
+    return grid
+
+
+def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = "", count: int = 6, per_row: int = 16):
+    """Left: the final 8×8 grid of fixed-noise samples; right: one row of `per_row` samples per evaluation step."""
+    if not snapshots:
+        return
+    steps = pick_snapshots(list(snapshots), count)
+    final = snapshots[steps[-1]]
+    gray = final.shape[-1] == 1
+    show = lambda ax, grid: ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)  # noqa: E731
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    show(left, image_grid(final[:64], 8))
+    left.set_title(f"step {steps[-1]}", fontsize=9)
+    show(right, image_grid(np.concatenate([snapshots[s][:per_row] for s in steps]), per_row))
+    right.set_yticks([(i + 0.5) * (final.shape[1] + 1) for i in range(len(steps))], [f"step {s}" for s in steps], fontsize=8)
+    right.set_xticks([])
+    left.set_xticks([])
+    left.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)

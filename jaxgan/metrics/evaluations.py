@@ -141,10 +141,69 @@ def describe_run(config: ml_collections.ConfigDict) -> str:
     return f"{rule}, {config.loss} loss{penalty}, seed {config.seed}"
 
 
+def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    """FID, KID, Inception Score, precision and recall of `eval_num_samples` samples of G against the held-out
+    split, all from the shipped digit classifier (`jaxgan.metrics.classifier`): features of its penultimate layer,
+    its logits for the IS. The held-out features are computed once, when the evaluation is built."""
+    from jaxgan.data.images import to_model_range, to_unit_range
+    from jaxgan.metrics import image
+    from jaxgan.metrics.classifier import load_classifier
+
+    name = config.data.name if config.data.name in ("mnist_5k", "digits") else None
+    if name is None or data.info is None:
+        raise ValueError(f"the 'images' evaluation needs mnist_5k or digits data (a shipped classifier), not {config.data.name!r}")
+    num_samples = config.eval_num_samples
+    kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
+    loaded: dict[str, Any] = {}
+
+    def reference() -> tuple[Callable, jax.Array]:
+        """The classifier and the held-out features, loaded on first use (building a task stays cheap, also
+        inside `jax.eval_shape`) and evaluated eagerly even when first used inside a trace."""
+        if not loaded:
+            with jax.ensure_compile_time_eval():
+                classify, _ = load_classifier(name, data.shape)
+                held_out = classify(to_model_range(jnp.asarray(data.info.test_images)))[1]
+            loaded.update(classify=classify, held_out=np.asarray(held_out))
+        return loaded["classify"], loaded["held_out"]
+
+    def evaluate(game: Game, state: TrainState):
+        classify, held_out = reference()
+        # A runtime value, not a constant: XLA would otherwise spend seconds constant-folding the held-out
+        # statistics (covariance, k-NN radii) at every compilation.
+        held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
+        samples, _ = generate(game, state.g_params, state.g_model_state, eval_noise(game, state, num_samples), train=False)
+        logits, features = classify(samples)
+        precision, recall = image.precision_recall_from_features(held_out, features, k=3)
+        inception_score, _ = image.inception_score_from_logits(logits, num_splits=10)
+        metrics = {
+            "fid": image.fid_from_features(held_out, features),
+            "kid": image.kid_from_features(held_out, features, num_subsets=50, subset_size=kid_subset),
+            "inception_score": inception_score,
+            "precision": precision,
+            "recall": recall,
+        }
+        return metrics, to_unit_range(samples)
+
+    def summarize(game, state, m):
+        return {k: m[k].item() for k in ("fid", "kid", "inception_score", "precision", "recall")}
+
+    def describe(m):
+        return (
+            f"fid {float(m['fid']):.2f}  kid {float(m['kid']):.4f}  is {float(m['inception_score']):.2f}  "
+            f"precision {float(m['precision']):.3f}  recall {float(m['recall']):.3f}"
+        )
+
+    def plot(path, snapshots, game, config):
+        plotting.plot_image_snapshots(path, snapshots, title=f"{config.data.name}, {describe_run(config)}")
+
+    return Evaluation(evaluate, summarize, describe, plot)
+
+
 # build(config, dataset) -> Evaluation
 EVALUATIONS = Registry("evaluation")
 EVALUATIONS.register("mixture", {}, mixture_evaluation)
 EVALUATIONS.register("dirac", {}, dirac_evaluation)
+EVALUATIONS.register("images", {}, image_evaluation)
 
 
 def combine(evaluations: list[Evaluation]) -> Evaluation:

@@ -1,0 +1,58 @@
+"""The offline feature extractor of the digit data sets: a small convolutional classifier trained by jaxgan.
+
+For MNIST-like data the standard practice is to compute FID/KID/precision-recall from the penultimate layer of a
+classifier trained on the data set itself and the Inception Score from its logits (Inception-v3 features are
+meaningless on 28×28 digits). `scripts/train_classifier.py` trains `DigitClassifier` on the training split of
+`mnist_5k` (and of `digits`) and ships the parameters in `jaxgan/metrics/assets/classifier_NAME/` as a small
+Orbax checkpoint, with its held-out accuracy in `metadata.json` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
+
+
+class DigitClassifier(nn.Module):
+    """Two 3×3 conv layers (32, 64 channels, ReLU, 2×2 average pooling each), a 128-unit ReLU feature layer and a
+    linear layer of `num_classes` logits. Input: images in [−1, 1], [B, H, W, C]. Returns (logits, features)."""
+
+    num_classes: int = 10
+    feature_dim: int = 128
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        for channels in (32, 64):
+            x = nn.relu(nn.Conv(channels, (3, 3))(x))
+            x = nn.avg_pool(x, (2, 2), (2, 2), padding="SAME")
+        features = nn.relu(nn.Dense(self.feature_dim)(x.reshape(x.shape[0], -1)))
+        return nn.Dense(self.num_classes)(features), features
+
+
+def classifier_dir(data_name: str) -> pathlib.Path:
+    return ASSETS / f"classifier_{data_name}"
+
+
+def load_classifier(data_name: str, image_shape: tuple[int, ...]) -> tuple[Callable[[jax.Array], Any], dict]:
+    """`(classify, metadata)`: classify(images in [−1, 1]) -> (logits, features), with the shipped parameters of
+    the classifier of `data_name` ('mnist_5k' or 'digits'); a one-line FileNotFoundError names the script that
+    trains it when it is missing."""
+    import orbax.checkpoint as ocp
+
+    path = classifier_dir(data_name)
+    if not (path / "metadata.json").exists():
+        raise FileNotFoundError(
+            f"no classifier for {data_name!r} in {path}; train it with python scripts/train_classifier.py --data={data_name}"
+        )
+    metadata = json.loads((path / "metadata.json").read_text())
+    model = DigitClassifier(metadata["num_classes"], metadata["feature_dim"])
+    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, *image_shape)))["params"])
+    params = ocp.StandardCheckpointer().restore((path / "params").absolute(), abstract)
+    return (lambda images: model.apply({"params": params}, images)), metadata
