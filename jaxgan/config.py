@@ -48,7 +48,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.unroll_remat = True  # rematerialise unrolled steps: memory flat in K
     # eps_root of D's Adam, √(v̂ + eps_root) + eps, in a rule that differentiates through D's optimizer (unrolled,
     # K > 0, not stop_gradient): d√v/dv is infinite at v = 0. Every other Adam uses its player's own eps_root.
-    # BUILD_NOTES.md ("eps_root") has the measurements behind the value.
+    # BUILD_NOTES.md ("Ring of 8 at the paper's learning rate") has the measurements behind the value.
     config.unroll_eps_root = 1e-12
     config.d_steps = 1  # n_critic of the alternating rule
     config.consensus_gamma = 1.0  # γ of the consensus rule

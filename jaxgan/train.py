@@ -277,8 +277,11 @@ def train_and_evaluate(
     samples_dir.mkdir(parents=True, exist_ok=True)
 
     mesh = make_mesh(config)
-    task = make_task(config)
-    game = build_game(config, task)
+    try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
+        task = make_task(config)
+        game = build_game(config, task)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     rule = make_update_rule(game, config)
     game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
     train_game_for = game_factory(config, task, mesh)

@@ -39,6 +39,8 @@ CASES = {
     "sweep_without_values": ([RING, "--workdir={w}", "--config.sweep_key=penalty_weight"], "--config.sweep_values=(): must be a non-empty tuple of numbers"),
     "sweep_values_without_key": ([RING, "--workdir={w}", "--config.sweep_values=(1.0, 2.0)"], "set --config.sweep_key to the hyperparameter to sweep"),
     "bad_swept_value": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rate", "--config.sweep_values=(1e-4, -1.0)"], "--config.sweep_values: --config.d_optimizer.learning_rate=-1.0: must be > 0"),
+    "evaluation_misfit": ([RING, "--workdir={w}", "--config.data.name=digits"], "--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not 'digits'"),
+    "model_misfit": ([RING, "--workdir={w}", "--config.generator.name=dcgan"], "--config.generator.name='dcgan': for [H, W, C] images, but data set 'ring' has examples of shape (2,); use --config.generator.name=mlp"),
     "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
 }
 

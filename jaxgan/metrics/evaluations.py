@@ -48,7 +48,9 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
     """The VEEGAN/PacGAN mode metrics of G's samples (and of the EMA of G, when the run keeps one)."""
     mixture = data.info
     if mixture is None or not hasattr(mixture, "means"):
-        raise ValueError(f"the 'mixture' evaluation needs a mixture data set (ring, grid), not {config.data.name!r}")
+        raise ValueError(
+            f"--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not {config.data.name!r}"
+        )
     num_samples = config.eval_num_samples
 
     def evaluate(game: Game, state: TrainState):
@@ -151,7 +153,9 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     name = config.data.name if config.data.name in ("mnist_5k", "digits") else None
     if name is None or data.info is None:
-        raise ValueError(f"the 'images' evaluation needs mnist_5k or digits data (a shipped classifier), not {config.data.name!r}")
+        raise ValueError(
+            f"--config.evaluations: 'images' needs mnist_5k or digits data (a shipped classifier), not {config.data.name!r}"
+        )
     num_samples = config.eval_num_samples
     kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
     loaded: dict[str, Any] = {}

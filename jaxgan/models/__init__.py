@@ -87,16 +87,31 @@ def _dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
     return jnp.dtype(config.dtype)
 
 
+def _needs(rank: int, what: str, build: Callable) -> Callable:
+    """`build`, refusing data whose examples do not have `rank` axes with a one-line error that says what fits."""
+
+    def checked(settings, shape, num_classes, config):
+        if len(shape) != rank:
+            kind = "flat vectors" if rank == 1 else "[H, W, C] images"
+            raise ValueError(
+                f"--config.{what}.name={settings.name!r}: for {kind}, but data set {config.data.name!r} has examples "
+                f"of shape {tuple(shape)}; use --config.{what}.name={'mlp' if len(shape) == 1 else 'dcgan'}"
+            )
+        return build(settings, shape, num_classes, config)
+
+    return checked
+
+
 GENERATORS.register(
     "mlp",
     _MLP,
-    lambda s, shape, num_classes, config: MLPGenerator(shape[-1], s.width, s.depth, s.activation, s.init_gain, _dtype(config)),
+    _needs(1, "generator", lambda s, shape, num_classes, config: MLPGenerator(shape[-1], s.width, s.depth, s.activation, s.init_gain, _dtype(config))),
 )
 GENERATORS.register("dirac", {}, lambda s, shape, num_classes, config: DiracGenerator(shape[-1], config.dirac.theta0))
 DISCRIMINATORS.register(
     "mlp",
     {**_MLP, "depth": 1, "input_scale": 0.25},
-    lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, _dtype(config)),
+    _needs(1, "discriminator", lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, _dtype(config))),
 )
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
@@ -104,12 +119,12 @@ _DCGAN = dict(base_width=64, kernel_size=4)
 GENERATORS.register(
     "dcgan",
     _DCGAN,
-    lambda s, shape, num_classes, config: DCGANGenerator(tuple(shape), s.base_width, 0, s.kernel_size, dtype=_dtype(config)),
+    _needs(3, "generator", lambda s, shape, num_classes, config: DCGANGenerator(tuple(shape), s.base_width, 0, s.kernel_size, dtype=_dtype(config))),
 )
 DISCRIMINATORS.register(
     "dcgan",
     _DCGAN,
-    lambda s, shape, num_classes, config: DCGANDiscriminator(s.base_width, kernel_size=s.kernel_size, dtype=_dtype(config)),
+    _needs(3, "discriminator", lambda s, shape, num_classes, config: DCGANDiscriminator(s.base_width, kernel_size=s.kernel_size, dtype=_dtype(config))),
 )
 
 
