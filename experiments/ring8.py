@@ -6,7 +6,7 @@ r"""Ring of 8 Gaussians with an unrolled GAN: the setting of Metz et al. 2016 (U
 scaled by 1/4, 1 hidden layer of 128 ReLU; orthogonal init, gain 0.8; Adam(1e-4, β1 = 0.5) for both players;
 batch 512; the minimax (saturating) loss; K = 10 unrolling steps on the same minibatch; Adam's eps_root 0 for G
 and 1e-12 for D, whose steps the unroll differentiates through. These are the defaults of
-`jaxgan.config.default_config`, restated here so the file documents the experiment; 40000 steps.
+`jaxgan.config.default_config`, restated here so the file documents the experiment; 50000 steps.
 """
 
 from jaxgan.config import default_config
@@ -21,6 +21,6 @@ def get_config():
     config.update_rule = "unrolled"
     config.unroll_steps = 10
     config.loss = "minimax"
-    config.num_steps = 40_000  # at Adam 1e-4 the modes sharpen slowly: BUILD_NOTES.md has the trajectory
+    config.num_steps = 50_000  # at Adam 1e-4 the modes sharpen slowly: BUILD_NOTES.md has the trajectory
     config.eval_every_steps = config.checkpoint_every_steps = 5000
     return config
