@@ -143,3 +143,47 @@ def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = ""
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
+
+
+def plot_nearest_neighbours(
+    path,
+    samples: np.ndarray,
+    train: np.ndarray,
+    pixel_indices: np.ndarray,
+    feature_indices: np.ndarray | None = None,
+    count: int = 8,
+    feature_distances: np.ndarray | None = None,
+    title: str = "",
+) -> None:
+    """One column per sample (the first `count`): the sample, its nearest training image in pixel space and, when
+    `feature_indices` is given, its nearest training image in feature space (Goodfellow et al. 2014, Figure 2).
+
+    Images are floats in [0, 1], [N, H, W, C] with C 1 or 3. Pixel distances ||sample - neighbour|| are computed
+    here and shown over the neighbours; feature distances need the features, so they are shown only when
+    `feature_distances` ([N], e.g. `MemorizationReport.feature_distances`) is given. The indices are those of
+    `jaxgan.metrics.memorization.memorization_report`.
+    """
+    samples, train = np.asarray(samples, np.float32), np.asarray(train, np.float32)
+    count = min(count, len(samples))
+    rows = [("sample", None, None), ("nearest (pixels)", np.asarray(pixel_indices), None)]
+    if feature_indices is not None:
+        rows.append(("nearest (features)", np.asarray(feature_indices), feature_distances))
+    gray = samples.shape[-1] == 1
+    fig, axes = plt.subplots(len(rows), count, figsize=(1.3 * count, 1.45 * len(rows)), squeeze=False)
+    for r, (label, indices, distances) in enumerate(rows):
+        for c in range(count):
+            ax = axes[r, c]
+            image = samples[c] if indices is None else train[indices[c]]
+            ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if indices is None:
+                ax.set_title(f"#{c}", fontsize=7)
+            elif label == "nearest (pixels)":
+                ax.set_title(f"d={np.linalg.norm(samples[c] - image):.2f}", fontsize=7)
+            elif distances is not None:
+                ax.set_title(f"d={float(np.asarray(distances)[c]):.2f}", fontsize=7)
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    save_figure(fig, path)
