@@ -257,3 +257,24 @@ def test_float64_gradient_matches_finite_differences():
         fd = float((objective(entry + eps) - objective(entry - eps)) / (2 * eps))
         assert abs(grad) > 1e-8
         np.testing.assert_allclose(grad, fd, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size, stride, size", [(4, 2, 7), (4, 2, 14), (5, 2, 4), (3, 2, 5), (4, 2, 2), (3, 1, 6)])
+def test_subpixel_conv_transpose_equals_flax_conv_transpose(kernel_size, stride, size):
+    """Same parameters, same outputs and same gradients as nn.ConvTranspose(padding="SAME")."""
+    import flax.linen as nn
+
+    from jaxgan.models.dcgan import SubpixelConvTranspose
+
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+    reference = nn.ConvTranspose(4, (kernel_size, kernel_size), strides=(stride, stride), padding="SAME")
+    subpixel = SubpixelConvTranspose(4, kernel_size, stride)
+    params = reference.init(jax.random.key(1), x)
+    params = jax.tree.map(lambda a: a + jax.random.normal(jax.random.key(2), a.shape), params)  # a nonzero bias too
+    assert jax.tree.structure(params) == jax.tree.structure(subpixel.init(jax.random.key(1), x))
+    np.testing.assert_allclose(subpixel.apply(params, x), reference.apply(params, x), rtol=1e-5, atol=1e-5)
+    loss = lambda module: lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))  # noqa: E731
+    got = jax.grad(loss(subpixel), argnums=(0, 1))(params, x)
+    want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -21,11 +21,14 @@ G 759,681 params (+ 384 batch-norm statistics), D 661,313 (+ 768); base_width 32
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _WEIGHT_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -59,6 +62,74 @@ def _is_pow2(n: int) -> bool:
     return n >= 1 and n & (n - 1) == 0
 
 
+@functools.lru_cache(maxsize=None)
+def _subpixel_taps(kernel_size: int, stride: int) -> tuple[tuple[int, int, int, int, int, int], ...]:
+    """Where each tap (u, v) of a stride-`stride` "SAME" transposed convolution sends an input pixel: as
+    (u, v, phase row a, phase column b, row offset dy, column offset dx), found by probing `lax.conv_transpose`
+    itself with one-hot kernels on a one-hot image, so the decomposition follows its padding exactly."""
+    size = 2 * kernel_size + 1
+    centre = kernel_size
+    image = np.zeros((1, size, size, 1), np.float32)
+    image[0, centre, centre, 0] = 1.0
+    taps = []
+    for u in range(kernel_size):
+        for v in range(kernel_size):
+            kernel = np.zeros((kernel_size, kernel_size, 1, 1), np.float32)
+            kernel[u, v, 0, 0] = 1.0
+            with jax.ensure_compile_time_eval():  # a constant, also when first needed inside a trace
+                out = jax.lax.conv_transpose(image, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            out = np.asarray(out)
+            hits = np.argwhere(out[0, :, :, 0] > 0.5)
+            if len(hits) != 1:  # the tap falls outside the cropped output: it never contributes
+                continue
+            p, q = hits[0]
+            taps.append((u, v, p % stride, q % stride, centre - p // stride, centre - q // stride))
+    return tuple(taps)
+
+
+class SubpixelConvTranspose(nn.Module):
+    """`nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")`, the same parameters and outputs,
+    computed as one ordinary convolution to s²·features channels followed by a depth-to-space shuffle (the
+    sub-pixel identity of Shi et al. 2016, "Real-time single image and video super-resolution using an efficient
+    sub-pixel convolutional neural network").
+
+    Why: XLA's CPU backend computes the kernel gradient of a transposed convolution (an input-dilated
+    convolution) about 9× slower than that of an ordinary one (270 ms vs 32 ms for 64 → 32 channels at 7×7,
+    batch 128, measured), which made DCGAN's generator gradient dominate its training step on a CPU. The kernel
+    keeps nn.ConvTranspose's layout [k, k, in, out] and is scattered into the [w, w, in, s²·out] kernel of the
+    equivalent convolution at trace time.
+    """
+
+    features: int
+    kernel_size: int = 4
+    stride: int = 2
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        k, s, out = self.kernel_size, self.stride, self.features
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], out), jnp.float32)
+        taps = _subpixel_taps(k, s)
+        low = min(min(t[4], t[5]) for t in taps)
+        high = max(max(t[4], t[5]) for t in taps)
+        window = high - low + 1
+        sub = jnp.zeros((window, window, x.shape[-1], s * s * out), kernel.dtype)
+        for u, v, a, b, dy, dx in taps:
+            phase = a * s + b
+            sub = sub.at[dy - low, dx - low, :, phase * out : (phase + 1) * out].set(kernel[u, v])
+        y = jax.lax.conv_general_dilated(
+            x.astype(self.dtype), sub.astype(self.dtype), (1, 1), ((-low, high), (-low, high)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )  # fmt: skip
+        batch, height, width, _ = y.shape
+        y = y.reshape(batch, height, width, s, s, out).transpose(0, 1, 3, 2, 4, 5).reshape(batch, height * s, width * s, out)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros_init(), (out,), jnp.float32).astype(self.dtype)
+        return y
+
+
 def generator_plan(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """(start height, start width, number of stride-2 upsampling stages) of `DCGANGenerator` for `image_shape`."""
     height, width, _ = image_shape
@@ -84,7 +155,8 @@ class DCGANGenerator(nn.Module):
     4x4 for 32 and 64, 7x7 for 28, 2x2 for 8 and 4):
       [z, one_hot(labels)] -> Dense(h0*w0*base_width*2^(n-1)) -> reshape -> BN -> ReLU
       -> (n-1) x [ConvTranspose(stride 2, SAME), channels halved each stage -> BN -> ReLU]
-      -> ConvTranspose(C, stride 2, SAME) -> tanh.
+      -> ConvTranspose(C, stride 2, SAME) -> tanh,
+    each ConvTranspose computed as `SubpixelConvTranspose` (the same parameters and outputs, faster on CPUs).
     E.g. 64x64x3: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3 (the paper's layout with base 64);
     28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1.
 
@@ -104,7 +176,6 @@ class DCGANGenerator(nn.Module):
     def __call__(self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True) -> jnp.ndarray:
         h0, w0, stages = generator_plan(tuple(self.image_shape))
         channels = self.image_shape[2]
-        kernel = (self.kernel_size, self.kernel_size)
         x = z.astype(self.dtype)
         if self.num_classes > 0:
             x = jnp.concatenate([x, _one_hot(labels, self.num_classes, self.dtype, "DCGANGenerator")], axis=-1)
@@ -112,15 +183,15 @@ class DCGANGenerator(nn.Module):
         x = nn.Dense(h0 * w0 * width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype)(x)
         x = x.reshape(x.shape[0], h0, w0, width)
         x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
-        for _ in range(stages - 1):
+        for stage in range(stages - 1):  # named as nn.ConvTranspose layers would be: the same parameter tree
             width //= 2
-            x = nn.ConvTranspose(
-                width, kernel, strides=(2, 2), padding="SAME", use_bias=False, kernel_init=_WEIGHT_INIT,
-                dtype=self.dtype,
+            x = SubpixelConvTranspose(
+                width, self.kernel_size, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype,
+                name=f"ConvTranspose_{stage}",
             )(x)
             x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
-        x = nn.ConvTranspose(
-            channels, kernel, strides=(2, 2), padding="SAME", kernel_init=_WEIGHT_INIT, dtype=self.dtype
+        x = SubpixelConvTranspose(
+            channels, self.kernel_size, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name=f"ConvTranspose_{stages - 1}"
         )(x)
         return jnp.tanh(x).astype(jnp.promote_types(self.dtype, jnp.float32))
 
@@ -155,9 +226,14 @@ class DCGANDiscriminator(nn.Module):
     kernel_size: int = 4
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
+    # "batch" (the paper's), "layer" (for gradient penalties, which are per example: WGAN-GP, Gulrajani et al.
+    # 2017, Section 4) or "none".
+    norm: str = "batch"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
+        if self.norm not in ("batch", "layer", "none"):
+            raise ValueError(f"DCGANDiscriminator: norm must be 'batch', 'layer' or 'none', got {self.norm!r}")
         if self.aux_classifier and self.num_classes <= 0:
             raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
         out_dtype = jnp.promote_types(self.dtype, jnp.float32)
@@ -173,8 +249,10 @@ class DCGANDiscriminator(nn.Module):
                 self.base_width * 2**layer, kernel, strides=(2, 2), padding="SAME", use_bias=layer == 0,
                 kernel_init=_WEIGHT_INIT, dtype=self.dtype,
             )(x)
-            if layer > 0:
+            if layer > 0 and self.norm == "batch":
                 x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
+            elif layer > 0 and self.norm == "layer":
+                x = nn.LayerNorm(dtype=self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
             size, layer = -(-size // 2), layer + 1
         features = x.reshape(x.shape[0], -1)
