@@ -23,6 +23,7 @@ from jaxgan.data.images import (
     to_model_range,
     to_unit_range,
 )
+from tiny_tfds import build_tiny_tfds
 
 
 def _row_hashes(images: np.ndarray) -> list[bytes]:
@@ -263,36 +264,7 @@ def test_load_image_data_dispatch_and_unknown_name(mnist):
 
 
 def _build_tiny_tfds(data_dir):
-    tfds = pytest.importorskip("tensorflow_datasets")
-    pytest.importorskip("array_record")
-    from PIL import Image
-
-    class JaxganTinyImages(tfds.core.GeneratorBasedBuilder):
-        """4x4 grayscale images whose every pixel is the image's id; label = id % 3."""
-
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(
-                builder=self,
-                features=tfds.features.FeaturesDict(
-                    {
-                        "image": tfds.features.Image(shape=(4, 4, 1), encoding_format="png"),
-                        "label": tfds.features.ClassLabel(num_classes=3),
-                    }
-                ),
-            )
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(range(7)), "test": self._generate_examples(range(100, 103))}
-
-        def _generate_examples(self, ids):
-            for i in ids:
-                # A PIL image (rather than an array) is PNG-encoded by Pillow; arrays would need tf.image.
-                image = Image.fromarray(np.full((4, 4), i, np.uint8), mode="L")
-                yield str(i), {"image": image, "label": i % 3}
-
-    JaxganTinyImages(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
+    return build_tiny_tfds(data_dir, {"train": range(7), "test": range(100, 103)}, "JaxganTinyImages")
 
 
 def test_load_tfds_reads_prepared_array_record(tmp_path):

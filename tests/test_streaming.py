@@ -11,6 +11,7 @@ import pytest
 
 from jaxgan.data.images import to_model_range
 from jaxgan.data.streaming import CHECKPOINT_ITEM, ImageBatch, StreamingImages, restore_args, save_args
+from tiny_tfds import build_tiny_tfds
 
 
 class IndexedImages:
@@ -172,36 +173,7 @@ def test_processes_split_every_global_batch_disjointly():
 
 
 def _build_tiny_tfds(data_dir):
-    """As in tests/test_image_data.py: a 4x4 grayscale TFDS data set in array_record, built without TensorFlow."""
-    tfds = pytest.importorskip("tensorflow_datasets")
-    pytest.importorskip("array_record")
-    from PIL import Image
-
-    class JaxganStreamingTiny(tfds.core.GeneratorBasedBuilder):
-        """4x4 grayscale images whose every pixel is the image's id; label = id % 3."""
-
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            return tfds.core.DatasetInfo(
-                builder=self,
-                features=tfds.features.FeaturesDict(
-                    {
-                        "image": tfds.features.Image(shape=(4, 4, 1), encoding_format="png"),
-                        "label": tfds.features.ClassLabel(num_classes=3),
-                    }
-                ),
-            )
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(range(10, 19))}
-
-        def _generate_examples(self, ids):
-            for i in ids:
-                yield str(i), {"image": Image.fromarray(np.full((4, 4), i, np.uint8), mode="L"), "label": i % 3}
-
-    JaxganStreamingTiny(data_dir=str(data_dir), file_format="array_record").download_and_prepare()
-    return tfds
+    return build_tiny_tfds(data_dir, {"train": range(10, 19)}, "JaxganStreamingTiny")
 
 
 def test_reads_a_tfds_data_source(tmp_path):
