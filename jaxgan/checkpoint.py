@@ -32,9 +32,13 @@ is missing would lock it into the wrong mode and make every older step unreadabl
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging as std_logging
 import os
 import re
-from typing import Any
+import sys
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
@@ -44,7 +48,11 @@ __all__ = ["CheckpointMismatchError", "Checkpointer"]
 
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:
-    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}").strip()
+    return _one_line_text(f"{type(exc).__name__}: {exc}", limit)
+
+
+def _one_line_text(text: str, limit: int = 400) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -61,6 +69,53 @@ def _check_matches(restored: Any, abstract: Any) -> None:
             raise ValueError(f"leaf {path}: got {got.dtype}{list(got.shape)}, expected {want.dtype}{list(want.shape)}")
 
 
+def _leaf_name(path: tuple) -> str:
+    """A key path as orbax names the leaf: "g_opt_state.0.mu.Dense_0.bias"."""
+    parts = (getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    return ".".join(str(p) for p in parts)
+
+
+def _check_stored_layout(stored: Any, abstract: Any) -> None:
+    """Raises ValueError at the first leaf whose stored shape or dtype (orbax's metadata of a step) differs from
+    `abstract`'s, so that a checkpoint of another layout is refused without reading any array (orbax's failed
+    array reads leave hundreds of lines of asyncio tracebacks on stderr)."""
+    want = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(abstract)}
+    have = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(stored)}
+    for name in sorted(set(want) | set(have)):
+        if name not in have or name not in want:
+            raise ValueError(f"leaf {name}: {'missing from the checkpoint' if name in want else 'not in this run'}")
+        w, h = want[name], have[name]
+        if jax.dtypes.issubdtype(w.dtype, jax.dtypes.prng_key):  # stored as key data; its dtype check is after reading
+            continue
+        if (tuple(h.shape), str(h.dtype)) != (tuple(w.shape), str(w.dtype)):
+            raise ValueError(
+                f"leaf {name}: stored {h.dtype}{list(h.shape)}, this run has {w.dtype}{list(w.shape)}"
+            )
+
+
+@contextlib.contextmanager
+def _quiet_orbax() -> Iterator[list[str]]:
+    """Holds back what orbax prints while it fails to read a step (its absl ERROR lines, and the "Exception ignored"
+    tracebacks of its abandoned read coroutines, flushed here by a collection) and yields the messages of the log
+    records held back, which the caller folds into its one-line reason."""
+    logger, messages = std_logging.getLogger("absl"), []
+
+    def hold(record: std_logging.LogRecord) -> bool:
+        if record.levelno >= std_logging.WARNING:
+            messages.append(record.getMessage())
+        return False
+
+    previous_hook = sys.unraisablehook
+    logger.addFilter(hold)
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        yield messages
+    finally:
+        gc.collect()
+        sys.unraisablehook = previous_hook
+        logger.removeFilter(hold)
+
+
 class CheckpointMismatchError(RuntimeError):
     """No checkpoint in the directory can be restored into the requested state: left untouched."""
 
@@ -72,15 +127,17 @@ class Checkpointer:
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
         self.directory = os.path.abspath(os.fspath(directory))
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(
-                preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),
-                enable_async_checkpointing=True,
-                cleanup_tmp_directories=True,  # leftovers of a process killed mid-save
-                create=True,
-            ),
-        )
+        with _quiet_orbax() as self._listing_messages:  # e.g. unparsable step metadata; reported if nothing restores
+            self._manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),
+                    enable_async_checkpointing=True,
+                    cleanup_tmp_directories=True,  # leftovers of a process killed mid-save
+                    create=True,
+                ),
+                item_handlers={"state": ocp.StandardCheckpointHandler()},  # lets item_metadata read stored layouts
+            )
         self._last_saved: int | None = None
 
     def _is_finalized(self, step: int) -> bool:
@@ -130,9 +187,11 @@ class Checkpointer:
         failures: list[tuple[int, str]] = []
         for s in reversed(steps):
             try:
-                restored = self._restore_step(abstract, s)
+                with _quiet_orbax() as held_back:
+                    restored = self._restore_step(abstract, s)
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
-                failures.append((s, _one_line(e)))
+                logged = f" (orbax: {_one_line_text(held_back[0])})" if held_back else ""
+                failures.append((s, _one_line(e) + logged))
                 continue
             # An older step restores, so the newer ones are damaged: move them out of the way, kept for inspection.
             for bad, reason in failures:
@@ -143,9 +202,12 @@ class Checkpointer:
             return restored, s
         # Nothing restores: more likely a different state layout (another config or version) than damage, so
         # nothing is moved and the caller is told.
+        listed = ""
+        if self._listing_messages and "(orbax: " not in failures[0][1]:
+            listed = f"; orbax: {_one_line_text(self._listing_messages[0])}"
         raise CheckpointMismatchError(
             f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state "
-            f"(step {failures[0][0]}: {failures[0][1]})"
+            f"(step {failures[0][0]}: {failures[0][1]}{listed})"
         )
 
     def _set_aside(self, step: int) -> str:
@@ -159,6 +221,7 @@ class Checkpointer:
         return target
 
     def _restore_step(self, abstract: Any, step: int) -> Any:
+        _check_stored_layout(self._manager.item_metadata(step)["state"], abstract)
         restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         restored = restored["state"]
         _check_matches(restored, abstract)

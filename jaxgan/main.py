@@ -145,7 +145,10 @@ def main(argv: list[str]) -> None:
     except ConfigError as error:  # what depends on the machine: devices present, batch split over them
         fail(str(error))
     except CheckpointMismatchError as error:
-        fail(f"--workdir={workdir}: {error}; was it written with another config? Use a new --workdir")
+        fail(
+            f"--workdir={workdir}: {error}; if another config or jaxgan version wrote them, rerun with its flags, "
+            "or start over with a new --workdir"
+        )
     except Preempted as stop:
         print(f"preempted: {stop}", flush=True)
         sys.exit(0)
