@@ -6,15 +6,13 @@ experiments/dcgan_mnist.py's setting on 8×8 images (G: 2×2 → 4×4 → 8×8, 
 digits classifier's features for the metrics.
 """
 
-import importlib.util
 import pathlib
+
+from jaxgan.config import load_config_file
 
 
 def get_config():
-    spec = importlib.util.spec_from_file_location("dcgan_mnist", pathlib.Path(__file__).with_name("dcgan_mnist.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))
     config.data.name = "digits"
     config.eval_num_samples = 360  # the size of the held-out split
     config.steps_per_dispatch = 100

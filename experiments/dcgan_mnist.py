@@ -30,5 +30,5 @@ def get_config():
     config.eval_every_steps = 500
     config.eval_num_samples = 1000
     config.checkpoint_every_steps = 500
-    config.steps_per_dispatch = 50  # a dispatch of image steps takes seconds on a CPU: keeps SIGTERM prompt
+    config.steps_per_dispatch = 100
     return config

@@ -8,11 +8,15 @@ from inside a compiled function.
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 from typing import Any, Callable, Iterable
 
 import ml_collections
 import optax
 
+from jaxgan.conditioning import CONDITIONINGS
 from jaxgan.data import DATASETS, registry_name
 from jaxgan.losses import LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
@@ -58,6 +62,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.penalty_weight = 0.0  # λ (WGAN-GP, DRAGAN), γ (R1/R2: γ/2·penalty), η (Nagarajan–Kolter: η/2·‖∇‖²)
     config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
     config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
+    # Class labels or latent codes for the players (jaxgan.conditioning): none, concat (conditional GAN, Mirza &
+    # Osindero 2014), acgan (Odena et al. 2017, with class_loss_weight), infogan (Chen et al. 2016, with info).
+    config.conditioning = "none"
+    config.class_loss_weight = 1.0
+    config.info = ml_collections.ConfigDict(dict(categorical=10, continuous=2, weight=1.0, continuous_weight=0.1))
 
     # The data set, the players and the evaluations are chosen by name from their registries (jaxgan.data,
     # jaxgan.models, jaxgan.metrics.evaluations); each section holds the settings of every registered entry.
@@ -86,10 +95,25 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval_num_samples = 2500
     config.checkpoint_every_steps = 2500
     config.keep_checkpoints = 3
-    config.steps_per_dispatch = 250  # update steps fused into one compiled lax.scan call
+    config.steps_per_dispatch = 250  # at most this many update steps fused into one compiled call
+    # ... and fewer where a dispatch would take longer than this: the host sees SIGTERM (and writes the preemption
+    # checkpoint) only between dispatches, and clusters give about 30 s of grace.
+    config.max_dispatch_seconds = 2.0
     # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
     config.num_devices = 0
     return config
+
+
+def load_config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+    """`get_config()` of the experiment file at `path`; experiments build on each other with
+    `load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))` (experiments/ is not a package)."""
+    import importlib.util
+
+    path = pathlib.Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def _section(name: str, registry) -> ml_collections.ConfigDict:
@@ -125,7 +149,33 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 SWEEPABLE = (
     "g_optimizer.learning_rate", "d_optimizer.learning_rate", "g_optimizer.b1", "d_optimizer.b1",
     "penalty_weight", "weight_clip", "consensus_gamma", "sga_lambda", "g_optimizer.eps_root", "unroll_eps_root",
+    "class_loss_weight", "info.weight", "info.continuous_weight",
 )  # fmt: skip
+
+
+# What a resumed run may change: how long it runs and what the host does between dispatches, never the state's
+# layout or the math of a step.
+RESUMABLE = (
+    "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
+    "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",
+)  # fmt: skip
+
+
+def resume_differences(saved: dict[str, Any], config: ml_collections.ConfigDict) -> list[str]:
+    """`key: saved → now` for every key outside `RESUMABLE` whose value differs between the config a workdir was
+    started with (`saved`, as written to its config.json) and `config`. Keys only one side knows (a newer or
+    older jaxgan) are not compared."""
+    now = _as_json(flatten(config))
+    before = _as_json(flatten(ml_collections.ConfigDict(saved)))
+    return [
+        f"{key}: {before[key]!r} → {now[key]!r}"
+        for key in now
+        if key in before and key not in RESUMABLE and before[key] != now[key]
+    ]
+
+
+def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values))  # tuples and lists compare alike, as they come back from config.json
 
 
 def get_by_path(config: Any, path: str) -> Any:
@@ -183,12 +233,14 @@ _CHOICES: dict[str, Iterable[str]] = {
     "update_rule": UPDATE_RULES,
     "penalty": PENALTIES,
     "dtype": DTYPES,
+    "conditioning": CONDITIONINGS,
     "data.name": DATASETS.names,
     "generator.name": GENERATORS.names,
     "discriminator.name": DISCRIMINATORS.names,
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,
+    "discriminator.norm": ("batch", "layer", "none"),
     "d_optimizer.name": OPTIMIZERS,
 }
 
@@ -199,8 +251,9 @@ _POSITIVE_INTS = (
     "generator.kernel_size", "discriminator.kernel_size",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "g_optimizer.eps", "d_optimizer.eps",
-                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root")  # fmt: skip
-_POSITIVE = ("data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
+                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "class_loss_weight", "info.categorical",
+                 "info.continuous", "info.weight", "info.continuous_weight")  # fmt: skip
+_POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
 

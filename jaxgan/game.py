@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import penalties
-from jaxgan.parallel import Mesh, shard_batch
+from jaxgan.conditioning import Conditioning, Labelled, data_of, logits_of
+from jaxgan.parallel import Mesh, batch_mean_value_and_grad, shard_batch
 from jaxgan.losses import GanLoss
 from jaxgan.models import ModelState, Params, Player
 from jaxgan.state import TrainState
@@ -46,16 +47,25 @@ class Game:
     weight_clip: float = 0.0
     # Data parallelism (jaxgan.parallel): inside the compiled step, noise batches are split over this mesh.
     mesh: Mesh | None = None
+    # Class labels or latent codes for the players (conditional GAN, AC-GAN, InfoGAN; jaxgan.conditioning).
+    conditioning: Conditioning | None = None
 
-    def sample_noise(self, key: jax.Array, *batch_shape: int) -> jax.Array:
-        """z of shape [*batch_shape, z_dim], split along the last batch axis over `mesh` if there is one."""
-        return shard_batch(self.noise(key, (*batch_shape, self.z_dim)), self.mesh, axis=len(batch_shape) - 1)
+    def sample_noise(self, key: jax.Array, *batch_shape: int) -> jax.Array | Labelled:
+        """z of shape [*batch_shape, z_dim], split along the last batch axis over `mesh` if there is one; in a
+        conditioned game a `Labelled` z with the classes or codes G is asked for."""
+        z = self.noise(key, (*batch_shape, self.z_dim))
+        if self.conditioning is not None:
+            z = self.conditioning.latent(jax.random.fold_in(key, 1), z)
+        return jax.tree.map(lambda x: shard_batch(x, self.mesh, axis=len(batch_shape) - 1), z)
 
-    def init(self, key: jax.Array, example_data: jax.Array) -> TrainState:
+    def init(self, key: jax.Array, example_data: jax.Array | Labelled) -> TrainState:
         """A fresh state; `example_data` is one batch of real data (only its shape matters)."""
         g_key, d_key, run_key = jax.random.split(key, 3)
-        g_params, g_model_state = self.generator.init(g_key, self.noise(g_key, (example_data.shape[0], self.z_dim)))
-        d_params, d_model_state = self.discriminator.init(d_key, example_data)
+        g_input, g_labels = _generator_input(self, self.sample_noise(g_key, example_data.shape[0]))
+        g_params, g_model_state = self.generator.init(g_key, g_input, g_labels)
+        concat = self.conditioning is not None and self.conditioning.kind == "concat"
+        d_labels = jnp.zeros(example_data.shape[:1], jnp.int32) if concat else None
+        d_params, d_model_state = self.discriminator.init(d_key, data_of(example_data), d_labels)
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             g_params=g_params,
@@ -73,24 +83,45 @@ def _enabled(weight: float | jax.Array) -> bool:
     return not isinstance(weight, (int, float)) or weight != 0
 
 
+def _generator_input(game: Game, z: jax.Array | Labelled) -> tuple[jax.Array, jax.Array | None]:
+    if isinstance(z, Labelled):
+        return game.conditioning.generator_input(z)
+    return z, None
+
+
 def generate(
     game: Game,
     g_params: Params,
     g_model_state: ModelState,
-    z: jax.Array,
+    z: jax.Array | Labelled,
     *,
     train: bool = True,
     labels: jax.Array | None = None,
-) -> tuple[jax.Array, ModelState]:
+) -> tuple[jax.Array | Labelled, ModelState]:
     """G(z) for z of shape [..., z_dim] (and `labels` of shape [...] for a conditional G); leading axes are
     flattened for the network and restored after. `train=False` evaluates: batch norm uses its running averages
-    and the model state is returned unchanged."""
-    lead = z.shape[:-1]
+    and the model state is returned unchanged.
+
+    In a conditioned game z is a `Labelled` (from `game.sample_noise`) and so are the samples: they keep the
+    classes or codes they were generated from, for D and for the conditioned objectives."""
+    g_input, g_labels = _generator_input(game, z)
+    labels = g_labels if labels is None else labels
+    lead = g_input.shape[:-1]
     flat_labels = None if labels is None else labels.reshape(-1)
     x, g_model_state = game.generator.apply(
-        g_params, g_model_state, z.reshape(-1, z.shape[-1]), train=train, labels=flat_labels
+        g_params, g_model_state, g_input.reshape(-1, g_input.shape[-1]), train=train, labels=flat_labels
     )
-    return x.reshape(*lead, *x.shape[1:]), g_model_state
+    x = x.reshape(*lead, *x.shape[1:])
+    return (z.replace(data=x) if isinstance(z, Labelled) else x), g_model_state
+
+
+def discriminate(
+    game: Game, d_params: Params, d_model_state: ModelState, x: jax.Array | Labelled, *, train: bool = True
+) -> tuple[Any, ModelState]:
+    """D's outputs on `x` (a plain array of logits, or a multi-head D's dict), with the class for a concatenating
+    conditional D."""
+    labels = game.conditioning.discriminator_labels(x) if game.conditioning else None
+    return game.discriminator.apply(d_params, d_model_state, data_of(x), train=train, labels=labels)
 
 
 def discriminator_loss(
@@ -101,16 +132,26 @@ def discriminator_loss(
     fake: jax.Array,
     key: jax.Array | None = None,
 ) -> tuple[jax.Array, ModelState]:
-    """D's loss on (real, fake), plus the game's D-side penalty (`key` draws its random points, if any)."""
-    real_logits, new_model_state = game.discriminator.apply(d_params, d_model_state, real)
-    fake_logits, new_model_state = game.discriminator.apply(d_params, new_model_state, fake)
-    loss = game.loss.discriminator(real_logits, fake_logits)
+    """D's loss on (real, fake), plus the game's D-side penalty (`key` draws its random points, if any) and what a
+    conditioned game adds (AC-GAN's classifier loss, InfoGAN's information loss).
+
+    The penalties' D sees the real batch's classes (a concatenating conditional D; R2: the fakes')."""
+    real_outputs, new_model_state = discriminate(game, d_params, d_model_state, real)
+    fake_outputs, new_model_state = discriminate(game, d_params, new_model_state, fake)
+    loss = game.loss.discriminator(logits_of(real_outputs), logits_of(fake_outputs))
+    if game.conditioning is not None:
+        loss = loss + game.conditioning.discriminator_term(real_outputs, fake_outputs, real, fake)
     if _enabled(game.penalty_weight) and game.penalty not in ("none", "nagarajan_kolter"):
-        d_fn = lambda x: game.discriminator.apply(d_params, d_model_state, x)[0]  # noqa: E731
+        labelled = fake if game.penalty == "r2" else real
+
+        def d_fn(x):
+            inputs = labelled.replace(data=x) if isinstance(labelled, Labelled) else x
+            return logits_of(discriminate(game, d_params, d_model_state, inputs)[0])
+
         scale = game.penalty_weight / 2 if game.penalty in ("r1", "r2") else game.penalty_weight
         if key is None:  # analyses at a fixed batch (jaxgan.dynamics) get fixed penalty points
             key = jax.random.key(0)
-        loss = loss + scale * penalties.discriminator_penalty(game.penalty, d_fn, real, fake, key)
+        loss = loss + scale * penalties.discriminator_penalty(game.penalty, d_fn, data_of(real), data_of(fake), key)
     return loss, new_model_state
 
 
@@ -122,15 +163,25 @@ def generator_loss(
     With the Nagarajan–Kolter penalty, G minimises L_G + η/2 ‖∇_{θ_D} L_D(θ_G, θ_D)‖² (η = `penalty_weight`),
     the gradient norm of D's (unpenalised) loss with respect to D's parameters, which needs the real batch.
     """
-    fake_logits, _ = game.discriminator.apply(d_params, d_model_state, fake)
-    loss = game.loss.generator(fake_logits)
+    fake_outputs, _ = discriminate(game, d_params, d_model_state, fake)
+    loss = game.loss.generator(logits_of(fake_outputs))
+    if game.conditioning is not None:
+        loss = loss + game.conditioning.generator_term(fake_outputs, fake)
     if game.penalty == "nagarajan_kolter" and _enabled(game.penalty_weight):
         def d_value(p):
-            real_logits, _ = game.discriminator.apply(p, d_model_state, real)
-            return game.loss.discriminator(real_logits, game.discriminator.apply(p, d_model_state, fake)[0])
+            real_logits = logits_of(discriminate(game, p, d_model_state, real)[0])
+            return game.loss.discriminator(real_logits, logits_of(discriminate(game, p, d_model_state, fake)[0]))
 
         loss = loss + game.penalty_weight / 2 * penalties.nagarajan_kolter_penalty(d_value, d_params)
     return loss
+
+
+def _plain_batch_mean(game: Game, d_model_state: ModelState) -> bool:
+    """Whether D's loss is a mean of per-example terms that each device can take on its own slice: no batch
+    statistics, no labels riding along, no penalty drawing random points (WGAN-GP, DRAGAN)."""
+    stateless = not jax.tree.leaves(d_model_state)
+    deterministic = game.penalty in ("none", "r1", "r2", "nagarajan_kolter") or not _enabled(game.penalty_weight)
+    return stateless and game.conditioning is None and deterministic
 
 
 def discriminator_step(
@@ -142,10 +193,19 @@ def discriminator_step(
     fake: jax.Array,
     key: jax.Array | None = None,
 ) -> tuple[Params, Any, ModelState, jax.Array]:
-    """One optimizer step of D on (real, fake): returns (d_params, d_opt_state, d_model_state, loss)."""
-    (loss, d_model_state), grads = jax.value_and_grad(
-        lambda p: discriminator_loss(game, p, d_model_state, real, fake, key), has_aux=True
-    )(d_params)
+    """One optimizer step of D on (real, fake): returns (d_params, d_opt_state, d_model_state, loss).
+
+    On a mesh, a loss that is a plain mean over the batch has its gradient reduced across devices as one flat
+    buffer (`jaxgan.parallel.batch_mean_value_and_grad`): XLA's CPU runtime reduces every parameter leaf in a
+    separate collective call, which dominated multi-process CPU steps (BUILD_NOTES.md, "Multi-host on a CPU")."""
+    if game.mesh is not None and _plain_batch_mean(game, d_model_state):
+        loss, grads = batch_mean_value_and_grad(
+            lambda p, real, fake: discriminator_loss(game, p, d_model_state, real, fake, key)[0], game.mesh
+        )(d_params, real, fake)
+    else:
+        (loss, d_model_state), grads = jax.value_and_grad(
+            lambda p: discriminator_loss(game, p, d_model_state, real, fake, key), has_aux=True
+        )(d_params)
     updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if _enabled(game.weight_clip):

@@ -51,7 +51,9 @@ def plot_limit(means: np.ndarray) -> float:
 
 
 def load_snapshots(samples_dir: str | os.PathLike) -> dict[int, np.ndarray]:
-    return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(pathlib.Path(samples_dir).glob("step_*.npy"))}
+    """{step: samples} from DIR/samples/step_N.npy (the labels of conditioned runs, step_N_labels.npy, aside)."""
+    paths = sorted(p for p in pathlib.Path(samples_dir).glob("step_*.npy") if not p.stem.endswith("_labels"))
+    return {int(p.stem.split("_")[1]): np.load(p) for p in paths}
 
 
 def plot_training_samples(path, snapshots: dict[int, np.ndarray], mixture, title="", count: int = 6, data=None):
@@ -143,6 +145,28 @@ def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = ""
     if title:
         fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
+
+
+def plot_image_rows(path, labels: Sequence[str], rows: Sequence[np.ndarray], title: str = "", column_labels: Sequence[str] = ()) -> None:
+    """One labelled row per entry of `rows` ([n, H, W, C] in [0, 1] each, the same n), e.g. one row per method."""
+    h, w, c = rows[0].shape[1:]
+    per_row = max(len(r) for r in rows)
+    padded = [np.concatenate([r, np.ones((per_row - len(r), h, w, c), np.float32)]) for r in rows]
+    grid = image_grid(np.concatenate(padded), per_row)
+    fig, ax = plt.subplots(figsize=(0.6 * per_row + 1.2, 0.6 * len(rows) + 0.8))
+    ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+    ax.set_yticks([(i + 0.5) * (h + 1) for i in range(len(rows))], list(labels), fontsize=7)
+    ax.set_xticks([(i + 0.5) * (w + 1) for i in range(len(column_labels))], list(column_labels), fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def plot_class_grid(path, images: np.ndarray, labels: np.ndarray, per_class: int = 10, title: str = "") -> None:
+    """One row per class asked for (or per value of InfoGAN's categorical code): its first `per_class` samples."""
+    classes = np.unique(labels)[:20]
+    rows = [images[labels == k][:per_class] for k in classes]
+    plot_image_rows(path, [f"class {int(k)}" for k in classes], rows, title=title)
 
 
 def plot_nearest_neighbours(

@@ -22,7 +22,17 @@ import ml_collections
 import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import ConfigError, get_by_path, make_optimizers, num_runs, run_configs, set_by_path, validate
+from jaxgan.conditioning import Labelled, data_of, make_conditioning
+from jaxgan.config import (
+    ConfigError,
+    get_by_path,
+    make_optimizers,
+    num_runs,
+    resume_differences,
+    run_configs,
+    set_by_path,
+    validate,
+)
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
@@ -49,7 +59,8 @@ class Preempted(Exception):
 
 def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None) -> Game:
     """The game of `config`; with a `mesh`, its noise batches are split over the mesh (data parallelism)."""
-    generator, discriminator = (task or make_task(config)).build_players(config)
+    task = task or make_task(config)
+    generator, discriminator = task.build_players(config)
     g_optimizer, d_optimizer = make_optimizers(config)
     return Game(
         generator=linen_player(generator),
@@ -62,6 +73,7 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh
         penalty_weight=config.penalty_weight,
         weight_clip=config.weight_clip,
         mesh=mesh,
+        conditioning=make_conditioning(config, task.data.num_classes),
     )
 
 
@@ -93,6 +105,13 @@ def game_factory(
     return game_for
 
 
+def real_sampler(task: Task, game: Game) -> Callable:
+    """The data set's `sample`, or `sample_labelled` when the game conditions on classes (real batches carry them)."""
+    if game.conditioning is not None and game.conditioning.uses_labels:
+        return task.data.sample_labelled
+    return task.data.sample
+
+
 def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
     """The initial state; for a sweep (`num_runs(config)` > 1) the runs' states stacked on a leading axis."""
     example = jnp.zeros((config.batch_size, *(task or make_task(config)).data.shape), jnp.float32)
@@ -108,13 +127,19 @@ def make_train_chunk(
     batch_size: int,
     num_runs: int = 1,
     mesh: Mesh | None = None,
+    max_steps: int | None = None,
 ) -> Callable:
-    """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one `lax.scan`.
+    """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one program.
 
     Real data is drawn on device by `sample(key, n)` from the step's data key, so nothing crosses from the host
     per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_runs]). With `num_runs` > 1
     the step is `jax.vmap`ped over the stacked runs and their `hparams`: a sweep is one compiled program. `rule`
     may be a function of `hparams` (one run's swept hyperparameters, traced), built inside the trace.
+
+    Without `max_steps`, `num_steps` is static: one `lax.scan` compiled per length. With `max_steps`, `num_steps`
+    (at most `max_steps`) is an argument of one compiled loop, and the metrics have `max_steps` entries of which
+    the first `num_steps` are filled: the runner varies its dispatch lengths freely and every length runs the same
+    program, so a run's result does not depend on how its steps were split into dispatches.
 
     With a `mesh` (`jaxgan.parallel`), the real batch is split over its devices, the state and metrics are
     replicated, and the rule's game should carry the same mesh so that its noise is split alike.
@@ -123,21 +148,66 @@ def make_train_chunk(
 
     def one_step(state: TrainState, hparams: dict) -> tuple[TrainState, dict]:
         run_rule = rule_for(hparams)
-        real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)
-        real = real.reshape(run_rule.num_real_batches, batch_size, *real.shape[1:])
-        real = shard_batch(real, mesh, axis=1)
+        real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)  # an array or a Labelled
+        real = jax.tree.map(lambda x: x.reshape(run_rule.num_real_batches, batch_size, *x.shape[1:]), real)
+        real = jax.tree.map(lambda x: shard_batch(x, mesh, axis=1), real)
         return run_rule.step(state, {"real": real})
 
     step = one_step if num_runs == 1 else jax.vmap(one_step)
 
-    def chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
+    def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
         hparams = {} if hparams is None else hparams
         return jax.lax.scan(lambda s, _: step(s, hparams), state, None, length=num_steps)
 
+    def loop_chunk(state: TrainState, num_steps: jax.Array, hparams: dict | None = None) -> tuple[TrainState, dict]:
+        hparams = {} if hparams is None else hparams
+        shapes = jax.eval_shape(lambda s: step(s, hparams)[1], state)
+        buffers = jax.tree.map(lambda m: jnp.zeros((max_steps, *m.shape), m.dtype), shapes)
+
+        def body(i, carry):
+            state, buffers = carry
+            state, metrics = step(state, hparams)
+            return state, jax.tree.map(lambda b, m: b.at[i].set(m), buffers, metrics)
+
+        return jax.lax.fori_loop(0, jnp.minimum(num_steps, max_steps), body, (state, buffers))
+
+    chunk, static = (scan_chunk, 1) if max_steps is None else (loop_chunk, ())
     if mesh is None:
-        return jax.jit(chunk, static_argnums=1, donate_argnums=0)
+        return jax.jit(chunk, static_argnums=static, donate_argnums=0)
     everywhere = replicated(mesh)
-    return jax.jit(chunk, static_argnums=1, donate_argnums=0, in_shardings=everywhere, out_shardings=everywhere)
+    return jax.jit(chunk, static_argnums=static, donate_argnums=0, in_shardings=everywhere, out_shardings=everywhere)
+
+
+class DispatchClock:
+    """Chooses dispatch lengths so that one dispatch takes at most about `max_seconds`.
+
+    The host sees SIGTERM, and writes the preemption checkpoint, only between dispatches, so a dispatch's length
+    bounds the time from SIGTERM to a safe checkpoint. The first dispatch is 1 step (it also compiles); after each
+    later one the length becomes max_seconds / (measured seconds per step), rounded down to a power of two, at most
+    8× the previous length and at most `max_steps`. Ends are kept on multiples of the length (the absolute step
+    grid), so logs land on the same steps whatever the machine's speed.
+    """
+
+    def __init__(self, max_steps: int, max_seconds: float):
+        self.max_steps, self.max_seconds = max_steps, max_seconds
+        self.length, self._compiled = 1, False
+
+    def end(self, step: int, boundary: int) -> int:
+        """The end of the next dispatch from `step`: the next multiple of the length, or `boundary` if sooner."""
+        return min(boundary, (step // self.length + 1) * self.length)
+
+    def record(self, steps: int, seconds: float) -> None:
+        if not self._compiled:  # the first dispatch's time is mostly compilation
+            self._compiled = True
+            return
+        fits = self.max_seconds / max(seconds / steps, 1e-9)
+        length = min(self.max_steps, 8 * self.length, max(1, int(fits)))
+        length = 1 << (length.bit_length() - 1)
+        if jax.process_count() > 1:  # every process dispatches alike: process 0's measurement decides
+            from jax.experimental import multihost_utils
+
+            length = int(multihost_utils.broadcast_one_to_all(np.int32(length)))
+        self.length = length
 
 
 def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict) -> dict:
@@ -238,6 +308,25 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+CONFIG_FILE = "config.json"  # the config a workdir's run was started with, beside its checkpoints
+
+
+def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *, has_checkpoints: bool) -> None:
+    """Raises ConfigError (one line: the keys that differ and what to do) when `workdir` holds checkpoints of a run
+    started with a config that differs from `config` outside `jaxgan.config.RESUMABLE`. Checked before any restore,
+    so the checkpoints are never read, let alone changed."""
+    saved = workdir / CONFIG_FILE
+    if not has_checkpoints or not saved.exists():
+        return
+    differences = resume_differences(json.loads(saved.read_text()), config)
+    if differences:
+        shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+        raise ConfigError(
+            f"{workdir} holds checkpoints of a run with another config ({shown}; saved in {saved}): "
+            "rerun with the same flags to resume it, or use a new --workdir"
+        )
+
+
 def _write_json(path: pathlib.Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
@@ -289,10 +378,11 @@ def train_and_evaluate(
     hparams = swept_hparams(config)
     train_chunk = make_train_chunk(
         lambda hp: make_update_rule(train_game_for(hp), config),
-        task.data.sample,
+        real_sampler(task, game),
         config.batch_size,
         num_runs(config),
         mesh,
+        max_steps=config.steps_per_dispatch,
     )
     evaluate = jax.jit(
         jax.vmap(lambda state, hp: task.evaluation.evaluate(game_for(hp), state))
@@ -301,6 +391,7 @@ def train_and_evaluate(
     )
 
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
+    check_resumable(workdir_path, config, has_checkpoints=checkpointer.latest_step() is not None)
     fresh = init_state(config, rule, task)
     if mesh is not None:
         fresh, hparams = replicate((fresh, hparams), mesh)
@@ -308,11 +399,15 @@ def train_and_evaluate(
     primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
     if state is None:
         state, step = fresh, 0
+        if primary:
+            _write_json(workdir_path / CONFIG_FILE, config.to_dict())
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
+        if primary and not (workdir_path / CONFIG_FILE).exists():  # a workdir of an older jaxgan
+            _write_json(workdir_path / CONFIG_FILE, config.to_dict())
         for stale in samples_dir.glob("step_*.npy") if primary else ():
-            if int(stale.stem.split("_")[1]) > step:
+            if int(stale.stem.split("_")[1]) > step:  # also the labels of that step
                 stale.unlink()
     del fresh
     writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
@@ -322,7 +417,9 @@ def train_and_evaluate(
         if config.log_eigenvalues and not sweep:
             metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config))
         if primary:
-            np.save(samples_dir / f"step_{step:08d}.npy", samples)
+            np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))
+            if isinstance(samples, Labelled):  # a conditioned run: the classes G was asked for
+                np.save(samples_dir / f"step_{step:08d}_labels.npy", samples.labels)
         if log:
             scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
             writer.write(step, {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()})
@@ -333,15 +430,19 @@ def train_and_evaluate(
     try:
         with _SigtermFlag() as sigterm:
             start_step, start_time, last_log = step, time.perf_counter(), (step, time.perf_counter())
-            final = None
+            clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
+            final, since_log = None, []
             while step < config.num_steps:
                 if sigterm.raised:
                     checkpointer.save(step, state, force=True)
                     checkpointer.wait()
                     raise Preempted(step)
-                target = next_boundary(step, config)
+                target = clock.end(step, next_boundary(step, config))
+                dispatched = time.perf_counter()
                 state, metrics = train_chunk(state, target - step, hparams)
-                metrics = to_host(metrics)  # the one host sync per dispatch
+                metrics = {k: v[: target - step] for k, v in to_host(metrics).items()}  # the one host sync
+                clock.record(target - step, time.perf_counter() - dispatched)
+                since_log.append(metrics)
                 bad = _first_nonfinite(metrics)
                 if bad is not None:
                     index, key, value, seed = bad
@@ -357,7 +458,8 @@ def train_and_evaluate(
                     now = time.perf_counter()
                     rate = (step - last_log[0]) / max(now - last_log[1], 1e-9)
                     last_log = (step, now)
-                    means = {k: float(np.mean(v)) for k, v in metrics.items()}
+                    means = {k: float(np.mean(np.concatenate([m[k] for m in since_log]))) for k in metrics}
+                    since_log = []
                     writer.write(step, {**means, "steps_per_sec": rate})
                     eta = (config.num_steps - step) / rate if rate > 0 else math.inf
                     losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())

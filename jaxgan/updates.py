@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan.dynamics import vector_field_and_losses
-from jaxgan.game import Game, discriminator_step, generate, generator_loss
+from jaxgan.game import Game, discriminator_loss, discriminator_step, generate, generator_loss
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
 
@@ -212,37 +212,50 @@ def unrolled_step(
 # -------------------------------------------------------------------------------------------------------------
 
 
-def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> Callable:
-    """`field(params) -> (v, (g_loss, d_loss))` for params = (θ_G, θ_D), on this step's batch, noise and keys.
+def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> tuple[Callable, Callable[[], tuple[Any, Any]]]:
+    """`(field, advance_model_state)` on this step's batch, noise and keys.
 
-    v is `jaxgan.dynamics.vector_field`: D's part keeps its dependence on θ_G through the fake samples, so
-    derivatives of v (consensus, SGA) see the interaction terms. Model state is held fixed: these rules are for
-    stateless models.
+    `field(params) -> (v, (g_loss, d_loss))` for params = (θ_G, θ_D) is `jaxgan.dynamics.vector_field`: D's part
+    keeps its dependence on θ_G through the fake samples, so derivatives of v (consensus, SGA) see the interaction
+    terms. Model state (batch-norm running averages, spectral-norm vectors) is held at its start-of-step value
+    while the field and its derivatives are taken, so v stays a deterministic function of the parameters (batch
+    norm normalises with the batch's own statistics, as in any training step); `advance_model_state()` then gives
+    (G's, D's) model state after one forward pass of both players at the start point, as a simultaneous step's
+    would be. Stateless models skip that pass.
     """
-    if jax.tree.leaves(state.g_model_state) or jax.tree.leaves(state.d_model_state):
-        raise ValueError("this update rule differentiates the gradient field and supports stateless models only")
     real = batch["real"][0]
     z = game.sample_noise(step_keys(state).noise, real.shape[0])
+    key = _penalty_key(state, 0)
 
     def field(params):
-        return vector_field_and_losses(game, *params, real, z, key=_penalty_key(state, 0))
+        return vector_field_and_losses(
+            game, *params, real, z, key=key, g_model_state=state.g_model_state, d_model_state=state.d_model_state
+        )
 
-    return field
+    def advance_model_state() -> tuple[Any, Any]:
+        if not (jax.tree.leaves(state.g_model_state) or jax.tree.leaves(state.d_model_state)):
+            return state.g_model_state, state.d_model_state
+        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z)
+        _, d_model_state = discriminator_loss(game, state.d_params, state.d_model_state, real, fake, key)
+        return g_model_state, d_model_state
+
+    return field, advance_model_state
 
 
-def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any]) -> TrainState:
+def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any], model_state: tuple[Any, Any]) -> TrainState:
     """Both players' optimizers applied to the descent directions `grads` = (G's, D's) from the current point."""
     g_params, g_opt_state = _generator_update(game, state, grads[0])
     updates, d_opt_state = game.d_optimizer.update(grads[1], state.d_opt_state, state.d_params)
     d_params = optax.apply_updates(state.d_params, updates)
-    return _advance(state, (g_params, g_opt_state, state.g_model_state), (d_params, d_opt_state, state.d_model_state))
+    return _advance(state, (g_params, g_opt_state, model_state[0]), (d_params, d_opt_state, model_state[1]))
 
 
 def _joint_rule(game: Game, adjusted_gradients: Callable) -> UpdateRule:
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        field = joint_field_fn(game, state, batch)
+        field, advance_model_state = joint_field_fn(game, state, batch)
         grads, (g_loss, d_loss), extra = adjusted_gradients(field, (state.g_params, state.d_params), state)
-        return _apply_joint(game, state, grads), {"d_loss": d_loss, "g_loss": g_loss, **extra}
+        new_state = _apply_joint(game, state, grads, advance_model_state())
+        return new_state, {"d_loss": d_loss, "g_loss": g_loss, **extra}
 
     return UpdateRule(step, 1, game.init)
 

@@ -40,12 +40,9 @@ def train_run(config, workdir) -> dict:
 
 def load_experiment(name: str):
     """`get_config()` of experiments/NAME.py, loaded by path (experiments/ is not a package)."""
-    import importlib.util
+    from jaxgan.config import load_config_file
 
-    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config_file(ROOT / "experiments" / f"{name}.py")
 
 
 def publish(name: str, table: str, results, workdir: pathlib.Path, write_notes: bool) -> None:
@@ -82,3 +79,20 @@ def mixture_cells(runs: list[dict]) -> list[str]:
         values = np.array([r[metric] for r in runs], dtype=float) * scale
         cells.append(f"{values.mean():{fmt}}{unit} ± {values.std():{fmt}}{unit}")
     return cells
+
+
+def restore_final_state(config, workdir):
+    """The newest checkpointed state of the run of `config` in `workdir` (a single run, not a sweep)."""
+    import jax
+
+    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state
+    from jaxgan.updates import make_update_rule
+
+    task = make_task(config)
+    game = build_game(config, task)
+    abstract = jax.eval_shape(lambda: init_state(config, make_update_rule(game, config), task))
+    with Checkpointer(pathlib.Path(workdir) / "checkpoints") as checkpointer:
+        state, _ = checkpointer.restore(abstract)
+    return game, state

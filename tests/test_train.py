@@ -222,6 +222,85 @@ def test_fused_chunk_makes_no_host_transfer():
     assert metrics["d_loss"].shape == (10,)
 
 
+def test_dispatch_lengths_do_not_change_the_result():
+    """The runner's variable-length dispatches are one compiled loop: 3 + 5 + 2 steps give the bits of 10."""
+    from jaxgan.train import make_train_chunk
+
+    config = tiny_config()
+    rule = make_update_rule(build_game(config), config)
+    chunk = make_train_chunk(rule, make_task(config).data.sample, config.batch_size, max_steps=8)
+    split = init_state(config, rule)
+    losses = []
+    for n in (3, 5, 2):
+        split, metrics = chunk(split, n)
+        losses.append(np.asarray(metrics["d_loss"])[:n])
+        assert metrics["d_loss"].shape == (8,)  # one program, whatever the length
+    whole, metrics = chunk(chunk(init_state(config, rule), 8)[0], 2)
+    assert_bitwise_equal(split, whole)
+    scan = make_train_chunk(rule, make_task(config).data.sample, config.batch_size)
+    _, scanned = scan(init_state(config, rule), 10)
+    np.testing.assert_allclose(np.concatenate(losses), np.asarray(scanned["d_loss"]), rtol=1e-6)
+    assert chunk._cache_size() == 1
+
+
+def test_dispatch_clock_bounds_the_seconds_per_dispatch():
+    from jaxgan.train import DispatchClock
+
+    clock = DispatchClock(max_steps=250, max_seconds=2.0)
+    assert clock.length == 1
+    clock.record(1, 30.0)  # the first dispatch compiles: not a measurement
+    assert clock.length == 1
+    clock.record(1, 0.01)  # 200 steps would fit: grows by at most 8x per dispatch
+    assert clock.length == 8
+    clock.record(8, 0.08)
+    assert clock.length == 64
+    clock.record(64, 0.64)
+    assert clock.length == 128  # 200 fit, rounded down to a power of two
+    clock.record(128, 12.8)  # the machine got 10x slower
+    assert clock.length == 16
+    clock.record(16, 100.0)
+    assert clock.length == 1
+    assert clock.end(step=33, boundary=1000) == 34 and DispatchClock(250, 2.0).end(0, 1) == 1
+    clock.length = 16
+    assert clock.end(step=33, boundary=1000) == 48 and clock.end(step=33, boundary=40) == 40
+
+
+def test_sigterm_latency_is_bounded_with_a_slow_step(tmp_path, monkeypatch):
+    """A step of 50 ms and 200-step dispatches would take 10 s to reach the host; with max_dispatch_seconds=0.5
+    every dispatch is at most 8 steps and the preemption checkpoint follows SIGTERM within about a second."""
+    import os
+    import threading
+
+    import jaxgan.train as train
+    from jaxgan.train import Preempted
+
+    fast = train.make_train_chunk
+    lengths, sent = [], []
+
+    def slow_chunk(*args, **kwargs):
+        chunk = fast(*args, **kwargs)
+
+        def slowly(state, num_steps, hparams=None):
+            lengths.append(num_steps)
+            if len(lengths) == 6:  # well into training, compiled: SIGTERM arrives during a dispatch
+                threading.Timer(0.02, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGTERM))).start()
+            time.sleep(0.05 * num_steps)
+            return chunk(state, num_steps, hparams)
+
+        return slowly
+
+    monkeypatch.setattr(train, "make_train_chunk", slow_chunk)
+    config = tiny_config(num_steps=2000, steps_per_dispatch=200, max_dispatch_seconds=0.5, log_every_steps=1000,
+                         eval_every_steps=1000, checkpoint_every_steps=1000)  # fmt: skip
+    with pytest.raises(Preempted) as stop:
+        train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    latency = time.perf_counter() - sent[0]
+    assert max(lengths[1:]) <= 8, lengths  # 0.5 s at >= 50 ms a step
+    assert latency < 3.0, latency
+    assert stop.value.step == sum(lengths)
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == stop.value.step
+
+
 def dirac_config(**overrides):
     config = default_config()
     config.data.name, config.z_dim, config.batch_size = "dirac", 1, 1
@@ -319,14 +398,60 @@ def test_sweep_over_one_value_is_a_plain_run_at_that_value(tmp_path):
     assert {k: v for k, v in swept.items() if k != "config"} == {k: v for k, v in plain.items() if k != "config"}
 
 
-def test_workdir_of_another_config_is_refused_and_left_untouched(tmp_path):
-    from jaxgan.checkpoint import CheckpointMismatchError
+def test_workdir_of_another_config_is_refused_before_restoring_and_left_untouched(tmp_path):
+    from jaxgan.config import ConfigError
 
     train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    with pytest.raises(CheckpointMismatchError, match=r"none of the checkpoints \[20\] .* can be restored"):
+    with pytest.raises(ConfigError, match=r"another config \(generator.width: 16 → 8; saved in .*config.json\): rerun"):
         train_and_evaluate(tiny_config(num_steps=40, **{"generator.width": 8}), str(tmp_path), echo=lambda _: None)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    # What a resumed run may change (its length, its cadence) is not a mismatch.
+    result = train_and_evaluate(tiny_config(num_steps=40, log_every_steps=10), str(tmp_path), echo=lambda _: None)
+    assert result["step"] == 40
+
+
+def test_workdir_without_its_config_is_refused_by_the_stored_layout(tmp_path):
+    """A workdir of an older jaxgan has no config.json: orbax's metadata is compared before any array is read."""
+    from jaxgan.checkpoint import CheckpointMismatchError
+
+    train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(CheckpointMismatchError, match=r"none of the checkpoints \[20\] .* leaf g_\w+\.0\.mu\.MLP_0\.Dense_0\.bias: stored float32\[16\], this run has float32\[8\]"):
+        train_and_evaluate(tiny_config(num_steps=40, **{"generator.width": 8}), str(tmp_path), echo=lambda _: None)
+    train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)  # resumes, and writes it
+    assert json.loads((tmp_path / "config.json").read_text())["generator"]["width"] == 16
+
+
+@pytest.mark.parametrize("keep_config", [True, False], ids=["config_json", "old_workdir"])
+def test_rerun_with_another_config_prints_exactly_one_line(tmp_path, keep_config):
+    workdir = tmp_path / "w"
+    assert subprocess.run(cli(workdir, num_steps=20), cwd=ROOT, capture_output=True).returncode == 0
+    if not keep_config:
+        (workdir / "config.json").unlink()
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "checkpoints").rglob("*")}
+    run = subprocess.run(cli(workdir, num_steps=40, **{"generator.width": 8}), cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2
+    lines = (run.stdout + run.stderr).splitlines()
+    assert len(lines) == 1, lines[:5]
+    assert "generator.width: 16 → 8" in lines[0] if keep_config else "stored float32[16], this run has float32[8]" in lines[0]
+    assert "new --workdir" in lines[0]
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "checkpoints").rglob("*")} == before
+
+
+def test_every_step_unreadable_is_one_line_with_orbax_reason(tmp_path):
+    workdir = tmp_path / "w"
+    assert subprocess.run(cli(workdir, num_steps=40), cwd=ROOT, capture_output=True).returncode == 0
+    for metadata in (workdir / "checkpoints").glob("*/_CHECKPOINT_METADATA"):
+        metadata.write_text("{garbage")
+    for metadata in (workdir / "checkpoints").glob("*/state/_METADATA"):
+        metadata.write_text("{garbage")
+    run = subprocess.run(cli(workdir, num_steps=40), cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2
+    lines = (run.stdout + run.stderr).splitlines()
+    assert len(lines) == 1, lines[:5]
+    assert "none of the checkpoints [20, 40]" in lines[0] and "Failed to json parse" in lines[0]
+    assert "start over with a new --workdir" in lines[0]
 
 
 def test_top_jacobian_eigenvalues_are_logged_at_evaluations(tmp_path):

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxgan.conditioning import Labelled
 from jaxgan.data import images
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.registry import Registry
@@ -28,6 +29,8 @@ class Dataset(NamedTuple):
     num_classes: int  # 0: unlabelled
     sample: Callable[[jax.Array, int], jax.Array]  # (key, n) -> [n, *shape] float32 in the models' range
     info: Any = None  # what evaluations need: the Mixture, the ImageData, ...
+    # (key, n) -> Labelled(the images `sample` draws from the same key, their int32 classes [n]); labelled data only
+    sample_labelled: Callable[[jax.Array, int], Labelled] | None = None
 
 
 def _mixture(settings: ml_collections.ConfigDict) -> Dataset:
@@ -43,11 +46,19 @@ def _image_dataset(data: images.ImageData) -> Dataset:
     """Training images held in device memory as one uint8 array; a batch is a gather by indices drawn from the
     step's key, scaled to [−1, 1]. The limit: the training split must fit in device memory (mnist_5k: 3.1 MB)."""
     train = jnp.asarray(data.train_images)
+    labels = None if data.train_labels is None else jnp.asarray(data.train_labels, jnp.int32)
 
     def sample(key: jax.Array, n: int) -> jax.Array:
         return images.to_model_range(train[jax.random.randint(key, (n,), 0, train.shape[0])])
 
-    return Dataset(tuple(data.train_images.shape[1:]), data.num_classes, sample, data)
+    def sample_labelled(key: jax.Array, n: int) -> Labelled:
+        index = jax.random.randint(key, (n,), 0, train.shape[0])
+        return Labelled(images.to_model_range(train[index]), labels=labels[index])
+
+    return Dataset(
+        tuple(data.train_images.shape[1:]), data.num_classes, sample, data,
+        sample_labelled if data.num_classes and labels is not None else None,
+    )  # fmt: skip
 
 
 def _num_train(settings: ml_collections.ConfigDict, total: int) -> int:
@@ -67,10 +78,13 @@ def _stacked_mnist(settings: ml_collections.ConfigDict) -> Dataset:
     data = images.load_mnist_5k(_num_train(settings, 5000))
     train, labels = jnp.asarray(data.train_images), jnp.asarray(data.train_labels)
 
-    def sample(key: jax.Array, n: int) -> jax.Array:
-        return images.to_model_range(images.stacked_mnist_batch(key, train, labels, n)[0])
+    def sample_labelled(key: jax.Array, n: int) -> Labelled:
+        stacked, classes = images.stacked_mnist_batch(key, train, labels, n)
+        return Labelled(images.to_model_range(stacked), labels=classes)
 
-    return Dataset((*data.train_images.shape[1:3], 3), 1000, sample, data)
+    return Dataset(
+        (*data.train_images.shape[1:3], 3), 1000, lambda key, n: sample_labelled(key, n).data, data, sample_labelled
+    )
 
 
 def _image_folder(settings: ml_collections.ConfigDict) -> Dataset:

@@ -14,6 +14,7 @@ saved.
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -22,6 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import plotting
+from jaxgan.conditioning import Labelled, data_of
 from jaxgan.data import Dataset
 from jaxgan.dynamics import jacobian_eigenvalues, vector_field
 from jaxgan.game import Game, generate
@@ -40,8 +42,24 @@ class Evaluation(NamedTuple):
     plot: Callable[[Any, dict[int, np.ndarray], Game, ml_collections.ConfigDict], None]
 
 
-def eval_noise(game: Game, state: TrainState, num_samples: int) -> jax.Array:
-    return game.sample_noise(jax.random.fold_in(state.key, EVAL_STREAM), num_samples)
+def eval_noise(game: Game, state: TrainState, num_samples: int) -> jax.Array | Labelled:
+    """The fixed evaluation noise; in a conditioned game the classes (or InfoGAN's categorical code) cycle through
+    0, 1, ..., K − 1, so every class is asked for equally often and the figures can show one row per class."""
+    z = game.sample_noise(jax.random.fold_in(state.key, EVAL_STREAM), num_samples)
+    if not isinstance(z, Labelled):
+        return z
+    if z.labels is not None:
+        return z.replace(labels=jnp.arange(num_samples) % game.conditioning.num_classes)
+    if z.categorical is not None:
+        return z.replace(categorical=jnp.arange(num_samples) % game.conditioning.categorical)
+    return z
+
+
+def requested_classes(z: jax.Array | Labelled) -> jax.Array | None:
+    """The classes (or InfoGAN's categorical code) a conditioned G was asked for; None when unconditioned."""
+    if not isinstance(z, Labelled):
+        return None
+    return z.labels if z.labels is not None else z.categorical
 
 
 def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
@@ -146,15 +164,23 @@ def describe_run(config: ml_collections.ConfigDict) -> str:
 def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """FID, KID, Inception Score, precision and recall of `eval_num_samples` samples of G against the held-out
     split, all from the shipped digit classifier (`jaxgan.metrics.classifier`): features of its penultimate layer,
-    its logits for the IS. The held-out features are computed once, when the evaluation is built."""
+    its logits for the IS. The held-out features are computed once, on first use.
+
+    Conditioned runs add `class_accuracy`, the classifier's agreement with the class G was asked for (for
+    InfoGAN: `code_accuracy`, the agreement of the categorical code with the digit under the best one-to-one
+    matching, as in Chen et al. 2016). Stacked MNIST (three digits as R, G, B) is judged as in Metz et al. 2016:
+    each channel classified by the MNIST classifier, `modes` = how many of the 1000 digit triples are produced,
+    `kl` = KL(generated triple histogram ‖ uniform)."""
     from jaxgan.data.images import to_model_range, to_unit_range
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
 
-    name = config.data.name if config.data.name in ("mnist_5k", "digits") else None
-    if name is None or data.info is None:
+    stacked = config.data.name == "stacked_mnist"
+    name = "mnist_5k" if stacked else config.data.name
+    if name not in ("mnist_5k", "digits") or data.info is None:
         raise ValueError(
-            f"--config.evaluations: 'images' needs mnist_5k or digits data (a shipped classifier), not {config.data.name!r}"
+            f"--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data (a shipped classifier), "
+            f"not {config.data.name!r}"
         )
     num_samples = config.eval_num_samples
     kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
@@ -165,17 +191,31 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         inside `jax.eval_shape`) and evaluated eagerly even when first used inside a trace."""
         if not loaded:
             with jax.ensure_compile_time_eval():
-                classify, _ = load_classifier(name, data.shape)
+                classify, _ = load_classifier(name, data.info.test_images.shape[1:])
                 held_out = classify(to_model_range(jnp.asarray(data.info.test_images)))[1]
             loaded.update(classify=classify, held_out=np.asarray(held_out))
         return loaded["classify"], loaded["held_out"]
 
+    def stacked_metrics(classify: Callable, samples: jax.Array) -> dict[str, jax.Array]:
+        channels = jnp.moveaxis(samples, -1, 0)[..., None]  # [3, n, H, W, 1]
+        digits = jnp.argmax(jax.vmap(lambda x: classify(x)[0])(channels), axis=-1)  # [3, n]
+        modes, kl = image.mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], 1000)
+        return {"modes": modes, "kl": kl}
+
     def evaluate(game: Game, state: TrainState):
         classify, held_out = reference()
+        z = eval_noise(game, state, num_samples)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
+        samples = data_of(samples)
+        snapshot = to_unit_range(samples)
+        classes = requested_classes(z)
+        if classes is not None:
+            snapshot = Labelled(snapshot, labels=classes)
+        if stacked:
+            return stacked_metrics(classify, samples), snapshot
         # A runtime value, not a constant: XLA would otherwise spend seconds constant-folding the held-out
         # statistics (covariance, k-NN radii) at every compilation.
         held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
-        samples, _ = generate(game, state.g_params, state.g_model_state, eval_noise(game, state, num_samples), train=False)
         logits, features = classify(samples)
         precision, recall = image.precision_recall_from_features(held_out, features, k=3)
         inception_score, _ = image.inception_score_from_logits(logits, num_splits=10)
@@ -186,21 +226,61 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             "precision": precision,
             "recall": recall,
         }
-        return metrics, to_unit_range(samples)
+        if classes is not None:
+            predicted = jnp.argmax(logits, axis=-1)
+            if game.conditioning.uses_labels:
+                metrics["class_accuracy"] = jnp.mean(predicted == classes)
+            else:  # InfoGAN: which digit each code value makes, as counts [code, digit]
+                metrics["code_digit_counts"] = jnp.zeros((game.conditioning.categorical, logits.shape[-1])).at[
+                    classes, predicted
+                ].add(1.0)
+        return metrics, snapshot
+
+    scalars = ("modes", "kl") if stacked else ("fid", "kid", "inception_score", "precision", "recall", "class_accuracy")
 
     def summarize(game, state, m):
-        return {k: m[k].item() for k in ("fid", "kid", "inception_score", "precision", "recall")}
+        out = {k: m[k].item() for k in scalars if k in m}
+        if "code_digit_counts" in m:
+            out["code_accuracy"] = code_accuracy(np.asarray(m["code_digit_counts"]))
+        return out
 
     def describe(m):
-        return (
+        if stacked:
+            return f"modes {int(m['modes'])}/1000  kl {float(m['kl']):.3f}"
+        text = (
             f"fid {float(m['fid']):.2f}  kid {float(m['kid']):.4f}  is {float(m['inception_score']):.2f}  "
             f"precision {float(m['precision']):.3f}  recall {float(m['recall']):.3f}"
         )
+        if "class_accuracy" in m:
+            text += f"  class_accuracy {float(m['class_accuracy']):.3f}"
+        if "code_digit_counts" in m and np.ndim(m["code_digit_counts"]) == 2:
+            text += f"  code_accuracy {code_accuracy(np.asarray(m['code_digit_counts'])):.3f}"
+        return text
 
     def plot(path, snapshots, game, config):
-        plotting.plot_image_snapshots(path, snapshots, title=f"{config.data.name}, {describe_run(config)}")
+        title = f"{config.data.name}, {describe_run(config)}"
+        labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
+        if labels:
+            final = max(snapshots)
+            final_labels = labels[final] if labels[final].ndim == 1 else labels[final][0]  # a sweep: the first run
+            plotting.plot_class_grid(path, snapshots[final], final_labels, title=f"{title}, step {final}")
+        else:
+            plotting.plot_image_snapshots(path, snapshots, title=title)
 
     return Evaluation(evaluate, summarize, describe, plot)
+
+
+def code_accuracy(counts: np.ndarray) -> float:
+    """Agreement of a categorical code with the classes under the best one-to-one matching of code values to
+    classes (Hungarian algorithm), from counts [code value, class]."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / max(counts.sum(), 1))
+
+
+def load_snapshot_labels(samples_dir: pathlib.Path) -> dict[int, np.ndarray]:
+    return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(samples_dir.glob("step_*_labels.npy"))}
 
 
 # build(config, dataset) -> Evaluation

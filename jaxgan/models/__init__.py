@@ -116,21 +116,46 @@ DISCRIMINATORS.register(
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
 _DCGAN = dict(base_width=64, kernel_size=4)
-GENERATORS.register(
-    "dcgan",
-    _DCGAN,
-    _needs(3, "generator", lambda s, shape, num_classes, config: DCGANGenerator(tuple(shape), s.base_width, 0, s.kernel_size, dtype=_dtype(config))),
-)
-DISCRIMINATORS.register(
-    "dcgan",
-    _DCGAN,
-    _needs(3, "discriminator", lambda s, shape, num_classes, config: DCGANDiscriminator(s.base_width, kernel_size=s.kernel_size, dtype=_dtype(config))),
-)
+
+
+def _dcgan_generator(s, shape, num_classes, config) -> DCGANGenerator:
+    classes = num_classes if config.conditioning in ("concat", "acgan") else 0
+    return DCGANGenerator(tuple(shape), s.base_width, classes, s.kernel_size, dtype=_dtype(config))
+
+
+def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
+    """Conditioned as `config.conditioning` asks: the class as input channels (concat), a classifier head
+    (acgan), a Q head for InfoGAN's codes (infogan)."""
+    kind, info = config.conditioning, config.info
+    return DCGANDiscriminator(
+        s.base_width,
+        num_classes=num_classes if kind in ("concat", "acgan") else 0,
+        aux_classifier=kind == "acgan",
+        info_categorical=info.categorical if kind == "infogan" else 0,
+        info_continuous=info.continuous if kind == "infogan" else 0,
+        kernel_size=s.kernel_size,
+        dtype=_dtype(config),
+        norm=s.norm,
+    )
+
+
+GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
+# norm: "batch" (the paper's), "layer" (gradient penalties are per example: WGAN-GP), "none"
+DISCRIMINATORS.register("dcgan", {**_DCGAN, "norm": "batch"}, _needs(3, "discriminator", _dcgan_discriminator))
+
+
+CONDITIONED = ("dcgan",)  # the models that take labels or InfoGAN's heads
 
 
 def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0):
     """(generator, discriminator) Linen modules named by `config.generator.name` / `config.discriminator.name`."""
     g, d = config.generator, config.discriminator
+    for what, name in (("generator", g.name), ("discriminator", d.name)):
+        if config.conditioning != "none" and name not in CONDITIONED:
+            raise ValueError(
+                f"--config.conditioning={config.conditioning!r}: --config.{what}.name={name!r} takes no labels or codes; "
+                f"use one of {', '.join(CONDITIONED)}"
+            )
     return (
         GENERATORS[g.name].build(g, data_shape, num_classes, config),
         DISCRIMINATORS[d.name].build(d, data_shape, num_classes, config),

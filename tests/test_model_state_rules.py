@@ -1,0 +1,84 @@
+"""Update rules on players with model state (DCGAN's batch norm): the unrolled rule threads D's batch statistics
+through its K steps, and the joint-field rules hold model state fixed while differentiating, then advance it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan.game import discriminator_loss, generate, generator_loss
+from jaxgan.state import step_keys
+from jaxgan.tasks import make_task
+from jaxgan.train import build_game
+from jaxgan.updates import make_update_rule
+from test_image_runs import digits_config
+
+
+def setup(**overrides):
+    """28×28 digits, so that D has batch norm (on 8×8 its single convolution has none); tiny widths."""
+    config = digits_config(**overrides)
+    config.data.name, config.batch_size, config.z_dim = "mnist_5k", 16, 8
+    config.generator.base_width = config.discriminator.base_width = 4
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config)
+    state = rule.init(jax.random.key(0), jnp.zeros((config.batch_size, *task.data.shape)))
+    real = task.data.sample(jax.random.key(1), rule.num_real_batches * config.batch_size)
+    batch = {"real": real.reshape(rule.num_real_batches, config.batch_size, *real.shape[1:])}
+    return config, game, rule, state, batch
+
+
+def reference_unrolled_step(game, state, real, k):
+    """The unrolled rule written as a plain Python loop over K steps of D (optimizer state and batch statistics
+    carried by hand), differentiated end to end: (G's new params, D's model state after its own first step)."""
+    z = game.sample_noise(step_keys(state).noise, 1, real.shape[0])
+
+    def objective(g_params):
+        fake, _ = generate(game, g_params, state.g_model_state, z)
+        d_params, d_opt_state, d_model_state = state.d_params, state.d_opt_state, state.d_model_state
+        states = []
+        for _ in range(k):
+            (_, d_model_state), grads = jax.value_and_grad(
+                lambda p: discriminator_loss(game, p, d_model_state, real, fake[0]), has_aux=True
+            )(d_params)
+            updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
+            d_params = optax.apply_updates(d_params, updates)
+            states.append(d_model_state)
+        return generator_loss(game, d_params, d_model_state, fake[0], real), states
+
+    grads, states = jax.grad(objective, has_aux=True)(state.g_params)
+    updates, _ = game.g_optimizer.update(grads, state.g_opt_state, state.g_params)
+    return optax.apply_updates(state.g_params, updates), states
+
+
+def test_unrolled_rule_threads_d_batch_statistics_through_the_k_steps():
+    config, game, rule, state, batch = setup(update_rule="unrolled", unroll_steps=3, loss="minimax")
+    assert jax.tree.leaves(state.d_model_state), "the DCGAN discriminator keeps batch statistics"
+    new_state, _ = jax.jit(rule.step)(state, batch)
+    want, states = reference_unrolled_step(game, state, batch["real"][0], k=3)
+    for got, ref in zip(jax.tree.leaves(new_state.g_params), jax.tree.leaves(want)):
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    # D keeps the batch statistics of its own (first) step, not those of the K-th unrolled one; the two differ.
+    for got, ref in zip(jax.tree.leaves(new_state.d_model_state), jax.tree.leaves(states[0])):
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+    gap = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(states[0]), jax.tree.leaves(states[-1])))
+    assert gap > 1e-6
+
+
+@pytest.mark.parametrize("update_rule", ["extragradient", "consensus", "sga", "optimistic"])
+def test_joint_field_rules_advance_model_state_by_one_forward_pass(update_rule):
+    config, game, rule, state, batch = setup(update_rule=update_rule, loss="minimax")
+    new_state, metrics = jax.jit(rule.step)(state, batch)
+    real = batch["real"][0]
+    z = game.sample_noise(step_keys(state).noise, real.shape[0])
+    fake, g_model_state = generate(game, state.g_params, state.g_model_state, z)
+    d_loss, d_model_state = discriminator_loss(game, state.d_params, state.d_model_state, real, fake, None)
+    for got, want in zip(jax.tree.leaves((new_state.g_model_state, new_state.d_model_state)),
+                         jax.tree.leaves((g_model_state, d_model_state))):  # fmt: skip
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(jax.tree.leaves(new_state.g_model_state)[0], jax.tree.leaves(state.g_model_state)[0])
+    if update_rule == "consensus":  # its losses are the field's at the start point
+        np.testing.assert_allclose(metrics["d_loss"], d_loss, rtol=1e-5)
+        np.testing.assert_allclose(metrics["g_loss"], generator_loss(game, state.d_params, state.d_model_state, fake, real), rtol=1e-5)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(new_state.g_params))
