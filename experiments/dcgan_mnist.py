@@ -25,7 +25,7 @@ def get_config():
     config.d_steps = 1
     for player in (config.g_optimizer, config.d_optimizer):
         player.learning_rate = 2e-4
-    config.num_steps = 3000
+    config.num_steps = 1500
     config.log_every_steps = 100
     config.eval_every_steps = 500
     config.eval_num_samples = 1000

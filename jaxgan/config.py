@@ -99,6 +99,9 @@ def default_config() -> ml_collections.ConfigDict:
     # ... and fewer where a dispatch would take longer than this: the host sees SIGTERM (and writes the preemption
     # checkpoint) only between dispatches, and clusters give about 30 s of grace.
     config.max_dispatch_seconds = 2.0
+    # How a dispatch runs its steps: "fused" (one XLA loop), "host" (the compiled step called from Python, dispatched
+    # asynchronously) or "auto" (host for images on a CPU, whose XLA loops run convolutions ~25x slower; else fused).
+    config.dispatch_loop = "auto"
     # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
     config.num_devices = 0
     return config
@@ -158,7 +161,7 @@ SWEEPABLE = (
 RESUMABLE = (
     "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",
-)  # fmt: skip
+)  # fmt: skip  (dispatch_loop is not: a fused and a host loop are different programs, equal only up to rounding)
 
 
 def resume_differences(saved: dict[str, Any], config: ml_collections.ConfigDict) -> list[str]:
@@ -234,6 +237,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "penalty": PENALTIES,
     "dtype": DTYPES,
     "conditioning": CONDITIONINGS,
+    "dispatch_loop": ("auto", "fused", "host"),
     "data.name": DATASETS.names,
     "generator.name": GENERATORS.names,
     "discriminator.name": DISCRIMINATORS.names,

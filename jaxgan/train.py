@@ -128,6 +128,7 @@ def make_train_chunk(
     num_runs: int = 1,
     mesh: Mesh | None = None,
     max_steps: int | None = None,
+    host_loop: bool = False,
 ) -> Callable:
     """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one program.
 
@@ -140,6 +141,11 @@ def make_train_chunk(
     (at most `max_steps`) is an argument of one compiled loop, and the metrics have `max_steps` entries of which
     the first `num_steps` are filled: the runner varies its dispatch lengths freely and every length runs the same
     program, so a run's result does not depend on how its steps were split into dispatches.
+
+    With `host_loop`, the steps are instead one compiled step called `num_steps` times from Python: the calls are
+    dispatched asynchronously (nothing waits for the device until the caller reads the metrics), and the step's
+    convolutions run outside an XLA loop, where XLA's CPU backend runs them about 25× slower (BUILD_NOTES.md,
+    "Convolutions inside XLA loops on a CPU").
 
     With a `mesh` (`jaxgan.parallel`), the real batch is split over its devices, the state and metrics are
     replicated, and the rule's game should carry the same mesh so that its noise is split alike.
@@ -171,11 +177,30 @@ def make_train_chunk(
 
         return jax.lax.fori_loop(0, jnp.minimum(num_steps, max_steps), body, (state, buffers))
 
+    shardings = {} if mesh is None else dict(in_shardings=replicated(mesh), out_shardings=replicated(mesh))
+    if host_loop:
+        one = jax.jit(lambda state, hparams: step(state, hparams), donate_argnums=0, **shardings)
+        stack = jax.jit(lambda metrics: jax.tree.map(lambda *xs: jnp.stack(xs), *metrics))
+
+        def host_chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
+            hparams = {} if hparams is None else hparams
+            metrics = []
+            for _ in range(int(num_steps)):
+                state, m = one(state, hparams)
+                metrics.append(m)
+            return state, stack(metrics)
+
+        return host_chunk
     chunk, static = (scan_chunk, 1) if max_steps is None else (loop_chunk, ())
-    if mesh is None:
-        return jax.jit(chunk, static_argnums=static, donate_argnums=0)
-    everywhere = replicated(mesh)
-    return jax.jit(chunk, static_argnums=static, donate_argnums=0, in_shardings=everywhere, out_shardings=everywhere)
+    return jax.jit(chunk, static_argnums=static, donate_argnums=0, **shardings)
+
+
+def uses_host_loop(config: ml_collections.ConfigDict, task: Task) -> bool:
+    """`config.dispatch_loop`: "fused" (one XLA loop per dispatch), "host" (a Python loop of the compiled step), or
+    "auto": host for image data on a CPU, where XLA runs convolutions inside loops about 25× slower, else fused."""
+    if config.dispatch_loop == "auto":
+        return jax.default_backend() == "cpu" and len(task.data.shape) == 3
+    return config.dispatch_loop == "host"
 
 
 class DispatchClock:
@@ -383,6 +408,7 @@ def train_and_evaluate(
         num_runs(config),
         mesh,
         max_steps=config.steps_per_dispatch,
+        host_loop=uses_host_loop(config, task),
     )
     evaluate = jax.jit(
         jax.vmap(lambda state, hp: task.evaluation.evaluate(game_for(hp), state))

@@ -56,17 +56,25 @@ def main(argv):
         logits, _ = model.apply({"params": params}, x)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
-    def step(carry, i):
-        params, opt_state = carry
+    @jax.jit
+    def step(params, opt_state, i):
         k = jax.random.fold_in(key, i)
         idx = jax.random.randint(k, (128,), 0, train_x.shape[0])
         x = shift(jax.random.fold_in(k, 1), train_x[idx])
         loss, grads = jax.value_and_grad(loss_fn)(params, x, train_y[idx])
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        return optax.apply_updates(params, updates), opt_state, loss
 
+    # A Python loop of the compiled step, not a lax.scan: XLA's CPU backend runs convolutions inside loops about
+    # 25x slower (BUILD_NOTES.md, "Convolutions inside XLA loops on a CPU"); the calls are dispatched asynchronously.
     start = time.perf_counter()
-    (params, _), losses = jax.jit(lambda c: jax.lax.scan(step, c, jnp.arange(_STEPS.value)))((params, optimizer.init(params)))
+    opt_state, losses = optimizer.init(params), []
+    for i in range(_STEPS.value):
+        params, opt_state, loss = step(params, opt_state, i)
+        losses.append(loss)
+        if (i + 1) % 200 == 0:
+            print(f"step {i + 1}/{_STEPS.value}  loss {float(loss):.4f}  {time.perf_counter() - start:.0f} s", flush=True)
+    losses = jnp.stack(losses)
     accuracy = float(jnp.mean(jnp.argmax(model.apply({"params": params}, test_x)[0], -1) == test_y))
     seconds = time.perf_counter() - start
     path = classifier_dir(_DATA.value)

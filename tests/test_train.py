@@ -243,6 +243,24 @@ def test_dispatch_lengths_do_not_change_the_result():
     assert chunk._cache_size() == 1
 
 
+def test_host_loop_runs_the_same_steps_as_the_fused_loop():
+    """dispatch_loop="host" (images on a CPU) calls the compiled step from Python: the same math as the fused loop."""
+    from jaxgan.train import make_train_chunk, uses_host_loop
+
+    config = tiny_config()
+    rule = make_update_rule(build_game(config), config)
+    sample = make_task(config).data.sample
+    fused, metrics = make_train_chunk(rule, sample, config.batch_size, max_steps=8)(init_state(config, rule), 5)
+    host, host_metrics = make_train_chunk(rule, sample, config.batch_size, max_steps=8, host_loop=True)(init_state(config, rule), 5)
+    for a, b in zip(state_leaves(fused), state_leaves(host)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(metrics["d_loss"])[:5], np.asarray(host_metrics["d_loss"]), rtol=1e-5)
+    assert not uses_host_loop(config, make_task(config))  # the ring is 2-D points: fused
+    from test_image_runs import digits_config
+
+    assert uses_host_loop(digits_config(), make_task(digits_config())) == (jax.default_backend() == "cpu")
+
+
 def test_dispatch_clock_bounds_the_seconds_per_dispatch():
     from jaxgan.train import DispatchClock
 
