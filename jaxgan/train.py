@@ -401,14 +401,15 @@ def train_and_evaluate(
     train_game_for = game_factory(config, task, mesh)
     sweep = num_runs(config) > 1
     hparams = swept_hparams(config)
+    host_loop = uses_host_loop(config, task)  # also unrolls the rules' inner loops: no XLA loop around a convolution
     train_chunk = make_train_chunk(
-        lambda hp: make_update_rule(train_game_for(hp), config),
+        lambda hp: make_update_rule(train_game_for(hp), config, unroll_inner=host_loop),
         real_sampler(task, game),
         config.batch_size,
         num_runs(config),
         mesh,
         max_steps=config.steps_per_dispatch,
-        host_loop=uses_host_loop(config, task),
+        host_loop=host_loop,
     )
     evaluate = jax.jit(
         jax.vmap(lambda state, hp: task.evaluation.evaluate(game_for(hp), state))

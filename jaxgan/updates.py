@@ -71,11 +71,28 @@ def _penalty_key(state: TrainState, i: int | jax.Array) -> jax.Array:
     return jax.random.fold_in(step_keys(state).penalty, i)
 
 
-def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
+def _loop(body: Callable, carry: Any, xs: Any, length: int, unroll: bool) -> tuple[Any, Any]:
+    """`lax.scan(body, carry, xs)`, or with `unroll` the same steps traced one after another with no loop at all:
+    XLA's CPU backend runs convolutions inside a loop 16–27× slower (measured on the DCGAN-28 alternating step:
+    1.43 s with its single D step in a `lax.scan`, 0.16 s without)."""
+    if not unroll:
+        return jax.lax.scan(body, carry, xs)
+    if length == 0:
+        return carry, None
+    outputs = []
+    for i in range(length):
+        carry, out = body(carry, jax.tree.map(lambda x: x[i], xs))
+        outputs.append(out)
+    return carry, (None if outputs[0] is None else jax.tree.map(lambda *o: jnp.stack(o), *outputs))
+
+
+def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -> UpdateRule:
     """`d_steps` discriminator steps (fresh real batch and noise each), then one generator step.
 
     With `d_steps=5` this is the n_critic schedule of WGAN (Arjovsky et al. 2017) and WGAN-GP
     (Gulrajani et al. 2017). The generator's step sees the discriminator after its `d_steps` updates.
+    `unroll_inner` unrolls the loop over D's steps (the same math; for convolutional players on a CPU, whose XLA
+    backend runs convolutions inside loops 16–27× slower).
     """
     if d_steps < 1:
         raise ValueError(f"d_steps must be >= 1, got {d_steps}")
@@ -92,11 +109,8 @@ def alternating_step(game: Game, d_steps: int = 1) -> UpdateRule:
             )
             return (d_params, d_opt_state, d_model_state), loss
 
-        (d_params, d_opt_state, d_model_state), d_losses = jax.lax.scan(
-            d_body,
-            (state.d_params, state.d_opt_state, state.d_model_state),
-            (batch["real"], fake, jnp.arange(d_steps)),
-        )
+        carry, xs = (state.d_params, state.d_opt_state, state.d_model_state), (batch["real"], fake, jnp.arange(d_steps))
+        (d_params, d_opt_state, d_model_state), d_losses = _loop(d_body, carry, xs, d_steps, unroll_inner)
 
         def g_objective(g_params):
             fake_g, new_g_model_state = generate(game, g_params, g_model_state, z[d_steps])
@@ -142,6 +156,7 @@ def unrolled_step(
     same_batch: bool = True,
     stop_gradient: bool = False,
     remat: bool = True,
+    unroll_inner: bool = False,
 ) -> UpdateRule:
     """Unrolled GAN (Metz, Poole, Pfau, Sohl-Dickstein 2016, eq. 6–7).
 
@@ -163,6 +178,8 @@ def unrolled_step(
         backpropagation through the unroll.
       remat: rematerialise each unrolled step in the backward pass, so memory does not grow with K beyond
         the per-step carry (D's parameters and optimizer state).
+      unroll_inner: unroll the loop over the K steps in the compiled program (the same math; for convolutional
+        players on a CPU, whose XLA backend runs convolutions inside loops 16–27× slower).
     """
     if unroll_steps < 0:
         raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}")
@@ -192,7 +209,9 @@ def unrolled_step(
             if unroll_steps == 0:
                 d_params_k, d_model_state_k = state.d_params, state.d_model_state
             else:
-                (d_params_k, _, d_model_state_k), _ = jax.lax.scan(d_body, first[:3], jnp.arange(1, unroll_steps))
+                (d_params_k, _, d_model_state_k), _ = _loop(
+                    d_body, first[:3], jnp.arange(1, unroll_steps), unroll_steps - 1, unroll_inner
+                )
             g_loss = generator_loss(game, d_params_k, d_model_state_k, fake[0], real[0])
             return g_loss, (jax.lax.stop_gradient(first), g_model_state)
 
@@ -392,11 +411,12 @@ def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")
 
 
-def make_update_rule(game: Game, config: Any) -> UpdateRule:
-    """The update rule named by `config.update_rule`, with its options and the EMA of G from the config."""
+def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> UpdateRule:
+    """The update rule named by `config.update_rule`, with its options and the EMA of G from the config;
+    `unroll_inner` unrolls the rules' inner loops (n_critic, the K unrolled steps)."""
     name = config.update_rule
     factories = {
-        "alternating": lambda: alternating_step(game, d_steps=config.d_steps),
+        "alternating": lambda: alternating_step(game, d_steps=config.d_steps, unroll_inner=unroll_inner),
         "simultaneous": lambda: simultaneous_step(game),
         "unrolled": lambda: unrolled_step(
             game,
@@ -404,6 +424,7 @@ def make_update_rule(game: Game, config: Any) -> UpdateRule:
             same_batch=config.unroll_same_batch,
             stop_gradient=config.unroll_stop_gradient,
             remat=config.unroll_remat,
+            unroll_inner=unroll_inner,
         ),
         "extragradient": lambda: extragradient_step(game),
         "optimistic": lambda: optimistic_step(game),
