@@ -16,14 +16,15 @@ It prints one JSON object per measurement; every line has `what`, `rule`, `impl`
   what="dcgan28_train": one update step of experiments/dcgan_mnist.py's model and optimizer (mnist_5k 28×28×1,
     base_width 32, batch 128, z 100, Adam 2e-4 β1 0.5, non-saturating loss, train-mode batch norm whose running
     statistics are carried in the state) with `rule` "simultaneous" or "unrolled" (K = `--unroll_steps`, the
-    paper's same-batch unroll; the framework rematerialises it as the runner does). `steps` update steps are fused
-    in one `lax.scan` and timed after a compile+warm-up call (whose seconds are compile_and_warmup_s);
+    paper's same-batch unroll; the framework rematerialises it as the runner does). `steps` update steps are run
+    as the runner runs them (on a CPU: the compiled step called from Python with its inner loops traced out, since
+    XLA's CPU backend runs convolutions inside loops 16–27× slower; elsewhere: fused in one `lax.scan`) and timed
+    after a compile+warm-up call (whose seconds are compile_and_warmup_s);
     images_per_sec = batch × steps/s, real training images consumed per second (each step also generates a batch
     of fakes).
-    impl="jaxgan": the runner's step, `make_train_chunk(make_update_rule(build_game(config), config), ...)` in its
-      `lax.scan` form (the runner itself compiles the `max_steps` fori_loop form of the same chunk).
+    impl="jaxgan": the runner's step, `make_train_chunk(make_update_rule(build_game(config), config, ...), ...)`.
     impl="hand_written": the same math written directly with the two Linen modules, optax and `jax.grad` (the
-    unroll as a Python loop, no remat), fused by the same jit + scan. Its line also carries:
+    unroll as a Python loop, no remat), run the same way. Its line also carries:
       one_step_max_abs_diff: max |Δ| of D's and G's losses of the first step, both contenders starting from the
         same parameters, batch statistics and key (so the same real batch and the same noise);
       all_steps_loss_max_abs_diff: the same over all `steps` steps of the warm-up call (the updates as well);
@@ -72,7 +73,7 @@ from jaxgan.metrics.classifier import DigitClassifier, classifier_dir, load_clas
 from jaxgan.metrics.inception import InceptionV3
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.tasks import make_task
-from jaxgan.train import build_game, init_state, make_train_chunk
+from jaxgan.train import build_game, init_state, make_train_chunk, uses_host_loop
 from jaxgan.updates import make_update_rule
 from scripts.notes import ROOT, load_experiment, replace_block
 
@@ -108,7 +109,7 @@ def dcgan_config(rule: str, unroll_steps: int):
 # ------------------------------------------------------------------------------------------ the hand-written step
 
 
-def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | None):
+def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | None, host_loop: bool):
     """`chunk(state, num_steps) -> (state, {"d_loss", "g_loss"})`: the simultaneous step (`unroll_steps` None) or
     the unrolled one written directly with the DCGAN modules, optax and `jax.grad`; `state` is a plain dict.
 
@@ -189,8 +190,18 @@ def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | Non
         )
         return new_state, {"d_loss": d_loss, "g_loss": g_loss}
 
-    def chunk(state, num_steps):
+    def scan_chunk(state, num_steps):
         return jax.lax.scan(one_step, state, None, length=num_steps)
+
+    if host_loop:  # as the runner does for images on a CPU: the compiled step called from Python
+        one = jax.jit(lambda state: one_step(state, None), donate_argnums=0)
+
+        def host_chunk(state, num_steps):
+            metrics = []
+            for _ in range(num_steps):
+                state, m = one(state)
+                metrics.append(m)
+            return state, jax.tree.map(lambda *xs: jnp.stack(xs), *metrics)
 
     def init(framework_state) -> dict:
         return {
@@ -204,7 +215,7 @@ def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | Non
             "d_opt_state": d_optimizer.init(framework_state.d_params),
         }
 
-    return jax.jit(chunk, static_argnums=1, donate_argnums=0), init
+    return (host_chunk if host_loop else jax.jit(scan_chunk, static_argnums=1, donate_argnums=0)), init
 
 
 # ------------------------------------------------------------------------------------------ timing
@@ -236,9 +247,10 @@ def measure_train(rule: str) -> list[dict]:
     unroll_steps = _UNROLL_STEPS.value if rule == "unrolled" else None
     config = dcgan_config(rule, unroll_steps or 0)
     task = make_task(config)
-    framework_rule = make_update_rule(build_game(config, task), config)
-    framework = make_train_chunk(framework_rule, task.data.sample, config.batch_size)
-    reference, reference_init = hand_written_chunk(config, task.data.info.train_images, unroll_steps)
+    host_loop = uses_host_loop(config, task)  # the runner's choice: on a CPU, no XLA loop around a convolution
+    framework_rule = make_update_rule(build_game(config, task), config, unroll_inner=host_loop)
+    framework = make_train_chunk(framework_rule, task.data.sample, config.batch_size, host_loop=host_loop)
+    reference, reference_init = hand_written_chunk(config, task.data.info.train_images, unroll_steps, host_loop)
     start_state = init_state(config, framework_rule, task)
     steps, batch = _STEPS.value, config.batch_size
 
