@@ -58,3 +58,31 @@ def test_registry_names_and_settings_are_validated(key, value, message):
     with pytest.raises(ConfigError) as info:
         validate(config)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("source, low, high", [("train", 1.0, 1.0), ("held_out", 0.0, 0.15)])
+def test_memorization_number_flags_copies_of_training_images(source, low, high):
+    """A G that outputs training images is flagged as memorizing (fraction 1); one that outputs fresh digits of the
+    same distribution (the held-out split) scores about the quantile, 0.05."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.data.images import to_model_range
+    from jaxgan.models import Player
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state
+    from jaxgan.updates import make_update_rule
+
+    config = digits_config(eval_num_samples=300)
+    task = make_task(config)
+    game = build_game(config, task)
+    state = init_state(config, make_update_rule(game, config), task)
+    images = task.data.info.train_images if source == "train" else task.data.info.test_images
+    fixed = to_model_range(jnp.asarray(images[:300]))
+    copier = Player(game.generator.init, lambda params, model_state, z, **kw: (fixed[: z.shape[0]], model_state))
+    metrics, _ = task.evaluation.evaluate(dataclasses.replace(game, generator=copier), state)
+    for key in ("memorized_pixels", "memorized_features"):
+        assert low <= float(metrics[key]) <= high, (key, float(metrics[key]))
+    jax.block_until_ready(metrics)

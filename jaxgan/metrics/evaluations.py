@@ -27,10 +27,13 @@ from jaxgan.conditioning import Labelled, data_of
 from jaxgan.data import Dataset
 from jaxgan.dynamics import jacobian_eigenvalues, vector_field
 from jaxgan.game import Game, generate
+from jaxgan.metrics.memorization import nearest_neighbours
 from jaxgan.metrics.mixture import mixture_metrics
 from jaxgan.registry import Registry
 from jaxgan.state import TrainState
 
+# The memorization number: samples closer to a training image than all but this fraction of held-out images are.
+MEMORIZATION_QUANTILE = 0.05
 # The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
 EVAL_STREAM = 2**31 - 1
 
@@ -188,13 +191,34 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def reference() -> tuple[Callable, jax.Array]:
         """The classifier and the held-out features, loaded on first use (building a task stays cheap, also
-        inside `jax.eval_shape`) and evaluated eagerly even when first used inside a trace."""
+        inside `jax.eval_shape`) and evaluated eagerly even when first used inside a trace. Also the training
+        images' features and the memorization thresholds: the `MEMORIZATION_QUANTILE` quantile of the held-out
+        images' distances to their nearest training image, in pixels and in features."""
         if not loaded:
             with jax.ensure_compile_time_eval():
                 classify, _ = load_classifier(name, data.info.test_images.shape[1:])
-                held_out = classify(to_model_range(jnp.asarray(data.info.test_images)))[1]
-            loaded.update(classify=classify, held_out=np.asarray(held_out))
+                held_out_x = to_model_range(jnp.asarray(data.info.test_images))
+                train_x = to_model_range(jnp.asarray(data.info.train_images))
+                held_out = classify(held_out_x)[1]
+                train_features = classify(train_x)[1]
+                thresholds = [
+                    float(jnp.quantile(nearest_neighbours(q, r)[0], MEMORIZATION_QUANTILE))
+                    for q, r in ((held_out_x, train_x), (held_out, train_features))
+                ]
+            loaded.update(classify=classify, held_out=np.asarray(held_out), train_features=np.asarray(train_features),
+                          thresholds=thresholds)  # fmt: skip
         return loaded["classify"], loaded["held_out"]
+
+    def memorization(samples: jax.Array, features: jax.Array) -> dict[str, jax.Array]:
+        """Fractions of samples closer to a training image than all but `MEMORIZATION_QUANTILE` of the held-out
+        images are (`jaxgan.metrics.memorization`), in pixels and in the classifier's features."""
+        train_x = to_model_range(jax.lax.optimization_barrier(jnp.asarray(data.info.train_images)))
+        train_features = jax.lax.optimization_barrier(jnp.asarray(loaded["train_features"]))
+        pixel_threshold, feature_threshold = loaded["thresholds"]
+        return {
+            "memorized_pixels": jnp.mean(nearest_neighbours(samples, train_x)[0] < pixel_threshold),
+            "memorized_features": jnp.mean(nearest_neighbours(features, train_features)[0] < feature_threshold),
+        }
 
     def stacked_metrics(classify: Callable, samples: jax.Array) -> dict[str, jax.Array]:
         channels = jnp.moveaxis(samples, -1, 0)[..., None]  # [3, n, H, W, 1]
@@ -226,6 +250,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             "precision": precision,
             "recall": recall,
         }
+        metrics.update(memorization(samples, features))
         if classes is not None:
             predicted = jnp.argmax(logits, axis=-1)
             if game.conditioning.uses_labels:
@@ -236,7 +261,9 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
                 ].add(1.0)
         return metrics, snapshot
 
-    scalars = ("modes", "kl") if stacked else ("fid", "kid", "inception_score", "precision", "recall", "class_accuracy")
+    scalars = ("modes", "kl") if stacked else (
+        "fid", "kid", "inception_score", "precision", "recall", "class_accuracy", "memorized_pixels", "memorized_features",
+    )  # fmt: skip
 
     def summarize(game, state, m):
         out = {k: m[k].item() for k in scalars if k in m}
@@ -266,6 +293,19 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             plotting.plot_class_grid(path, snapshots[final], final_labels, title=f"{title}, step {final}")
         else:
             plotting.plot_image_snapshots(path, snapshots, title=title)
+        if snapshots and not stacked:  # the final samples beside their nearest training images
+            classify, _ = reference()
+            samples = np.asarray(snapshots[max(snapshots)][:8], np.float32)
+            samples = samples if samples.ndim == 4 else samples[0]  # a sweep: the first run
+            train = np.asarray(data.info.train_images, np.float32) / 255.0
+            pixel = np.asarray(nearest_neighbours(jnp.asarray(samples), jnp.asarray(train))[1])
+            feature_distances, feature = nearest_neighbours(
+                classify(jnp.asarray(samples) * 2 - 1)[1], jnp.asarray(loaded["train_features"])
+            )
+            plotting.plot_nearest_neighbours(
+                pathlib.Path(path).with_name("nearest_neighbours.png"), samples, train, pixel, np.asarray(feature),
+                feature_distances=np.asarray(feature_distances), title=f"{title}: final samples, nearest training images",
+            )  # fmt: skip
 
     return Evaluation(evaluate, summarize, describe, plot)
 
