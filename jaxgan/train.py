@@ -130,7 +130,7 @@ def make_train_chunk(
     max_steps: int | None = None,
     host_loop: bool = False,
 ) -> Callable:
-    """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps fused into one program.
+    """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps in one dispatch.
 
     Real data is drawn on device by `sample(key, n)` from the step's data key, so nothing crosses from the host
     per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_runs]). With `num_runs` > 1
