@@ -317,16 +317,7 @@ def collectives_per_iteration(hlo: str) -> dict:
         memo[name] = (ops, buffers, nbytes)
         return memo[name]
 
-    # The entry's while loops are the dispatch's step loop: count one iteration of them.
-    ops = buffers = nbytes = 0
-    for line in computations.get(entry, []):
-        match = _COLLECTIVE.search(line)
-        if match:
-            b, n = _shape_bytes(match.group(1))
-            ops, buffers, nbytes = ops + 1, buffers + b, nbytes + n
-        if re.search(r"\swhile\(", line):
-            o, b, n = count(re.search(r"body=%?([\w.\-]+)", line).group(1))
-            ops, buffers, nbytes = ops + o, buffers + b, nbytes + n
+    ops, buffers, nbytes = count(entry, outer=True)  # the entry's while loop is the step loop: one iteration
     return {"all_reduce_ops_per_step": ops, "collective_buffers_per_step": buffers, "collective_bytes_per_step": nbytes}
 
 
