@@ -136,7 +136,8 @@ class Checkpointer:
                     cleanup_tmp_directories=True,  # leftovers of a process killed mid-save
                     create=True,
                 ),
-                item_handlers={"state": ocp.StandardCheckpointHandler()},  # lets item_metadata read stored layouts
+                # Named handlers let item_metadata read stored layouts; "data" is a streamed loader's position.
+                item_handlers={"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()},
             )
         self._last_saved: int | None = None
 
@@ -151,8 +152,10 @@ class Checkpointer:
         steps = self.all_steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, state: Any, *, force: bool = False) -> bool:
+    def save(self, step: int, state: Any, *, force: bool = False, data: dict | None = None) -> bool:
         """Starts an async save of `state` as `step`; returns whether a save was started.
+
+        `data`: a JSON-ready dict saved in the same step (a streamed loader's position), read by `restore_data`.
 
         Device arrays are copied to host before this returns, so `state` may be donated/overwritten
         afterwards. Blocks while a previous save is still in flight. Saving an existing step is a no-op.
@@ -162,7 +165,10 @@ class Checkpointer:
         if step in self._manager.all_steps():  # includes a save of `step` still in flight
             return False
         self.wait()  # orbax would wait for the previous save anyway; this surfaces its failure as RuntimeError
-        started = self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=force)
+        items = {"state": ocp.args.StandardSave(state)}
+        if data is not None:
+            items["data"] = ocp.args.JsonSave(dict(data))
+        started = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
         if started:
             self._last_saved = step
         return started
@@ -226,6 +232,12 @@ class Checkpointer:
         restored = restored["state"]
         _check_matches(restored, abstract)
         return restored
+
+    def restore_data(self, step: int) -> dict | None:
+        """The `data` dict saved with `step`, or None if that step has none."""
+        if not os.path.isdir(os.path.join(self.directory, str(step), "data")):
+            return None
+        return self._manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore()))["data"]
 
     def wait(self) -> None:
         """Blocks until the pending async save is committed; raises RuntimeError if it failed.

@@ -71,6 +71,9 @@ def default_config() -> ml_collections.ConfigDict:
     # The data set, the players and the evaluations are chosen by name from their registries (jaxgan.data,
     # jaxgan.models, jaxgan.metrics.evaluations); each section holds the settings of every registered entry.
     config.data = _section("ring", DATASETS)
+    # Image data only: "device" holds the training split in device memory and draws each batch there from the
+    # step's key; "stream" reads batches on the host with grain (jaxgan.data.streaming), for data that do not fit.
+    config.data.loader = "device"
     config.evaluations = ("mixture",)
 
     config.dirac = ml_collections.ConfigDict()  # data.name = "dirac": the Dirac-GAN's starting point
@@ -239,6 +242,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "conditioning": CONDITIONINGS,
     "dispatch_loop": ("auto", "fused", "host"),
     "data.name": DATASETS.names,
+    "data.loader": ("device", "stream"),
     "generator.name": GENERATORS.names,
     "discriminator.name": DISCRIMINATORS.names,
     "generator.activation": ACTIVATIONS,

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.conditioning import Labelled, data_of, make_conditioning
@@ -37,7 +38,7 @@ from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import get_loss
 from jaxgan.models import linen_player
-from jaxgan.parallel import Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
+from jaxgan.parallel import DATA_AXIS, Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
 from jaxgan.plotting import load_snapshots
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
@@ -123,7 +124,7 @@ def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task |
 
 def make_train_chunk(
     rule: UpdateRule | Callable[[dict], UpdateRule],
-    sample: Callable[[jax.Array, int], jax.Array],
+    sample: Callable[[jax.Array, int], jax.Array] | None,
     batch_size: int,
     num_runs: int = 1,
     mesh: Mesh | None = None,
@@ -136,6 +137,11 @@ def make_train_chunk(
     per step. Metrics come back stacked, one entry per step ([steps] or [steps, num_runs]). With `num_runs` > 1
     the step is `jax.vmap`ped over the stacked runs and their `hparams`: a sweep is one compiled program. `rule`
     may be a function of `hparams` (one run's swept hyperparameters, traced), built inside the trace.
+
+    With `sample=None` the real batches are given instead (streamed data, `jaxgan.data.streaming`):
+    `chunk(state, num_steps, hparams, real)` with `real` (an array or a `Labelled`) holding
+    `num_real_batches * batch_size` examples per step on a leading step axis of length `num_steps` (`max_steps`
+    with `max_steps`; entries past `num_steps` are not read); every run of a sweep sees the same batches.
 
     Without `max_steps`, `num_steps` is static: one `lax.scan` compiled per length. With `max_steps`, `num_steps`
     (at most `max_steps`) is an argument of one compiled loop, and the metrics have `max_steps` entries of which
@@ -151,48 +157,118 @@ def make_train_chunk(
     replicated, and the rule's game should carry the same mesh so that its noise is split alike.
     """
     rule_for = rule if callable(rule) else (lambda hparams: rule)
+    given = sample is None
 
-    def one_step(state: TrainState, hparams: dict) -> tuple[TrainState, dict]:
+    def one_step(state: TrainState, hparams: dict, real: Any = None) -> tuple[TrainState, dict]:
         run_rule = rule_for(hparams)
-        real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)  # an array or a Labelled
+        if not given:
+            real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)  # an array or a Labelled
         real = jax.tree.map(lambda x: x.reshape(run_rule.num_real_batches, batch_size, *x.shape[1:]), real)
         real = jax.tree.map(lambda x: shard_batch(x, mesh, axis=1), real)
         return run_rule.step(state, {"real": real})
 
-    step = one_step if num_runs == 1 else jax.vmap(one_step)
+    step = one_step if num_runs == 1 else jax.vmap(one_step, in_axes=(0, 0, None))
+    at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
 
-    def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
+    def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
         hparams = {} if hparams is None else hparams
-        return jax.lax.scan(lambda s, _: step(s, hparams), state, None, length=num_steps)
+        return jax.lax.scan(lambda s, r: step(s, hparams, r), state, real, length=num_steps)
 
-    def loop_chunk(state: TrainState, num_steps: jax.Array, hparams: dict | None = None) -> tuple[TrainState, dict]:
+    def loop_chunk(state: TrainState, num_steps: jax.Array, hparams: dict | None = None, real: Any = None):
         hparams = {} if hparams is None else hparams
-        shapes = jax.eval_shape(lambda s: step(s, hparams)[1], state)
+        shapes = jax.eval_shape(lambda s: step(s, hparams, None if real is None else at(real, 0))[1], state)
         buffers = jax.tree.map(lambda m: jnp.zeros((max_steps, *m.shape), m.dtype), shapes)
 
         def body(i, carry):
             state, buffers = carry
-            state, metrics = step(state, hparams)
+            state, metrics = step(state, hparams, None if real is None else at(real, i))
             return state, jax.tree.map(lambda b, m: b.at[i].set(m), buffers, metrics)
 
         return jax.lax.fori_loop(0, jnp.minimum(num_steps, max_steps), body, (state, buffers))
 
-    shardings = {} if mesh is None else dict(in_shardings=replicated(mesh), out_shardings=replicated(mesh))
+    chunk, static = (scan_chunk, 1) if max_steps is None else (loop_chunk, ())
+    shardings = {}
+    if mesh is not None:
+        rep = replicated(mesh)
+        shardings = dict(in_shardings=rep, out_shardings=rep)
+        if given:  # batches arrive split over the devices along their batch axis (behind a chunk's step axis)
+            batch = NamedSharding(mesh, PartitionSpec(DATA_AXIS) if host_loop else PartitionSpec(None, DATA_AXIS))
+            # one entry per argument that is not static: (state, hparams, real), or (state, num_steps, hparams, real)
+            num_traced = 3 if host_loop or max_steps is None else 4
+            shardings["in_shardings"] = (rep,) * (num_traced - 1) + (batch,)
     if host_loop:
-        one = jax.jit(lambda state, hparams: step(state, hparams), donate_argnums=0, **shardings)
+        one = jax.jit(lambda state, hparams, real=None: step(state, hparams, real), donate_argnums=0, **shardings)
         stack = jax.jit(lambda metrics: jax.tree.map(lambda *xs: jnp.stack(xs), *metrics))
 
-        def host_chunk(state: TrainState, num_steps: int, hparams: dict | None = None) -> tuple[TrainState, dict]:
+        def host_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
             hparams = {} if hparams is None else hparams
             metrics = []
-            for _ in range(int(num_steps)):
-                state, m = one(state, hparams)
+            for i in range(int(num_steps)):
+                state, m = one(state, hparams, *(() if real is None else (at(real, i),)))
                 metrics.append(m)
             return state, stack(metrics)
 
         return host_chunk
-    chunk, static = (scan_chunk, 1) if max_steps is None else (loop_chunk, ())
     return jax.jit(chunk, static_argnums=static, donate_argnums=0, **shardings)
+
+
+class StreamedBatches:
+    """The real batches of a `data.loader = "stream"` run: a `StreamingImages` over the data set's training source
+    (seeded with the run's seed; this process's slice of every global batch), handed to the train chunk one
+    dispatch at a time, as a `Labelled` when the game conditions on classes, padded to the fused loop's length,
+    and assembled into one array over the mesh from every process's slice.
+
+    Its position (global batches handed out) is saved beside the train state in every checkpoint; a resumed run
+    continues the stream exactly, checked against the step (`num_real_batches` batches per step)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, task: Task, game: Game, num_real_batches: int,
+                 mesh: Mesh | None, pad_to: int | None):  # fmt: skip
+        import grain
+
+        from jaxgan.data.streaming import StreamingImages
+
+        if task.data.source is None:
+            raise ConfigError(f"--config.data.loader='stream': {config.data.name!r} cannot be streamed (use 'device')")
+        self.per_step = num_real_batches
+        self.labelled = game.conditioning is not None and game.conditioning.uses_labels
+        self.loader = StreamingImages(
+            task.data.source(),
+            num_real_batches * config.batch_size,
+            seed=config.seed,
+            shard_options=grain.sharding.ShardOptions(jax.process_index(), jax.process_count()),
+            label_key="label" if self.labelled else None,
+        )
+        if self.labelled and not self.loader.has_labels:
+            raise ConfigError(f"--config.conditioning={config.conditioning!r}: the streamed data have no labels")
+        self.mesh, self.pad_to = mesh, pad_to
+
+    def next(self, num_steps: int) -> Any:
+        """The batches of the next `num_steps` steps: [steps, num_real_batches * batch_size, ...] per leaf."""
+        batch = self.loader.next_chunk(num_steps)
+        real = Labelled(batch.images, labels=batch.labels) if self.labelled else batch.images
+        if self.pad_to is not None and num_steps < self.pad_to:  # the fused loop's fixed length; not read
+            real = jax.tree.map(lambda x: np.concatenate([x, np.zeros((self.pad_to - num_steps, *x.shape[1:]), x.dtype)]), real)
+        if self.mesh is not None and jax.process_count() > 1:  # this process's slice -> one global array
+            sharding = NamedSharding(self.mesh, PartitionSpec(None, DATA_AXIS))
+            real = jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), real)
+        return real
+
+    def state(self) -> dict:
+        return self.loader.get_state()
+
+    def restore(self, saved: dict | None, step: int, workdir: pathlib.Path) -> None:
+        if saved is None:
+            raise ConfigError(f"the checkpoint of step {step} in {workdir} has no data position; start a new --workdir")
+        try:
+            self.loader.set_state(saved)
+        except ValueError as error:
+            raise ConfigError(f"the checkpoint of step {step} in {workdir}: {error}") from None
+        if self.loader.get_state()["next_batch"] != step * self.per_step:
+            raise ConfigError(f"the checkpoint of step {step} in {workdir} holds a data position that does not "
+                              f"match its step ({saved['next_batch']} batches, expected {step * self.per_step})")  # fmt: skip
+
+    def close(self) -> None:
+        self.loader.close()
 
 
 def uses_host_loop(config: ml_collections.ConfigDict, task: Task) -> bool:
@@ -402,9 +478,15 @@ def train_and_evaluate(
     sweep = num_runs(config) > 1
     hparams = swept_hparams(config)
     host_loop = uses_host_loop(config, task)  # also unrolls the rules' inner loops: no XLA loop around a convolution
+    stream = None
+    if config.data.loader == "stream":
+        if len(task.data.shape) != 3:
+            raise ConfigError(f"--config.data.loader='stream' is for image data, not {config.data.name!r}")
+        pad_to = None if host_loop else config.steps_per_dispatch
+        stream = StreamedBatches(config, task, game, rule.num_real_batches, mesh, pad_to)
     train_chunk = make_train_chunk(
         lambda hp: make_update_rule(train_game_for(hp), config, unroll_inner=host_loop),
-        real_sampler(task, game),
+        None if stream else real_sampler(task, game),
         config.batch_size,
         num_runs(config),
         mesh,
@@ -423,6 +505,9 @@ def train_and_evaluate(
     if mesh is not None:
         fresh, hparams = replicate((fresh, hparams), mesh)
     state, step = checkpointer.restore(fresh)  # into fresh's shapes, dtypes and shardings
+    if stream is not None and state is not None:
+        stream.restore(checkpointer.restore_data(step), step, workdir_path)
+    save = lambda step, state, **kw: checkpointer.save(step, state, data=stream and stream.state(), **kw)  # noqa: E731
     primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
     if state is None:
         state, step = fresh, 0
@@ -461,12 +546,13 @@ def train_and_evaluate(
             final, since_log = None, []
             while step < config.num_steps:
                 if sigterm.raised:
-                    checkpointer.save(step, state, force=True)
+                    save(step, state, force=True)
                     checkpointer.wait()
                     raise Preempted(step)
                 target = clock.end(step, next_boundary(step, config))
                 dispatched = time.perf_counter()
-                state, metrics = train_chunk(state, target - step, hparams)
+                real = () if stream is None else (stream.next(target - step),)
+                state, metrics = train_chunk(state, target - step, hparams, *real)
                 metrics = {k: v[: target - step] for k, v in to_host(metrics).items()}  # the one host sync
                 clock.record(target - step, time.perf_counter() - dispatched)
                 since_log.append(metrics)
@@ -495,7 +581,7 @@ def train_and_evaluate(
                     final = run_eval(state, step)
                     echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
                 if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
-                    checkpointer.save(step, state)
+                    save(step, state)
             elapsed = time.perf_counter() - start_time
             if step > start_step:
                 echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")
@@ -509,9 +595,11 @@ def train_and_evaluate(
             if sweep:  # the figure shows the first run
                 snapshots = {s: v[0] for s, v in snapshots.items()}
             task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
-        checkpointer.save(step, state)
+        save(step, state)
         return result
     finally:
         checkpointer.wait()
         checkpointer.close()
         writer.close()
+        if stream is not None:
+            stream.close()

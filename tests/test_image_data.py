@@ -285,6 +285,21 @@ def test_load_tfds_reads_prepared_array_record(tmp_path):
     unlabelled = load_tfds("jaxgan_tiny_images", data_dir=tmp_path, label_key=None)
     assert unlabelled.train_labels is None and unlabelled.num_classes == 0
 
+    # Streamed (data.loader='stream'): the training split stays on disk, read through a grain stream.
+    from jaxgan.config import default_config
+    from jaxgan.data import build_dataset
+    from jaxgan.data.streaming import StreamingImages
+
+    config = default_config()
+    config.data.name, config.data.data_dir, config.data.loader = "tfds:jaxgan_tiny_images", str(tmp_path), "stream"
+    streamed = build_dataset(config)
+    assert streamed.shape == (4, 4, 1) and streamed.num_classes == 3 and streamed.info.train_images is None
+    assert streamed.info.test_images.shape == (3, 4, 4, 1)
+    batch = next(StreamingImages(streamed.source(), 7, seed=0, num_threads=0))
+    ids = np.round((batch.images[:, 0, 0, 0] + 1) / 2 * 255).astype(np.int64)
+    assert sorted(ids) == list(range(7))
+    np.testing.assert_array_equal(batch.labels, ids % 3)
+
 
 def test_load_tfds_not_prepared_message(tmp_path):
     pytest.importorskip("tensorflow_datasets")

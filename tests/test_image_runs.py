@@ -19,7 +19,8 @@ def digits_config(**overrides):
     config.num_steps, config.log_every_steps, config.eval_every_steps = 20, 10, 10
     config.checkpoint_every_steps, config.steps_per_dispatch = 10, 10
     for key, value in overrides.items():
-        config[key] = value
+        section, _, leaf = key.rpartition(".")
+        (config[section] if section else config)[leaf] = value
     return config
 
 
@@ -86,3 +87,111 @@ def test_memorization_number_flags_copies_of_training_images(source, low, high):
     for key in ("memorized_pixels", "memorized_features"):
         assert low <= float(metrics[key]) <= high, (key, float(metrics[key]))
     jax.block_until_ready(metrics)
+
+
+def test_ema_of_g_is_evaluated_beside_g_and_drawn():
+    """With `ema_decay` the averaged G gets its own metrics (`ema_*`) on the same noise, and the snapshot (the
+    figure) shows its samples; with batch norm it normalises by the evaluation batch's own statistics."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.data.images import to_unit_range
+    from jaxgan.game import generate
+    from jaxgan.metrics.evaluations import eval_noise
+    from jaxgan.models import Player
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state
+    from jaxgan.updates import make_update_rule
+
+    config = digits_config(eval_num_samples=200, ema_decay=0.9)
+    task = make_task(config)
+    game = build_game(config, task)
+    state = init_state(config, make_update_rule(game, config), task)
+    assert state.g_params_ema is not None
+    state = state.replace(g_params_ema=jax.tree.map(lambda p: p * 1.5, state.g_params))
+    metrics, snapshot = task.evaluation.evaluate(game, state)
+    z = eval_noise(game, state, 200)
+    batch_stats, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=True)
+    running, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=False)
+    np.testing.assert_array_equal(np.asarray(snapshot), np.asarray(to_unit_range(batch_stats)))
+    assert not np.allclose(np.asarray(batch_stats), np.asarray(running))
+    assert metrics["ema_fid"] != metrics["fid"]
+    summary = task.evaluation.summarize(game, state, jax.device_get(metrics))
+    assert {"ema_fid", "ema_kid", "ema_inception_score", "ema_precision", "ema_recall"} <= set(summary)
+    assert "| ema: fid" in task.evaluation.describe(jax.device_get(metrics))
+
+    # A G without model state: its average at the same weights scores exactly as G does.
+    fixed = jnp.tanh(jax.random.normal(jax.random.key(0), (200, 8, 8, 1)))
+    stateless = Player(game.generator.init, lambda params, model_state, z, **kw: (fixed[: z.shape[0]], model_state))
+    stateless_state = state.replace(g_model_state={})
+    metrics, _ = task.evaluation.evaluate(dataclasses.replace(game, generator=stateless), stateless_state)
+    for key in ("fid", "kid", "inception_score", "precision", "recall"):
+        assert float(metrics["ema_" + key]) == float(metrics[key]), key
+
+
+@pytest.mark.parametrize("host_loop", [False, True])
+def test_given_batches_train_exactly_as_the_batches_drawn_on_device(host_loop):
+    """The streamed path's plumbing: a chunk handed the very batches the device path draws from the step keys
+    ends in the same state (fused loop and host loop)."""
+    import jax
+
+    from jaxgan.state import step_keys
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state, make_train_chunk, real_sampler
+    from jaxgan.updates import make_update_rule
+
+    config = digits_config(d_steps=2, update_rule="alternating")
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config, unroll_inner=host_loop)
+    sample = real_sampler(task, game)
+    n = rule.num_real_batches * config.batch_size
+    state = init_state(config, rule, task)
+    drawn = make_train_chunk(rule, sample, config.batch_size, max_steps=4, host_loop=host_loop)
+    given = make_train_chunk(rule, None, config.batch_size, max_steps=4, host_loop=host_loop)
+    batches, probe = [], state
+    for _ in range(3):  # the keys of steps 0, 1, 2 (they depend on the state's key and step only)
+        batches.append(sample(step_keys(probe).data, n))
+        probe = probe.replace(step=probe.step + 1)
+    real = np.stack(batches + [np.zeros_like(batches[0])])  # padded to max_steps; the pad is never read
+    fresh = lambda: init_state(config, rule, task)  # noqa: E731  (each chunk donates its state)
+    a, _ = drawn(fresh(), 3, {})
+    b, _ = given(fresh(), 3, {}, real)
+    # Equal up to float32 rounding (a batch read from an argument compiles to other fusions than a gather);
+    # batches off by one step would differ by far more.
+    for x, y in zip(jax.tree.leaves((a.g_params, a.d_params)), jax.tree.leaves((b.g_params, b.d_params))):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+    shifted, _ = given(fresh(), 3, {}, np.roll(real, 1, axis=0))
+    assert not np.allclose(np.asarray(jax.tree.leaves(a.d_params)[0]), np.asarray(jax.tree.leaves(shifted.d_params)[0]), atol=1e-7)
+
+
+def test_streamed_run_resumes_bitwise_and_refuses_a_mismatched_position(tmp_path):
+    """data.loader='stream': batches read on the host with grain; the loader's position is saved in each
+    checkpoint and a split run ends bitwise where the straight one does."""
+    import json as _json
+
+    from jaxgan.checkpoint import Checkpointer
+
+    config = lambda **kw: digits_config(**{"data.loader": "stream", **kw})  # noqa: E731
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train_and_evaluate(config(), str(straight), echo=lambda _: None)
+    train_and_evaluate(config(num_steps=10), str(split), echo=lambda _: None)
+    saved = Checkpointer(split / "checkpoints").restore_data(10)
+    assert saved["next_batch"] == 10 and saved["global_batch_size"] == config().batch_size
+    train_and_evaluate(config(), str(split), echo=lambda _: None)
+    assert_bitwise_equal(restore_final(straight, config())[0], restore_final(split, config())[0])
+    assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
+    assert Checkpointer(straight / "checkpoints").restore_data(20)["next_batch"] == 20
+
+    # The device path draws other batches: the streamed run really trained on the stream.
+    device = tmp_path / "device"
+    train_and_evaluate(digits_config(), str(device), echo=lambda _: None)
+    assert _json.loads((device / "eval.json").read_text())["fid"] != _json.loads((straight / "eval.json").read_text())["fid"]
+
+
+def test_streamed_data_set_must_be_streamable(tmp_path):
+    config = digits_config(**{"data.loader": "stream", "data.name": "stacked_mnist"})
+    with pytest.raises(ConfigError, match=r"^--config.data.loader='stream': 'stacked_mnist' cannot be streamed"):
+        train_and_evaluate(config, str(tmp_path), echo=lambda _: None)

@@ -31,6 +31,9 @@ class Dataset(NamedTuple):
     info: Any = None  # what evaluations need: the Mixture, the ImageData, ...
     # (key, n) -> Labelled(the images `sample` draws from the same key, their int32 classes [n]); labelled data only
     sample_labelled: Callable[[jax.Array, int], Labelled] | None = None
+    # () -> random access to the training records, {"image": uint8 [H, W, C], "label": int}, for
+    # `data.loader = "stream"` (`jaxgan.data.streaming`); image data sets only
+    source: Callable[[], Any] | None = None
 
 
 def _mixture(settings: ml_collections.ConfigDict) -> Dataset:
@@ -58,7 +61,24 @@ def _image_dataset(data: images.ImageData) -> Dataset:
     return Dataset(
         tuple(data.train_images.shape[1:]), data.num_classes, sample, data,
         sample_labelled if data.num_classes and labels is not None else None,
+        lambda: ArraySource(data.train_images, data.train_labels),
     )  # fmt: skip
+
+
+class ArraySource:
+    """Random access to in-memory images (and labels) as records, the interface of `tfds.data_source`."""
+
+    def __init__(self, images_uint8, labels=None):
+        self.images, self.labels = images_uint8, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        record = {"image": self.images[i]}
+        if self.labels is not None:
+            record["label"] = int(self.labels[i])
+        return record
 
 
 def _num_train(settings: ml_collections.ConfigDict, total: int) -> int:
@@ -96,7 +116,16 @@ def _image_folder(settings: ml_collections.ConfigDict) -> Dataset:
 
 def _tfds(settings: ml_collections.ConfigDict) -> Dataset:
     name = settings.name.split(":", 1)[1]
-    return _image_dataset(images.load_tfds(name, data_dir=settings.data_dir or None))
+    data_dir = settings.data_dir or None
+    if settings.get("loader", "device") != "stream":
+        return _image_dataset(images.load_tfds(name, data_dir=data_dir))
+    # Streamed: the training split stays on disk and is read batch by batch; only the held-out split is loaded.
+    data, train = images.load_tfds(name, data_dir=data_dir, read_train=False)
+
+    def not_in_memory(key: jax.Array, n: int) -> jax.Array:
+        raise ValueError(f"{settings.name} is streamed (data.loader='stream'): its training split is not in memory")
+
+    return Dataset(tuple(data.test_images.shape[1:]), data.num_classes, not_in_memory, data, None, lambda: train)
 
 
 # build(settings) -> Dataset; `settings` is config.data.

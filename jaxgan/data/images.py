@@ -64,8 +64,9 @@ class ImageData(NamedTuple):
     """A data set of images on the host, split into training and held-out test parts.
 
     Attributes:
-        train_images: uint8 `[N, H, W, C]` training images, values 0..255.
-        train_labels: int32 `[N]` class labels in 0..num_classes-1, or None when unlabelled.
+        train_images: uint8 `[N, H, W, C]` training images, values 0..255 (None for a streamed TFDS data set,
+            whose training split stays on disk).
+        train_labels: int32 `[N]` class labels in 0..num_classes-1, or None when unlabelled (or streamed).
         test_images: uint8 `[M, H, W, C]` held-out images (for metrics and memorization checks).
         test_labels: int32 `[M]` labels of the held-out images, or None when unlabelled.
         num_classes: number of classes; 0 when unlabelled.
@@ -357,7 +358,9 @@ def load_tfds(
     split_test: str = "test",
     image_key: str = "image",
     label_key: str | None = "label",
-) -> ImageData:
+    *,
+    read_train: bool = True,
+) -> ImageData | tuple[ImageData, Sequence[dict]]:
     """A TFDS image data set already prepared in array_record (or parquet) format, read into host arrays.
 
     Reads with `tfds.data_source(name, split=..., data_dir=data_dir, download=False)`: random-access records
@@ -372,6 +375,8 @@ def load_tfds(
         image_key: the image feature (uint8 [H, W, C] or [H, W]; all images of one shape).
         label_key: the integer label feature, or None (also when the data set has no such feature) for
             unlabelled data.
+        read_train: False leaves the training split on disk (for streaming, `jaxgan.data.streaming`): returns
+            `(ImageData with train_images and train_labels None, the training split's data source)`.
 
     Returns:
         `ImageData` named "tfds:NAME"; num_classes from the label feature's `num_classes` (a ClassLabel), else
@@ -403,15 +408,18 @@ def load_tfds(
     if label_key is not None and label_key not in features:
         label_key = None  # an unlabelled data set (or one whose labels are named otherwise): no labels
     sources = tfds.data_source(name, split=[split_train, split_test], data_dir=data_dir, download=False)
-    train_images, train_labels = _read_split(sources[0], image_key, label_key, f"tfds:{name}[{split_train}]")
+    train_images = train_labels = None
+    if read_train:
+        train_images, train_labels = _read_split(sources[0], image_key, label_key, f"tfds:{name}[{split_train}]")
     test_images, test_labels = _read_split(sources[1], image_key, label_key, f"tfds:{name}[{split_test}]")
 
     num_classes = 0
     if label_key is not None:
         num_classes = int(getattr(features[label_key], "num_classes", 0) or 0)
-        if num_classes == 0:
-            num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    return ImageData(train_images, train_labels, test_images, test_labels, num_classes, f"tfds:{name}")
+        if num_classes == 0:  # max label + 1 (of the held-out split only, when the training split is not read)
+            num_classes = int(max(test_labels.max(), -1 if train_labels is None else train_labels.max())) + 1
+    data = ImageData(train_images, train_labels, test_images, test_labels, num_classes, f"tfds:{name}")
+    return data if read_train else (data, sources[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------

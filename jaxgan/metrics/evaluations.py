@@ -58,6 +58,16 @@ def eval_noise(game: Game, state: TrainState, num_samples: int) -> jax.Array | L
     return z
 
 
+def generate_ema(game: Game, state: TrainState, z: jax.Array | Labelled) -> jax.Array:
+    """Samples of the moving average of G. Batch norm's running statistics belong to the trained G, not to the
+    averaged weights, so an averaged G with batch norm normalises by the statistics of the evaluation batch itself
+    (train mode, its state update discarded): the 'standing statistics' of Brock et al. 2019, Appendix C, with the
+    evaluation batch as the standing batch."""
+    has_state = bool(jax.tree.leaves(state.g_model_state))
+    samples, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=has_state)
+    return data_of(samples)
+
+
 def requested_classes(z: jax.Array | Labelled) -> jax.Array | None:
     """The classes (or InfoGAN's categorical code) a conditioned G was asked for; None when unconditioned."""
     if not isinstance(z, Labelled):
@@ -79,7 +89,7 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
         samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
         metrics = mixture_metrics(samples, mixture.means, mixture.std)
         if state.g_params_ema is not None:  # the averaged generator, on the same noise
-            ema_samples, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=False)
+            ema_samples = generate_ema(game, state, z)
             ema = mixture_metrics(ema_samples, mixture.means, mixture.std)
             metrics.update({f"ema_{k}": v for k, v in ema.items() if k != "mode_counts"})
         return metrics, samples
@@ -226,17 +236,10 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         modes, kl = image.mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], 1000)
         return {"modes": modes, "kl": kl}
 
-    def evaluate(game: Game, state: TrainState):
+    def measure(game: Game, samples: jax.Array, classes: jax.Array | None) -> dict[str, jax.Array]:
         classify, held_out = reference()
-        z = eval_noise(game, state, num_samples)
-        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
-        samples = data_of(samples)
-        snapshot = to_unit_range(samples)
-        classes = requested_classes(z)
-        if classes is not None:
-            snapshot = Labelled(snapshot, labels=classes)
         if stacked:
-            return stacked_metrics(classify, samples), snapshot
+            return stacked_metrics(classify, samples)
         # A runtime value, not a constant: XLA would otherwise spend seconds constant-folding the held-out
         # statistics (covariance, k-NN radii) at every compilation.
         held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
@@ -259,6 +262,20 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
                 metrics["code_digit_counts"] = jnp.zeros((game.conditioning.categorical, logits.shape[-1])).at[
                     classes, predicted
                 ].add(1.0)
+        return metrics
+
+    def evaluate(game: Game, state: TrainState):
+        z = eval_noise(game, state, num_samples)
+        classes = requested_classes(z)
+        samples = data_of(generate(game, state.g_params, state.g_model_state, z, train=False)[0])
+        metrics = measure(game, samples, classes)
+        if state.g_params_ema is not None:
+            ema_samples = generate_ema(game, state, z)
+            metrics.update({f"ema_{k}": v for k, v in measure(game, ema_samples, classes).items()})
+            samples = ema_samples  # the figure shows the averaged G: it is the one to sample from
+        snapshot = to_unit_range(samples)
+        if classes is not None:
+            snapshot = Labelled(snapshot, labels=classes)
         return metrics, snapshot
 
     scalars = ("modes", "kl") if stacked else (
@@ -266,9 +283,11 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     )  # fmt: skip
 
     def summarize(game, state, m):
-        out = {k: m[k].item() for k in scalars if k in m}
-        if "code_digit_counts" in m:
-            out["code_accuracy"] = code_accuracy(np.asarray(m["code_digit_counts"]))
+        out = {}
+        for prefix in ("", "ema_"):
+            out.update({prefix + k: m[prefix + k].item() for k in scalars if prefix + k in m})
+            if prefix + "code_digit_counts" in m:
+                out[prefix + "code_accuracy"] = code_accuracy(np.asarray(m[prefix + "code_digit_counts"]))
         return out
 
     def describe(m):
@@ -282,10 +301,18 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             text += f"  class_accuracy {float(m['class_accuracy']):.3f}"
         if "code_digit_counts" in m and np.ndim(m["code_digit_counts"]) == 2:
             text += f"  code_accuracy {code_accuracy(np.asarray(m['code_digit_counts'])):.3f}"
+        if "ema_fid" in m:
+            text += f"  | ema: fid {float(m['ema_fid']):.2f}  is {float(m['ema_inception_score']):.2f}"
+            if "ema_class_accuracy" in m:
+                text += f"  class_accuracy {float(m['ema_class_accuracy']):.3f}"
+        elif "ema_modes" in m:
+            text += f"  | ema: modes {int(m['ema_modes'])}/1000  kl {float(m['ema_kl']):.3f}"
         return text
 
     def plot(path, snapshots, game, config):
         title = f"{config.data.name}, {describe_run(config)}"
+        if config.ema_decay > 0:
+            title += f", EMA of G (decay {config.ema_decay:g})"
         labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
         if labels:
             final = max(snapshots)
