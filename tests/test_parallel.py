@@ -19,8 +19,14 @@ import ml_collections
 from test_train import assert_bitwise_equal, restore_final, state_leaves
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHORT_RUN = [
+RING_RUN = [
     "--config=experiments/ring8.py", "--config.num_steps=40", "--config.unroll_steps=2",
+    "--config.steps_per_dispatch=10", "--config.log_every_steps=20", "--config.eval_every_steps=20",
+    "--config.checkpoint_every_steps=20", "--config.eval_num_samples=200",
+]  # fmt: skip
+STREAMED_RUN = [
+    "--config=experiments/dcgan_digits.py", "--config.data.loader=stream", "--config.num_steps=40",
+    "--config.generator.base_width=8", "--config.discriminator.base_width=8", "--config.batch_size=32",
     "--config.steps_per_dispatch=10", "--config.log_every_steps=20", "--config.eval_every_steps=20",
     "--config.checkpoint_every_steps=20", "--config.eval_num_samples=200",
 ]  # fmt: skip
@@ -112,7 +118,7 @@ def test_split_step_equals_one_device_step(step_report, name):
     ],
 )
 def test_device_errors_are_one_line(tmp_path, flag, message):
-    _, err, code = _main([*SHORT_RUN, f"--workdir={tmp_path}", flag], devices=4)
+    _, err, code = _main([*RING_RUN, f"--workdir={tmp_path}", flag], devices=4)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}"), err[-2000:]
 
@@ -128,18 +134,21 @@ def _final_state(workdir: pathlib.Path):
     return restore_final(workdir, ml_collections.ConfigDict(json.loads((workdir / "eval.json").read_text())["config"]))
 
 
-def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path):
+@pytest.mark.parametrize("run", ["ring", "streamed_digits"])
+def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path, run):
     """Two localhost processes of 2 devices each train as one 4-device job: the result equals one process with 4
     devices (up to float summation order), process 0 alone writes the metrics; and a 4-device run stopped at step
-    20 and resumed ends bitwise equal to the uninterrupted one."""
+    20 and resumed ends bitwise equal to the uninterrupted one. Also for image batches streamed from the host
+    (each process reads its half of every global batch)."""
+    args = {"ring": RING_RUN, "streamed_digits": STREAMED_RUN}[run]
     port = _free_port()
     job = [
-        _main([*SHORT_RUN, f"--workdir={tmp_path / 'job'}", f"--coordinator_address=localhost:{port}",
+        _main([*args, f"--workdir={tmp_path / 'job'}", f"--coordinator_address=localhost:{port}",
                "--num_processes=2", f"--process_id={i}"], devices=2, wait=False)
         for i in range(2)
     ]  # fmt: skip
-    whole = _main([*SHORT_RUN, f"--workdir={tmp_path / 'whole'}"], devices=4)
-    halves = [_main([*SHORT_RUN, f"--workdir={tmp_path / 'halves'}", f"--config.num_steps={n}"], devices=4) for n in (20, 40)]
+    whole = _main([*args, f"--workdir={tmp_path / 'whole'}"], devices=4)
+    halves = [_main([*args, f"--workdir={tmp_path / 'halves'}", f"--config.num_steps={n}"], devices=4) for n in (20, 40)]
     for proc in job:
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]

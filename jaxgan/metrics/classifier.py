@@ -54,5 +54,11 @@ def load_classifier(data_name: str, image_shape: tuple[int, ...]) -> tuple[Calla
     metadata = json.loads((path / "metadata.json").read_text())
     model = DigitClassifier(metadata["num_classes"], metadata["feature_dim"])
     abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, *image_shape)))["params"])
-    params = ocp.StandardCheckpointer().restore((path / "params").absolute(), abstract)
+    # Every process reads the shipped file by itself, onto one of its own devices: no cross-process barrier, so
+    # loading also works on first use inside a trace of a multi-process job.
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
+    me = jax.process_index()
+    alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    params = ocp.StandardCheckpointer(multiprocessing_options=alone).restore((path / "params").absolute(), abstract)
     return (lambda images: model.apply({"params": params}, images)), metadata
