@@ -195,3 +195,18 @@ def test_streamed_data_set_must_be_streamable(tmp_path):
     config = digits_config(**{"data.loader": "stream", "data.name": "stacked_mnist"})
     with pytest.raises(ConfigError, match=r"^--config.data.loader='stream': 'stacked_mnist' cannot be streamed"):
         train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+
+
+def test_image_table_reports_mean_and_population_std_over_seeds():
+    from scripts.reproduce_image_table import table
+
+    results = {
+        "dcgan_mnist": [{"fid": 100.0, "kid": 1.0, "inception_score": 6.0, "precision": 0.5, "recall": 0.5},
+                        {"fid": 110.0, "kid": 3.0, "inception_score": 7.0, "precision": 0.7, "recall": 0.3}],
+        "cgan_mnist": [{"fid": 50.0, "kid": 2.0, "inception_score": 8.0, "precision": 0.6, "recall": 0.4,
+                        "class_accuracy": 0.9}],
+    }  # fmt: skip
+    lines = table(results, {"dcgan_mnist": 1500, "cgan_mnist": 1000}).splitlines()
+    assert lines[0] == "| system | steps | seeds | FID ↓ | KID ↓ | IS ↑ | precision ↑ | recall ↑ | class accuracy ↑ |"
+    assert lines[2] == "| `dcgan_mnist` | 1500 | 2 | 105.0 ± 5.0 | 2.0 ± 1.0 | 6.50 ± 0.50 | 0.600 ± 0.100 | 0.400 ± 0.100 | — |"
+    assert lines[3] == "| `cgan_mnist` | 1000 | 1 | 50.0 | 2.0 | 8.00 | 0.600 | 0.400 | 0.900 |"

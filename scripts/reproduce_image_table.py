@@ -1,0 +1,107 @@
+r"""One table of image GANs on mnist_5k: FID, KID, IS, precision, recall (and class accuracy for the conditioned
+ones) against the 1000 held-out digits, mean ± std over seeds, with a figure of every system's samples.
+
+    python scripts/reproduce_image_table.py [--experiments=dcgan_mnist,cgan_mnist,...] [--seeds=3]
+        [--num_steps=N] [--workdir=runs/image_table] [--write_notes]
+
+Each (experiment, seed) is one run of `experiments/NAME.py` in WORKDIR/NAME/seed_S, trained with the runner
+(resumable: rerunning the command continues unfinished runs and reuses finished ones). The metrics are the image
+evaluation's (`jaxgan.metrics.evaluations.image_evaluation`: the shipped digit classifier's features and logits, so
+the scale is not Inception's and not comparable with published MNIST numbers computed otherwise). The figure
+`docs/figures/image_table.png` has one row per system: the first eight final samples of its first seed. With
+--write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from jaxgan import plotting  # noqa: E402
+from jaxgan.config import validate  # noqa: E402
+from jaxgan.plotting import load_snapshots  # noqa: E402
+from scripts.notes import ROOT, load_experiment, publish, train_run  # noqa: E402
+
+_EXPERIMENTS = flags.DEFINE_list(
+    "experiments", ["dcgan_mnist", "cgan_mnist", "acgan_mnist", "wgan_gp_mnist", "infogan_mnist"],
+    "Experiment files (experiments/NAME.py) to train and tabulate.",
+)  # fmt: skip
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per experiment (0, 1, ...).")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides every experiment's num_steps.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/image_table", "Parent folder of the runs.")
+_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png).")
+_WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+
+# (eval.json key, column title, format); class accuracy only where the experiment conditions on classes.
+COLUMNS = (
+    ("fid", "FID ↓", ".1f"), ("kid", "KID ↓", ".1f"), ("inception_score", "IS ↑", ".2f"),
+    ("precision", "precision ↑", ".3f"), ("recall", "recall ↑", ".3f"), ("class_accuracy", "class accuracy ↑", ".3f"),
+    ("code_accuracy", "code accuracy ↑", ".3f"),
+)  # fmt: skip
+
+
+def cell(values: list[float], fmt: str) -> str:
+    if not values:
+        return "—"
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():{fmt}} ± {values.std():{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+
+
+def table(results: dict[str, list[dict]], num_steps: dict[str, int]) -> str:
+    used = [c for c in COLUMNS if any(c[0] in r for runs in results.values() for r in runs)]
+    lines = [
+        "| system | steps | seeds | " + " | ".join(title for _, title, _ in used) + " |",
+        "|---|---|---|" + "---|" * len(used),
+    ]
+    for name, runs in results.items():
+        cells = [cell([r[key] for r in runs if key in r], fmt) for key, _, fmt in used]
+        lines.append(f"| `{name}` | {num_steps[name]} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    workdir = pathlib.Path(_WORKDIR.value)
+    results: dict[str, list[dict]] = {}
+    steps: dict[str, int] = {}
+    rows, labels = [], []
+    for name in _EXPERIMENTS.value:
+        runs = []
+        for seed in range(_SEEDS.value):
+            config = load_experiment(name)
+            config.seed = seed
+            if _NUM_STEPS.value:
+                config.num_steps = _NUM_STEPS.value
+            validate(config)
+            run_dir = workdir / name / f"seed_{seed}"
+            result = train_run(config, run_dir)
+            runs.append({k: v for k, v in result.items() if k != "config"})
+            if seed == 0:
+                snapshots = load_snapshots(run_dir / "samples")
+                rows.append(np.asarray(snapshots[max(snapshots)][:8], np.float32))
+                labels.append(name)
+        results[name], steps[name] = runs, config.num_steps
+    text = table(results, steps)
+    seeds = f"seeds 0–{_SEEDS.value - 1}" if _SEEDS.value > 1 else "seed 0"
+    body = "\n".join([
+        f"Image GANs on mnist_5k ({seeds}; each experiment's defaults; metrics against the 1000 held-out digits in "
+        "the shipped classifier's feature space; mean ± std over seeds):",
+        "",
+        text,
+    ])  # fmt: skip
+    figure = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "image_table.png")
+    plotting.plot_image_rows(figure, labels, rows, title="final samples, seed 0")
+    print(f"figure: {figure}")
+    publish("image_table", body, results, workdir, _WRITE_NOTES.value)
+    (workdir / "summary_steps.json").write_text(json.dumps(steps))
+
+
+if __name__ == "__main__":
+    app.run(main)
