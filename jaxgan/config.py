@@ -249,6 +249,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,
     "discriminator.norm": ("batch", "layer", "none"),
+    "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),
     "d_optimizer.name": OPTIMIZERS,
 }
 

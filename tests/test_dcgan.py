@@ -278,3 +278,129 @@ def test_subpixel_conv_transpose_equals_flax_conv_transpose(kernel_size, stride,
     want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+# --- SpaceToDepthConv: D's strided convolutions without strided or dilated convolutions -----------------------
+
+
+@pytest.mark.parametrize(
+    "kernel_size, stride, padding, size, channels",
+    [
+        # D's convolutions (kernel 4, stride 2, "SAME") on the sides it meets, 1 and 3 channels:
+        (4, 2, "SAME", 28, 1), (4, 2, "SAME", 14, 3), (4, 2, "SAME", 7, 3), (4, 2, "SAME", 32, 3), (4, 2, "SAME", 8, 1),
+        # other paddings, kernels and strides:
+        (4, 2, ((1, 1), (1, 1)), 7, 2), (4, 2, "VALID", 9, 1), (5, 2, "SAME", 7, 2), (3, 3, "VALID", 10, 1),
+    ],
+)  # fmt: skip
+def test_space_to_depth_conv_equals_flax_conv(kernel_size, stride, padding, size, channels):
+    """Same parameters, outputs, input/kernel/bias gradients and second-order gradient (of the squared input
+    gradient w.r.t. the parameters, as the unrolled rule needs) as nn.Conv, in float64."""
+    import flax.linen as nn
+
+    from jaxgan.models.dcgan import SpaceToDepthConv
+
+    with jax.enable_x64(True):
+        x = jnp.asarray(np.random.default_rng(0).standard_normal((2, size, size + 1, channels)))  # non-square too
+        reference = nn.Conv(
+            5, (kernel_size, kernel_size), strides=(stride, stride), padding=padding, dtype=jnp.float64,
+            param_dtype=jnp.float64,
+        )
+        s2d = SpaceToDepthConv(5, kernel_size, stride, padding=padding, dtype=jnp.float64)
+        params = reference.init(jax.random.key(1), x)
+        params = jax.tree.map(lambda a: a + jnp.asarray(np.random.default_rng(2).standard_normal(a.shape)), params)
+        shapes = jax.tree.map(jnp.shape, s2d.init(jax.random.key(1), x))
+        assert shapes == jax.tree.map(jnp.shape, params)  # same names and shapes
+        want = reference.apply(params, x)
+        got = s2d.apply(params, x)
+        chex.assert_type(got, jnp.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+        loss = lambda module: lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))  # noqa: E731
+        first = lambda module: jax.jit(jax.grad(loss(module), argnums=(0, 1)))(params, x)  # noqa: E731
+        second = lambda module: jax.jit(  # noqa: E731
+            jax.grad(lambda p: jnp.sum(jax.grad(loss(module), argnums=1)(p, x) ** 2))
+        )(params)
+        for got_tree, want_tree in [(first(s2d), first(reference)), (second(s2d), second(reference))]:
+            assert jax.tree.structure(got_tree) == jax.tree.structure(want_tree)
+            for a, b in zip(jax.tree.leaves(got_tree), jax.tree.leaves(want_tree)):
+                assert float(jnp.max(jnp.abs(b))) > 0.0
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3)])
+def test_discriminator_equals_strided_nn_conv_discriminator(shape):
+    """`space_to_depth=True` (the default) and False (strided nn.Conv layers) give the same parameter tree and
+    logits (float32), and in float64 the same logits, input gradient and second-order gradient (of the squared
+    input gradient w.r.t. the parameters, as the unrolled rule needs)."""
+    x = _images(shape)
+    variables = _init(DCGANDiscriminator(base_width=8), x)
+    with jax.enable_x64(True):
+        x64 = _images(shape, dtype=np.float64)
+        vars64 = _init(DCGANDiscriminator(base_width=4, dtype=jnp.float64), x64, dtype=jnp.float64)
+
+    def compute(space_to_depth):
+        disc = DCGANDiscriminator(base_width=8, space_to_depth=space_to_depth)
+        disc64 = DCGANDiscriminator(base_width=4, dtype=jnp.float64, space_to_depth=space_to_depth)
+        assert jax.tree.map(jnp.shape, _init(disc, x)) == jax.tree.map(jnp.shape, variables)
+        run = lambda module, v, images: module.apply(v, images, mutable=["batch_stats"])[0]  # noqa: E731
+        logits32 = run(disc, variables, x)
+        with jax.enable_x64(True):
+            logit_sum = lambda params, images: jnp.sum(run(disc64, {**vars64, "params": params}, images))  # noqa: E731
+            input_grad = jax.jit(jax.grad(logit_sum, argnums=1))
+            second = jax.jit(jax.grad(lambda params: jnp.sum(input_grad(params, x64) ** 2)))
+            return logits32, run(disc64, vars64, x64), input_grad(vars64["params"], x64), second(vars64["params"])
+
+    got, want = compute(True), compute(False)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
+    assert jax.tree.structure(got[1:]) == jax.tree.structure(want[1:])
+    for quantity in want[1:]:  # biases before a piecewise-linear activation get no second-order gradient
+        assert max(float(np.max(np.abs(leaf))) for leaf in jax.tree.leaves(quantity)) > 0.0
+    for a, b in zip(jax.tree.leaves(got[1:]), jax.tree.leaves(want[1:])):
+        assert a.dtype == jnp.float64
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def _conv_equations(jaxpr):
+    """Every conv_general_dilated equation of a jaxpr, nested jaxprs (jit, remat, custom rules) included."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            yield eqn
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (list, tuple)) else (value,):
+                if hasattr(sub, "eqns"):
+                    yield from _conv_equations(sub)
+                elif hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    yield from _conv_equations(sub.jaxpr)
+
+
+def _strided_or_dilated(fn, *args):
+    convs = _conv_equations(jax.make_jaxpr(fn)(*args).jaxpr)
+    keys = ("window_strides", "lhs_dilation", "rhs_dilation")
+    return [eqn.params for eqn in convs if any(d != 1 for key in keys for d in eqn.params[key])]
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_discriminator_has_no_strided_or_dilated_convolution(shape):
+    """The property that makes D fast on XLA's CPU backend: neither D's forward pass and input gradient nor the
+    second-order gradient of the unrolled rule (squared input gradient w.r.t. the parameters) contains a
+    strided or dilated convolution (SpaceToDepthConv leaves none at all: its stride-1 convolution is a matrix
+    product); with space_to_depth=False (strided nn.Conv) there are some, so the check can fail."""
+    x = _images(shape)
+    variables = _init(DCGANDiscriminator(base_width=8), x)
+
+    def traced(disc):
+        def logit_sum(params, images):
+            logits, _ = disc.apply({**variables, "params": params}, images, mutable=["batch_stats"])
+            return jnp.sum(logits)
+
+        def forward_and_input_grad(params, images):
+            return jax.value_and_grad(logit_sum, argnums=1)(params, images)
+
+        def second_order(params, images):
+            return jax.grad(lambda p: jnp.sum(jax.grad(logit_sum, argnums=1)(p, images) ** 2))(params)
+
+        return [_strided_or_dilated(fn, variables["params"], x) for fn in (forward_and_input_grad, second_order)]
+
+    assert traced(DCGANDiscriminator(base_width=8)) == [[], []]
+    forward, second = traced(DCGANDiscriminator(base_width=8, space_to_depth=False))
+    assert forward and second

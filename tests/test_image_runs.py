@@ -210,3 +210,27 @@ def test_image_table_reports_mean_and_population_std_over_seeds():
     assert lines[0] == "| system | steps | seeds | FID ↓ | KID ↓ | IS ↑ | precision ↑ | recall ↑ | class accuracy ↑ |"
     assert lines[2] == "| `dcgan_mnist` | 1500 | 2 | 105.0 ± 5.0 | 2.0 ± 1.0 | 6.50 ± 0.50 | 0.600 ± 0.100 | 0.400 ± 0.100 | — |"
     assert lines[3] == "| `cgan_mnist` | 1000 | 1 | 50.0 | 2.0 | 8.00 | 0.600 | 0.400 | 0.900 |"
+
+
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        ({}, False),
+        ({"update_rule": "unrolled", "unroll_steps": 3}, True),
+        ({"update_rule": "unrolled", "unroll_steps": 0}, False),
+        ({"penalty": "r1", "penalty_weight": 1.0}, True),
+        ({"update_rule": "sga"}, True),
+        ({"discriminator.strided_conv": "space_to_depth"}, True),
+        ({"update_rule": "unrolled", "unroll_steps": 3, "discriminator.strided_conv": "conv"}, False),
+    ],
+)
+def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(settings, expected):
+    """On this CPU backend; on an accelerator "auto" keeps nn.Conv."""
+    import jax
+
+    from jaxgan.models import build_players
+
+    assert jax.default_backend() == "cpu"
+    config = digits_config(**settings)
+    _, discriminator = build_players(config, (8, 8, 1))
+    assert discriminator.space_to_depth is expected

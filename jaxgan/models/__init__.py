@@ -136,12 +136,31 @@ def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
         kernel_size=s.kernel_size,
         dtype=_dtype(config),
         norm=s.norm,
+        space_to_depth=_space_to_depth(s.strided_conv, config),
     )
+
+
+def _space_to_depth(choice: str, config: ml_collections.ConfigDict) -> bool:
+    """D's strided convolutions as space-to-depth + matrix product ("space_to_depth") or as `nn.Conv` ("conv"),
+    the same function and parameters. "auto": space-to-depth on a CPU where the game differentiates D's input
+    gradient (unrolled K > 0, consensus, SGA, any penalty): XLA's CPU backend runs the second-order convolutions
+    there 3.6× slower (BUILD_NOTES.md), while the plain first-order step is about 20% faster with `nn.Conv`."""
+    if choice != "auto":
+        return choice == "space_to_depth"
+    second_order = (
+        (config.update_rule == "unrolled" and config.unroll_steps > 0)
+        or config.update_rule in ("consensus", "sga")
+        or config.penalty != "none"
+    )
+    return second_order and jax.default_backend() == "cpu"
 
 
 GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
 # norm: "batch" (the paper's), "layer" (gradient penalties are per example: WGAN-GP), "none"
-DISCRIMINATORS.register("dcgan", {**_DCGAN, "norm": "batch"}, _needs(3, "discriminator", _dcgan_discriminator))
+# strided_conv: "auto", "space_to_depth", "conv" (how D computes its strided convolutions; the same function)
+DISCRIMINATORS.register(
+    "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto"}, _needs(3, "discriminator", _dcgan_discriminator)
+)
 
 
 CONDITIONED = ("dcgan",)  # the models that take labels or InfoGAN's heads

@@ -130,6 +130,90 @@ class SubpixelConvTranspose(nn.Module):
         return y
 
 
+def _conv_padding(size: int, kernel_size: int, stride: int, padding) -> tuple[int, int]:
+    """(low, high) padding of one spatial axis, as `lax.conv_general_dilated` resolves "SAME"/"VALID"."""
+    if isinstance(padding, str):
+        if padding.upper() == "VALID":
+            return 0, 0
+        if padding.upper() == "SAME":
+            out = -(-size // stride)
+            total = max((out - 1) * stride + kernel_size - size, 0)
+            return total // 2, total - total // 2
+        raise ValueError(f"SpaceToDepthConv: padding must be 'SAME', 'VALID' or ((lo, hi), (lo, hi)), got {padding!r}")
+    low, high = padding
+    return int(low), int(high)
+
+
+class SpaceToDepthConv(nn.Module):
+    """`nn.Conv(features, (k, k), strides=(s, s), padding=padding)`, the same parameters and outputs, computed
+    without any strided or dilated convolution: the padded input is rearranged space-to-depth (blocks of s×s
+    pixels become s²·in channels), and the stride-1 ⌈k/s⌉×⌈k/s⌉ convolution that remains (its kernel the
+    [k, k, in, out] kernel zero-padded to a multiple of s and rearranged the same way) is computed as one
+    matrix product of the ⌈k/s⌉² shifted block images, concatenated, with the [⌈k/s⌉²·s²·in, out] kernel.
+    Output pixel i reads padded pixels s·i + u, u = s·q + r (q < ⌈k/s⌉, r < s), i.e. block i + q, phase r.
+    Every derivative, of any order, is then made of matrix products, slices, pads and transposes.
+
+    Why: on XLA's CPU backend the gradients of D's strided convolutions are input- or window-dilated
+    convolutions, which it runs with a slow generic loop, and the unrolled rule differentiates them once
+    more. A stride-1 `lax.conv_general_dilated` after space-to-depth does not help there: its second-order
+    gradient (the kernel gradient of JAX's input gradient, which reverses the kernel) becomes a
+    window-reversed convolution that takes the same slow loop (3× slower than strided nn.Conv in an unrolled
+    K=5 DCGAN-28 step, measured); the matrix product form is about 3.5× faster than nn.Conv there. No custom
+    derivative rules, so forward mode (jvp, SGA, Jacobians) works as for nn.Conv.
+
+    Padding: "SAME", "VALID" or explicit ((lo, hi), (lo, hi)), resolved as nn.Conv (lax) does, for any input
+    size (odd ones such as 7×7 included); the input is padded (or cropped of pixels no tap reads) to
+    s·(out + ⌈k/s⌉ − 1) per side. NHWC inputs with one batch dimension; the parameters are stored in float32
+    and cast, with the input, to `dtype`, as nn.Conv does.
+    """
+
+    features: int
+    kernel_size: int = 4
+    stride: int = 2
+    padding: Any = "SAME"
+    use_bias: bool = True
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        k, s, out = self.kernel_size, self.stride, self.features
+        batch, in_channels = x.shape[0], x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, in_channels, out), jnp.float32)
+        taps = -(-k // s)  # ⌈k/s⌉ blocks per side
+        pads = self.padding if isinstance(self.padding, str) else tuple(self.padding)
+        config, blocks = [(0, 0, 0)], []
+        for axis, size in enumerate(x.shape[1:3]):
+            low, high = _conv_padding(size, k, s, pads if isinstance(pads, str) else pads[axis])
+            size_out = (size + low + high - k) // s + 1
+            if size_out < 1:
+                raise ValueError(
+                    f"SpaceToDepthConv: input side {size} with padding {(low, high)} is smaller than the kernel {k}"
+                )
+            high += s * (size_out + taps - 1) - (size + low + high)  # negative: crop pixels no tap reads
+            config.append((low, high, 0))
+            blocks.append(size_out + taps - 1)
+        config.append((0, 0, 0))
+        x = jax.lax.pad(x.astype(self.dtype), jnp.zeros((), self.dtype), config)
+        x = x.reshape(batch, blocks[0], s, blocks[1], s, in_channels).transpose(0, 1, 3, 2, 4, 5)
+        x = x.reshape(batch, blocks[0], blocks[1], s * s * in_channels)
+        w = jnp.pad(kernel, ((0, s * taps - k), (0, s * taps - k), (0, 0), (0, 0)))
+        w = w.reshape(taps, s, taps, s, in_channels, out).transpose(0, 2, 1, 3, 4, 5)
+        w = w.reshape(taps, taps, s * s * in_channels, out)
+        rows, cols = blocks[0] - taps + 1, blocks[1] - taps + 1
+        patches = [x[:, q : q + rows, r : r + cols, :] for q in range(taps) for r in range(taps)]
+        y = jnp.concatenate(patches, axis=-1) @ w.reshape(-1, out).astype(self.dtype)  # the stride-1 convolution
+        if self.use_bias:
+            y = y + self.param("bias", self.bias_init, (out,), jnp.float32).astype(self.dtype)
+        return y
+
+
+def _strided_conv(features: int, kernel_size: int, stride: int, **kwargs) -> nn.Conv:
+    """The nn.Conv that `SpaceToDepthConv(features, kernel_size, stride, **kwargs)` computes."""
+    return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride), **kwargs)
+
+
 def generator_plan(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """(start height, start width, number of stride-2 upsampling stages) of `DCGANGenerator` for `image_shape`."""
     height, width, _ = image_shape
@@ -201,7 +285,10 @@ class DCGANDiscriminator(nn.Module):
 
     Trunk: stride-2 Conv(SAME) layers with base_width * 2^i channels and LeakyReLU(0.2), batch norm on all but
     the first, repeated until the spatial size is <= 4 (64 -> 32 -> 16 -> 8 -> 4: 4 convs; 28 -> 14 -> 7 -> 4:
-    3 convs; 8 -> 4: one conv, hence no batch norm), then flatten and Dense(1) -> logit.
+    3 convs; 8 -> 4: one conv, hence no batch norm), then flatten and Dense(1) -> logit. Each strided conv is
+    computed as `SpaceToDepthConv` (the same parameters, named Conv_i, and outputs as nn.Conv; no strided or
+    dilated convolution in the forward pass or its derivatives, which XLA's CPU backend runs slowly), or, with
+    `space_to_depth=False`, as nn.Conv.
 
     Conditioning (Mirza & Osindero 2014): with `num_classes > 0` and not `aux_classifier`, the one-hot label is
     broadcast to [B, H, W, num_classes] and concatenated to the image channels; `labels` is then required.
@@ -229,6 +316,10 @@ class DCGANDiscriminator(nn.Module):
     # "batch" (the paper's), "layer" (for gradient penalties, which are per example: WGAN-GP, Gulrajani et al.
     # 2017, Section 4) or "none".
     norm: str = "batch"
+    # The strided convolutions as `SpaceToDepthConv` (True) or as nn.Conv (False): the same parameters and outputs.
+    # On XLA's CPU backend (2 cores, DCGAN-28, base width 32, batch 128, measured) True makes the unrolled rule's
+    # step (K=5) about 3.5x faster and a simultaneous step about 20% slower (data movement of the patches).
+    space_to_depth: bool = True
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
@@ -237,7 +328,6 @@ class DCGANDiscriminator(nn.Module):
         if self.aux_classifier and self.num_classes <= 0:
             raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
         out_dtype = jnp.promote_types(self.dtype, jnp.float32)
-        kernel = (self.kernel_size, self.kernel_size)
         x = x.astype(self.dtype)
         if self.num_classes > 0 and not self.aux_classifier:
             one_hot = _one_hot(labels, self.num_classes, self.dtype, "DCGANDiscriminator")
@@ -245,9 +335,10 @@ class DCGANDiscriminator(nn.Module):
             x = jnp.concatenate([x, one_hot], axis=-1)
         size, layer = max(x.shape[1], x.shape[2]), 0
         while layer == 0 or size > 4:
-            x = nn.Conv(
-                self.base_width * 2**layer, kernel, strides=(2, 2), padding="SAME", use_bias=layer == 0,
-                kernel_init=_WEIGHT_INIT, dtype=self.dtype,
+            conv = SpaceToDepthConv if self.space_to_depth else _strided_conv
+            x = conv(  # named as nn.Conv layers would be: the same parameter tree either way
+                self.base_width * 2**layer, self.kernel_size, 2, padding="SAME", use_bias=layer == 0,
+                kernel_init=_WEIGHT_INIT, dtype=self.dtype, name=f"Conv_{layer}",
             )(x)
             if layer > 0 and self.norm == "batch":
                 x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
