@@ -171,7 +171,8 @@ def describe_run(config: ml_collections.ConfigDict) -> str:
     elif rule == "alternating":
         rule += f" n_critic={config.d_steps}"
     penalty = f", {config.penalty} {config.penalty_weight:g}" if config.penalty != "none" and config.penalty_weight else ""
-    return f"{rule}, {config.loss} loss{penalty}, seed {config.seed}"
+    conditioned = f"{config.conditioning}, " if config.conditioning != "none" else ""
+    return f"{conditioned}{rule}, {config.loss} loss{penalty}, seed {config.seed}"
 
 
 def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
