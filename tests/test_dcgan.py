@@ -404,3 +404,28 @@ def test_discriminator_has_no_strided_or_dilated_convolution(shape):
     assert traced(DCGANDiscriminator(base_width=8)) == [[], []]
     forward, second = traced(DCGANDiscriminator(base_width=8, space_to_depth=False))
     assert forward and second
+
+
+def test_infogan_networks_have_the_papers_layers_and_parameter_count():
+    """Chen et al. 2016, Appendix C.1 (MNIST): G = FC 1024 - BN - FC 7x7x128 - BN - deconv 64 - BN - deconv 1;
+    D = conv 64 - conv 128 - BN - FC 1024 - BN - logit, counted from that layer list (z 74 = 62 + 10 + 2)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))  # noqa: E731
+    g = DCGANGenerator((28, 28, 1), base_width=64, hidden_dense=1024)
+    g_vars = g.init(jax.random.key(0), jnp.zeros((2, 74)))
+    expected_g = (74 * 1024 + 2 * 1024) + (1024 * 7 * 7 * 128 + 2 * 128) + (4 * 4 * 128 * 64 + 2 * 64) + (4 * 4 * 64 * 1 + 1)
+    assert count(g_vars["params"]) == expected_g
+    assert g.apply(g_vars, jnp.zeros((2, 74)), train=False).shape == (2, 28, 28, 1)
+
+    d = DCGANDiscriminator(base_width=64, num_convs=2, hidden_dense=1024, info_categorical=10, info_continuous=2)
+    d_vars = d.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+    expected_d = (4 * 4 * 1 * 64 + 64) + (4 * 4 * 64 * 128 + 2 * 128) + (7 * 7 * 128 * 1024 + 2 * 1024) + (1024 + 1)
+    expected_q = (1024 * 128 + 2 * 128) + (128 * 12 + 12)
+    assert count(d_vars["params"]) == expected_d + expected_q
+    assert d_vars["params"]["hidden"]["kernel"].shape == (7 * 7 * 128, 1024)
+    out = d.apply(d_vars, jnp.zeros((2, 28, 28, 1)), train=False)
+    assert out["logits"].shape == (2,) and out["code_logits"].shape == (2, 10) and out["code_mean"].shape == (2, 2)

@@ -115,12 +115,15 @@ DISCRIMINATORS.register(
 )
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
-_DCGAN = dict(base_width=64, kernel_size=4)
+# hidden_dense > 0: a fully connected layer of that width after D's trunk / before G's projection (InfoGAN's nets)
+_DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
 
 
 def _dcgan_generator(s, shape, num_classes, config) -> DCGANGenerator:
     classes = num_classes if config.conditioning in ("concat", "acgan") else 0
-    return DCGANGenerator(tuple(shape), s.base_width, classes, s.kernel_size, dtype=_dtype(config))
+    return DCGANGenerator(
+        tuple(shape), s.base_width, classes, kernel_size=s.kernel_size, dtype=_dtype(config), hidden_dense=s.hidden_dense
+    )
 
 
 def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
@@ -137,6 +140,8 @@ def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
         dtype=_dtype(config),
         norm=s.norm,
         space_to_depth=_space_to_depth(s.strided_conv, config),
+        num_convs=s.num_convs,
+        hidden_dense=s.hidden_dense,
     )
 
 
@@ -159,7 +164,7 @@ GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
 # norm: "batch" (the paper's), "layer" (gradient penalties are per example: WGAN-GP), "none"
 # strided_conv: "auto", "space_to_depth", "conv" (how D computes its strided convolutions; the same function)
 DISCRIMINATORS.register(
-    "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto"}, _needs(3, "discriminator", _dcgan_discriminator)
+    "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto", "num_convs": 0}, _needs(3, "discriminator", _dcgan_discriminator)
 )
 
 

@@ -245,13 +245,16 @@ class DCGANGenerator(nn.Module):
     28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1.
 
     With `num_classes > 0` the one-hot label is concatenated to z (Mirza & Osindero 2014) and `labels`
-    (int [B]) is required; with `num_classes == 0` labels are ignored.
+    (int [B]) is required; with `num_classes == 0` labels are ignored. `hidden_dense > 0` puts a
+    Dense(hidden_dense) -> BN -> ReLU layer before the projection (InfoGAN's MNIST generator, Chen et al. 2016,
+    Appendix C.1: FC 1024 - FC 7x7x128 - deconv 64 - deconv 1, i.e. base_width 64 with hidden_dense 1024).
     Unsupported image sizes raise a one-line ValueError.
     """
 
     image_shape: tuple[int, int, int]
     base_width: int = 64
     num_classes: int = 0
+    hidden_dense: int = 0
     kernel_size: int = 4
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
@@ -263,6 +266,9 @@ class DCGANGenerator(nn.Module):
         x = z.astype(self.dtype)
         if self.num_classes > 0:
             x = jnp.concatenate([x, _one_hot(labels, self.num_classes, self.dtype, "DCGANGenerator")], axis=-1)
+        if self.hidden_dense > 0:
+            x = nn.Dense(self.hidden_dense, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="hidden")(x)
+            x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
         width = self.base_width * 2 ** (stages - 1)
         x = nn.Dense(h0 * w0 * width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype)(x)
         x = x.reshape(x.shape[0], h0, w0, width)
@@ -290,6 +296,11 @@ class DCGANDiscriminator(nn.Module):
     dilated convolution in the forward pass or its derivatives, which XLA's CPU backend runs slowly), or, with
     `space_to_depth=False`, as nn.Conv.
 
+    `num_convs > 0` stops the trunk after that many convs, and `hidden_dense > 0` adds Dense(hidden_dense) -> BN
+    -> LeakyReLU(0.2) on the flattened features, which the logit and the heads then read (InfoGAN's MNIST
+    discriminator, Chen et al. 2016, Appendix C.1: conv 64 - conv 128 - FC 1024, i.e. base_width 64, num_convs
+    2, hidden_dense 1024).
+
     Conditioning (Mirza & Osindero 2014): with `num_classes > 0` and not `aux_classifier`, the one-hot label is
     broadcast to [B, H, W, num_classes] and concatenated to the image channels; `labels` is then required.
     Otherwise labels are ignored.
@@ -313,6 +324,8 @@ class DCGANDiscriminator(nn.Module):
     kernel_size: int = 4
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
+    num_convs: int = 0  # 0: until the spatial size is <= 4
+    hidden_dense: int = 0
     # "batch" (the paper's), "layer" (for gradient penalties, which are per example: WGAN-GP, Gulrajani et al.
     # 2017, Section 4) or "none".
     norm: str = "batch"
@@ -334,7 +347,7 @@ class DCGANDiscriminator(nn.Module):
             one_hot = jnp.broadcast_to(one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))
             x = jnp.concatenate([x, one_hot], axis=-1)
         size, layer = max(x.shape[1], x.shape[2]), 0
-        while layer == 0 or size > 4:
+        while layer == 0 or (size > 4 if self.num_convs <= 0 else layer < self.num_convs):
             conv = SpaceToDepthConv if self.space_to_depth else _strided_conv
             x = conv(  # named as nn.Conv layers would be: the same parameter tree either way
                 self.base_width * 2**layer, self.kernel_size, 2, padding="SAME", use_bias=layer == 0,
@@ -347,6 +360,13 @@ class DCGANDiscriminator(nn.Module):
             x = nn.leaky_relu(x, 0.2)
             size, layer = -(-size // 2), layer + 1
         features = x.reshape(x.shape[0], -1)
+        if self.hidden_dense > 0:
+            features = nn.Dense(self.hidden_dense, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="hidden")(features)
+            if self.norm == "batch":
+                features = _batch_norm(train, self.bn_momentum, self.dtype)(features)
+            elif self.norm == "layer":
+                features = nn.LayerNorm(dtype=self.dtype)(features)
+            features = nn.leaky_relu(features, 0.2)
         logits = nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit")(features)[:, 0]
         logits = logits.astype(out_dtype)
         num_codes = self.info_categorical + self.info_continuous
