@@ -164,6 +164,9 @@ def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path, run):
         _final_state(tmp_path / name) for name in ("job", "whole", "halves")
     )
     assert job_step == whole_step == 40
+    # Summation order differs between 2 and 4 local devices; over 40 Adam steps through batch-norm statistics
+    # (the DCGAN) that reached 1.8e-5 relative in one entry of 6400 in one CI run.
+    rtol, atol = {"ring": (1e-5, 1e-7), "streamed_digits": (1e-4, 1e-6)}[run]
     for x, y in zip(state_leaves(job_state), state_leaves(whole_state)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
     assert_bitwise_equal(resumed_state, whole_state)
