@@ -31,11 +31,29 @@ def train_run(config, workdir) -> dict:
     from jaxgan.train import Preempted, train_and_evaluate
 
     label = pathlib.Path(workdir).name
+    finished = finished_result(config, workdir)
+    if finished is not None:
+        print(f"[{label}] finished earlier: reusing {pathlib.Path(workdir) / 'eval.json'}", flush=True)
+        return finished
     try:
         return train_and_evaluate(config, str(workdir), echo=lambda line: print(f"[{label}] {line}", flush=True))
     except Preempted as stop:
         print(f"preempted: {workdir}: {stop}", flush=True)
         sys.exit(0)
+
+
+def finished_result(config, workdir) -> dict | None:
+    """The eval.json of a run in `workdir` that finished `config` (same settings, final step), else None: a table
+    script reruns reuse it as it is, without evaluating again (and so on another machine: runs trained on a GPU are
+    tabulated here with the GPU's evaluation)."""
+    import json
+
+    path = pathlib.Path(workdir) / "eval.json"
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    same = result.get("config") == json.loads(json.dumps(config.to_dict()))
+    return result if same and result.get("step") == config.num_steps else None
 
 
 def load_experiment(name: str):

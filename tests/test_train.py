@@ -191,6 +191,25 @@ def test_reproduction_script_shows_progress_and_a_sigterm_ends_in_one_line_and_e
     assert "[k1] starting a new run" in out and "[k1] step " in out  # progress, labelled by run
 
 
+def test_table_scripts_reuse_the_eval_json_of_a_finished_run_with_the_same_settings(tmp_path):
+    """scripts.notes.train_run returns a finished run's eval.json as it is (a run trained elsewhere is tabulated with
+    its own evaluation); another setting or an unfinished run trains."""
+    from scripts.notes import finished_result, train_run
+
+    config = tiny_config()
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    marked = {**json.loads((tmp_path / "eval.json").read_text()), "marker": 1}  # not something an evaluation writes
+    (tmp_path / "eval.json").write_text(json.dumps(marked))
+    assert train_run(config, tmp_path) == marked
+    assert result["step"] == config.num_steps
+    other = tiny_config()
+    other.seed += 1
+    assert finished_result(other, tmp_path) is None
+    longer = tiny_config()
+    longer.num_steps += 20
+    assert finished_result(longer, tmp_path) is None
+
+
 def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_path):
     straight, damaged = tmp_path / "straight", tmp_path / "damaged"
     train_and_evaluate(tiny_config(), str(straight), echo=lambda _: None)

@@ -26,6 +26,7 @@ from jaxgan import plotting
 from jaxgan.conditioning import Labelled, data_of
 from jaxgan.data import Dataset
 from jaxgan.dynamics import jacobian_eigenvalues, vector_field
+from jaxgan.eager import outside_any_trace
 from jaxgan.game import Game, generate
 from jaxgan.metrics.memorization import nearest_neighbours
 from jaxgan.metrics.mixture import mixture_metrics
@@ -206,19 +207,21 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         images' features and the memorization thresholds: the `MEMORIZATION_QUANTILE` quantile of the held-out
         images' distances to their nearest training image, in pixels and in features."""
         if not loaded:
-            with jax.ensure_compile_time_eval():
-                classify, _ = load_classifier(name, data.info.test_images.shape[1:])
-                held_out_x = to_model_range(jnp.asarray(data.info.test_images))
-                train_x = to_model_range(jnp.asarray(data.info.train_images))
-                held_out = classify(held_out_x)[1]
-                train_features = classify(train_x)[1]
-                thresholds = [
-                    float(jnp.quantile(nearest_neighbours(q, r)[0], MEMORIZATION_QUANTILE))
-                    for q, r in ((held_out_x, train_x), (held_out, train_features))
-                ]
-            loaded.update(classify=classify, held_out=np.asarray(held_out), train_features=np.asarray(train_features),
-                          thresholds=thresholds)  # fmt: skip
+            loaded.update(outside_any_trace(load))
         return loaded["classify"], loaded["held_out"]
+
+    def load() -> dict[str, Any]:
+        classify, _ = load_classifier(name, data.info.test_images.shape[1:])
+        held_out_x = to_model_range(jnp.asarray(data.info.test_images))
+        train_x = to_model_range(jnp.asarray(data.info.train_images))
+        held_out = classify(held_out_x)[1]
+        train_features = classify(train_x)[1]
+        thresholds = [
+            float(jnp.quantile(nearest_neighbours(q, r)[0], MEMORIZATION_QUANTILE))
+            for q, r in ((held_out_x, train_x), (held_out, train_features))
+        ]
+        return dict(classify=classify, held_out=np.asarray(held_out), train_features=np.asarray(train_features),
+                    thresholds=thresholds)  # fmt: skip
 
     def memorization(samples: jax.Array, features: jax.Array) -> dict[str, jax.Array]:
         """Fractions of samples closer to a training image than all but `MEMORIZATION_QUANTILE` of the held-out

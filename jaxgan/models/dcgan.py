@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.eager import outside_any_trace
+
 _WEIGHT_INIT = nn.initializers.normal(stddev=0.02)
 
 
@@ -76,9 +78,9 @@ def _subpixel_taps(kernel_size: int, stride: int) -> tuple[tuple[int, int, int, 
         for v in range(kernel_size):
             kernel = np.zeros((kernel_size, kernel_size, 1, 1), np.float32)
             kernel[u, v, 0, 0] = 1.0
-            with jax.ensure_compile_time_eval():  # a constant, also when first needed inside a trace
-                out = jax.lax.conv_transpose(image, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            out = np.asarray(out)
+            probe = functools.partial(jax.lax.conv_transpose, image, kernel, (stride, stride), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
+            out = np.asarray(outside_any_trace(probe))  # a constant, also when first needed inside a trace
             hits = np.argwhere(out[0, :, :, 0] > 0.5)
             if len(hits) != 1:  # the tap falls outside the cropped output: it never contributes
                 continue
