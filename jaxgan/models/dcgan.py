@@ -68,7 +68,12 @@ def _is_pow2(n: int) -> bool:
 def _subpixel_taps(kernel_size: int, stride: int) -> tuple[tuple[int, int, int, int, int, int], ...]:
     """Where each tap (u, v) of a stride-`stride` "SAME" transposed convolution sends an input pixel: as
     (u, v, phase row a, phase column b, row offset dy, column offset dx), found by probing `lax.conv_transpose`
-    itself with one-hot kernels on a one-hot image, so the decomposition follows its padding exactly."""
+    itself with one-hot kernels on a one-hot image, so the decomposition follows its padding exactly. A constant,
+    also when first needed inside a trace: all probes run in one eager call."""
+    return outside_any_trace(functools.partial(_probe_taps, kernel_size, stride))
+
+
+def _probe_taps(kernel_size: int, stride: int) -> tuple[tuple[int, int, int, int, int, int], ...]:
     size = 2 * kernel_size + 1
     centre = kernel_size
     image = np.zeros((1, size, size, 1), np.float32)
@@ -78,10 +83,8 @@ def _subpixel_taps(kernel_size: int, stride: int) -> tuple[tuple[int, int, int, 
         for v in range(kernel_size):
             kernel = np.zeros((kernel_size, kernel_size, 1, 1), np.float32)
             kernel[u, v, 0, 0] = 1.0
-            probe = functools.partial(jax.lax.conv_transpose, image, kernel, (stride, stride), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))  # fmt: skip
-            out = np.asarray(outside_any_trace(probe))  # a constant, also when first needed inside a trace
-            hits = np.argwhere(out[0, :, :, 0] > 0.5)
+            out = jax.lax.conv_transpose(image, kernel, (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            hits = np.argwhere(np.asarray(out)[0, :, :, 0] > 0.5)
             if len(hits) != 1:  # the tap falls outside the cropped output: it never contributes
                 continue
             p, q = hits[0]
