@@ -2,13 +2,14 @@ r"""One table of image GANs on mnist_5k: FID, KID, IS, precision, recall (and cl
 ones) against the 1000 held-out digits, mean ± std over seeds, with a figure of every system's samples.
 
     python scripts/reproduce_image_table.py [--experiments=dcgan_mnist,cgan_mnist,...] [--seeds=3]
-        [--num_steps=N] [--workdir=runs/image_table] [--write_notes]
+        [--num_steps=N] [--workdir=runs/image_table] [--write_notes] [--finished_only]
 
 Each (experiment, seed) is one run of `experiments/NAME.py` in WORKDIR/NAME/seed_S, trained with the runner
 (resumable: rerunning the command continues unfinished runs and reuses finished ones). The metrics are the image
 evaluation's (`jaxgan.metrics.evaluations.image_evaluation`: the shipped digit classifier's features and logits, so
 the scale is not Inception's and not comparable with published MNIST numbers computed otherwise). The figure
-`docs/figures/image_table.png` has one row per system: the first eight final samples of its first seed. With
+`docs/figures/image_table.png` has one row per system: the first eight final samples of its first finished seed.
+--finished_only trains nothing and tabulates the finished runs only (runs trained elsewhere, e.g. on a GPU). With
 --write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`).
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
-from scripts.notes import ROOT, load_experiment, publish, train_run  # noqa: E402
+from scripts.notes import ROOT, finished_result, load_experiment, publish, train_run  # noqa: E402
 
 _EXPERIMENTS = flags.DEFINE_list(
     "experiments", ["dcgan_mnist", "cgan_mnist", "acgan_mnist", "wgan_gp_mnist", "infogan_mnist"],
@@ -37,6 +38,10 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides every experiment
 _WORKDIR = flags.DEFINE_string("workdir", "runs/image_table", "Parent folder of the runs.")
 _FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+_FINISHED_ONLY = flags.DEFINE_boolean(
+    "finished_only", False,
+    "Train nothing: tabulate the runs that have finished (e.g. trained on another machine) and list those left out.",
+)  # fmt: skip
 
 # (eval.json key, column title, format); class accuracy only where the experiment conditions on classes.
 COLUMNS = (
@@ -81,15 +86,18 @@ def main(argv):
                 config.num_steps = _NUM_STEPS.value
             validate(config)
             run_dir = workdir / name / f"seed_{seed}"
-            result = train_run(config, run_dir)
+            result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
+            if result is None:
+                print(f"left out (not finished): {run_dir}")
+                continue
             runs.append({k: v for k, v in result.items() if k != "config"})
-            if seed == 0:
+            if not rows or labels[-1] != name:
                 snapshots = load_snapshots(run_dir / "samples")
                 rows.append(np.asarray(snapshots[max(snapshots)][:8], np.float32))
                 labels.append(name)
         results[name], steps[name] = runs, config.num_steps
     text = table(results, steps)
-    seeds = f"seeds 0–{_SEEDS.value - 1}" if _SEEDS.value > 1 else "seed 0"
+    seeds = f"up to {_SEEDS.value} seeds (the seeds column), from 0" if _SEEDS.value > 1 else "seed 0"
     body = "\n".join([
         f"Image GANs on mnist_5k ({seeds}; each experiment's defaults; metrics against the 1000 held-out digits in "
         "the shipped classifier's feature space; mean ± std over seeds):",
@@ -97,7 +105,7 @@ def main(argv):
         text,
     ])  # fmt: skip
     figure = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "image_table.png")
-    plotting.plot_image_rows(figure, labels, rows, title="final samples, seed 0")
+    plotting.plot_image_rows(figure, labels, rows, title="final samples, first finished seed")
     print(f"figure: {figure}")
     publish("image_table", body, results, workdir, _WRITE_NOTES.value)
     (workdir / "summary_steps.json").write_text(json.dumps(steps))
