@@ -27,7 +27,7 @@ from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
 DTYPES = ("bfloat16", "float32")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
 class ConfigError(ValueError):
@@ -96,6 +96,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.log_eigenvalues = 0  # > 0: at each evaluation, log this many top eigenvalues of the game Jacobian
     config.eval_every_steps = 2500
     config.eval_num_samples = 2500
+    # > 0: the truncation trick at evaluation (Brock et al. 2019): the evaluation noise is drawn from N(0, I)
+    # truncated to [−ψ, ψ] per coordinate, trading variety for sample quality; 0 evaluates G on untruncated noise.
+    config.eval_truncation = 0.0
     config.checkpoint_every_steps = 2500
     config.keep_checkpoints = 3
     config.steps_per_dispatch = 250  # at most this many update steps fused into one compiled call
@@ -141,13 +144,18 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 the rate at step t is
-    lr · ½(1 + cos(π·min(t, T)/T)) (Loshchilov & Hutter 2017, without restarts), reaching 0 at T."""
+    """Adam, RMSProp or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 the rate at step t is
+    lr · ½(1 + cos(π·min(t, T)/T)) (Loshchilov & Hutter 2017, without restarts), reaching 0 at T.
+
+    RMSProp (WGAN's optimizer, Arjovsky et al. 2017) is PyTorch's: ν ← b2·ν + (1 − b2)·g², step
+    −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average)."""
     rate = config.learning_rate
     if config.cosine_decay_steps:
         rate = optax.cosine_decay_schedule(config.learning_rate, config.cosine_decay_steps)
     if config.name == "adam":
         return optax.adam(rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
+    if config.name == "rmsprop":
+        return optax.rmsprop(rate, decay=config.b2, eps=config.eps, eps_in_sqrt=False)
     return optax.sgd(rate)
 
 
@@ -260,7 +268,7 @@ _POSITIVE_INTS = (
     "generator.kernel_size", "discriminator.kernel_size",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
-                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "class_loss_weight", "info.categorical",
+                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
@@ -314,6 +322,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _validate_sweep(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
+    if differentiates_d_optimizer(config) and config.d_optimizer.name == "rmsprop":
+        raise ConfigError(
+            "--config.d_optimizer.name='rmsprop': the unrolled rule differentiates through D's optimizer, and "
+            "RMSProp's d/dν √ν is infinite at ν = 0; use adam (with unroll_eps_root) or sgd"
+        )
     if differentiates_d_optimizer(config) and config.d_optimizer.name == "adam":
         if config.unroll_eps_root <= 0:
             raise ConfigError(

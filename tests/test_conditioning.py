@@ -187,3 +187,19 @@ def test_conditioning_needs_labelled_data():
         Conditioning("concat", num_classes=0)
     assert make_conditioning(digits_config(), 10) is None
     assert dataclasses.replace(make_conditioning(digits_config(conditioning="acgan"), 10)).uses_labels
+
+
+def test_truncated_eval_noise_is_the_truncated_normal():
+    """ψ > 0: every coordinate within [−ψ, ψ], the classes as without truncation, and the variance of N(0, 1)
+    truncated to [−ψ, ψ]: 1 − 2ψφ(ψ) / (2Φ(ψ) − 1)."""
+    from scipy import stats
+
+    config, task, game, rule, state, real = setup("concat")
+    plain = eval_noise(game, state, 4000)
+    for psi in (0.5, 1.0):
+        z = eval_noise(game, state, 4000, truncation=psi)
+        assert float(jnp.max(jnp.abs(z.data))) <= psi
+        np.testing.assert_array_equal(z.labels, plain.labels)
+        variance = 1 - 2 * psi * stats.norm.pdf(psi) / (2 * stats.norm.cdf(psi) - 1)
+        np.testing.assert_allclose(float(jnp.var(z.data)), variance, rtol=0.02)
+    np.testing.assert_array_equal(eval_noise(game, state, 4000, truncation=0.0).data, plain.data)

@@ -71,3 +71,24 @@ def test_eps_root_errors_explain_the_choice():
         validate(config)
     config.update_rule = "simultaneous"  # nothing differentiates through D's Adam: its own eps_root is used
     validate(config)
+
+
+def test_rmsprop_steps_follow_pytorchs_formula():
+    """ν_t = b2·ν_{t−1} + (1 − b2)·g_t², step −lr·g_t/(√ν_t + eps), from ν_0 = 0 (WGAN's optimizer)."""
+    config = default_config().d_optimizer
+    config.name, config.learning_rate, config.b2, config.eps = "rmsprop", 5e-5, 0.99, 1e-8
+    optimizer = make_optimizer(config)
+    params = jnp.zeros(())
+    state = optimizer.init(params)
+    nu = 0.0
+    for g in (0.3, -2.0, 1e-3):
+        update, state = optimizer.update(jnp.asarray(g), state, params)
+        nu = 0.99 * nu + 0.01 * g * g
+        np.testing.assert_allclose(float(update), -5e-5 * g / (math.sqrt(nu) + 1e-8), rtol=1e-5)
+
+
+def test_unrolling_through_rmsprop_is_refused():
+    config = default_config()  # unrolled, K = 10
+    config.d_optimizer.name = "rmsprop"
+    with pytest.raises(ConfigError, match=r"--config.d_optimizer.name='rmsprop': the unrolled rule differentiates"):
+        validate(config)

@@ -46,10 +46,18 @@ class Evaluation(NamedTuple):
     plot: Callable[[Any, dict[int, np.ndarray], Game, ml_collections.ConfigDict], None]
 
 
-def eval_noise(game: Game, state: TrainState, num_samples: int) -> jax.Array | Labelled:
+def eval_noise(game: Game, state: TrainState, num_samples: int, truncation: float = 0.0) -> jax.Array | Labelled:
     """The fixed evaluation noise; in a conditioned game the classes (or InfoGAN's categorical code) cycle through
-    0, 1, ..., K − 1, so every class is asked for equally often and the figures can show one row per class."""
-    z = game.sample_noise(jax.random.fold_in(state.key, EVAL_STREAM), num_samples)
+    0, 1, ..., K − 1, so every class is asked for equally often and the figures can show one row per class.
+
+    `truncation` ψ > 0: the truncation trick (Brock et al. 2019, Section 3.1): z ~ N(0, I) truncated to [−ψ, ψ]
+    per coordinate (what resampling the values outside the threshold gives), drawn from the same key."""
+    key = jax.random.fold_in(state.key, EVAL_STREAM)
+    z = game.sample_noise(key, num_samples)
+    if truncation > 0:
+        data = data_of(z)
+        truncated = jax.random.truncated_normal(key, -truncation, truncation, data.shape, data.dtype)
+        z = z.replace(data=truncated) if isinstance(z, Labelled) else truncated
     if not isinstance(z, Labelled):
         return z
     if z.labels is not None:
@@ -86,7 +94,7 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
     num_samples = config.eval_num_samples
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples)
+        z = eval_noise(game, state, num_samples, config.eval_truncation)
         samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
         metrics = mixture_metrics(samples, mixture.means, mixture.std)
         if state.g_params_ema is not None:  # the averaged generator, on the same noise
@@ -269,7 +277,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         return metrics
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples)
+        z = eval_noise(game, state, num_samples, config.eval_truncation)
         classes = requested_classes(z)
         samples = data_of(generate(game, state.g_params, state.g_model_state, z, train=False)[0])
         metrics = measure(game, samples, classes)
