@@ -7,6 +7,9 @@ conditioned games unchanged; `jaxgan.game` does the conditioning, through the ga
 
 * ``concat`` (Mirza & Osindero 2014, "Conditional generative adversarial nets"): G gets one_hot(y) beside z and
   D gets it beside the image; the objective is the game's loss on (x, y) pairs.
+* ``projection`` (Miyato & Koyama 2018, "cGANs with projection discriminator"): G gets the class (the ResNet
+  generator through conditional batch norm) and D gets it as the projection term ⟨embed(y), φ(x)⟩ added to its
+  logit; the objective is the game's loss on (x, y) pairs, as for ``concat``.
 * ``acgan`` (Odena, Olah & Shlens 2017, "Conditional image synthesis with auxiliary classifier GANs"): G gets
   one_hot(y); D gets the image only and has a second head, a classifier. With L_C the classifier's
   cross-entropy, D minimises L_D + w·(L_C(real) + L_C(fake)) and G minimises L_G + w·L_C(fake) (the paper's
@@ -28,7 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-CONDITIONINGS = ("none", "concat", "acgan", "infogan")
+CONDITIONINGS = ("none", "concat", "projection", "acgan", "infogan")
+# The kinds whose D takes the class as an input (the rest give D the image alone).
+_D_TAKES_LABELS = ("concat", "projection")
 
 
 @flax.struct.dataclass
@@ -81,7 +86,7 @@ class Conditioning:
     def __post_init__(self):
         if self.kind not in CONDITIONINGS[1:]:
             raise ValueError(f"conditioning {self.kind!r}: must be one of {', '.join(CONDITIONINGS[1:])}")
-        if self.kind in ("concat", "acgan") and self.num_classes < 2:
+        if self.uses_labels and self.num_classes < 2:
             raise ValueError(
                 f"--config.conditioning={self.kind!r} needs a labelled data set (mnist_5k, digits, stacked_mnist, "
                 "an image_folder with class subfolders, a tfds set with labels)"
@@ -92,7 +97,7 @@ class Conditioning:
     @property
     def uses_labels(self) -> bool:
         """Whether real batches must carry their classes (and G's noise the classes asked for)."""
-        return self.kind in ("concat", "acgan")
+        return self.kind in ("concat", "projection", "acgan")
 
     @property
     def code_dim(self) -> int:
@@ -122,8 +127,12 @@ class Conditioning:
         return jnp.concatenate(parts, axis=-1), None
 
     def discriminator_labels(self, examples: jax.Array | Labelled) -> jax.Array | None:
-        """The labels D's network takes as input: only the concatenating conditional GAN gives D the class."""
-        return examples.labels if self.kind == "concat" and isinstance(examples, Labelled) else None
+        """The labels D's network takes as input: the concatenating and the projection D take the class."""
+        return examples.labels if self.kind in _D_TAKES_LABELS and isinstance(examples, Labelled) else None
+
+    @property
+    def discriminator_takes_labels(self) -> bool:
+        return self.kind in _D_TAKES_LABELS
 
     def discriminator_term(self, real_outputs: Any, fake_outputs: Any, real: Labelled, fake: Labelled) -> jax.Array:
         """What D's loss adds: AC-GAN's class cross-entropy on real and fake, InfoGAN's λ·L_I (trains Q)."""

@@ -63,7 +63,8 @@ def default_config() -> ml_collections.ConfigDict:
     config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
     config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
     # Class labels or latent codes for the players (jaxgan.conditioning): none, concat (conditional GAN, Mirza &
-    # Osindero 2014), acgan (Odena et al. 2017, with class_loss_weight), infogan (Chen et al. 2016, with info).
+    # Osindero 2014), projection (Miyato & Koyama 2018), acgan (Odena et al. 2017, with class_loss_weight),
+    # infogan (Chen et al. 2016, with info).
     config.conditioning = "none"
     config.class_loss_weight = 1.0
     config.info = ml_collections.ConfigDict(dict(categorical=10, continuous=2, weight=1.0, continuous_weight=0.1))

@@ -63,8 +63,8 @@ class Game:
         g_key, d_key, run_key = jax.random.split(key, 3)
         g_input, g_labels = _generator_input(self, self.sample_noise(g_key, example_data.shape[0]))
         g_params, g_model_state = self.generator.init(g_key, g_input, g_labels)
-        concat = self.conditioning is not None and self.conditioning.kind == "concat"
-        d_labels = jnp.zeros(example_data.shape[:1], jnp.int32) if concat else None
+        takes_labels = self.conditioning is not None and self.conditioning.discriminator_takes_labels
+        d_labels = jnp.zeros(example_data.shape[:1], jnp.int32) if takes_labels else None
         d_params, d_model_state = self.discriminator.init(d_key, data_of(example_data), d_labels)
         return TrainState(
             step=jnp.zeros((), jnp.int32),

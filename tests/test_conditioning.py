@@ -165,8 +165,8 @@ def test_conditioned_run_resumes_bitwise_and_reports_class_accuracy(tmp_path):
     "overrides, message",
     [
         ({"conditioning": "acgan", "data.name": "ring", "generator.name": "mlp", "discriminator.name": "mlp", "evaluations": ("mixture",)},
-         "--config.conditioning='acgan': --config.generator.name='mlp' takes no labels or codes; use one of dcgan"),
-        ({"conditioning": "concgan"}, "--config.conditioning='concgan': unknown value; allowed: acgan, concat, infogan, none"),
+         "--config.conditioning='acgan': --config.generator.name='mlp' does not take it; use one of dcgan"),
+        ({"conditioning": "concgan"}, "--config.conditioning='concgan': unknown value; allowed: acgan, concat, infogan, none, projection"),
         ({"conditioning": "infogan", "info.categorical": 0, "info.continuous": 0},
          "--config.conditioning='infogan' needs --config.info.categorical or --config.info.continuous > 0"),
     ],

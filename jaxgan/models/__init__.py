@@ -120,7 +120,7 @@ _DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
 
 
 def _dcgan_generator(s, shape, num_classes, config) -> DCGANGenerator:
-    classes = num_classes if config.conditioning in ("concat", "acgan") else 0
+    classes = num_classes if config.conditioning in ("concat", "projection", "acgan") else 0
     return DCGANGenerator(
         tuple(shape), s.base_width, classes, kernel_size=s.kernel_size, dtype=_dtype(config), hidden_dense=s.hidden_dense
     )
@@ -168,18 +168,31 @@ DISCRIMINATORS.register(
 )
 
 
-CONDITIONED = ("dcgan",)  # the models that take labels or InfoGAN's heads
+# The conditionings (jaxgan.conditioning) each model supports, per player; a model not listed is unconditional.
+CONDITIONINGS_OF = {
+    "generator": {"dcgan": ("concat", "projection", "acgan", "infogan")},
+    "discriminator": {"dcgan": ("concat", "acgan", "infogan")},
+}
+
+
+def check_conditioning(config: ml_collections.ConfigDict) -> None:
+    """A one-line error when `config.conditioning` asks a player for labels or codes its model cannot take."""
+    if config.conditioning == "none":
+        return
+    for what in ("generator", "discriminator"):
+        name = config[what].name
+        if config.conditioning not in CONDITIONINGS_OF[what].get(name, ()):
+            able = [m for m, kinds in CONDITIONINGS_OF[what].items() if config.conditioning in kinds]
+            raise ValueError(
+                f"--config.conditioning={config.conditioning!r}: --config.{what}.name={name!r} does not take it; "
+                f"use one of {', '.join(able)}"
+            )
 
 
 def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...], num_classes: int = 0):
     """(generator, discriminator) Linen modules named by `config.generator.name` / `config.discriminator.name`."""
     g, d = config.generator, config.discriminator
-    for what, name in (("generator", g.name), ("discriminator", d.name)):
-        if config.conditioning != "none" and name not in CONDITIONED:
-            raise ValueError(
-                f"--config.conditioning={config.conditioning!r}: --config.{what}.name={name!r} takes no labels or codes; "
-                f"use one of {', '.join(CONDITIONED)}"
-            )
+    check_conditioning(config)
     return (
         GENERATORS[g.name].build(g, data_shape, num_classes, config),
         DISCRIMINATORS[d.name].build(d, data_shape, num_classes, config),
