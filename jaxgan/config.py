@@ -18,7 +18,7 @@ import optax
 
 from jaxgan.conditioning import CONDITIONINGS
 from jaxgan.data import DATASETS, registry_name
-from jaxgan.losses import LOSSES
+from jaxgan.losses import ENERGY_LOSSES, LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
 from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.mlp import ACTIVATIONS
@@ -67,6 +67,10 @@ def default_config() -> ml_collections.ConfigDict:
     # infogan (Chen et al. 2016, with info).
     config.conditioning = "none"
     config.class_loss_weight = 1.0
+    # The energy-based GANs' settings (loss = ebgan / began; D = the auto-encoder, jaxgan.energy): EBGAN's margin m
+    # (on the per-pixel mean squared reconstruction error) and the weight of its pulling-away term on G's samples
+    # (EBGAN-PT: 0.1), BEGAN's diversity ratio γ and the gain λ_k of its control of k_t.
+    config.energy = ml_collections.ConfigDict(dict(margin=0.3, pull_away_weight=0.0, gamma=0.5, lambda_k=0.001))
     config.info = ml_collections.ConfigDict(dict(categorical=10, continuous=2, weight=1.0, continuous_weight=0.1))
 
     # The data set, the players and the evaluations are chosen by name from their registries (jaxgan.data,
@@ -244,7 +248,7 @@ def _type_name(value: Any) -> str:
 
 
 _CHOICES: dict[str, Iterable[str]] = {
-    "loss": LOSSES,
+    "loss": (*LOSSES, *ENERGY_LOSSES),
     "update_rule": UPDATE_RULES,
     "penalty": PENALTIES,
     "dtype": DTYPES,
@@ -258,6 +262,8 @@ _CHOICES: dict[str, Iterable[str]] = {
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,
     "discriminator.norm": ("batch", "layer", "none"),
+    "discriminator.energy": ("mse", "l1"),
+    "discriminator.autoencoder_activation": ("leaky_relu", "elu"),
     "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),
     "d_optimizer.name": OPTIMIZERS,
 }
@@ -270,13 +276,15 @@ _POSITIVE_INTS = (
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
-                 "info.continuous", "info.weight", "info.continuous_weight")  # fmt: skip
+                 "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
 
 _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (("data.held_out_fraction",), lambda v: 0 < v < 1, "must be in (0, 1)"),
+    (("energy.gamma",), lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    (("energy.margin",), lambda v: v > 0, "must be > 0"),
     (("data.image_size",), lambda v: v >= 0, "must be >= 0 (0: the images' own size)"),
     (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),
     (_NON_NEGATIVE, lambda v: v >= 0, "must be >= 0"),
@@ -321,6 +329,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not config.evaluations:
         raise ConfigError(f"--config.evaluations=(): name at least one of {', '.join(EVALUATIONS.names)}")
     _validate_sweep(config)
+    energy_d = config.discriminator.name == "autoencoder"
+    if (config.loss in ENERGY_LOSSES) != energy_d:
+        raise ConfigError(
+            f"--config.loss={config.loss!r} with --config.discriminator.name={config.discriminator.name!r}: the energy "
+            f"losses ({', '.join(ENERGY_LOSSES)}) and the auto-encoder D go together (its outputs are reconstruction "
+            "errors, not logits)"
+        )
+    if config.energy.pull_away_weight > 0 and not energy_d:
+        raise ConfigError(
+            f"--config.energy.pull_away_weight={config.energy.pull_away_weight!r}: the pulling-away term needs D's "
+            "embeddings: use --config.discriminator.name=autoencoder"
+        )
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
     if differentiates_d_optimizer(config) and config.d_optimizer.name == "rmsprop":

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import penalties
+from jaxgan import energy, penalties
 from jaxgan.conditioning import Conditioning, Labelled, data_of, logits_of
 from jaxgan.parallel import Mesh, batch_mean_value_and_grad, shard_batch
 from jaxgan.losses import GanLoss
@@ -44,6 +44,9 @@ class Game:
     # `weight_clip` > 0 clips D's parameters after each of its steps (WGAN).
     penalty: str = "none"
     penalty_weight: float = 0.0
+    # EBGAN-PT (Zhao et al. 2017): G's loss adds this weight times the pulling-away term of D's embeddings of G's
+    # samples (a D whose outputs include "embedding": the auto-encoder).
+    pull_away_weight: float = 0.0
     weight_clip: float = 0.0
     # Data parallelism (jaxgan.parallel): inside the compiled step, noise batches are split over this mesh.
     mesh: Mesh | None = None
@@ -162,11 +165,14 @@ def generator_loss(
 
     With the Nagarajan–Kolter penalty, G minimises L_G + η/2 ‖∇_{θ_D} L_D(θ_G, θ_D)‖² (η = `penalty_weight`),
     the gradient norm of D's (unpenalised) loss with respect to D's parameters, which needs the real batch.
+    With `pull_away_weight` w, G minimises L_G + w·f_PT(D's embeddings of the samples) (EBGAN-PT).
     """
     fake_outputs, _ = discriminate(game, d_params, d_model_state, fake)
     loss = game.loss.generator(logits_of(fake_outputs))
     if game.conditioning is not None:
         loss = loss + game.conditioning.generator_term(fake_outputs, fake)
+    if _enabled(game.pull_away_weight):
+        loss = loss + game.pull_away_weight * energy.pull_away_term(fake_outputs["embedding"])
     if game.penalty == "nagarajan_kolter" and _enabled(game.penalty_weight):
         def d_value(p):
             real_logits = logits_of(discriminate(game, p, d_model_state, real)[0])

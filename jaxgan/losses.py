@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
+from jaxgan import energy
 from jaxgan.registry import unknown_name
 
 ArrayLike = jax.typing.ArrayLike
@@ -370,6 +371,22 @@ LOSSES: dict[str, GanLoss] = {
 }
 
 
+# Objectives of an energy (auto-encoder) discriminator, whose "logits" are its reconstruction errors (jaxgan.energy);
+# each takes a hyperparameter, so they are built by `energy_loss` rather than listed in LOSSES.
+ENERGY_LOSSES = ("began", "ebgan")
+
+
+def ebgan_loss(margin: float | Array) -> GanLoss:
+    """EBGAN (Zhao et al. 2017): D minimises E[D(x)] + E[max(0, m − D(G(z)))], G minimises E[D(G(z))]."""
+    return GanLoss(lambda real, fake: energy.ebgan_discriminator_loss(real, fake, margin), energy.ebgan_generator_loss)
+
+
+def began_loss(k: float | Array) -> GanLoss:
+    """BEGAN (Berthelot et al. 2017) at a fixed k_t: D minimises E[L(x)] − k_t·E[L(G(z))], G minimises E[L(G(z))];
+    `jaxgan.updates.with_began_equilibrium` moves k_t between steps."""
+    return GanLoss(lambda real, fake: energy.began_discriminator_loss(real, fake, k), energy.began_generator_loss)
+
+
 def get_loss(name: str) -> GanLoss:
     """Returns ``LOSSES[name]``.
 
@@ -379,4 +396,6 @@ def get_loss(name: str) -> GanLoss:
     """
     if isinstance(name, str) and name in LOSSES:
         return LOSSES[name]
+    if name in ENERGY_LOSSES:
+        raise ValueError(f"loss {name!r} takes a hyperparameter: use ebgan_loss(margin) or began_loss(k)")
     raise ValueError(unknown_name("loss", name, sorted(LOSSES)))

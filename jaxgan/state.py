@@ -1,7 +1,8 @@
 """The training state: one pytree, so that a checkpoint of it resumes a run exactly.
 
 Everything a step reads that changes over training lives here: the step counter, both players' parameters and
-model state (batch statistics, spectral-norm vectors), both optimizer states and the PRNG key. Per-step randomness
+model state (batch statistics, spectral-norm vectors), both optimizer states, the PRNG key, and what a stateful
+objective carries (BEGAN's k_t). Per-step randomness
 is `fold_in(key, step)`, so the data a step sees depends on the step number alone: the data position is the step,
 and a resumed run draws exactly the batches the uninterrupted run would have drawn.
 """
@@ -25,6 +26,7 @@ class TrainState:
     d_opt_state: Any
     key: jax.Array  # base key; never split in place, see `step_keys`
     g_params_ema: Any = None  # exponential moving average of G's parameters, when the run keeps one
+    loss_state: Any = None  # what a stateful objective carries between steps (BEGAN's k_t), when it has any
 
 
 class StepKeys(NamedTuple):

@@ -36,7 +36,7 @@ from jaxgan.config import (
 )
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
-from jaxgan.losses import get_loss
+from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import linen_player
 from jaxgan.parallel import DATA_AXIS, Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
 from jaxgan.plotting import load_snapshots
@@ -58,6 +58,16 @@ class Preempted(Exception):
         self.step = step
 
 
+def make_loss(config: ml_collections.ConfigDict) -> GanLoss:
+    """The loss named by `config.loss`; the energy losses with their hyperparameter (BEGAN's at k = 0: the update
+    rule moves k_t, `jaxgan.updates.with_began_equilibrium`)."""
+    if config.loss == "ebgan":
+        return ebgan_loss(config.energy.margin)
+    if config.loss == "began":
+        return began_loss(0.0)
+    return get_loss(config.loss)
+
+
 def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None) -> Game:
     """The game of `config`; with a `mesh`, its noise batches are split over the mesh (data parallelism)."""
     task = task or make_task(config)
@@ -66,13 +76,14 @@ def build_game(config: ml_collections.ConfigDict, task: Task | None = None, mesh
     return Game(
         generator=linen_player(generator),
         discriminator=linen_player(discriminator),
-        loss=get_loss(config.loss),
+        loss=make_loss(config),
         g_optimizer=g_optimizer,
         d_optimizer=d_optimizer,
         z_dim=config.z_dim,
         penalty=config.penalty,
         penalty_weight=config.penalty_weight,
         weight_clip=config.weight_clip,
+        pull_away_weight=config.energy.pull_away_weight,
         mesh=mesh,
         conditioning=make_conditioning(config, task.data.num_classes),
     )

@@ -19,6 +19,7 @@ of the game (`jaxgan.dynamics.vector_field`, the one implementation): plain simu
 * `consensus_step`: both players follow v − γ ∇(½‖v‖²) (Mescheder, Nowozin, Geiger 2017).
 * `sga_step`: symplectic gradient adjustment v − λ Aᵀv, A the antisymmetric part of ∂v (Balduzzi et al. 2018).
 * `with_generator_ema`: wraps any rule to keep an exponential moving average of G's parameters.
+* `with_began_equilibrium`: wraps any rule to run BEGAN's loss with its controlled k_t (Berthelot et al. 2017).
 Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
 
@@ -31,8 +32,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxgan import energy, losses
+from jaxgan.conditioning import logits_of
 from jaxgan.dynamics import vector_field_and_losses
-from jaxgan.game import Game, discriminator_loss, discriminator_step, generate, generator_loss
+from jaxgan.energy import BeganController
+from jaxgan.game import Game, discriminate, discriminator_loss, discriminator_step, generate, generator_loss
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
 
@@ -408,30 +412,73 @@ def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
     return UpdateRule(step, rule.num_real_batches, init)
 
 
+def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, controller: BeganController) -> UpdateRule:
+    """BEGAN's equilibrium (Berthelot, Schumm & Metz 2017, Section 3.4) around any update rule.
+
+    Each step runs the rule built by `make_rule` on the game with BEGAN's loss at the current k_t (D minimises
+    E[L(x)] − k_t·E[L(G(z))], G minimises E[L(G(z))], L the auto-encoder's reconstruction error), then moves k:
+    k_{t+1} = clip(k_t + λ_k(γ·E[L(x)] − E[L(G(z))]), 0, 1), with M_global = E[L(x)] + |γ·E[L(x)] − E[L(G(z))]|
+    logged as `convergence` and k_{t+1} as `began_k`. The energies are those of the step's start: D's
+    reconstruction errors of the step's (last) real batch and of G's samples of the step's noise, at the
+    parameters the step started from, which are exactly the terms of the simultaneous rule's losses (the paper's
+    update). k_t lives in `state.loss_state` ({"began_k": k}), so checkpoints resume it exactly.
+    """
+
+    def rule_at(k: jax.Array | float) -> UpdateRule:
+        return make_rule(dataclasses.replace(game, loss=losses.began_loss(k)))
+
+    start = rule_at(controller.init())
+
+    def init(key, example):
+        return start.init(key, example).replace(loss_state={"began_k": controller.init()})
+
+    def step(state, batch):
+        k = state.loss_state["began_k"]
+        real = batch["real"][-1]
+        z = game.sample_noise(step_keys(state).noise, real.shape[0])
+        fake, _ = generate(game, state.g_params, state.g_model_state, z)
+        real_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, real)[0])
+        fake_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, fake)[0])
+        new_state, metrics = rule_at(k).step(state, batch)
+        new_k, began = controller.update(k, real_energy, fake_energy)
+        return new_state.replace(loss_state={"began_k": new_k}), {**metrics, "began_k": new_k, "convergence": began["convergence"]}
+
+    return UpdateRule(step, start.num_real_batches, init)
+
+
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")
 
 
 def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> UpdateRule:
-    """The update rule named by `config.update_rule`, with its options and the EMA of G from the config;
-    `unroll_inner` unrolls the rules' inner loops (n_critic, the K unrolled steps)."""
+    """The update rule named by `config.update_rule`, with its options, BEGAN's control of k_t for the BEGAN
+    loss, and the EMA of G from the config; `unroll_inner` unrolls the rules' inner loops (n_critic, the K
+    unrolled steps)."""
+    if config.update_rule not in UPDATE_RULES:
+        raise ValueError(unknown_name("update rule", config.update_rule, UPDATE_RULES))
+    if config.loss == "began":
+        controller = energy.began_controller(config.energy.gamma, config.energy.lambda_k)
+        rule = with_began_equilibrium(lambda g: _named_rule(g, config, unroll_inner), game, controller)
+    else:
+        rule = _named_rule(game, config, unroll_inner)
+    return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
+
+
+def _named_rule(game: Game, config: Any, unroll_inner: bool) -> UpdateRule:
     name = config.update_rule
-    factories = {
-        "alternating": lambda: alternating_step(game, d_steps=config.d_steps, unroll_inner=unroll_inner),
-        "simultaneous": lambda: simultaneous_step(game),
-        "unrolled": lambda: unrolled_step(
+    if name == "alternating":
+        return alternating_step(game, d_steps=config.d_steps, unroll_inner=unroll_inner)
+    if name == "unrolled":
+        return unrolled_step(
             game,
             config.unroll_steps,
             same_batch=config.unroll_same_batch,
             stop_gradient=config.unroll_stop_gradient,
             remat=config.unroll_remat,
             unroll_inner=unroll_inner,
-        ),
-        "extragradient": lambda: extragradient_step(game),
-        "optimistic": lambda: optimistic_step(game),
-        "consensus": lambda: consensus_step(game, config.consensus_gamma),
-        "sga": lambda: sga_step(game, config.sga_lambda),
-    }
-    if name not in factories:
-        raise ValueError(unknown_name("update rule", name, UPDATE_RULES))
-    rule = factories[name]()
-    return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
+        )
+    if name == "consensus":
+        return consensus_step(game, config.consensus_gamma)
+    if name == "sga":
+        return sga_step(game, config.sga_lambda)
+    plain = {"simultaneous": simultaneous_step, "extragradient": extragradient_step, "optimistic": optimistic_step}
+    return plain[name](game)

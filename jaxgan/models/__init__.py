@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxgan.models.autoencoder import AutoencoderDiscriminator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
@@ -168,6 +169,28 @@ DISCRIMINATORS.register(
 )
 
 
+def _autoencoder_discriminator(s, shape, num_classes, config) -> AutoencoderDiscriminator:
+    return AutoencoderDiscriminator(
+        s.base_width,
+        s.embedding_dim,
+        kernel_size=s.kernel_size,
+        energy=s.energy,
+        norm=s.norm,
+        activation=s.autoencoder_activation,
+        dtype=_dtype(config),
+        space_to_depth=_space_to_depth(s.strided_conv, config),
+    )
+
+
+# EBGAN's and BEGAN's auto-encoder D (loss ebgan or began): its "logits" are the reconstruction errors.
+# energy: "mse" (EBGAN) or "l1" (BEGAN); autoencoder_activation: "leaky_relu" (EBGAN) or "elu" (BEGAN); norm: "batch" or "none".
+DISCRIMINATORS.register(
+    "autoencoder",
+    {**_DCGAN, "norm": "batch", "strided_conv": "auto", "embedding_dim": 64, "energy": "mse", "autoencoder_activation": "leaky_relu"},
+    _needs(3, "discriminator", _autoencoder_discriminator),
+)
+
+
 # The conditionings (jaxgan.conditioning) each model supports, per player; a model not listed is unconditional.
 CONDITIONINGS_OF = {
     "generator": {"dcgan": ("concat", "projection", "acgan", "infogan")},
@@ -200,6 +223,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip
