@@ -23,6 +23,7 @@ from jaxgan.metrics.evaluations import EVALUATIONS
 from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.registry import did_you_mean
+from jaxgan import penalties
 from jaxgan.penalties import PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
@@ -92,9 +93,12 @@ def default_config() -> ml_collections.ConfigDict:
     # eps_root is 0 as in Adam: a positive value floors the denominator at √eps_root and slows every parameter whose
     # gradients are smaller (see unroll_eps_root for the one place it is needed).
     # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps.
+    # orthogonal_regularization = β > 0 adds the gradient of BigGAN's β‖WᵀW ⊙ (1 − I)‖² over the player's kernels
+    # (class embeddings excepted) to its gradient (jaxgan.penalties.add_orthogonal_regularization).
     for player in ("g_optimizer", "d_optimizer"):
         config[player] = ml_collections.ConfigDict(
-            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=0.0, cosine_decay_steps=0)
+            dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=0.0, cosine_decay_steps=0,
+                 orthogonal_regularization=0.0)
         )
 
     config.log_every_steps = 500
@@ -153,7 +157,17 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     lr · ½(1 + cos(π·min(t, T)/T)) (Loshchilov & Hutter 2017, without restarts), reaching 0 at T.
 
     RMSProp (WGAN's optimizer, Arjovsky et al. 2017) is PyTorch's: ν ← b2·ν + (1 − b2)·g², step
-    −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average)."""
+    −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average).
+
+    `orthogonal_regularization` β > 0 chains the gradient of BigGAN's orthogonal regularization before the optimizer."""
+    optimizer = _optimizer(config)
+    if config.orthogonal_regularization:
+        regularize = penalties.add_orthogonal_regularization(config.orthogonal_regularization, penalties.not_an_embedding)
+        return optax.chain(regularize, optimizer)
+    return optimizer
+
+
+def _optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
     rate = config.learning_rate
     if config.cosine_decay_steps:
         rate = optax.cosine_decay_schedule(config.learning_rate, config.cosine_decay_steps)
@@ -276,7 +290,8 @@ _POSITIVE_INTS = (
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
-                 "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k")  # fmt: skip
+                 "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
+                 "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")

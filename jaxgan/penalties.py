@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxgan.registry import unknown_name
 
@@ -376,3 +377,22 @@ def orthogonal_regularization(
             off_diagonal = jnp.sum(jnp.square(w @ w.T)) - jnp.sum(jnp.square(column_norms))
         total = total + off_diagonal
     return beta * total
+
+
+def add_orthogonal_regularization(beta: float, include: Callable[[str, Array], bool] | None = None) -> optax.GradientTransformation:
+    r"""Adds :math:`\nabla_\theta R_\beta(\theta)` (:func:`orthogonal_regularization`) to a player's gradient, as
+    ``optax.add_decayed_weights`` adds weight decay: chained before the player's optimizer, it regularises the
+    player under every update rule without touching the rule (BigGAN applies it to G, Brock et al. 2019)."""
+
+    def update(updates, state, params):
+        if params is None:
+            raise ValueError("add_orthogonal_regularization needs the parameters: call update(grads, state, params)")
+        grads = jax.grad(lambda p: orthogonal_regularization(p, beta, include=include))(params)
+        return jax.tree.map(lambda u, g: u + g.astype(u.dtype), updates, grads), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def not_an_embedding(path: str, leaf: Array) -> bool:
+    """False for class embeddings (a path ending in "embedding"), which BigGAN's orthogonal regularization skips."""
+    return not path.endswith("embedding")

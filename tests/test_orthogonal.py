@@ -131,3 +131,22 @@ def test_both_gram_forms_agree_in_float64(shape):
     with _enable_x64():
         w = jnp.asarray(np.random.default_rng(5).normal(size=shape))
         np.testing.assert_allclose(orthogonal_regularization({"w": w}, 1.0), _explicit({"w": w}, 1.0), rtol=1e-12)
+
+
+def test_the_optimizer_option_adds_the_regularizers_gradient_except_to_embeddings():
+    """`g_optimizer.orthogonal_regularization = β`: an SGD step moves by lr·(g + ∇R_β), R over the kernels only;
+    a class embedding (BigGAN's shared embedding) gets the plain step."""
+    from jaxgan.config import default_config, make_optimizer
+
+    config = default_config().g_optimizer
+    config.name, config.learning_rate, config.orthogonal_regularization = "sgd", 0.1, 1e-2
+    optimizer = make_optimizer(config)
+    rng = np.random.default_rng(0)
+    params = {"Dense_0": {"kernel": jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)},
+              "shared": {"embedding": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)}}  # fmt: skip
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    w = params["Dense_0"]["kernel"]
+    reference = jax.grad(lambda w: 1e-2 * jnp.sum(((w.T @ w) * (1 - jnp.eye(3))) ** 2))(w)
+    np.testing.assert_allclose(updates["Dense_0"]["kernel"], -0.1 * (1.0 + reference), rtol=1e-5)
+    np.testing.assert_allclose(updates["shared"]["embedding"], -0.1 * np.ones((4, 3)), rtol=1e-6)
