@@ -207,6 +207,18 @@ def resume_differences(saved: dict[str, Any], config: ml_collections.ConfigDict)
     ]
 
 
+def config_from_saved(saved: dict[str, Any]) -> ml_collections.ConfigDict:
+    """The config a run's config.json was written from: the default config with the saved values, the lists that
+    JSON made of tuples made tuples again; keys it does not have keep their defaults (an older jaxgan)."""
+    config = default_config()
+    reference = flatten(config)
+    for key, value in flatten(ml_collections.ConfigDict(saved)).items():
+        if key not in reference:
+            raise ConfigError(f"--config.{key}: unknown config key in a saved config{did_you_mean(key, reference, prefix='--config.')}")
+        set_by_path(config, key, tuple(value) if isinstance(reference[key], tuple) else value)
+    return config
+
+
 def _as_json(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values))  # tuples and lists compare alike, as they come back from config.json
 

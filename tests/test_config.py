@@ -92,3 +92,18 @@ def test_unrolling_through_rmsprop_is_refused():
     config.d_optimizer.name = "rmsprop"
     with pytest.raises(ConfigError, match=r"--config.d_optimizer.name='rmsprop': the unrolled rule differentiates"):
         validate(config)
+
+
+def test_a_saved_config_comes_back_as_it_was_written():
+    """config.json (JSON: tuples become lists) → `config_from_saved` → the same config, tuples included."""
+    import json
+
+    from jaxgan.config import config_from_saved
+
+    config = load_experiment("cgan_mnist")
+    config.sweep_key, config.sweep_values = "penalty_weight", (0.5, 1.0)
+    restored = config_from_saved(json.loads(json.dumps(config.to_dict())))
+    assert restored.to_dict() == config.to_dict()
+    validate(restored)
+    with pytest.raises(ConfigError, match=r"--config.generator.widht: unknown config key in a saved config \(did you mean --config.generator.width\?\)"):
+        config_from_saved({"generator": {"widht": 3}})

@@ -1,0 +1,123 @@
+r"""The truncation trick's trade-off (Brock et al. 2019, Section 3.1 and Figure 4(a)): FID and Inception Score of a
+trained image run's G, evaluated on noise truncated to [−ψ, ψ] for several ψ.
+
+    python scripts/truncation_curve.py --workdir=runs/biggan_cmnist [--truncations=0,2,1.5,1,0.75,0.5,0.25] \
+        [--figure=WORKDIR/truncation.png] [--write_notes]
+
+The run's final checkpoint and its config (WORKDIR/config.json) are loaded; each ψ is the run's own image
+evaluation with `eval_truncation = ψ` (0: untruncated noise, the run's eval.json), on the same fixed evaluation
+noise stream. The figure plots FID against Inception Score, one point per ψ (lower truncation: higher IS, and FID
+first falling then rising as variety is lost), beside a row of samples per ψ. With --write_notes the table goes
+into BUILD_NOTES.md and README.md (block `truncation_curve`).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import jax
+import matplotlib.pyplot as plt
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from jaxgan import plotting  # noqa: E402
+from jaxgan.checkpoint import Checkpointer  # noqa: E402
+from jaxgan.conditioning import data_of  # noqa: E402
+from jaxgan.config import ConfigError, config_from_saved, num_runs, validate  # noqa: E402
+from jaxgan.metrics.evaluations import build_evaluation  # noqa: E402
+from jaxgan.tasks import make_task  # noqa: E402
+from jaxgan.train import CONFIG_FILE, build_game, init_state  # noqa: E402
+from jaxgan.updates import make_update_rule  # noqa: E402
+from scripts.notes import publish  # noqa: E402
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or checkpointed) image run.", required=True)
+_TRUNCATIONS = flags.DEFINE_list("truncations", ["0", "2", "1.5", "1", "0.75", "0.5", "0.25"], "Values of ψ (0: none).")
+_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default WORKDIR/truncation.png).")
+_WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+
+
+def load_run(workdir: pathlib.Path):
+    """(config, task, game, state, step) of the run in `workdir`, at its latest checkpoint."""
+    saved = workdir / CONFIG_FILE
+    if not saved.exists():
+        raise ConfigError(f"{workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
+    config = config_from_saved(json.loads(saved.read_text()))
+    validate(config)
+    if num_runs(config) > 1:
+        raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; the curve is for one run")
+    if "images" not in config.evaluations:
+        raise ConfigError(f"{workdir}: the truncation curve needs an image run (evaluations has no 'images')")
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config)
+    abstract = jax.eval_shape(lambda: init_state(config, rule, task))
+    with Checkpointer(workdir / "checkpoints") as checkpointer:
+        state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract))
+    if state is None:
+        raise ConfigError(f"{workdir}: no checkpoint to evaluate")
+    return config, task, game, state, step
+
+
+def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.ndarray]:
+    """The run's image evaluation with noise truncated at ψ = `truncation`: (summary, samples in [0, 1])."""
+    at = ml_collections.ConfigDict(config.to_dict())
+    at.eval_truncation = float(truncation)
+    evaluation = build_evaluation(at, task.data)
+    metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
+    metrics = jax.device_get(metrics)
+    return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))
+
+
+def table(results: dict[float, dict]) -> str:
+    extra = [k for k in ("class_accuracy", "precision", "recall") if k in next(iter(results.values()))]
+    lines = ["| ψ | FID ↓ | IS ↑ | " + " | ".join(extra) + " |", "|---|---|---|" + "---|" * len(extra)]
+    for psi, r in results.items():
+        cells = [f"{r[k]:.3f}" for k in extra]
+        lines.append(f"| {'none' if psi == 0 else psi} | {r['fid']:.1f} | {r['inception_score']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(path: pathlib.Path, results: dict[float, dict], samples: dict[float, np.ndarray], title: str) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    psis = list(results)
+    fid = [results[p]["fid"] for p in psis]
+    score = [results[p]["inception_score"] for p in psis]
+    ax.plot(score, fid, "o-")
+    for p, x, y in zip(psis, score, fid):
+        ax.annotate("none" if p == 0 else f"ψ={p:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("Inception Score (digit classifier) ↑")
+    ax.set_ylabel("FID (digit classifier) ↓")
+    ax.set_title(title, fontsize=9)
+    plotting.save_figure(fig, path)
+    rows = [samples[p][:10] for p in psis]
+    plotting.plot_image_rows(
+        path.with_name(path.stem + "_samples.png"), ["none" if p == 0 else f"ψ={p:g}" for p in psis], rows,
+        title="samples on the same noise, truncated",
+    )  # fmt: skip
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    workdir = pathlib.Path(_WORKDIR.value)
+    config, task, game, state, step = load_run(workdir)
+    results, samples = {}, {}
+    for value in _TRUNCATIONS.value:
+        psi = float(value)
+        results[psi], samples[psi] = evaluate_at(config, task, game, state, psi)
+        print(f"ψ={value}: fid {results[psi]['fid']:.2f}  inception_score {results[psi]['inception_score']:.3f}", flush=True)
+    figure = pathlib.Path(_FIGURE.value or workdir / "truncation.png")
+    plot(figure, results, samples, f"{workdir.name}, step {step}: the truncation trade-off")
+    text = table(results)
+    body = f"The truncation trick on `{workdir}` (step {step}; the run's evaluation at each ψ):\n\n{text}"
+    publish("truncation_curve", body, {str(k): v for k, v in results.items()}, workdir, _WRITE_NOTES.value)
+    print(f"figure: {figure}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,41 @@
+"""scripts/truncation_curve.py: a finished run reloaded from its workdir gives, untruncated, exactly its
+eval.json, and truncated noise changes the samples; bad workdirs are refused in one line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxgan.config import ConfigError
+from jaxgan.train import train_and_evaluate
+from scripts.truncation_curve import evaluate_at, load_run
+from test_image_runs import digits_config
+
+
+def test_untruncated_curve_point_is_the_runs_evaluation(tmp_path):
+    result = train_and_evaluate(digits_config(num_steps=10), str(tmp_path / "run"), echo=lambda _: None)
+    config, task, game, state, step = load_run(tmp_path / "run")
+    assert step == 10
+    summary, samples = evaluate_at(config, task, game, state, 0.0)
+    for key in ("fid", "kid", "inception_score", "precision", "recall"):
+        assert summary[key] == pytest.approx(result[key], rel=1e-5), key
+    saved = np.load(tmp_path / "run" / "samples" / "step_00000010.npy")
+    np.testing.assert_allclose(samples, saved, atol=1e-6)
+    truncated, truncated_samples = evaluate_at(config, task, game, state, 0.5)
+    assert not np.allclose(truncated_samples, samples, atol=1e-3)
+
+
+def test_the_script_writes_the_curve(tmp_path):
+    train_and_evaluate(digits_config(num_steps=10), str(tmp_path / "run"), echo=lambda _: None)
+    args = [sys.executable, "scripts/truncation_curve.py", f"--workdir={tmp_path / 'run'}", "--truncations=0,1"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    assert "ψ=0: fid" in out and "ψ=1: fid" in out
+    assert (tmp_path / "run" / "truncation.png").exists() and (tmp_path / "run" / "truncation_samples.png").exists()
+    assert set(json.loads((tmp_path / "run" / "summary.json").read_text())) == {"0.0", "1.0"}
+
+
+def test_a_workdir_without_a_run_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r": no config.json; give the workdir of a run started by jaxgan.main"):
+        load_run(tmp_path)
