@@ -287,7 +287,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
     "g_optimizer.name": OPTIMIZERS,
-    "discriminator.norm": ("batch", "layer", "none"),
+    "discriminator.norm": ("batch", "layer", "spectral", "none"),
     "discriminator.energy": ("mse", "l1"),
     "discriminator.autoencoder_activation": ("leaky_relu", "elu"),
     "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),
@@ -303,7 +303,8 @@ _POSITIVE_INTS = (
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
-                 "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization")  # fmt: skip
+                 "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
+                 "generator.attention_resolution", "discriminator.attention_resolution", "generator.shared_embedding_dim")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")

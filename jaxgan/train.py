@@ -481,9 +481,10 @@ def train_and_evaluate(
     try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
         task = make_task(config)
         game = build_game(config, task)
-    except ValueError as error:
+        rule = make_update_rule(game, config)
+        jax.eval_shape(lambda: rule.init(jax.random.key(0), jnp.zeros((config.batch_size, *task.data.shape))))
+    except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
         raise ConfigError(str(error)) from None
-    rule = make_update_rule(game, config)
     game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
     train_game_for = game_factory(config, task, mesh)
     sweep = num_runs(config) > 1

@@ -13,7 +13,7 @@ RING = "--config=experiments/ring8.py"
 CASES = {
     "negative_steps": ([RING, "--workdir={w}", "--config.num_steps=-5"], "--config.num_steps=-5: must be a positive integer"),
     "zero_batch": ([RING, "--workdir={w}", "--config.batch_size=0"], "--config.batch_size=0: must be a positive integer"),
-    "unknown_loss": ([RING, "--workdir={w}", "--config.loss=minmax"], "--config.loss='minmax': unknown value; allowed: f_gan,"),
+    "unknown_loss": ([RING, "--workdir={w}", "--config.loss=minmax"], "--config.loss='minmax': unknown value; allowed: began, ebgan, f_gan,"),
     "unknown_rule": ([RING, "--workdir={w}", "--config.update_rule=unroled"], "allowed: alternating, consensus, extragradient, optimistic, sga, simultaneous, unrolled (did you mean 'unrolled'?)"),
     "unknown_key": ([RING, "--workdir={w}", "--config.unroll_step=3"], "--config.unroll_step: unknown config key (did you mean --config.unroll_steps?)"),
     "unknown_nested_key": ([RING, "--workdir={w}", "--config.data.nme=grid"], "--config.data.nme: unknown config key (did you mean --config.data.name?)"),

@@ -1,5 +1,5 @@
-"""Update rules on players with model state (DCGAN's batch norm): the unrolled rule threads D's batch statistics
-through its K steps, and the joint-field rules hold model state fixed while differentiating, then advance it."""
+"""Update rules on players with model state (batch norm, spectral norm's power iteration): the unrolled rule threads
+D's model state through its K steps, and the joint-field rules hold model state fixed while differentiating, then advance it."""
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +52,21 @@ def reference_unrolled_step(game, state, real, k):
     return optax.apply_updates(state.g_params, updates), states
 
 
-def test_unrolled_rule_threads_d_batch_statistics_through_the_k_steps():
-    config, game, rule, state, batch = setup(update_rule="unrolled", unroll_steps=3, loss="minimax")
-    assert jax.tree.leaves(state.d_model_state), "the DCGAN discriminator keeps batch statistics"
+@pytest.mark.parametrize(
+    "discriminator",
+    [
+        {},
+        {"discriminator.norm": "spectral"},
+        # SGD for G: the ResNet G's conv biases before batch norm have a zero gradient, whose rounding noise Adam's
+        # first step (g / (|g| + eps)) would blow up to the size of the step
+        {"discriminator.name": "resnet", "generator.name": "resnet", "g_optimizer.name": "sgd", "g_optimizer.learning_rate": 1.0},
+    ],
+    ids=["batch_norm", "spectral_norm", "sngan_resnet"],
+)
+def test_unrolled_rule_threads_d_model_state_through_the_k_steps(discriminator):
+    """Batch statistics (DCGAN) and spectral norm's power-iteration vectors (SN-DCGAN, SNGAN's ResNets) alike."""
+    config, game, rule, state, batch = setup(update_rule="unrolled", unroll_steps=3, loss="minimax", **discriminator)
+    assert jax.tree.leaves(state.d_model_state), "D keeps model state"
     new_state, _ = jax.jit(rule.step)(state, batch)
     want, states = reference_unrolled_step(game, state, batch["real"][0], k=3)
     for got, ref in zip(jax.tree.leaves(new_state.g_params), jax.tree.leaves(want)):

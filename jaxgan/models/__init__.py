@@ -30,6 +30,7 @@ from jaxgan.models.autoencoder import AutoencoderDiscriminator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 from jaxgan.registry import Registry
 
 Params = Any
@@ -121,7 +122,7 @@ _DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
 
 
 def _dcgan_generator(s, shape, num_classes, config) -> DCGANGenerator:
-    classes = num_classes if config.conditioning in ("concat", "projection", "acgan") else 0
+    classes = _class_count(config, num_classes)
     return DCGANGenerator(
         tuple(shape), s.base_width, classes, kernel_size=s.kernel_size, dtype=_dtype(config), hidden_dense=s.hidden_dense
     )
@@ -169,6 +170,47 @@ DISCRIMINATORS.register(
 )
 
 
+def _class_count(config: ml_collections.ConfigDict, num_classes: int) -> int:
+    """The classes G takes as labels: every conditioning that asks G for a class (InfoGAN's codes join z instead)."""
+    return num_classes if config.conditioning in ("concat", "projection", "acgan") else 0
+
+
+def _resnet_generator(s, shape, num_classes, config) -> ResNetGenerator:
+    return ResNetGenerator(
+        tuple(shape),
+        s.base_width,
+        _class_count(config, num_classes),
+        attention_resolution=s.attention_resolution,
+        hierarchical_latents=s.hierarchical_latents,
+        shared_embedding_dim=s.shared_embedding_dim,
+        dtype=_dtype(config),
+    )
+
+
+def _resnet_discriminator(s, shape, num_classes, config) -> ResNetDiscriminator:
+    return ResNetDiscriminator(
+        s.base_width,
+        num_classes if config.conditioning == "projection" else 0,
+        attention_resolution=s.attention_resolution,
+        spectral_norm=s.spectral_norm,
+        dtype=_dtype(config),
+    )
+
+
+# SNGAN's ResNets (Miyato et al. 2018, Appendix B; the paper's widths are 256 for G and 128 for D, base_width's
+# default here is DCGAN's 64, shared with it), with SAGAN's self-attention after the block at
+# `attention_resolution` (0: none), BigGAN's hierarchical latents and shared class embedding in G, conditional batch
+# norm in G and the projection discriminator for class-conditional runs (conditioning "projection").
+GENERATORS.register(
+    "resnet",
+    {"base_width": 64, "attention_resolution": 0, "hierarchical_latents": False, "shared_embedding_dim": 0},
+    _needs(3, "generator", _resnet_generator),
+)
+DISCRIMINATORS.register(
+    "resnet", {"base_width": 64, "attention_resolution": 0, "spectral_norm": True}, _needs(3, "discriminator", _resnet_discriminator)
+)
+
+
 def _autoencoder_discriminator(s, shape, num_classes, config) -> AutoencoderDiscriminator:
     return AutoencoderDiscriminator(
         s.base_width,
@@ -193,8 +235,8 @@ DISCRIMINATORS.register(
 
 # The conditionings (jaxgan.conditioning) each model supports, per player; a model not listed is unconditional.
 CONDITIONINGS_OF = {
-    "generator": {"dcgan": ("concat", "projection", "acgan", "infogan")},
-    "discriminator": {"dcgan": ("concat", "acgan", "infogan")},
+    "generator": {"dcgan": ("concat", "projection", "acgan", "infogan"), "resnet": ("concat", "projection", "acgan", "infogan")},
+    "discriminator": {"dcgan": ("concat", "acgan", "infogan"), "resnet": ("projection",)},
 }
 
 
@@ -223,6 +265,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "ResNetDiscriminator", "ResNetGenerator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip

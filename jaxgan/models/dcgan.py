@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.eager import outside_any_trace
+from jaxgan.models.layers import spectral_norm
 
 _WEIGHT_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -310,6 +311,12 @@ class DCGANDiscriminator(nn.Module):
     broadcast to [B, H, W, num_classes] and concatenated to the image channels; `labels` is then required.
     Otherwise labels are ignored.
 
+    `norm`: "batch" after every conv but the first (the paper's), "layer" there instead, "none", or "spectral"
+    (the "standard CNN" discriminator of SNGAN's experiments, Miyato et al. 2018): every conv and
+    dense layer, heads included, spectrally normalised by `spectral_norm` (power iteration state in
+    `batch_stats`), with biases and without batch norm; the InfoGAN Q head keeps its batch norm, as in every
+    mode. The parameter names are those of the other modes (the normalised kernels stay at `Conv_i/kernel`).
+
     Extra heads on the flattened trunk features:
       * `aux_classifier=True` (AC-GAN, Odena et al. 2017; needs num_classes > 0): Dense(num_classes) ->
         "class_logits" [B, num_classes];
@@ -332,7 +339,8 @@ class DCGANDiscriminator(nn.Module):
     num_convs: int = 0  # 0: until the spatial size is <= 4
     hidden_dense: int = 0
     # "batch" (the paper's), "layer" (for gradient penalties, which are per example: WGAN-GP, Gulrajani et al.
-    # 2017, Section 4) or "none".
+    # 2017, Section 4), "spectral" (SNGAN's "standard CNN" runs, Miyato et al. 2018: every conv and dense layer
+    # spectrally normalised, with biases, and no batch or layer norm in the trunk) or "none".
     norm: str = "batch"
     # The strided convolutions as `SpaceToDepthConv` (True) or as nn.Conv (False): the same parameters and outputs.
     # On XLA's CPU backend (2 cores, DCGAN-28, base width 32, batch 128, measured) True makes the unrolled rule's
@@ -341,11 +349,15 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
-        if self.norm not in ("batch", "layer", "none"):
-            raise ValueError(f"DCGANDiscriminator: norm must be 'batch', 'layer' or 'none', got {self.norm!r}")
+        if self.norm not in ("batch", "layer", "spectral", "none"):
+            raise ValueError(
+                f"DCGANDiscriminator: norm must be 'batch', 'layer', 'spectral' or 'none', got {self.norm!r}"
+            )
         if self.aux_classifier and self.num_classes <= 0:
             raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
         out_dtype = jnp.promote_types(self.dtype, jnp.float32)
+        spectral = self.norm == "spectral"
+        normalize = functools.partial(spectral_norm, train=train, enabled=spectral)
         x = x.astype(self.dtype)
         if self.num_classes > 0 and not self.aux_classifier:
             one_hot = _one_hot(labels, self.num_classes, self.dtype, "DCGANDiscriminator")
@@ -354,10 +366,12 @@ class DCGANDiscriminator(nn.Module):
         size, layer = max(x.shape[1], x.shape[2]), 0
         while layer == 0 or (size > 4 if self.num_convs <= 0 else layer < self.num_convs):
             conv = SpaceToDepthConv if self.space_to_depth else _strided_conv
-            x = conv(  # named as nn.Conv layers would be: the same parameter tree either way
-                self.base_width * 2**layer, self.kernel_size, 2, padding="SAME", use_bias=layer == 0,
+            # named as nn.Conv layers would be: the same parameter tree either way; with spectral norm and no
+            # normalisation layer after them, every conv has a bias (batch norm's own bias stands in for it)
+            x = normalize(conv(
+                self.base_width * 2**layer, self.kernel_size, 2, padding="SAME", use_bias=layer == 0 or spectral,
                 kernel_init=_WEIGHT_INIT, dtype=self.dtype, name=f"Conv_{layer}",
-            )(x)
+            ))(x)
             if layer > 0 and self.norm == "batch":
                 x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
             elif layer > 0 and self.norm == "layer":
@@ -366,13 +380,16 @@ class DCGANDiscriminator(nn.Module):
             size, layer = -(-size // 2), layer + 1
         features = x.reshape(x.shape[0], -1)
         if self.hidden_dense > 0:
-            features = nn.Dense(self.hidden_dense, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="hidden")(features)
+            hidden = nn.Dense(
+                self.hidden_dense, use_bias=spectral, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="hidden"
+            )
+            features = normalize(hidden)(features)
             if self.norm == "batch":
                 features = _batch_norm(train, self.bn_momentum, self.dtype)(features)
             elif self.norm == "layer":
                 features = nn.LayerNorm(dtype=self.dtype)(features)
             features = nn.leaky_relu(features, 0.2)
-        logits = nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit")(features)[:, 0]
+        logits = normalize(nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit"))(features)[:, 0]
         logits = logits.astype(out_dtype)
         num_codes = self.info_categorical + self.info_continuous
         if not self.aux_classifier and num_codes == 0:
@@ -380,13 +397,13 @@ class DCGANDiscriminator(nn.Module):
         outputs = {"logits": logits}
         if self.aux_classifier:
             class_logits = nn.Dense(self.num_classes, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="classifier")
-            outputs["class_logits"] = class_logits(features).astype(out_dtype)
+            outputs["class_logits"] = normalize(class_logits)(features).astype(out_dtype)
         if num_codes > 0:
-            q = nn.Dense(self.q_width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_hidden")(
-                features
+            q_hidden = nn.Dense(
+                self.q_width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_hidden"
             )
-            q = nn.leaky_relu(_batch_norm(train, self.bn_momentum, self.dtype)(q), 0.2)
-            codes = nn.Dense(num_codes, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_out")(q)
+            q = nn.leaky_relu(_batch_norm(train, self.bn_momentum, self.dtype)(normalize(q_hidden)(features)), 0.2)
+            codes = normalize(nn.Dense(num_codes, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="q_out"))(q)
             codes = codes.astype(out_dtype)
             if self.info_categorical > 0:
                 outputs["code_logits"] = codes[:, : self.info_categorical]
