@@ -265,6 +265,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "ResNetDiscriminator", "ResNetGenerator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "ResNetDiscriminator", "ResNetGenerator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip
