@@ -75,7 +75,7 @@ from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, init_state, make_train_chunk, uses_host_loop
 from jaxgan.updates import make_update_rule
-from scripts.notes import ROOT, load_experiment, replace_block
+from scripts.notes import ROOT, load_experiment, replace_block, timed_rounds
 
 PARTS = ("simultaneous", "unrolled", "classifier", "inception")
 
@@ -224,19 +224,6 @@ def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | Non
 def fresh_copy(tree):
     """Own buffers: the chunks donate their state."""
     return jax.tree.map(jnp.copy, tree)
-
-
-def timed_rounds(calls: dict, repeats: int) -> dict[str, np.ndarray]:
-    """Seconds of each zero-argument call in each of `repeats` rounds, round-robin with the order reversed every
-    other round, so that the drift of a shared machine hits every contender alike."""
-    seconds = {name: [] for name in calls}
-    for round_ in range(repeats):
-        order = list(calls.items())
-        for name, call in order if round_ % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            call()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: np.array(s) for name, s in seconds.items()}
 
 
 def _max_abs_diff(a, b) -> float:

@@ -1,10 +1,12 @@
-"""Helpers of the reproduction scripts: train one run (resumable, with progress), load an experiment, and replace a
-marked block in BUILD_NOTES.md / README.md with fresh results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
+"""Helpers of the reproduction and benchmark scripts: train one run (resumable, with progress), load an experiment,
+time contenders fairly on a shared machine, and replace a marked block in BUILD_NOTES.md / README.md with fresh
+results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -114,3 +116,16 @@ def restore_final_state(config, workdir):
     with Checkpointer(pathlib.Path(workdir) / "checkpoints") as checkpointer:
         state, _ = checkpointer.restore(abstract)
     return game, state
+
+
+def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str, np.ndarray]:
+    """Seconds of each zero-argument call in each of `repeats` rounds, round-robin with the order reversed every
+    other round, so that the drift of a shared machine hits every contender alike."""
+    seconds = {name: [] for name in calls}
+    for round_ in range(repeats):
+        order = list(calls.items())
+        for name, call in order if round_ % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            call()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: np.array(s) for name, s in seconds.items()}
