@@ -2,7 +2,7 @@ r"""One table of image GANs on mnist_5k: FID, KID, IS, precision, recall (and cl
 ones) against the 1000 held-out digits, mean ± std over seeds, with a figure of every system's samples.
 
     python scripts/reproduce_image_table.py [--experiments=dcgan_mnist,cgan_mnist,...] [--seeds=3]
-        [--num_steps=N] [--workdir=runs/image_table] [--write_notes] [--finished_only]
+        [--num_steps=N] [--workdir=runs/image_table] [--write_notes] [--block=image_table] [--finished_only]
 
 Each (experiment, seed) is one run of `experiments/NAME.py` in WORKDIR/NAME/seed_S, trained with the runner
 (resumable: rerunning the command continues unfinished runs and reuses finished ones). The metrics are the image
@@ -10,7 +10,7 @@ evaluation's (`jaxgan.metrics.evaluations.image_evaluation`: the shipped digit c
 the scale is not Inception's and not comparable with published MNIST numbers computed otherwise). The figure
 `docs/figures/image_table.png` has one row per system: the first eight final samples of its first finished seed.
 --finished_only trains nothing and tabulates the finished runs only (runs trained elsewhere, e.g. on a GPU). With
---write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`).
+--write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`, or --block).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides every experiment
 _WORKDIR = flags.DEFINE_string("workdir", "runs/image_table", "Parent folder of the runs.")
 _FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+_BLOCK = flags.DEFINE_string("block", "image_table", "Name of the notes block the table goes to (with --write_notes).")
 _FINISHED_ONLY = flags.DEFINE_boolean(
     "finished_only", False,
     "Train nothing: tabulate the runs that have finished (e.g. trained on another machine) and list those left out.",
@@ -107,7 +108,7 @@ def main(argv):
     figure = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "image_table.png")
     plotting.plot_image_rows(figure, labels, rows, title="final samples, first finished seed")
     print(f"figure: {figure}")
-    publish("image_table", body, results, workdir, _WRITE_NOTES.value)
+    publish(_BLOCK.value, body, results, workdir, _WRITE_NOTES.value)
     (workdir / "summary_steps.json").write_text(json.dumps(steps))
 
 
