@@ -108,6 +108,9 @@ def default_config() -> ml_collections.ConfigDict:
     # > 0: the truncation trick at evaluation (Brock et al. 2019): the evaluation noise is drawn from N(0, I)
     # truncated to [−ψ, ψ] per coordinate, trading variety for sample quality; 0 evaluates G on untruncated noise.
     config.eval_truncation = 0.0
+    # Progressive growing (generator/discriminator "progan"): each new resolution fades in over this many steps and
+    # then trains stabilised as long (Karras et al. 2018); fully grown after 2·(stages − 1)·this many steps.
+    config.progressive_phase_steps = 500
     config.checkpoint_every_steps = 2500
     config.keep_checkpoints = 3
     config.steps_per_dispatch = 250  # at most this many update steps fused into one compiled call
@@ -298,7 +301,8 @@ _POSITIVE_INTS = (
     "num_seeds", "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
-    "generator.kernel_size", "discriminator.kernel_size",
+    "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width",
+    "discriminator.max_width",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",

@@ -19,6 +19,7 @@ of the game (`jaxgan.dynamics.vector_field`, the one implementation): plain simu
 * `consensus_step`: both players follow v − γ ∇(½‖v‖²) (Mescheder, Nowozin, Geiger 2017).
 * `sga_step`: symplectic gradient adjustment v − λ Aᵀv, A the antisymmetric part of ∂v (Balduzzi et al. 2018).
 * `with_generator_ema`: wraps any rule to keep an exponential moving average of G's parameters.
+* `with_progressive_growing`: wraps any rule to grow progressive players with the step (Karras et al. 2018).
 * `with_began_equilibrium`: wraps any rule to run BEGAN's loss with its controlled k_t (Berthelot et al. 2017).
 Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
@@ -446,6 +447,27 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
     return UpdateRule(step, start.num_real_batches, init)
 
 
+def with_progressive_growing(rule: UpdateRule) -> UpdateRule:
+    """Progressive growing (Karras et al. 2018) around any rule: before every step, and after it for evaluation,
+    the step number is written into each player's "progress" model state, from which `jaxgan.models.Progressive`
+    players compute their growth level. The schedule is thus a function of `state.step` alone (exact resume)."""
+
+    def at_step(state: TrainState) -> TrainState:
+        def put(model_state):
+            return {**model_state, "progress": {"step": state.step}} if "progress" in model_state else model_state
+
+        return state.replace(g_model_state=put(state.g_model_state), d_model_state=put(state.d_model_state))
+
+    def init(key, example):
+        return at_step(rule.init(key, example))
+
+    def step(state, batch):
+        new_state, metrics = rule.step(at_step(state), batch)
+        return at_step(new_state), metrics
+
+    return UpdateRule(step, rule.num_real_batches, init)
+
+
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")
 
 
@@ -460,6 +482,8 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
         rule = with_began_equilibrium(lambda g: _named_rule(g, config, unroll_inner), game, controller)
     else:
         rule = _named_rule(game, config, unroll_inner)
+    if "progan" in (config.generator.name, config.discriminator.name):
+        rule = with_progressive_growing(rule)
     return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
 
 

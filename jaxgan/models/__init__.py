@@ -30,6 +30,7 @@ from jaxgan.models.autoencoder import AutoencoderDiscriminator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.models.progan import ProgressiveDiscriminator, ProgressiveGenerator, level_at, progressive_plan
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 from jaxgan.registry import Registry
 
@@ -211,6 +212,42 @@ DISCRIMINATORS.register(
 )
 
 
+class Progressive(nn.Module):
+    """A progressive-growing player (jaxgan/models/progan.py) whose growth level follows the training step.
+
+    The step is read from the model state (collection "progress", set before every update by
+    `jaxgan.updates.with_progressive_growing`), and the level is the paper's schedule of it (`progan.level_at`:
+    each new resolution fades in over `steps_per_phase` steps, then trains stabilised as long): the schedule is a
+    function of the step, which checkpoints hold, so resume is exact and one compiled step serves every level.
+    Evaluation (train=False) reads the same state: samples at the current resolution."""
+
+    module: nn.Module
+    steps_per_phase: int
+    num_stages: int
+
+    @nn.compact
+    def __call__(self, x, labels=None, *, train: bool = True):
+        step = self.variable("progress", "step", lambda: jnp.zeros((), jnp.int32)).value
+        return self.module(x, labels, level=level_at(step, self.steps_per_phase, self.num_stages), train=train)
+
+
+def _progressive(kind: type, s, shape, config) -> Progressive:
+    *_, stages = progressive_plan(tuple(shape), kind.__name__)
+    width = dict(max_width=s.max_width, dtype=_dtype(config))
+    module = kind(tuple(shape), **width) if kind is ProgressiveGenerator else kind(**width)
+    return Progressive(module, config.progressive_phase_steps, stages)
+
+
+# Progressive growing (Karras et al. 2018): equalized learning rate, pixel norm in G, minibatch stddev in D, every
+# stage faded in over `progressive_phase_steps` steps; max_width is the width of the start resolution's stage.
+GENERATORS.register(
+    "progan", {"max_width": 128}, _needs(3, "generator", lambda s, shape, n, config: _progressive(ProgressiveGenerator, s, shape, config))
+)
+DISCRIMINATORS.register(
+    "progan", {"max_width": 128}, _needs(3, "discriminator", lambda s, shape, n, config: _progressive(ProgressiveDiscriminator, s, shape, config))
+)
+
+
 def _autoencoder_discriminator(s, shape, num_classes, config) -> AutoencoderDiscriminator:
     return AutoencoderDiscriminator(
         s.base_width,
@@ -265,6 +302,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "ResNetDiscriminator", "ResNetGenerator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip
