@@ -2,7 +2,6 @@
 are the progressive generator's at that level, and a run resumes bitwise across a phase boundary."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.game import generate
