@@ -199,14 +199,24 @@ RESUMABLE = (
 
 def resume_differences(saved: dict[str, Any], config: ml_collections.ConfigDict) -> list[str]:
     """`key: saved → now` for every key outside `RESUMABLE` whose value differs between the config a workdir was
-    started with (`saved`, as written to its config.json) and `config`. Keys only one side knows (a newer or
-    older jaxgan) are not compared."""
+    started with (`saved`, as written to its config.json) and `config` (`config_differences`)."""
+    return config_differences(saved, config, ignore=RESUMABLE)
+
+
+def config_differences(saved: dict[str, Any], config: ml_collections.ConfigDict, ignore: Iterable[str] = ()) -> list[str]:
+    """`key: saved → now` for every key (outside `ignore`) whose value differs between a saved config (as written
+    to a config.json) and `config`. A key only one side has counts as its default value there: a config written
+    before a setting existed ran with that setting's default, so it matches a config that keeps the default and
+    differs from one that changes it."""
     now = _as_json(flatten(config))
     before = _as_json(flatten(ml_collections.ConfigDict(saved)))
+    default = _as_json(flatten(default_config()))
+    keys = [k for k in {**before, **now} if k not in ignore]
+    missing = object()
     return [
-        f"{key}: {before[key]!r} → {now[key]!r}"
-        for key in now
-        if key in before and key not in RESUMABLE and before[key] != now[key]
+        f"{key}: {before.get(key, default.get(key, missing))!r} → {now.get(key, default.get(key, missing))!r}"
+        for key in keys
+        if before.get(key, default.get(key, missing)) != now.get(key, default.get(key, missing))
     ]
 
 

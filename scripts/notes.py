@@ -45,7 +45,8 @@ def train_run(config, workdir) -> dict:
 
 
 def finished_result(config, workdir) -> dict | None:
-    """The eval.json of a run in `workdir` that finished `config` (same settings, final step), else None: a table
+    """The eval.json of a run in `workdir` that finished `config` (same settings, a setting newer than the run at
+    its default; final step), else None: a table
     script reruns reuse it as it is, without evaluating again (and so on another machine: runs trained on a GPU are
     tabulated here with the GPU's evaluation)."""
     import json
@@ -53,8 +54,10 @@ def finished_result(config, workdir) -> dict | None:
     path = pathlib.Path(workdir) / "eval.json"
     if not path.exists():
         return None
+    from jaxgan.config import config_differences
+
     result = json.loads(path.read_text())
-    same = result.get("config") == json.loads(json.dumps(config.to_dict()))
+    same = "config" in result and not config_differences(result["config"], config)
     return result if same and result.get("step") == config.num_steps else None
 
 

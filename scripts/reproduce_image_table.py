@@ -106,8 +106,9 @@ def main(argv):
         text,
     ])  # fmt: skip
     figure = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "image_table.png")
-    plotting.plot_image_rows(figure, labels, rows, title="final samples, first finished seed")
-    print(f"figure: {figure}")
+    if rows:
+        plotting.plot_image_rows(figure, labels, rows, title="final samples, first finished seed")
+        print(f"figure: {figure}")
     publish(_BLOCK.value, body, results, workdir, _WRITE_NOTES.value)
     (workdir / "summary_steps.json").write_text(json.dumps(steps))
 

@@ -107,3 +107,16 @@ def test_a_saved_config_comes_back_as_it_was_written():
     validate(restored)
     with pytest.raises(ConfigError, match=r"--config.generator.widht: unknown config key in a saved config \(did you mean --config.generator.width\?\)"):
         config_from_saved({"generator": {"widht": 3}})
+
+
+def test_a_setting_missing_from_a_saved_config_counts_as_its_default():
+    from jaxgan.config import config_differences, resume_differences
+
+    config = default_config()
+    saved = config.to_dict()
+    del saved["energy"]["margin"]  # written before the setting existed
+    assert config_differences(saved, config) == []
+    config.energy.margin = 0.5
+    assert config_differences(saved, config) == ["energy.margin: 0.3 → 0.5"]
+    config.num_steps += 1  # a run's length may change on resume, not its settings
+    assert resume_differences(saved, config) == ["energy.margin: 0.3 → 0.5"]

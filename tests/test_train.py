@@ -31,6 +31,7 @@ TINY = {
     "eval_num_samples": 200,
     "checkpoint_every_steps": 20,
     "steps_per_dispatch": 10,
+    "ema_decay": 0.0,  # experiments/ring8.py keeps an EMA of G; default_config does not
 }
 
 
@@ -208,6 +209,13 @@ def test_table_scripts_reuse_the_eval_json_of_a_finished_run_with_the_same_setti
     longer = tiny_config()
     longer.num_steps += 20
     assert finished_result(longer, tmp_path) is None
+    # a run from before a setting existed ran with its default: still finished for a config at the default only
+    del marked["config"]["eval_truncation"]
+    (tmp_path / "eval.json").write_text(json.dumps(marked))
+    assert finished_result(config, tmp_path) == marked
+    truncated = tiny_config()
+    truncated.eval_truncation = 1.0
+    assert finished_result(truncated, tmp_path) is None
 
 
 def test_corrupt_final_checkpoint_is_set_aside_and_retrained_identically(tmp_path):
