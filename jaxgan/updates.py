@@ -34,9 +34,10 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import energy, losses
-from jaxgan.conditioning import logits_of
+from jaxgan.conditioning import Labelled, logits_of
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.energy import BeganController
+from jaxgan.models import progan
 from jaxgan.game import Game, discriminate, discriminator_loss, discriminator_step, generate, generator_loss
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
@@ -447,10 +448,12 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
     return UpdateRule(step, start.num_real_batches, init)
 
 
-def with_progressive_growing(rule: UpdateRule) -> UpdateRule:
+def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRule:
     """Progressive growing (Karras et al. 2018) around any rule: before every step, and after it for evaluation,
     the step number is written into each player's "progress" model state, from which `jaxgan.models.Progressive`
-    players compute their growth level. The schedule is thus a function of `state.step` alone (exact resume)."""
+    players compute their growth level, and the step's real images are faded between the two resolutions of the
+    transition as G's output is (`progan.fade_in_reals`, the paper's Figure 2). Everything is a function of
+    `state.step` alone (exact resume)."""
 
     def at_step(state: TrainState) -> TrainState:
         def put(model_state):
@@ -461,8 +464,14 @@ def with_progressive_growing(rule: UpdateRule) -> UpdateRule:
     def init(key, example):
         return at_step(rule.init(key, example))
 
+    def fade(x: jax.Array, step: jax.Array) -> jax.Array:
+        *_, stages = progan.progressive_plan(x.shape[-3:], "progressive growing")
+        return progan.fade_in_reals(x, progan.level_at(step, steps_per_phase, stages), stages)
+
     def step(state, batch):
-        new_state, metrics = rule.step(at_step(state), batch)
+        real = batch["real"]
+        real = real.replace(data=fade(real.data, state.step)) if isinstance(real, Labelled) else fade(real, state.step)
+        new_state, metrics = rule.step(at_step(state), {**batch, "real": real})
         return at_step(new_state), metrics
 
     return UpdateRule(step, rule.num_real_batches, init)
@@ -483,7 +492,7 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
     else:
         rule = _named_rule(game, config, unroll_inner)
     if "progan" in (config.generator.name, config.discriminator.name):
-        rule = with_progressive_growing(rule)
+        rule = with_progressive_growing(rule, config.progressive_phase_steps)
     return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
 
 

@@ -335,3 +335,23 @@ def test_players_plug_into_the_protocol_fully_grown():
     assert set(d_params) == {"from_rgb_0", "from_rgb_1", "block_1", "output"}
     images, _ = jax.eval_shape(lambda p: g.apply(p, {}, jnp.zeros((2, Z_DIM))), g_params)
     assert images.shape == (2, 8, 8, 1)
+
+
+def test_real_images_fade_between_the_transitions_two_resolutions():
+    """r_s = up(pool(x)) at stage s's resolution: at level s the reals are r_s, at s + α (1 − α)·r_s + α·r_{s+1},
+    fully grown the images themselves (28×28: stages at 7, 14, 28)."""
+    from jaxgan.models.progan import fade_in_reals
+
+    x = jax.random.normal(jax.random.key(0), (2, 3, 28, 28, 1))
+    flat = np.asarray(x).reshape(6, 28, 28, 1)
+
+    def at_side(side):
+        f = 28 // side
+        pooled = flat.reshape(6, side, f, side, f, 1).mean(axis=(2, 4))
+        return np.repeat(np.repeat(pooled, f, axis=1), f, axis=2).reshape(x.shape)
+
+    np.testing.assert_allclose(fade_in_reals(x, 0.0, 3), at_side(7), atol=1e-6)
+    np.testing.assert_allclose(fade_in_reals(x, 1.0, 3), at_side(14), atol=1e-6)
+    np.testing.assert_allclose(fade_in_reals(x, 2.0, 3), x, atol=1e-6)
+    np.testing.assert_allclose(fade_in_reals(x, 0.25, 3), 0.75 * at_side(7) + 0.25 * at_side(14), atol=1e-6)
+    np.testing.assert_allclose(jax.jit(fade_in_reals, static_argnums=2)(x, 1.5, 3), 0.5 * at_side(14) + 0.5 * np.asarray(x), atol=1e-6)

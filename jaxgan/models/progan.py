@@ -392,3 +392,25 @@ __all__ = [
     "EqualizedConv", "EqualizedDense", "ProgressiveDiscriminator", "ProgressiveGenerator", "level_at",
     "minibatch_stddev", "pixel_norm", "progressive_plan", "stage_widths",
 ]  # fmt: skip
+
+
+def fade_in_reals(x: jax.Array, level: jax.Array | float, num_stages: int) -> jax.Array:
+    """The real images as D must see them at growth `level` (Karras et al. 2018, Figure 2: "during a resolution
+    transition, we interpolate between two resolutions of the real images, similarly to how the generator output
+    combines two resolutions"): with r_k the image average-pooled to stage k's resolution and upsampled back
+    (nearest), the reals are Σ_k w_k·r_k with the generator's fade-in weights w_k = t_k·Π_{j>k}(1 − t_j),
+    t_k = clip(level − k + 1, 0, 1) (t_0 = 1): r_s at an integer level s, (1 − α)·r_s + α·r_{s+1} at s + α, the
+    images themselves once fully grown. `x` is [..., H, W, C] at full resolution; `level` may be traced."""
+    shape = x.shape
+    images = x.reshape(-1, *shape[-3:])
+    top = num_stages - 1
+    level = _level(level, top)
+    pooled = [images]
+    for _ in range(top):
+        pooled.append(_downsample(pooled[-1]))
+    faded, remaining = jnp.zeros_like(images), jnp.ones((), jnp.float32)
+    for k in range(top, -1, -1):  # from the full resolution down: w_k = t_k · Π_{j>k} (1 − t_j)
+        t = jnp.float32(1.0) if k == 0 else jnp.clip(level - k + 1, 0.0, 1.0)
+        faded = faded + (remaining * t).astype(images.dtype) * _upsample(pooled[top - k], 2 ** (top - k))
+        remaining = remaining * (1 - t)
+    return faded.reshape(shape)
