@@ -1,6 +1,6 @@
 r"""BigGAN's tricks (Brock et al. 2019) on class-conditional mnist_5k: hierarchical latents with a shared class
 embedding feeding conditional batch norm, the projection discriminator, orthogonal regularization of G, an EMA of
-G, and the truncation trick at evaluation.
+G, and the truncation trick (`scripts/truncation_curve.py` evaluates the finished run over ψ).
 
     python -m jaxgan.main --config=experiments/biggan_cmnist.py --workdir=/tmp/biggan_cmnist
     python scripts/truncation_curve.py --workdir=/tmp/biggan_cmnist   # the FID/IS trade-off over ψ

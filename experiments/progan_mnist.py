@@ -7,10 +7,9 @@ G, the minibatch standard deviation layer in D, G's linear output; the stage wid
 The schedule is a function of the step (`progressive_phase_steps` = 250: 7×7 alone for 250 steps, then 14×14 fades
 in over 250 and trains stabilised for 250, then 28×28 likewise; fully grown from step 1000). The paper's Adam
 (1e-3, β1 = 0, β2 = 0.99) and one D step per G step, but the non-saturating loss instead of its WGAN-GP and stage
-width 64 instead of 128: on this 2-core CPU the WGAN-GP step at width 128 ran at 0.3 steps/s against 1.1 for this
-setting (measured on a loaded machine, 100 and 60 steps), too slow for a run under 30 minutes; `--config.loss=
-wasserstein --config.penalty=wgan_gp --config.penalty_weight=10` gives the paper's objective (its ε-drift term is
-left out). An EMA of G (0.999) is evaluated beside G, as the paper samples from it.
+width 64 instead of 128, which on a 2-core CPU was too slow for a run under 30 minutes (BUILD_NOTES.md, "The image
+GAN zoo"); `--config.loss=wasserstein --config.penalty=wgan_gp --config.penalty_weight=10` gives the paper's
+objective (its ε-drift term is left out). An EMA of G (0.999) is evaluated beside G, as the paper samples from it.
 """
 
 import pathlib

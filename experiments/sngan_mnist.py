@@ -20,7 +20,7 @@ def get_config():
     config = load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))
     config.generator.name = config.discriminator.name = "resnet"
     config.generator.base_width = config.discriminator.base_width = 32
-    config.discriminator.spectral_norm = True
+    config.discriminator.norm = "spectral"
     config.loss = "hinge"
     config.z_dim = 128
     config.batch_size = 64

@@ -194,6 +194,7 @@ SWEEPABLE = (
 RESUMABLE = (
     "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",
+    "eval_truncation",
 )  # fmt: skip  (dispatch_loop is not: a fused and a host loop are different programs, equal only up to rounding)
 
 
@@ -311,7 +312,7 @@ _POSITIVE_INTS = (
     "num_seeds", "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
-    "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width",
+    "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
     "discriminator.max_width",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",

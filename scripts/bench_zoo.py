@@ -14,7 +14,7 @@ an ablation is the median over rounds of its steps/s over its base's, so the dri
 
 Ablations (base → variant):
   sn_dcgan:      dcgan_mnist's D with batch norm → `discriminator.norm = "spectral"` (SN in every layer of D);
-  sngan:         sngan_mnist with `discriminator.spectral_norm = False` (resnet_no_sn) → sngan_mnist (SN's cost in
+  sngan:         sngan_mnist with `discriminator.norm = "none"` (resnet_no_sn) → sngan_mnist (SN's cost in
                  the ResNet D);
   attention:     sngan_mnist → sagan_mnist's self-attention at 14×14 in G and D (same optimizer settings);
   r1:            dcgan_mnist → `penalty = "r1"`, γ = 10 (D's input gradient, differentiated once more).
@@ -61,7 +61,8 @@ CONTENDERS = {
     "sagan": ("sagan_mnist", {}, None),
     "biggan": ("biggan_cmnist", {}, None),
     "sn_dcgan": ("dcgan_mnist", {"discriminator.norm": "spectral"}, "dcgan"),
-    "resnet_no_sn": ("sngan_mnist", {"discriminator.spectral_norm": False}, None),
+    "resnet_no_sn": ("sngan_mnist", {"discriminator.norm": "none"}, None),
+    "progan": ("progan_mnist", {}, None),
     "attention": ("sngan_mnist", {"generator.attention_resolution": 14, "discriminator.attention_resolution": 14}, "sngan"),
     "r1": ("dcgan_mnist", {"penalty": "r1", "penalty_weight": 10.0}, "dcgan"),
 }

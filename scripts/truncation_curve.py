@@ -64,13 +64,22 @@ def load_run(workdir: pathlib.Path):
 
 
 def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.ndarray]:
-    """The run's image evaluation with noise truncated at ψ = `truncation`: (summary, samples in [0, 1])."""
+    """The run's image evaluation with noise truncated at ψ = `truncation`: (summary, samples in [0, 1]). With an
+    EMA of G the samples are the EMA's (as BigGAN samples and truncates it) and the summary's `ema_*` values are
+    theirs."""
     at = ml_collections.ConfigDict(config.to_dict())
     at.eval_truncation = float(truncation)
     evaluation = build_evaluation(at, task.data)
     metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
     metrics = jax.device_get(metrics)
     return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))
+
+
+def of_sampled_g(summary: dict) -> dict:
+    """The metrics of the generator the samples come from: the EMA of G when the run keeps one."""
+    if "ema_fid" in summary:
+        return {k[len("ema_"):]: v for k, v in summary.items() if k.startswith("ema_")}
+    return summary
 
 
 def table(results: dict[float, dict]) -> str:
@@ -109,12 +118,14 @@ def main(argv):
     results, samples = {}, {}
     for value in _TRUNCATIONS.value:
         psi = float(value)
-        results[psi], samples[psi] = evaluate_at(config, task, game, state, psi)
+        summary, samples[psi] = evaluate_at(config, task, game, state, psi)
+        results[psi] = of_sampled_g(summary)
         print(f"ψ={value}: fid {results[psi]['fid']:.2f}  inception_score {results[psi]['inception_score']:.3f}", flush=True)
     figure = pathlib.Path(_FIGURE.value or workdir / "truncation.png")
     plot(figure, results, samples, f"{workdir.name}, step {step}: the truncation trade-off")
     text = table(results)
-    body = f"The truncation trick on `{workdir}` (step {step}; the run's evaluation at each ψ):\n\n{text}"
+    which = "the EMA of G" if config.ema_decay > 0 else "G"
+    body = f"The truncation trick on `{workdir}` (step {step}; {which}, the run's evaluation at each ψ):\n\n{text}"
     publish("truncation_curve", body, {str(k): v for k, v in results.items()}, workdir, _WRITE_NOTES.value)
     print(f"figure: {figure}")
 

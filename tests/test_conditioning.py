@@ -210,7 +210,7 @@ def test_projection_conditioning_gives_the_class_to_the_resnets():
     both read them (other classes, other outputs), and a D without a projection head is refused in one line."""
     from jaxgan.game import discriminate
 
-    resnets = {"generator.name": "resnet", "discriminator.name": "resnet"}
+    resnets = {"generator.name": "resnet", "discriminator.name": "resnet", "discriminator.norm": "spectral"}
     config, task, game, rule, state, real = setup("projection", **resnets)
     assert isinstance(real, Labelled) and real.labels is not None
     other = real.replace(labels=(real.labels + 1) % 10)
@@ -226,3 +226,5 @@ def test_projection_conditioning_gives_the_class_to_the_resnets():
     assert float(jnp.max(jnp.abs(images.data - others.data))) > 1e-6
     with pytest.raises(ConfigError, match=r"--config.conditioning='projection': --config.discriminator.name='dcgan' does not take it; use one of resnet"):
         train_and_evaluate(digits_config(conditioning="projection"), "/nonexistent/never", echo=lambda _: None)
+    with pytest.raises(ConfigError, match=r"--config.discriminator.norm='batch': the ResNet D is normalized by spectral norm or not at all"):
+        train_and_evaluate(digits_config(**{**resnets, "discriminator.norm": "batch"}), "/nonexistent/never", echo=lambda _: None)

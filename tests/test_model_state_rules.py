@@ -59,7 +59,8 @@ def reference_unrolled_step(game, state, real, k):
         {"discriminator.norm": "spectral"},
         # SGD for G: the ResNet G's conv biases before batch norm have a zero gradient, whose rounding noise Adam's
         # first step (g / (|g| + eps)) would blow up to the size of the step
-        {"discriminator.name": "resnet", "generator.name": "resnet", "g_optimizer.name": "sgd", "g_optimizer.learning_rate": 1.0},
+        {"discriminator.name": "resnet", "discriminator.norm": "spectral", "generator.name": "resnet",
+         "g_optimizer.name": "sgd", "g_optimizer.learning_rate": 1.0},
     ],
     ids=["batch_norm", "spectral_norm", "sngan_resnet"],
 )

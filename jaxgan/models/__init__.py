@@ -189,16 +189,21 @@ def _resnet_generator(s, shape, num_classes, config) -> ResNetGenerator:
 
 
 def _resnet_discriminator(s, shape, num_classes, config) -> ResNetDiscriminator:
+    if s.norm not in ("spectral", "none"):
+        raise ValueError(
+            f"--config.discriminator.norm={s.norm!r}: the ResNet D is normalized by spectral norm or not at all; "
+            "use --config.discriminator.norm=spectral (SNGAN) or none"
+        )
     return ResNetDiscriminator(
         s.base_width,
         num_classes if config.conditioning == "projection" else 0,
         attention_resolution=s.attention_resolution,
-        spectral_norm=s.spectral_norm,
+        spectral_norm=s.norm == "spectral",
         dtype=_dtype(config),
     )
 
 
-# SNGAN's ResNets (Miyato et al. 2018, Appendix B; the paper's widths are 256 for G and 128 for D, base_width's
+# SNGAN's ResNets (Miyato et al. 2018, Appendix B; D's `norm` is "spectral" (SNGAN) or "none"; the paper's widths are 256 for G and 128 for D, base_width's
 # default here is DCGAN's 64, shared with it), with SAGAN's self-attention after the block at
 # `attention_resolution` (0: none), BigGAN's hierarchical latents and shared class embedding in G, conditional batch
 # norm in G and the projection discriminator for class-conditional runs (conditioning "projection").
@@ -208,7 +213,7 @@ GENERATORS.register(
     _needs(3, "generator", _resnet_generator),
 )
 DISCRIMINATORS.register(
-    "resnet", {"base_width": 64, "attention_resolution": 0, "spectral_norm": True}, _needs(3, "discriminator", _resnet_discriminator)
+    "resnet", {"base_width": 64, "attention_resolution": 0, "norm": "batch"}, _needs(3, "discriminator", _resnet_discriminator)
 )
 
 
