@@ -39,6 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import progan
 from jaxgan.models.dcgan import generator_plan
 
 Array = jax.Array
@@ -126,23 +127,9 @@ class EqualizedDense(nn.Module):
         return y
 
 
-class EqualizedConv(nn.Module):
-    r"""A stride-1 "SAME" convolution with equalized learning rate: kernel V [k, k, in, out] stored N(0, 1) and
-    used as V/√(k²·in), bias stored and used as is (initial 0). See `EqualizedDense`."""
-
-    features: int
-    kernel_size: int = 3
-    use_bias: bool = True
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        k, fan_in = self.kernel_size, self.kernel_size**2 * x.shape[-1]
-        kernel = self.param("kernel", nn.initializers.normal(stddev=1.0), (k, k, x.shape[-1], self.features), jnp.float32)
-        y = _conv(x.astype(self.dtype), (kernel / math.sqrt(fan_in)).astype(self.dtype))
-        if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(self.dtype)
-        return y
+# A stride-1 "SAME" convolution with equalized learning rate, kernel stored N(0, 1) and used as V/√(k²·in) (gain 1):
+# ProGAN's layer (jaxgan/models/progan.py).
+EqualizedConv = functools.partial(progan.EqualizedConv, gain=1.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
