@@ -213,12 +213,19 @@ def config_differences(saved: dict[str, Any], config: ml_collections.ConfigDict,
     before = _as_json(flatten(ml_collections.ConfigDict(saved)))
     default = _as_json(flatten(default_config()))
     keys = [k for k in {**before, **now} if k not in ignore]
-    missing = object()
+    missing = _Missing()
     return [
         f"{key}: {before.get(key, default.get(key, missing))!r} → {now.get(key, default.get(key, missing))!r}"
         for key in keys
         if before.get(key, default.get(key, missing)) != now.get(key, default.get(key, missing))
     ]
+
+
+class _Missing:
+    """A setting this jaxgan does not have (removed since a saved config was written)."""
+
+    def __repr__(self) -> str:
+        return "(no such setting now)"
 
 
 def config_from_saved(saved: dict[str, Any]) -> ml_collections.ConfigDict:

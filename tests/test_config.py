@@ -120,3 +120,10 @@ def test_a_setting_missing_from_a_saved_config_counts_as_its_default():
     assert config_differences(saved, config) == ["energy.margin: 0.3 → 0.5"]
     config.num_steps += 1  # a run's length may change on resume, not its settings
     assert resume_differences(saved, config) == ["energy.margin: 0.3 → 0.5"]
+
+
+def test_a_setting_that_no_longer_exists_is_named_as_such():
+    from jaxgan.config import config_differences
+
+    saved = {**default_config().to_dict(), "retired_option": 3}
+    assert config_differences(saved, default_config()) == ["retired_option: 3 → (no such setting now)"]
