@@ -132,3 +132,54 @@ def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str
             call()
             seconds[name].append(time.perf_counter() - start)
     return {name: np.array(s) for name, s in seconds.items()}
+
+
+def load_run(workdir: pathlib.Path):
+    """(config, task, game, state, step) of the run in `workdir`, at its latest checkpoint."""
+    import json
+
+    import jax
+
+    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.config import ConfigError, config_from_saved, num_runs, validate
+    from jaxgan.tasks import make_task
+    from jaxgan.train import CONFIG_FILE, build_game, init_state
+    from jaxgan.updates import make_update_rule
+
+    workdir = pathlib.Path(workdir)
+    saved = workdir / CONFIG_FILE
+    if not saved.exists():
+        raise ConfigError(f"{workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
+    config = config_from_saved(json.loads(saved.read_text()))
+    validate(config)
+    if num_runs(config) > 1:
+        raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; the curve is for one run")
+    if "images" not in config.evaluations:
+        raise ConfigError(f"{workdir}: the truncation curve needs an image run (evaluations has no 'images')")
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config)
+    abstract = jax.eval_shape(lambda: init_state(config, rule, task))
+    with Checkpointer(workdir / "checkpoints") as checkpointer:
+        state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract))
+    if state is None:
+        raise ConfigError(f"{workdir}: no checkpoint to evaluate")
+    return config, task, game, state, step
+
+
+def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.ndarray]:
+    """The run's image evaluation with noise truncated at ψ = `truncation`: (summary, samples in [0, 1]). With an
+    EMA of G the samples are the EMA's (as BigGAN samples and truncates it) and the summary's `ema_*` values are
+    theirs."""
+    import jax
+    import ml_collections
+
+    from jaxgan.conditioning import data_of
+    from jaxgan.metrics.evaluations import build_evaluation
+
+    at = ml_collections.ConfigDict(config.to_dict())
+    at.eval_truncation = float(truncation)
+    evaluation = build_evaluation(at, task.data)
+    metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
+    metrics = jax.device_get(metrics)
+    return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))

@@ -13,66 +13,22 @@ into BUILD_NOTES.md and README.md (block `truncation_curve`).
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
-import jax
 import matplotlib.pyplot as plt
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
-from jaxgan.checkpoint import Checkpointer  # noqa: E402
-from jaxgan.conditioning import data_of  # noqa: E402
-from jaxgan.config import ConfigError, config_from_saved, num_runs, validate  # noqa: E402
-from jaxgan.metrics.evaluations import build_evaluation  # noqa: E402
-from jaxgan.tasks import make_task  # noqa: E402
-from jaxgan.train import CONFIG_FILE, build_game, init_state  # noqa: E402
-from jaxgan.updates import make_update_rule  # noqa: E402
-from scripts.notes import publish  # noqa: E402
+from scripts.notes import evaluate_at, load_run, publish  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or checkpointed) image run.", required=True)
 _TRUNCATIONS = flags.DEFINE_list("truncations", ["0", "2", "1.5", "1", "0.75", "0.5", "0.25"], "Values of ψ (0: none).")
 _FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default WORKDIR/truncation.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
-
-
-def load_run(workdir: pathlib.Path):
-    """(config, task, game, state, step) of the run in `workdir`, at its latest checkpoint."""
-    saved = workdir / CONFIG_FILE
-    if not saved.exists():
-        raise ConfigError(f"{workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
-    config = config_from_saved(json.loads(saved.read_text()))
-    validate(config)
-    if num_runs(config) > 1:
-        raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; the curve is for one run")
-    if "images" not in config.evaluations:
-        raise ConfigError(f"{workdir}: the truncation curve needs an image run (evaluations has no 'images')")
-    task = make_task(config)
-    game = build_game(config, task)
-    rule = make_update_rule(game, config)
-    abstract = jax.eval_shape(lambda: init_state(config, rule, task))
-    with Checkpointer(workdir / "checkpoints") as checkpointer:
-        state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract))
-    if state is None:
-        raise ConfigError(f"{workdir}: no checkpoint to evaluate")
-    return config, task, game, state, step
-
-
-def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.ndarray]:
-    """The run's image evaluation with noise truncated at ψ = `truncation`: (summary, samples in [0, 1]). With an
-    EMA of G the samples are the EMA's (as BigGAN samples and truncates it) and the summary's `ema_*` values are
-    theirs."""
-    at = ml_collections.ConfigDict(config.to_dict())
-    at.eval_truncation = float(truncation)
-    evaluation = build_evaluation(at, task.data)
-    metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
-    metrics = jax.device_get(metrics)
-    return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))
 
 
 def of_sampled_g(summary: dict) -> dict:

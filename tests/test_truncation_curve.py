@@ -10,7 +10,7 @@ import pytest
 
 from jaxgan.config import ConfigError
 from jaxgan.train import train_and_evaluate
-from scripts.truncation_curve import evaluate_at, load_run
+from scripts.notes import evaluate_at, load_run
 from test_image_runs import digits_config
 
 
