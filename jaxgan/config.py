@@ -72,6 +72,12 @@ def default_config() -> ml_collections.ConfigDict:
     # (on the per-pixel mean squared reconstruction error) and the weight of its pulling-away term on G's samples
     # (EBGAN-PT: 0.1), BEGAN's diversity ratio γ and the gain λ_k of its control of k_t.
     config.energy = ml_collections.ConfigDict(dict(margin=0.3, pull_away_weight=0.0, gamma=0.5, lambda_k=0.001))
+    # StyleGAN2's lazy regularization (jaxgan.updates.with_lazy_regularization): every r1_interval steps one extra
+    # D step on r1_interval·γ/2·R1 (γ = r1_gamma > 0), every path_length_interval steps one extra G step on
+    # path_length_interval·w·P (w = path_length_weight > 0; a StyleGAN2 G), P's length average with path_length_decay.
+    config.lazy = ml_collections.ConfigDict(
+        dict(r1_gamma=0.0, r1_interval=16, path_length_weight=0.0, path_length_interval=4, path_length_decay=0.01)
+    )
     config.info = ml_collections.ConfigDict(dict(categorical=10, continuous=2, weight=1.0, continuous_weight=0.1))
 
     # The data set, the players and the evaluations are chosen by name from their registries (jaxgan.data,
@@ -320,20 +326,22 @@ _POSITIVE_INTS = (
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
     "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
-    "discriminator.max_width",
+    "discriminator.max_width", "lazy.r1_interval", "lazy.path_length_interval", "generator.mapping_layers", "generator.w_dim",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
                  "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
-                 "generator.attention_resolution", "discriminator.attention_resolution", "generator.shared_embedding_dim")  # fmt: skip
+                 "generator.attention_resolution", "discriminator.attention_resolution", "generator.shared_embedding_dim",
+                 "lazy.r1_gamma", "lazy.path_length_weight")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
 
 _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (("data.held_out_fraction",), lambda v: 0 < v < 1, "must be in (0, 1)"),
-    (("energy.gamma",), lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    (("energy.gamma", "generator.mixing_probability"), lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    (("lazy.path_length_decay",), lambda v: 0 < v <= 1, "must be in (0, 1]"),
     (("energy.margin",), lambda v: v > 0, "must be > 0"),
     (("data.image_size",), lambda v: v >= 0, "must be >= 0 (0: the images' own size)"),
     (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),
@@ -390,6 +398,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"--config.energy.pull_away_weight={config.energy.pull_away_weight!r}: the pulling-away term needs D's "
             "embeddings: use --config.discriminator.name=autoencoder"
+        )
+    if config.lazy.path_length_weight > 0 and config.generator.name != "stylegan2":
+        raise ConfigError(
+            f"--config.lazy.path_length_weight={config.lazy.path_length_weight!r}: path length regularization needs "
+            f"a StyleGAN2 generator (its mapping network), not {config.generator.name!r}; use --config.generator.name=stylegan2"
+        )
+    if config.lazy.r1_gamma > 0 and config.penalty == "r1":
+        raise ConfigError(
+            "--config.lazy.r1_gamma with --config.penalty='r1': R1 would be applied twice; use --config.penalty=none "
+            "for lazy R1, or --config.lazy.r1_gamma=0 for R1 on every step"
         )
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")

@@ -85,6 +85,7 @@ def vector_field_and_losses(
     key: jax.Array | None = None,
     g_model_state: ModelState | None = None,
     d_model_state: ModelState | None = None,
+    g_key: jax.Array | None = None,
 ) -> tuple[tuple[Params, Params], tuple[jax.Array, jax.Array]]:
     r"""The simultaneous-gradient field :math:`v = (-\nabla_{\theta_G} L_G, -\nabla_{\theta_D} L_D)` at a point.
 
@@ -110,6 +111,7 @@ def vector_field_and_losses(
       key: PRNG key of the game's own D-side penalty (random interpolates of WGAN-GP, DRAGAN); ``None``: a fixed
         key, so that analyses at a fixed batch are deterministic.
       g_model_state, d_model_state: the players' model state; ``None`` means ``{}`` (stateless models).
+      g_key: G's own randomness beyond z (`jaxgan.game.generate`'s `key`), the same in both players' losses.
 
     Returns:
       ``((v_g, v_d), (L_G, L_D))``: the field as pytrees shaped like ``g_params`` and ``d_params``, and the losses.
@@ -118,13 +120,13 @@ def vector_field_and_losses(
     d_model_state = {} if d_model_state is None else d_model_state
 
     def g_loss(g: Params) -> jax.Array:
-        fake, _ = generate(game, g, g_model_state, z)
+        fake, _ = generate(game, g, g_model_state, z, key=g_key)
         return generator_loss(game, d_params, d_model_state, fake, real)
 
     def d_loss(d: Params) -> jax.Array:
         # No stop_gradient on the fakes: v_D must stay a function of θ_G, or the off-diagonal block
         # ∂v_D/∂θ_G of the Jacobian (the coupling that makes the game rotate) would be lost.
-        fake, _ = generate(game, g_params, g_model_state, z)
+        fake, _ = generate(game, g_params, g_model_state, z, key=g_key)
         loss, _ = discriminator_loss(game, d, d_model_state, real, fake, key)
         if d_penalty is not None:
             loss = loss + d_penalty(d, real, fake)

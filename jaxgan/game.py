@@ -3,7 +3,7 @@
 A `Game` holds functions only; everything that changes during training is in `TrainState`. The three building
 blocks every update rule composes are here:
 
-* `generate(game, g_params, g_model_state, z)`: G's samples,
+* `generate(game, g_params, g_model_state, z, key=...)`: G's samples,
 * `discriminator_loss(...)` / `generator_loss(...)`: the loss of each player at a point of the game,
 * `discriminator_step(...)`: one optimizer step of D on fixed fake samples. It is differentiable with respect to
   the fake samples and through the optimizer's state, which is what the unrolled generator needs.
@@ -100,10 +100,13 @@ def generate(
     *,
     train: bool = True,
     labels: jax.Array | None = None,
+    key: jax.Array | None = None,
 ) -> tuple[jax.Array | Labelled, ModelState]:
     """G(z) for z of shape [..., z_dim] (and `labels` of shape [...] for a conditional G); leading axes are
     flattened for the network and restored after. `train=False` evaluates: batch norm uses its running averages
-    and the model state is returned unchanged.
+    and the model state is returned unchanged. `key` feeds G's "noise" RNG stream, its randomness beyond z
+    (StyleGAN's noise inputs and style-mixing draws); players without such randomness ignore it, and without a
+    key a StyleGAN generator's noise inputs are zero.
 
     In a conditioned game z is a `Labelled` (from `game.sample_noise`) and so are the samples: they keep the
     classes or codes they were generated from, for D and for the conditioned objectives."""
@@ -112,7 +115,8 @@ def generate(
     lead = g_input.shape[:-1]
     flat_labels = None if labels is None else labels.reshape(-1)
     x, g_model_state = game.generator.apply(
-        g_params, g_model_state, g_input.reshape(-1, g_input.shape[-1]), train=train, labels=flat_labels
+        g_params, g_model_state, g_input.reshape(-1, g_input.shape[-1]), train=train, labels=flat_labels,
+        rngs=None if key is None else {"noise": key},
     )
     x = x.reshape(*lead, *x.shape[1:])
     return (z.replace(data=x) if isinstance(z, Labelled) else x), g_model_state

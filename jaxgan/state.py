@@ -33,10 +33,11 @@ class StepKeys(NamedTuple):
     data: jax.Array  # real batches
     noise: jax.Array  # G's noise z
     penalty: jax.Array  # random points of gradient penalties (WGAN-GP interpolates, DRAGAN perturbations)
+    generator: jax.Array  # G's own randomness beyond z (StyleGAN's noise inputs and style-mixing draws)
 
 
 def step_keys(state: TrainState) -> StepKeys:
     """Independent key streams for the current step, derived from (key, step) alone."""
     step_key = jax.random.fold_in(state.key, state.step)
-    return StepKeys(*(jax.random.fold_in(step_key, i) for i in range(3)))
+    return StepKeys(*(jax.random.fold_in(step_key, i) for i in range(4)))
 

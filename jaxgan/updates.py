@@ -21,6 +21,7 @@ of the game (`jaxgan.dynamics.vector_field`, the one implementation): plain simu
 * `with_generator_ema`: wraps any rule to keep an exponential moving average of G's parameters.
 * `with_progressive_growing`: wraps any rule to grow progressive players with the step (Karras et al. 2018).
 * `with_began_equilibrium`: wraps any rule to run BEGAN's loss with its controlled k_t (Berthelot et al. 2017).
+* `with_lazy_regularization`: wraps any rule with StyleGAN2's lazy R1 and path length steps (Karras et al. 2020).
 Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
 
@@ -33,11 +34,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import energy, losses
-from jaxgan.conditioning import Labelled, logits_of
+from jaxgan import energy, losses, penalties
+from jaxgan.conditioning import Labelled, data_of, logits_of
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.energy import BeganController
-from jaxgan.models import progan
+from jaxgan.models import progan, stylegan
 from jaxgan.game import Game, discriminate, discriminator_loss, discriminator_step, generate, generator_loss
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
@@ -77,6 +78,11 @@ def _penalty_key(state: TrainState, i: int | jax.Array) -> jax.Array:
     return jax.random.fold_in(step_keys(state).penalty, i)
 
 
+def _g_key(state: TrainState, i: int) -> jax.Array:
+    """The key of G's own randomness (StyleGAN's noise inputs) for its i-th forward pass within this step."""
+    return jax.random.fold_in(step_keys(state).generator, i)
+
+
 def _loop(body: Callable, carry: Any, xs: Any, length: int, unroll: bool) -> tuple[Any, Any]:
     """`lax.scan(body, carry, xs)`, or with `unroll` the same steps traced one after another with no loop at all:
     XLA's CPU backend runs convolutions inside a loop 16–27× slower (measured on the DCGAN-28 alternating step:
@@ -105,7 +111,7 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         z = game.sample_noise(step_keys(state).noise, d_steps + 1, batch["real"].shape[1])  # [d_steps+1, B, z]
-        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z[:d_steps])
+        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z[:d_steps], key=_g_key(state, 0))
         fake = jax.lax.stop_gradient(fake)
 
         def d_body(carry, xs):
@@ -119,7 +125,7 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
         (d_params, d_opt_state, d_model_state), d_losses = _loop(d_body, carry, xs, d_steps, unroll_inner)
 
         def g_objective(g_params):
-            fake_g, new_g_model_state = generate(game, g_params, g_model_state, z[d_steps])
+            fake_g, new_g_model_state = generate(game, g_params, g_model_state, z[d_steps], key=_g_key(state, 1))
             return generator_loss(game, d_params, d_model_state, fake_g, batch["real"][-1]), new_g_model_state
 
         (g_loss, g_model_state), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
@@ -141,7 +147,7 @@ def simultaneous_step(game: Game) -> UpdateRule:
         real = batch["real"][0]
 
         def g_objective(g_params):
-            fake, g_model_state = generate(game, g_params, state.g_model_state, z)
+            fake, g_model_state = generate(game, g_params, state.g_model_state, z, key=_g_key(state, 0))
             return generator_loss(game, state.d_params, state.d_model_state, fake, real), (fake, g_model_state)
 
         (g_loss, (fake, g_model_state)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
@@ -196,7 +202,7 @@ def unrolled_step(
         z = game.sample_noise(step_keys(state).noise, num_batches, real.shape[1])
 
         def unrolled_objective(g_params):
-            fake, g_model_state = generate(game, g_params, state.g_model_state, z)  # [num_batches, B, ...]
+            fake, g_model_state = generate(game, g_params, state.g_model_state, z, key=_g_key(state, 0))  # [num_batches, B, ...]
             # With K = 0 nothing is unrolled and D's update must not see G's gradient path either.
             unroll_fake = jax.lax.stop_gradient(fake) if (stop_gradient or unroll_steps == 0) else fake
             first = discriminator_step(
@@ -254,13 +260,14 @@ def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> tuple[Callabl
 
     def field(params):
         return vector_field_and_losses(
-            game, *params, real, z, key=key, g_model_state=state.g_model_state, d_model_state=state.d_model_state
+            game, *params, real, z, key=key, g_model_state=state.g_model_state, d_model_state=state.d_model_state,
+            g_key=_g_key(state, 0),
         )
 
     def advance_model_state() -> tuple[Any, Any]:
         if not (jax.tree.leaves(state.g_model_state) or jax.tree.leaves(state.d_model_state)):
             return state.g_model_state, state.d_model_state
-        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z)
+        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z, key=_g_key(state, 0))
         _, d_model_state = discriminator_loss(game, state.d_params, state.d_model_state, real, fake, key)
         return g_model_state, d_model_state
 
@@ -438,7 +445,7 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
         k = state.loss_state["began_k"]
         real = batch["real"][-1]
         z = game.sample_noise(step_keys(state).noise, real.shape[0])
-        fake, _ = generate(game, state.g_params, state.g_model_state, z)
+        fake, _ = generate(game, state.g_params, state.g_model_state, z, key=_g_key(state, 0))
         real_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, real)[0])
         fake_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, fake)[0])
         new_state, metrics = rule_at(k).step(state, batch)
@@ -477,6 +484,97 @@ def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRu
     return UpdateRule(step, rule.num_real_batches, init)
 
 
+def with_lazy_regularization(
+    rule: UpdateRule,
+    game: Game,
+    *,
+    r1_gamma: float = 0.0,
+    r1_interval: int = 16,
+    path_length_weight: float = 0.0,
+    path_length_interval: int = 4,
+    path_length_decay: float = 0.01,
+) -> UpdateRule:
+    r"""StyleGAN2's lazy regularization (Karras et al. 2020, Section 3.1) around any rule.
+
+    After the rule's step t (counting from 0), as the official code's separate "Dreg" and "Greg" phases do:
+
+    * when t mod N_R1 = 0 (N_R1 = `r1_interval`, the paper's 16), D takes one more optimizer step on
+      N_R1 · γ/2 · R1, R1 = mean_i ‖∇_x D(x_i)‖² on the step's (last) real batch (`jaxgan.penalties.r1_penalty`);
+    * when t mod N_pl = 0 (N_pl = `path_length_interval`, the paper's 4), G takes one more optimizer step on
+      N_pl · w_pl · P, P the path length penalty (`jaxgan.models.stylegan.path_length_penalty`) of w = mapping(z)
+      for half a batch of fresh z (the official code's `pl_batch_shrink` 2), differentiated through both the
+      mapping and the synthesis network; the moving average a of the lengths (decay `path_length_decay`) lives
+      in `state.loss_state["pl_mean"]`, so resume is exact. G must be a StyleGAN2 generator (its `mapping` and
+      `synthesize` methods, through the player's `apply(..., method=...)`).
+
+    The multiplication by N keeps each regularizer's average weight per step. The paper also rescales the
+    optimizers' learning rate and betas by c = N/(N + 1) (lr·c, β^c); that is the optimizers' config, left to
+    the experiment (experiments/stylegan2_mnist.py does it). The last computed R1 and P are kept in
+    `loss_state` and logged as `r1` and `path_length_penalty` with `pl_mean`. Under `jax.vmap` (seeds or sweeps
+    trained together) `lax.cond` computes both branches every step: the math is the same, the saving is lost.
+    """
+    if r1_interval < 1 or path_length_interval < 1:
+        raise ValueError(f"lazy regularization intervals must be >= 1, got {r1_interval}, {path_length_interval}")
+    names = ("r1", "path_length_penalty", "pl_mean")
+
+    def init(key, example):
+        state = rule.init(key, example)
+        return state.replace(loss_state={**(state.loss_state or {}), **{n: jnp.zeros((), jnp.float32) for n in names}})
+
+    def r1_step(state: TrainState, real: jax.Array | Labelled) -> TrainState:
+        def objective(d_params):
+            def d_fn(x):
+                inputs = real.replace(data=x) if isinstance(real, Labelled) else x
+                return logits_of(discriminate(game, d_params, state.d_model_state, inputs)[0])
+
+            r1 = penalties.r1_penalty(d_fn, data_of(real))
+            return r1_interval * r1_gamma / 2 * r1, r1
+
+        (_, r1), grads = jax.value_and_grad(objective, has_aux=True)(state.d_params)
+        updates, d_opt_state = game.d_optimizer.update(grads, state.d_opt_state, state.d_params)
+        d_params = optax.apply_updates(state.d_params, updates)
+        return state.replace(d_params=d_params, d_opt_state=d_opt_state, loss_state={**state.loss_state, "r1": r1})
+
+    def path_length_step(state: TrainState, batch_size: int, key: jax.Array) -> TrainState:
+        z_key, y_key, noise_key = jax.random.split(key, 3)
+        z = game.sample_noise(z_key, max(batch_size // 2, 1))
+        apply, model_state = game.generator.apply, state.g_model_state
+
+        def objective(g_params):
+            ws, _ = apply(g_params, model_state, z, train=False, method="mapping")
+
+            def synthesize(w):
+                return apply(g_params, model_state, w, rngs={"noise": noise_key}, method="synthesize")[0]
+
+            penalty, pl_mean, _ = stylegan.path_length_penalty(
+                synthesize, ws, y_key, state.loss_state["pl_mean"], path_length_decay
+            )
+            return path_length_interval * path_length_weight * penalty, (penalty, pl_mean)
+
+        (_, (penalty, pl_mean)), grads = jax.value_and_grad(objective, has_aux=True)(state.g_params)
+        g_params, g_opt_state = _generator_update(game, state, grads)
+        loss_state = {**state.loss_state, "path_length_penalty": penalty, "pl_mean": pl_mean}
+        return state.replace(g_params=g_params, g_opt_state=g_opt_state, loss_state=loss_state)
+
+    def step(state, batch):
+        new_state, metrics = rule.step(state, batch)
+        # a wrapped rule that rewrites loss_state (BEGAN's k) keeps its entries; the regularizers' come from `state`
+        new_state = new_state.replace(
+            loss_state={**(new_state.loss_state or {}), **{n: state.loss_state[n] for n in names}}
+        )
+        if r1_gamma:
+            real = batch["real"][-1]
+            new_state = jax.lax.cond(state.step % r1_interval == 0, lambda s: r1_step(s, real), lambda s: s, new_state)
+        if path_length_weight:
+            size, key = data_of(batch["real"]).shape[1], jax.random.fold_in(step_keys(state).generator, 1000)
+            new_state = jax.lax.cond(
+                state.step % path_length_interval == 0, lambda s: path_length_step(s, size, key), lambda s: s, new_state
+            )
+        return new_state, {**metrics, **{n: new_state.loss_state[n] for n in names}}
+
+    return UpdateRule(step, rule.num_real_batches, init)
+
+
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")
 
 
@@ -493,6 +591,12 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
         rule = _named_rule(game, config, unroll_inner)
     if "progan" in (config.generator.name, config.discriminator.name):
         rule = with_progressive_growing(rule, config.progressive_phase_steps)
+    lazy = config.lazy
+    if lazy.r1_gamma or lazy.path_length_weight:
+        rule = with_lazy_regularization(
+            rule, game, r1_gamma=lazy.r1_gamma, r1_interval=lazy.r1_interval, path_length_weight=lazy.path_length_weight,
+            path_length_interval=lazy.path_length_interval, path_length_decay=lazy.path_length_decay,
+        )  # fmt: skip
     return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
 
 

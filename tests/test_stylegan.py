@@ -13,7 +13,7 @@ import pytest
 from jaxgan.models import linen_player
 from jaxgan.models.stylegan import (
     EqualizedDense, ModulatedConv, NoiseInput, StyleGAN2Discriminator, StyleGAN2Generator, _minibatch_stddev,
-    lazy_regularization_weight, path_length_penalty, style_layer_count,
+    path_length_penalty, style_layer_count,
 )
 
 Z_DIM = 16
@@ -144,7 +144,7 @@ def test_noise_input():
 
 @functools.cache
 def _generator(shape):
-    """(module, {"params", "batch_stats"}) of a tiny generator, initialised through the player protocol once per
+    """(module, {"params", "mapping_stats"}) of a tiny generator, initialised through the player protocol once per
     shape (initialisation is the slowest compilation here)."""
     module = StyleGAN2Generator(shape, width=4, mapping_layers=2, w_dim=8)
     params, state = jax.jit(linen_player(module).init)(jax.random.key(0, impl="rbg"), jnp.zeros((2, Z_DIM)))
@@ -210,7 +210,7 @@ def test_style_mixing(generator):
 def test_truncation(generator):
     module, variables = generator
     w_avg = _normal((8,), seed=11)
-    variables = {**variables, "batch_stats": {"w_avg": w_avg}}
+    variables = {**variables, "mapping_stats": {"w_avg": w_avg}}
     z = _normal((3, Z_DIM), seed=12)
 
     def mapping(psi, m=module):
@@ -227,14 +227,14 @@ def test_truncation(generator):
 
 def test_w_avg_is_an_ema_updated_only_in_training(generator):
     module, variables = generator
-    np.testing.assert_array_equal(variables["batch_stats"]["w_avg"], np.zeros(8))
+    np.testing.assert_array_equal(variables["mapping_stats"]["w_avg"], np.zeros(8))
     old = _normal((8,), seed=13)
-    variables = {**variables, "batch_stats": {"w_avg": old}}
+    variables = {**variables, "mapping_stats": {"w_avg": old}}
     z = _normal((4, Z_DIM), seed=14)
     w = module.apply(variables, z, method="mapping", train=False)[:, 0]
 
     def new_w_avg(variables, train):
-        return module.apply(variables, z, method="mapping", train=train, mutable=["batch_stats"])[1]["batch_stats"]["w_avg"]
+        return module.apply(variables, z, method="mapping", train=train, mutable=["mapping_stats"])[1]["mapping_stats"]["w_avg"]
 
     np.testing.assert_allclose(
         jax.jit(lambda v: new_w_avg(v, True))(variables), 0.995 * old + 0.005 * w.mean(axis=0), rtol=1e-5, atol=1e-7
@@ -315,17 +315,6 @@ def test_path_length_penalty_through_the_generator(generator):
     assert any(float(jnp.abs(g).max()) > 0 for g in leaves)
 
 
-def test_lazy_regularization_weight():
-    steps = jnp.arange(16)
-    weights = jax.jit(lambda step: lazy_regularization_weight(step, 4))(steps)
-    np.testing.assert_array_equal(weights, np.where(np.arange(16) % 4 == 0, 4.0, 0.0))
-    assert weights.dtype == jnp.float32 and float(weights.mean()) == 1.0  # the same weight on average
-    np.testing.assert_array_equal(jax.jit(lambda s: lazy_regularization_weight(s, 1))(steps), np.ones(16))
-    assert float(jax.jit(lambda s: lazy_regularization_weight(s, 16))(jnp.int32(32))) == 16.0
-    with pytest.raises(ValueError, match="interval"):
-        lazy_regularization_weight(0, 0)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Discriminator, shapes, errors.
 # ---------------------------------------------------------------------------------------------------------------
@@ -347,11 +336,11 @@ def test_minibatch_stddev_against_reference():
 def test_players_shapes(shape):
     module, variables = _generator(shape)
     generator, discriminator = linen_player(module), linen_player(StyleGAN2Discriminator(width=4))
-    params, state = variables["params"], {"batch_stats": variables["batch_stats"]}
+    params, state = variables["params"], {"mapping_stats": variables["mapping_stats"]}
     z = _normal((4, Z_DIM), seed=25)
     images, new_state = jax.jit(lambda p, s, k: generator.apply(p, s, z, rngs={"noise": k}))(params, state, jax.random.key(1))
     assert images.shape == (4, *shape) and bool(jnp.all(jnp.abs(images) <= 1.0))
-    assert float(jnp.abs(new_state["batch_stats"]["w_avg"]).max()) > 0  # train=True moved w̄
+    assert float(jnp.abs(new_state["mapping_stats"]["w_avg"]).max()) > 0  # train=True moved w̄
     d_params, d_state = jax.jit(discriminator.init)(jax.random.key(2, impl="rbg"), images)
     assert d_state == {}
     logits, _ = jax.jit(lambda p, x: discriminator.apply(p, {}, x))(d_params, images)

@@ -67,13 +67,20 @@ def eval_noise(game: Game, state: TrainState, num_samples: int, truncation: floa
     return z
 
 
+def eval_generator_key(state: TrainState) -> jax.Array:
+    """The fixed key of G's own randomness at evaluation (StyleGAN's noise inputs), beside `eval_noise`'s z."""
+    return jax.random.fold_in(jax.random.fold_in(state.key, EVAL_STREAM), 2)
+
+
 def generate_ema(game: Game, state: TrainState, z: jax.Array | Labelled) -> jax.Array:
     """Samples of the moving average of G. Batch norm's running statistics belong to the trained G, not to the
     averaged weights, so an averaged G with batch norm normalises by the statistics of the evaluation batch itself
     (train mode, its state update discarded): the 'standing statistics' of Brock et al. 2019, Appendix C, with the
-    evaluation batch as the standing batch."""
-    has_state = bool(jax.tree.leaves(state.g_model_state))
-    samples, _ = generate(game, state.g_params_ema, state.g_model_state, z, train=has_state)
+    evaluation batch as the standing batch. Other model state (StyleGAN's tracked mean w̄) is used as it is."""
+    batch_norm = bool(jax.tree.leaves(state.g_model_state.get("batch_stats", {})))
+    samples, _ = generate(
+        game, state.g_params_ema, state.g_model_state, z, train=batch_norm, key=eval_generator_key(state)
+    )
     return data_of(samples)
 
 
@@ -95,7 +102,7 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
 
     def evaluate(game: Game, state: TrainState):
         z = eval_noise(game, state, num_samples, config.eval_truncation)
-        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
         metrics = mixture_metrics(samples, mixture.means, mixture.std)
         if state.g_params_ema is not None:  # the averaged generator, on the same noise
             ema_samples = generate_ema(game, state, z)
@@ -279,7 +286,9 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     def evaluate(game: Game, state: TrainState):
         z = eval_noise(game, state, num_samples, config.eval_truncation)
         classes = requested_classes(z)
-        samples = data_of(generate(game, state.g_params, state.g_model_state, z, train=False)[0])
+        samples = data_of(
+            generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
+        )
         metrics = measure(game, samples, classes)
         if state.g_params_ema is not None:
             ema_samples = generate_ema(game, state, z)

@@ -29,9 +29,11 @@ import ml_collections
 from jaxgan.models.autoencoder import AutoencoderDiscriminator
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
+from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
 from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
 from jaxgan.models.progan import ProgressiveDiscriminator, ProgressiveGenerator, level_at, progressive_plan
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator
 from jaxgan.registry import Registry
 
 Params = Any
@@ -47,16 +49,17 @@ def linen_player(module: nn.Module) -> Player:
     """Wraps a Linen module as a `Player`; every non-`params` collection is treated as mutable model state.
 
     The module's `__call__(inputs, ...)` gets `train=` if it takes a `train` argument and `labels=` when labels
-    are given, so stateless modules without either (the MLPs, a user's own) plug in unchanged.
+    are given, so stateless modules without either (the MLPs, a user's own) plug in unchanged. `apply(...,
+    method="name")` calls another method of the module the same way (StyleGAN's `mapping` and `synthesize`, which
+    its path length regularization differentiates separately).
     """
-    takes_train = "train" in inspect.signature(module.__call__).parameters
 
-    def call_kwargs(train: bool, labels: jax.Array | None) -> dict:
-        kwargs = {"train": train} if takes_train else {}
+    def call_kwargs(fn: Callable, train: bool, labels: jax.Array | None) -> dict:
+        kwargs = {"train": train} if "train" in inspect.signature(fn).parameters else {}
         return kwargs if labels is None else {**kwargs, "labels": labels}
 
     def init(key: jax.Array, example: jax.Array, labels: jax.Array | None = None) -> tuple[Params, ModelState]:
-        variables = dict(module.init(key, example, **call_kwargs(True, labels)))
+        variables = dict(module.init(key, example, **call_kwargs(module.__call__, True, labels)))
         params = variables.pop("params")
         return params, variables
 
@@ -68,9 +71,12 @@ def linen_player(module: nn.Module) -> Player:
         train: bool = True,
         labels: jax.Array | None = None,
         rngs: dict[str, jax.Array] | None = None,
+        method: str | None = None,
     ) -> tuple[Any, ModelState]:
         variables = {"params": params, **model_state}
-        kwargs = call_kwargs(train, labels)
+        kwargs = call_kwargs(module.__call__ if method is None else getattr(module, method), train, labels)
+        if method is not None:
+            kwargs["method"] = method
         if not model_state or not train:
             return module.apply(variables, inputs, rngs=rngs, **kwargs), model_state
         outputs, new_state = module.apply(variables, inputs, rngs=rngs, mutable=list(model_state.keys()), **kwargs)
@@ -253,6 +259,36 @@ DISCRIMINATORS.register(
 )
 
 
+def _stylegan2_generator(s, shape, num_classes, config) -> StyleGAN2Generator:
+    return StyleGAN2Generator(
+        tuple(shape), s.base_width, s.mapping_layers, s.w_dim, mixing_probability=s.mixing_probability, dtype=_dtype(config)
+    )
+
+
+# StyleGAN2-lite (Karras et al. 2020; jaxgan/models/stylegan.py): mapping network, modulated convolutions, noise
+# inputs and mixing regularization in G (the paper's mixing probability is 0.9), a residual D with minibatch
+# stddev, base_width channels at every resolution; their lazy R1 and path length regularization are `config.lazy`
+# (jaxgan.updates.with_lazy_regularization).
+GENERATORS.register(
+    "stylegan2", {"base_width": 64, "mapping_layers": 4, "w_dim": 64, "mixing_probability": 0.9}, _needs(3, "generator", _stylegan2_generator)
+)
+DISCRIMINATORS.register(
+    "stylegan2",
+    {"base_width": 64},
+    _needs(3, "discriminator", lambda s, shape, num_classes, config: StyleGAN2Discriminator(s.base_width, dtype=_dtype(config))),
+)
+
+
+# LapGAN (Denton et al. 2015; jaxgan/models/lapgan.py): a coarse-to-fine pyramid of generators and one conditional
+# discriminator per pyramid level (logits [B, levels]: the losses' means make the game the mean of the levels' games).
+GENERATORS.register(
+    "lapgan", {"base_width": 64}, _needs(3, "generator", lambda s, shape, n, config: LaplacianGenerator(tuple(shape), s.base_width, _dtype(config)))
+)
+DISCRIMINATORS.register(
+    "lapgan", {"base_width": 64}, _needs(3, "discriminator", lambda s, shape, n, config: LaplacianDiscriminator(s.base_width, _dtype(config)))
+)
+
+
 def _autoencoder_discriminator(s, shape, num_classes, config) -> AutoencoderDiscriminator:
     return AutoencoderDiscriminator(
         s.base_width,
@@ -307,6 +343,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip

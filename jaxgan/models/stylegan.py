@@ -1,8 +1,8 @@
 r"""StyleGAN2-lite (Karras, Laine, Aittala, Hellsten, Lehtinen & Aila 2020, "Analyzing and improving the image
 quality of StyleGAN", https://arxiv.org/abs/1912.04958) for small images (28x28, 32x32, any size
 `generator_plan` supports): a mapping network z -> w, a synthesis network driven by weight (de)modulation with a
-skip architecture, a residual discriminator with minibatch standard deviation, and the paper's two regularizers
-as pure functions (path length regularization, lazy regularization).
+skip architecture, a residual discriminator with minibatch standard deviation, and the path length regularizer as
+a pure function (`jaxgan.updates.with_lazy_regularization` runs it and R1 lazily; the registry name is "stylegan2").
 
 What follows the paper and its official code:
   * equalized learning rate (Karras et al. 2018, "Progressive growing of GANs", Section 4.1) in every layer: a
@@ -323,18 +323,24 @@ class StyleGAN2Generator(nn.Module):
     crossover 0 gives the second latent's image, crossover ≥ L the first's. Both or neither must be given.
 
     Tracked mean and truncation (Karras et al. 2019, Appendix B; StyleGAN2 keeps them): w̄ ("w_avg", in the
-    `batch_stats` collection, model state, 0 at initialisation) follows
+    `mapping_stats` collection, model state, 0 at initialisation) follows
 
     .. math::
       \bar w \leftarrow \beta \bar w + (1 - \beta) \, \mathrm{mean}_b \, w(z_b), \qquad \beta = 0.995,
 
-    on every call with `train=True` (not while initialising; pass `mutable=["batch_stats"]`), from the first
+    on every call with `train=True` (not while initialising; pass `mutable=["mapping_stats"]`), from the first
     latent's w before mixing and truncation, as the official code does; `train=False` leaves it as is. The
     truncation trick w' = w̄ + ψ(w − w̄) is applied to every layer's w (after mixing) when ψ ≠ 1: ψ is the call's
     `truncation_psi` when given, else the attribute `truncation_psi` (1: none), so a copy
     `module.clone(truncation_psi=0.7)` samples truncated images through the player protocol.
 
     Noise inputs are drawn from the "noise" RNG stream when given, zero otherwise (see `NoiseInput`).
+
+    Mixing regularization in training (Karras et al. 2019, Section 3.1; StyleGAN2 keeps it with probability 0.9):
+    with `mixing_probability` p > 0, a call with `train=True`, no explicit `mixing_z` and a "noise" RNG stream
+    draws a second latent z₂ ~ N(0, I) and, with probability p, one crossover c uniform on {1, ..., L − 1} for the
+    batch (else c = L, no mixing), as the official code does; the batch is then generated as with
+    `mixing_z=z₂, crossover=c`. Evaluation (`train=False`) never mixes.
     """
 
     image_shape: tuple[int, int, int]
@@ -344,12 +350,13 @@ class StyleGAN2Generator(nn.Module):
     w_avg_beta: float = 0.995
     truncation_psi: float = 1.0
     tanh_output: bool = True
+    mixing_probability: float = 0.0
     dtype: Any = jnp.float32
 
     def setup(self) -> None:
         self.mapping_network = MappingNetwork(self.mapping_layers, self.w_dim, dtype=self.dtype)
         self.synthesis_network = SynthesisNetwork(tuple(self.image_shape), self.width, self.tanh_output, self.dtype)
-        self.w_avg = self.variable("batch_stats", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
+        self.w_avg = self.variable("mapping_stats", "w_avg", jnp.zeros, (self.w_dim,), jnp.float32)
 
     def mapping(
         self,
@@ -395,8 +402,19 @@ class StyleGAN2Generator(nn.Module):
         crossover: Array | None = None,
         truncation_psi: float | Array | None = None,
     ) -> Array:
+        drawn = train and mixing_z is None and self.mixing_probability > 0 and not self.is_initializing()
+        if drawn and self.has_rng("noise"):
+            mixing_z, crossover = self._mixing_draw(z)
         ws = self.mapping(z, train=train, mixing_z=mixing_z, crossover=crossover, truncation_psi=truncation_psi)
         return self.synthesize(ws)
+
+    def _mixing_draw(self, z: Array) -> tuple[Array, Array]:
+        """(z₂ [B, z_dim], crossover [B]) of mixing regularization: one crossover for the batch (the official code's)."""
+        layers = style_layer_count(tuple(self.image_shape))
+        z_key, cut_key, coin_key = jax.random.split(self.make_rng("noise"), 3)
+        cut = jax.random.randint(cut_key, (), 1, layers)
+        cut = jnp.where(jax.random.uniform(coin_key, ()) < self.mixing_probability, cut, layers)
+        return jax.random.normal(z_key, z.shape, z.dtype), jnp.full(z.shape[:1], cut, jnp.int32)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -507,7 +525,7 @@ def path_length_penalty(
     the exponential moving average of the lengths with decay δ (0.01), updated before the penalty as in the
     official code. For per-layer ws [B, L, w_dim] the length is √(mean_ℓ Σ_j g_bℓj²) with g = J_wᵀy (the
     official code's mean over layers); for w [B, w_dim], ‖g_b‖. The paper's penalty weight, with the lazy
-    interval 4 and `lazy_regularization_weight`, is 2 (official code: pl_weight = 2 on a half batch).
+    interval 4 (`jaxgan.updates.with_lazy_regularization`), is 2 (official code: pl_weight = 2 on a half batch).
 
     The lengths, and P through them, are differentiable with respect to whatever `generate_fn` closes over
     (take `jax.grad` of P over G's parameters); the new mean is `stop_gradient`-ed and is the constant target
@@ -541,29 +559,7 @@ def path_length_penalty(
     return penalty, new_pl_mean, lengths
 
 
-def lazy_regularization_weight(step: Array | int, interval: int) -> Array:
-    r"""The weight of a lazily computed regularizer (Karras et al. 2020, Section 3.1): the regularizer is
-    evaluated every N = `interval` steps only, with its weight multiplied by N so that its average over steps
-    is unchanged:
-
-    .. math::
-      \omega(t) = N \cdot [t \bmod N = 0].
-
-    `step` may be traced (under `jax.jit`); `interval` is a static Python int ≥ 1 (1: every step, weight 1).
-    The caller still skips the regularizer's computation on zero-weight steps (e.g. `jax.lax.cond`) and, as the
-    paper does, may rescale its optimizer's learning rate and betas by N/(N + 1) (not done here). The paper
-    uses N = 16 for R1 and 4 for path length.
-
-    Returns:
-      A float32 scalar.
-    """
-    if not isinstance(interval, int) or interval < 1:
-        raise ValueError(f"lazy_regularization_weight: interval must be an int >= 1, got {interval!r}")
-    step = jnp.asarray(step)
-    return jnp.where(step % interval == 0, jnp.float32(interval), jnp.float32(0.0))
-
-
 __all__ = [
     "EqualizedConv", "EqualizedDense", "MappingNetwork", "ModulatedConv", "NoiseInput", "ResidualDiscriminatorBlock", "StyleGAN2Discriminator",
-    "StyleGAN2Generator", "SynthesisLayer", "SynthesisNetwork", "ToRGB", "lazy_regularization_weight", "path_length_penalty", "style_layer_count",
+    "StyleGAN2Generator", "SynthesisLayer", "SynthesisNetwork", "ToRGB", "path_length_penalty", "style_layer_count",
 ]  # fmt: skip

@@ -1,0 +1,25 @@
+r"""LapGAN (Denton, Chintala, Szlam & Fergus 2015) on mnist_5k: a Laplacian pyramid of generators, 7×7 → 14×14 →
+28×28, and one conditional discriminator per level.
+
+    python -m jaxgan.main --config=experiments/lapgan_mnist.py --workdir=/tmp/lapgan_mnist
+
+The networks (jaxgan/models/lapgan.py): G_0 makes the 7×7 image from its third of z (fully connected, as the
+paper's CIFAR-10 coarse generator); G_1 and G_2 each add a band-pass residual at 14×14 and 28×28, reading the
+upsampled coarser image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3
+convolutions with 64 channels. D decomposes any image into its Laplacian pyramid and gives one logit per level:
+D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
+only through its D_k), as in the paper, but trained as one game, the chain sampled from z, where the paper trains
+each G_k on real coarse images (the module docstring lists every difference). The training setting is
+experiments/dcgan_mnist.py's (non-saturating loss, Adam β1 = 0.5, G 1e-3, D 2e-4, batch 128, z ~ N(0, I_100)).
+"""
+
+import pathlib
+
+from jaxgan.config import load_config_file
+
+
+def get_config():
+    config = load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))
+    config.generator.name = config.discriminator.name = "lapgan"
+    config.generator.base_width = config.discriminator.base_width = 64
+    return config

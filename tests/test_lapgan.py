@@ -1,0 +1,213 @@
+"""Tests of LapGAN (jaxgan.models.lapgan): the Laplacian pyramid and its exact inverse (random images and a
+4x4 example by hand), the generator's levels reproduced exactly by the discriminator's pyramid, the level
+independence of the gradients, shapes, dtypes and output range of both players, and the one-line errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import losses
+from jaxgan.models import linen_player
+from jaxgan.models.lapgan import (
+    LaplacianDiscriminator, LaplacianGenerator, downsample, laplacian_pyramid, pyramid_levels, reconstruct,
+    upsample,
+)
+
+BATCH = 4
+Z_DIM = 8
+WIDTH = 8
+
+
+def _normal(shape, seed=0):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
+
+
+def _images(shape, seed=1, batch=BATCH):
+    return jnp.asarray(np.random.default_rng(seed).uniform(-1.0, 1.0, (batch, *shape)).astype(np.float32))
+
+
+def _params(module, *args, seed=0, **kwargs):
+    """Parameters of the shapes `module.init` gives, drawn with numpy (faster than compiling JAX's PRNG for every
+    shape): kernels N(0, 1/fan_in), biases non-zero."""
+    shapes = jax.eval_shape(lambda: module.init(jax.random.key(0), *args, **kwargs))["params"]
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        if path[-1].key == "bias":
+            return jnp.asarray(0.1 * rng.standard_normal(leaf.shape), leaf.dtype)
+        fan_in = int(np.prod(leaf.shape[:-1]))
+        return jnp.asarray(rng.standard_normal(leaf.shape) / np.sqrt(fan_in), leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(draw, shapes)
+
+
+# --- the pyramid ------------------------------------------------------------------------------------------------
+
+
+def test_pyramid_levels_of_supported_sizes():
+    assert pyramid_levels((28, 28, 1)) == 3
+    assert pyramid_levels((32, 32, 3)) == 3
+    assert pyramid_levels((8, 8, 3)) == 1
+    assert pyramid_levels((7, 7, 1)) == 1
+    assert pyramid_levels((64, 64, 3)) == 4
+    assert pyramid_levels((56, 64, 3)) == 4  # 7x8 coarsest: 3 halvings each
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_pyramid_round_trip(shape):
+    x = _images(shape)
+    pyramid = laplacian_pyramid(x, pyramid_levels(shape))
+    side = shape[0] // 4
+    assert [p.shape for p in pyramid] == [(BATCH, side, side, shape[2]), (BATCH, 2 * side, 2 * side, shape[2]),
+                                          (BATCH, *shape)]
+    chex.assert_trees_all_close(reconstruct(pyramid), x, atol=1e-6)
+    chex.assert_trees_all_close(downsample(upsample(x)), x, atol=0)  # the mean of four copies is exact
+
+
+def test_pyramid_by_hand_4x4():
+    x = jnp.arange(1.0, 17.0).reshape(4, 4, 1)  # rows 1-4, 5-8, 9-12, 13-16
+    coarse, h1, h2 = laplacian_pyramid(x, 3)
+    # I_1: 2x2 block means [[3.5, 5.5], [11.5, 13.5]]; I_0: their mean 8.5
+    np.testing.assert_allclose(coarse[..., 0], [[8.5]])
+    np.testing.assert_allclose(h1[..., 0], [[-5.0, -3.0], [3.0, 5.0]])
+    block = [[-2.5, -1.5], [1.5, 2.5]]  # every 2x2 block of x minus its mean
+    np.testing.assert_allclose(h2[..., 0], np.tile(block, (2, 2)))
+    np.testing.assert_allclose(reconstruct([coarse, h1, h2]), x)
+
+
+def test_pyramid_recovers_a_zero_mean_residual():
+    """An image u(I_0) + h with d(h) = 0 decomposes into exactly (I_0, h)."""
+    coarse = _normal((BATCH, 7, 7, 1), seed=2)
+    h = _normal((BATCH, 14, 14, 1), seed=3)
+    h = h - upsample(downsample(h))
+    low, residual = laplacian_pyramid(upsample(coarse) + h, 2)
+    chex.assert_trees_all_close(low, coarse, atol=1e-6)
+    chex.assert_trees_all_close(residual, h, atol=1e-6)
+
+
+# --- the players --------------------------------------------------------------------------------------------------
+
+SHAPE = (28, 28, 1)
+LEVELS = 3
+
+
+@pytest.fixture(scope="module")
+def game():
+    generator = LaplacianGenerator(SHAPE, width=WIDTH)
+    discriminator = LaplacianDiscriminator(width=WIDTH)
+    z = _normal((BATCH, Z_DIM), seed=4)
+    g_params = _params(generator, z)
+    d_params = _params(discriminator, _images(SHAPE), seed=5)
+    return generator, discriminator, z, g_params, d_params
+
+
+def test_generated_image_pyramid_is_the_generator_levels(game):
+    generator, _, z, g_params, _ = game
+    image = generator.apply({"params": g_params}, z)
+    levels = generator.apply({"params": g_params}, z, method="levels")
+    assert len(levels) == LEVELS
+    assert float(jnp.max(jnp.abs(levels[-1]))) > 0.1  # a non-trivial residual
+    chex.assert_trees_all_close(laplacian_pyramid(image, LEVELS), levels, atol=1e-5)
+    chex.assert_trees_all_close(reconstruct(levels), image, atol=0)
+
+
+def test_each_level_logit_trains_only_its_own_generator(game):
+    generator, discriminator, z, g_params, d_params = game
+
+    @jax.jit
+    def grads(g_params):
+        def level_logit(params, j):
+            image = generator.apply({"params": params}, z)
+            return jnp.sum(discriminator.apply({"params": d_params}, image)[:, j])
+
+        return [jax.grad(level_logit)(g_params, j) for j in range(LEVELS)]
+
+    def norm(tree):
+        return max(float(jnp.max(jnp.abs(leaf))) for leaf in jax.tree.leaves(tree))
+
+    for j, grad in enumerate(grads(g_params)):
+        own = norm(grad[f"level_{j}"])
+        assert own > 1e-3, (j, own)
+        for k in range(LEVELS):
+            if k != j:
+                assert norm(grad[f"level_{k}"]) <= 1e-6 * own, (j, k, norm(grad[f"level_{k}"]), own)
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_shapes_dtypes_and_range(shape):
+    generator = linen_player(LaplacianGenerator(shape, width=WIDTH))
+    discriminator = linen_player(LaplacianDiscriminator(width=WIDTH))
+    z = 3.0 * _normal((BATCH, Z_DIM), seed=6)
+    g_params = _params(LaplacianGenerator(shape, width=WIDTH), z, seed=7)
+    d_params = _params(LaplacianDiscriminator(width=WIDTH), _images(shape), seed=8)
+    train_images, state = generator.apply(g_params, {}, z, train=True)
+    eval_images, _ = generator.apply(g_params, {}, z, train=False)
+    coarse = generator.apply(g_params, {}, z, method="levels")[0][0]
+    logits, _ = discriminator.apply(d_params, {}, eval_images)
+    assert state == {}  # stateless
+    chex.assert_shape([train_images, eval_images], (BATCH, *shape))
+    chex.assert_type([train_images, eval_images], jnp.float32)
+    # the documented range: train mode unclipped (I_0 in [-1, 1] plus linear residuals), eval mode clipped
+    chex.assert_trees_all_close(eval_images, jnp.clip(train_images, -1.0, 1.0), atol=0)
+    assert float(jnp.min(eval_images)) >= -1.0 and float(jnp.max(eval_images)) <= 1.0
+    assert float(jnp.max(jnp.abs(coarse))) <= 1.0
+    chex.assert_shape(logits, (BATCH, pyramid_levels(shape)))
+    chex.assert_type(logits, jnp.float32)
+
+
+def test_bfloat16_compute_returns_float32():
+    generator = LaplacianGenerator(SHAPE, width=WIDTH, dtype=jnp.bfloat16)
+    discriminator = LaplacianDiscriminator(width=WIDTH, dtype=jnp.bfloat16)
+    z = _normal((BATCH, Z_DIM))
+    g_params = _params(generator, z)
+    d_params = _params(discriminator, _images(SHAPE))
+
+    @jax.jit
+    def run(g_params, d_params):
+        images = generator.apply({"params": g_params}, z)
+        return images, discriminator.apply({"params": d_params}, images)
+
+    images, logits = run(g_params, d_params)
+    chex.assert_type([images, logits], jnp.float32)
+    chex.assert_shape(logits, (BATCH, LEVELS))
+
+
+def test_losses_average_the_per_level_games(game):
+    generator, discriminator, z, g_params, d_params = game
+    fake = discriminator.apply({"params": d_params}, generator.apply({"params": g_params}, z))
+    real = discriminator.apply({"params": d_params}, _images(SHAPE))
+    loss = losses.minimax_discriminator_loss(real, fake)
+    per_level = [losses.minimax_discriminator_loss(real[:, k], fake[:, k]) for k in range(LEVELS)]
+    np.testing.assert_allclose(loss, np.mean(per_level), rtol=1e-6)
+
+
+# --- errors -------------------------------------------------------------------------------------------------------
+
+
+def test_unsupported_size_is_a_one_line_error():
+    expected = (
+        "unsupported image size 30x30; supported sides are 7·2^k (7, 14, 28, 56, ...) and 2^k >= 8 "
+        "(8, 16, 32, 64, ...), with the same number of halvings for height and width"
+    )
+    z = jnp.zeros((2, Z_DIM))
+    with pytest.raises(ValueError) as error:
+        LaplacianGenerator((30, 30, 1), width=WIDTH).init(jax.random.key(0), z)
+    assert str(error.value) == "LaplacianGenerator: " + expected
+    with pytest.raises(ValueError) as error:
+        LaplacianDiscriminator(width=WIDTH).init(jax.random.key(0), jnp.zeros((2, 30, 30, 1)))
+    assert str(error.value) == "LaplacianDiscriminator: " + expected
+    assert "\n" not in str(error.value)
+    assert pyramid_levels((28, 32, 1)) == 3  # 28 -> 7 and 32 -> 8 both take 2 halvings
+    with pytest.raises(ValueError, match="^who: unsupported image size 28x64;"):  # 2 halvings against 3
+        pyramid_levels((28, 64, 1), "who")
+
+
+def test_z_dim_smaller_than_levels_is_an_error():
+    with pytest.raises(ValueError) as error:
+        LaplacianGenerator(SHAPE, width=WIDTH).init(jax.random.key(0), jnp.zeros((2, 2)))
+    assert str(error.value) == (
+        "LaplacianGenerator: z_dim 2 is smaller than the 3 pyramid levels of a 28x28 image; z is split into one "
+        "chunk per level, so z_dim must be >= 3"
+    )

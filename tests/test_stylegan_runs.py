@@ -1,0 +1,161 @@
+"""StyleGAN2 in the runner: G's own randomness reaches it through `generate(..., key=)`, mixing regularization
+is the explicit mixing call, lazy R1 and path length steps are one optimizer step on the reference objectives
+every N steps and nothing in between, and a run resumes bitwise."""
+
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan.config import ConfigError, validate
+from jaxgan.game import generate
+from jaxgan.models import linen_player
+from jaxgan.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, path_length_penalty
+from jaxgan.penalties import r1_penalty
+from jaxgan.tasks import make_task
+from jaxgan.train import build_game, real_sampler, train_and_evaluate
+from jaxgan.updates import alternating_step, make_update_rule, with_lazy_regularization
+from test_image_runs import digits_config
+from test_train import assert_bitwise_equal, restore_final
+
+
+def stylegan_config(**overrides):
+    settings = {"generator.name": "stylegan2", "discriminator.name": "stylegan2", "generator.base_width": 4,
+                "discriminator.base_width": 4, "generator.mapping_layers": 2, "generator.w_dim": 8,
+                "lazy.r1_gamma": 1.0, "lazy.r1_interval": 3, "lazy.path_length_weight": 2.0,
+                "lazy.path_length_interval": 2}  # fmt: skip
+    return digits_config(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def setup():
+    config = stylegan_config()
+    task = make_task(config)
+    game = build_game(config, task)
+    sample = real_sampler(task, game)
+    plain = alternating_step(game)
+    state = plain.init(jax.random.key(0), sample(jax.random.key(0), config.batch_size))
+    # nonzero noise strengths, so that noise inputs change the samples
+    g_params = jax.tree_util.tree_map_with_path(
+        lambda path, p: jnp.full_like(p, 0.3) if getattr(path[-1], "key", None) == "strength" else p, state.g_params
+    )
+    return config, task, game, sample, plain, state.replace(g_params=g_params)
+
+
+def test_generate_key_feeds_stylegan_noise_and_leaves_other_players_alone(setup):
+    _, _, game, _, _, state = setup
+    z = game.sample_noise(jax.random.key(1), 4)
+    draw = lambda key: np.asarray(generate(game, state.g_params, state.g_model_state, z, train=False, key=key)[0])
+    a, b = draw(jax.random.key(2)), draw(jax.random.key(3))
+    assert np.abs(a - b).max() > 1e-3
+    np.testing.assert_array_equal(a, draw(jax.random.key(2)))
+
+    dcgan = build_game(digits_config())
+    d_state = dcgan.init(jax.random.key(0), jnp.zeros((4, 8, 8, 1)))
+    plain = generate(dcgan, d_state.g_params, d_state.g_model_state, z, train=False)[0]
+    keyed = generate(dcgan, d_state.g_params, d_state.g_model_state, z, train=False, key=jax.random.key(2))[0]
+    np.testing.assert_array_equal(plain, keyed)
+
+
+def test_mixing_regularization_is_the_explicit_mixing_call():
+    module = StyleGAN2Generator((8, 8, 1), width=4, mapping_layers=2, w_dim=8, mixing_probability=1.0)
+    params, state = linen_player(module).init(jax.random.key(0), jnp.zeros((3, 6)))
+    variables = {"params": params, **state}
+    z = jax.random.normal(jax.random.key(1), (3, 6))
+    rngs = {"noise": jax.random.key(7)}
+    drawn, _ = module.apply(variables, z, train=True, rngs=rngs, mutable=["mapping_stats"])
+    mixing_z, crossover = module.apply(variables, z, rngs=rngs, method=lambda m, z: m._mixing_draw(z))
+    layers = 6  # 8×8: two 2x stages, 2·2 + 2 style inputs
+    assert 1 <= int(crossover[0]) < layers and np.all(np.asarray(crossover) == int(crossover[0]))
+    explicit, _ = module.apply(
+        variables, z, train=True, mixing_z=mixing_z, crossover=crossover, rngs=rngs, mutable=["mapping_stats"]
+    )
+    np.testing.assert_allclose(drawn, explicit, rtol=1e-6, atol=1e-6)  # noise strengths are 0 at init
+    unmixed, _ = module.apply(variables, z, train=True, rngs=rngs, mutable=["mapping_stats"], mixing_z=z, crossover=crossover)
+    assert np.abs(np.asarray(drawn) - np.asarray(unmixed)).max() > 1e-4  # the second latent matters
+    evaluated = module.apply(variables, z, train=False, rngs=rngs)
+    np.testing.assert_allclose(evaluated, module.apply(variables, z, train=False), rtol=1e-6, atol=1e-6)
+
+
+def _reference_r1_step(game, state, real, gamma, interval):
+    """One D optimizer step on interval·γ/2·R1, D applied as the raw module (not through the game)."""
+    module = StyleGAN2Discriminator(4)
+
+    def objective(d_params):
+        d_fn = lambda x: module.apply({"params": d_params}, x)
+        return interval * gamma / 2 * r1_penalty(d_fn, real)
+
+    grads = jax.grad(objective)(state.d_params)
+    updates, opt_state = game.d_optimizer.update(grads, state.d_opt_state, state.d_params)
+    return optax.apply_updates(state.d_params, updates), opt_state
+
+
+def test_lazy_regularization_steps_on_the_reference_objectives_every_n_steps(setup):
+    config, task, game, sample, plain, state = setup
+    lazy = with_lazy_regularization(plain, game, r1_gamma=1.0, r1_interval=3, path_length_weight=2.0, path_length_interval=2)
+    state = state.replace(loss_state={"r1": jnp.zeros(()), "path_length_penalty": jnp.zeros(()), "pl_mean": jnp.zeros(())})
+    lazy_step, plain_step = jax.jit(lazy.step), jax.jit(plain.step)
+    g_module = StyleGAN2Generator((8, 8, 1), width=4, mapping_layers=2, w_dim=8, mixing_probability=0.9)
+    for t in range(4):
+        state = state.replace(step=jnp.asarray(t, jnp.int32))
+        batch = {"real": sample(jax.random.key(10 + t), config.batch_size)[None]}
+        after, metrics = lazy_step(state, batch)
+        expected, _ = plain_step(state, batch)
+        if t % 3 == 0:
+            d_params, d_opt_state = _reference_r1_step(game, expected, batch["real"][-1], 1.0, 3)
+            expected = expected.replace(d_params=d_params, d_opt_state=d_opt_state)
+        if t % 2 == 0:
+            from jaxgan.state import step_keys
+
+            key = jax.random.fold_in(step_keys(state).generator, 1000)
+            z_key, y_key, noise_key = jax.random.split(key, 3)
+            z = game.sample_noise(z_key, config.batch_size // 2)
+            variables = lambda p: {"params": p, **expected.g_model_state}
+
+            def objective(g_params):
+                ws = g_module.apply(variables(g_params), z, train=False, method="mapping")
+                synth = lambda w: g_module.apply(variables(g_params), w, method="synthesize", rngs={"noise": noise_key})
+                penalty, pl_mean, lengths = path_length_penalty(synth, ws, y_key, state.loss_state["pl_mean"])
+                return 2 * 2.0 * penalty, (pl_mean, lengths)
+
+            (_, (pl_mean, lengths)), grads = jax.value_and_grad(objective, has_aux=True)(expected.g_params)
+            np.testing.assert_allclose(pl_mean, state.loss_state["pl_mean"] + 0.01 * (jnp.mean(lengths) - state.loss_state["pl_mean"]), rtol=1e-6)
+            np.testing.assert_allclose(after.loss_state["pl_mean"], pl_mean, rtol=1e-5)
+            updates, g_opt_state = game.g_optimizer.update(grads, expected.g_opt_state, expected.g_params)
+            expected = expected.replace(g_params=optax.apply_updates(expected.g_params, updates), g_opt_state=g_opt_state)
+        else:
+            np.testing.assert_array_equal(after.loss_state["pl_mean"], state.loss_state["pl_mean"])
+        for got, want in ((after.d_params, expected.d_params), (after.g_params, expected.g_params)):
+            jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6), got, want)
+        assert float(metrics["r1"]) == float(after.loss_state["r1"])
+        state = after
+    assert float(state.loss_state["r1"]) > 0 and float(state.loss_state["pl_mean"]) > 0
+
+
+def test_a_stylegan2_run_resumes_bitwise(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    config = stylegan_config(ema_decay=0.9)
+    train_and_evaluate(config, str(straight), echo=lambda _: None)
+    train_and_evaluate(stylegan_config(ema_decay=0.9, num_steps=10), str(split), echo=lambda _: None)
+    train_and_evaluate(config, str(split), echo=lambda _: None)
+    assert_bitwise_equal(restore_final(straight, config)[0], restore_final(split, config)[0])
+    assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
+    assert make_update_rule(build_game(config), config).init(jax.random.key(0), jnp.zeros((4, 8, 8, 1))).loss_state.keys() == {
+        "r1", "path_length_penalty", "pl_mean"}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"generator.name": "dcgan", "discriminator.name": "dcgan"}, "--config.lazy.path_length_weight=2.0: path length regularization needs a StyleGAN2 generator"),
+        ({"penalty": "r1", "penalty_weight": 1.0}, "--config.lazy.r1_gamma with --config.penalty='r1': R1 would be applied twice"),
+        ({"lazy.r1_interval": 0}, "--config.lazy.r1_interval=0: must be a positive integer"),
+        ({"generator.mixing_probability": 1.5}, "--config.generator.mixing_probability=1.5: must be in [0, 1]"),
+    ],
+)
+def test_lazy_regularization_config_errors(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        validate(stylegan_config(**overrides))
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
