@@ -131,6 +131,19 @@ def discriminate(
     return game.discriminator.apply(d_params, d_model_state, data_of(x), train=train, labels=labels)
 
 
+def discriminator_logits_fn(
+    game: Game, d_params: Params, d_model_state: ModelState, like: jax.Array | Labelled
+) -> Callable[[jax.Array], jax.Array]:
+    """`x -> D's logits on x`, for the input-gradient penalties: x replaces the data of `like`, whose classes (a
+    concatenating conditional D's input) ride along."""
+
+    def d_fn(x: jax.Array) -> jax.Array:
+        inputs = like.replace(data=x) if isinstance(like, Labelled) else x
+        return logits_of(discriminate(game, d_params, d_model_state, inputs)[0])
+
+    return d_fn
+
+
 def discriminator_loss(
     game: Game,
     d_params: Params,
@@ -149,12 +162,7 @@ def discriminator_loss(
     if game.conditioning is not None:
         loss = loss + game.conditioning.discriminator_term(real_outputs, fake_outputs, real, fake)
     if _enabled(game.penalty_weight) and game.penalty not in ("none", "nagarajan_kolter"):
-        labelled = fake if game.penalty == "r2" else real
-
-        def d_fn(x):
-            inputs = labelled.replace(data=x) if isinstance(labelled, Labelled) else x
-            return logits_of(discriminate(game, d_params, d_model_state, inputs)[0])
-
+        d_fn = discriminator_logits_fn(game, d_params, d_model_state, fake if game.penalty == "r2" else real)
         scale = game.penalty_weight / 2 if game.penalty in ("r1", "r2") else game.penalty_weight
         if key is None:  # analyses at a fixed batch (jaxgan.dynamics) get fixed penalty points
             key = jax.random.key(0)

@@ -39,7 +39,9 @@ from jaxgan.conditioning import Labelled, data_of, logits_of
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.energy import BeganController
 from jaxgan.models import progan, stylegan
-from jaxgan.game import Game, discriminate, discriminator_loss, discriminator_step, generate, generator_loss
+from jaxgan.game import (
+    Game, discriminate, discriminator_logits_fn, discriminator_loss, discriminator_step, generate, generator_loss,
+)  # fmt: skip
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
 
@@ -58,6 +60,11 @@ class UpdateRule(NamedTuple):
 def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
     updates, g_opt_state = game.g_optimizer.update(grads, state.g_opt_state, state.g_params)
     return optax.apply_updates(state.g_params, updates), g_opt_state
+
+
+def _discriminator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
+    updates, d_opt_state = game.d_optimizer.update(grads, state.d_opt_state, state.d_params)
+    return optax.apply_updates(state.d_params, updates), d_opt_state
 
 
 def _advance(state: TrainState, g: tuple[Any, Any, Any], d: tuple[Any, Any, Any]) -> TrainState:
@@ -277,8 +284,7 @@ def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> tuple[Callabl
 def _apply_joint(game: Game, state: TrainState, grads: tuple[Any, Any], model_state: tuple[Any, Any]) -> TrainState:
     """Both players' optimizers applied to the descent directions `grads` = (G's, D's) from the current point."""
     g_params, g_opt_state = _generator_update(game, state, grads[0])
-    updates, d_opt_state = game.d_optimizer.update(grads[1], state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
+    d_params, d_opt_state = _discriminator_update(game, state, grads[1])
     return _advance(state, (g_params, g_opt_state, model_state[0]), (d_params, d_opt_state, model_state[1]))
 
 
@@ -523,16 +529,11 @@ def with_lazy_regularization(
 
     def r1_step(state: TrainState, real: jax.Array | Labelled) -> TrainState:
         def objective(d_params):
-            def d_fn(x):
-                inputs = real.replace(data=x) if isinstance(real, Labelled) else x
-                return logits_of(discriminate(game, d_params, state.d_model_state, inputs)[0])
-
-            r1 = penalties.r1_penalty(d_fn, data_of(real))
+            r1 = penalties.r1_penalty(discriminator_logits_fn(game, d_params, state.d_model_state, real), data_of(real))
             return r1_interval * r1_gamma / 2 * r1, r1
 
         (_, r1), grads = jax.value_and_grad(objective, has_aux=True)(state.d_params)
-        updates, d_opt_state = game.d_optimizer.update(grads, state.d_opt_state, state.d_params)
-        d_params = optax.apply_updates(state.d_params, updates)
+        d_params, d_opt_state = _discriminator_update(game, state, grads)
         return state.replace(d_params=d_params, d_opt_state=d_opt_state, loss_state={**state.loss_state, "r1": r1})
 
     def path_length_step(state: TrainState, batch_size: int, key: jax.Array) -> TrainState:
@@ -566,7 +567,7 @@ def with_lazy_regularization(
             real = batch["real"][-1]
             new_state = jax.lax.cond(state.step % r1_interval == 0, lambda s: r1_step(s, real), lambda s: s, new_state)
         if path_length_weight:
-            size, key = data_of(batch["real"]).shape[1], jax.random.fold_in(step_keys(state).generator, 1000)
+            size, key = data_of(batch["real"]).shape[1], _g_key(state, 1000)
             new_state = jax.lax.cond(
                 state.step % path_length_interval == 0, lambda s: path_length_step(s, size, key), lambda s: s, new_state
             )

@@ -147,10 +147,16 @@ def laplacian_pyramid(x: Array, levels: int) -> list[Array]:
             f"laplacian_pyramid: {levels} levels need levels >= 1 and sides divisible by 2^(levels-1), "
             f"got {height}x{width}"
         )
+    lows = _low_passes(x, levels)
+    return [lows[0]] + [lows[k] - upsample(lows[k - 1]) for k in range(1, levels)]
+
+
+def _low_passes(x: Array, levels: int) -> list[Array]:
+    """[I_0, ..., I_{L−1}]: x and its `levels` − 1 successive downsamplings, coarsest first."""
     lows = [x]
     for _ in range(levels - 1):
         lows.insert(0, downsample(lows[0]))
-    return [lows[0]] + [lows[k] - upsample(lows[k - 1]) for k in range(1, levels)]
+    return lows
 
 
 def reconstruct(pyramid: list[Array]) -> Array:
@@ -324,9 +330,7 @@ class LaplacianDiscriminator(nn.Module):
     def __call__(self, x: Array, labels: Array | None = None, *, train: bool = True) -> Array:
         del labels, train
         levels = pyramid_levels(tuple(x.shape[1:]), "LaplacianDiscriminator")
-        lows = [x.astype(self.dtype)]
-        for _ in range(levels - 1):
-            lows.insert(0, downsample(lows[0]))
+        lows = _low_passes(x.astype(self.dtype), levels)
         logits = [_CoarseDiscriminator(self.width, self.dtype, name="level_0")(lows[0])]
         for k in range(1, levels):
             residual = lows[k] - upsample(lows[k - 1])
