@@ -17,7 +17,10 @@ Ablations (base → variant):
   sngan:         sngan_mnist with `discriminator.norm = "none"` (resnet_no_sn) → sngan_mnist (SN's cost in
                  the ResNet D);
   attention:     sngan_mnist → sagan_mnist's self-attention at 14×14 in G and D (same optimizer settings);
-  r1:            dcgan_mnist → `penalty = "r1"`, γ = 10 (D's input gradient, differentiated once more).
+  r1:            dcgan_mnist → `penalty = "r1"`, γ = 10 (D's input gradient, differentiated once more);
+  stylegan2:     stylegan2_mnist without its lazy regularizers (stylegan2_no_reg) → with them (R1 every 16
+                 steps, path length every 4): their cost averaged over the timed steps, so exact only when
+                 --steps is a multiple of 16.
 With --write_notes a dated table replaces the block `bench_zoo_<platform>` of BUILD_NOTES.md.
 """
 
@@ -65,6 +68,9 @@ CONTENDERS = {
     "progan": ("progan_mnist", {}, None),
     "attention": ("sngan_mnist", {"generator.attention_resolution": 14, "discriminator.attention_resolution": 14}, "sngan"),
     "r1": ("dcgan_mnist", {"penalty": "r1", "penalty_weight": 10.0}, "dcgan"),
+    "lapgan": ("lapgan_mnist", {}, None),
+    "stylegan2": ("stylegan2_mnist", {}, "stylegan2_no_reg"),
+    "stylegan2_no_reg": ("stylegan2_mnist", {"lazy.r1_gamma": 0.0, "lazy.path_length_weight": 0.0}, None),
 }
 
 

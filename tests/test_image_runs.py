@@ -234,3 +234,12 @@ def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(
     config = digits_config(**settings)
     _, discriminator = build_players(config, (8, 8, 1))
     assert discriminator.space_to_depth is expected
+
+
+def test_image_table_has_the_mode_columns_only_where_runs_report_them():
+    from scripts.reproduce_image_table import table
+
+    results = {"lsgan_mnist": [{"modes": 900.0, "kl": 0.5}, {"modes": 910.0, "kl": 0.3}]}
+    lines = table(results, {"lsgan_mnist": 1500}).splitlines()
+    assert lines[0] == "| system | steps | seeds | modes of 1000 ↑ | KL ↓ |"
+    assert lines[2] == "| `lsgan_mnist` | 1500 | 2 | 905.0 ± 5.0 | 0.40 ± 0.10 |"
