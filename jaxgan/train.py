@@ -9,6 +9,7 @@ sequence of compiled programs on exactly the same inputs as an uninterrupted one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pathlib
@@ -324,7 +325,10 @@ class DispatchClock:
 
 def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict) -> dict:
     """The `log_eigenvalues` largest-magnitude eigenvalues of the game Jacobian at `state` (Arnoldi with JVPs, so
-    it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`."""
+    it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`. BEGAN's game is the one
+    at the state's k_t (`loss_state["began_k"]`), the game its next step plays."""
+    if isinstance(state.loss_state, dict) and "began_k" in state.loss_state:
+        game = dataclasses.replace(game, loss=began_loss(state.loss_state["began_k"]))
     key = jax.random.fold_in(state.key, 2**31 - 2)
     real = task.data.sample(jax.random.fold_in(key, 0), config.batch_size)
     z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)

@@ -105,3 +105,17 @@ def test_energy_settings_are_checked_in_one_line(overrides, message):
     with pytest.raises(ConfigError) as error:
         validate(digits_config(**overrides))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_logged_eigenvalues_of_began_are_those_of_the_game_at_its_k(monkeypatch):
+    import jaxgan.train
+
+    config = energy_config("began", log_eigenvalues=1)
+    task, game, rule, state, real = setup(config)
+    seen = []
+    monkeypatch.setattr(jaxgan.train, "top_eigenvalues_arnoldi", lambda game, *args, **kwargs: seen.append(game) or [0j])
+    for k in (0.0, 0.9):
+        jaxgan.train.top_eigenvalue_metrics(game, task, state.replace(loss_state={"began_k": np.float32(k)}), config)
+        real_energy, fake_energy = np.full(4, 1.0, np.float32), np.full(4, 2.0, np.float32)
+        # D's loss E[L(x)] − k·E[L(G(z))] at the state's k, not at the k the game was built with (0)
+        np.testing.assert_allclose(seen[-1].loss.discriminator(real_energy, fake_energy), 1.0 - 2.0 * k, rtol=1e-6)
