@@ -12,7 +12,7 @@ import pytest
 
 from jaxgan.models import linen_player
 from jaxgan.models.stylegan import (
-    EqualizedDense, ModulatedConv, NoiseInput, StyleGAN2Discriminator, StyleGAN2Generator, _minibatch_stddev,
+    EqualizedDense, ModulatedConv, NoiseInput, StyleGAN2Discriminator, StyleGAN2Generator,
     path_length_penalty, style_layer_count,
 )
 
@@ -318,18 +318,6 @@ def test_path_length_penalty_through_the_generator(generator):
 # ---------------------------------------------------------------------------------------------------------------
 # Discriminator, shapes, errors.
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def test_minibatch_stddev_against_reference():
-    x = _normal((6, 2, 3, 4), seed=24)
-    out = np.asarray(_minibatch_stddev(x, group_size=4, num_features=2))  # 6 examples: groups of 3
-    np.testing.assert_array_equal(out[..., :4], x)
-    xs = np.asarray(x, np.float64)
-    for b in range(6):
-        members = xs[[b % 2, b % 2 + 2, b % 2 + 4]]  # the official reshape [G, B/G, ...]: example b in group b mod 2
-        std = np.sqrt(members.var(axis=0) + 1e-8)  # [2, 3, 4]
-        for f in range(2):
-            np.testing.assert_allclose(out[b, :, :, 4 + f], std[..., 2 * f : 2 * f + 2].mean(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])

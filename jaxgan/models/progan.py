@@ -111,58 +111,64 @@ def pixel_norm(x: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (wide * scale).astype(x.dtype)
 
 
-def minibatch_stddev(x: jax.Array, group_size: int = 4, eps: float = 1e-8) -> jax.Array:
-    """Minibatch standard deviation layer (Karras et al. 2018, Section 3), as in the paper's code: the batch
-    [B, H, W, C] is split into M = B/G groups of G = min(`group_size`, B) examples (example i in group i mod M),
-    and for each group
+def minibatch_stddev(x: jax.Array, group_size: int = 4, num_features: int = 1, eps: float = 1e-8) -> jax.Array:
+    """Minibatch standard deviation layer (Karras et al. 2018, Section 3; StyleGAN2's `num_features` form): the
+    batch [B, H, W, C] is split into M = B/G groups of G examples, G the largest divisor of B that is at most
+    `group_size` (the papers' code needs G | B; this also serves odd evaluation batches), example i in group
+    i mod M (the official reshape [G, M, ...]), and the channels into F = `num_features` chunks. For each group and
+    chunk f
 
         σ_hwc = sqrt(Var_group(x_hwc) + ε)   (the population variance over the G examples),
-        s = mean_{h,w,c} σ_hwc,
+        s_f = mean_{h,w,c in chunk f} σ_hwc,
 
-    s is appended to every example of the group as one constant extra feature map: [B, H, W, C + 1]. It lets
-    the discriminator see the variation within a batch, which penalises a generator that collapses modes.
+    and the F values are appended to every example of the group as constant feature maps: [B, H, W, C + F]. It
+    lets the discriminator see the variation within a batch, which penalises a generator that collapses modes.
 
     The output of each example depends on the other examples of its group; a penalty that differentiates the
     discriminator one example at a time (a batch of one) sees s = √ε. Computed in float32 (or wider); the
-    result has x's dtype. Raises ValueError when G does not divide the batch.
+    result has x's dtype. Raises ValueError when F does not divide C.
     """
-    batch = x.shape[0]
-    group = min(group_size, batch)
-    if group < 1 or batch % group != 0:
-        raise ValueError(
-            f"minibatch_stddev: batch size {batch} is not divisible by the group size {group}; use a batch that "
-            f"is a multiple of {group} or a group_size that divides {batch}"
-        )
+    batch, height, width, channels = x.shape
+    group = max(g for g in range(1, min(group_size, batch) + 1) if batch % g == 0)
+    if channels % num_features != 0:
+        raise ValueError(f"minibatch_stddev: {channels} channels do not split into {num_features} features")
     wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-    grouped = wide.reshape(group, batch // group, *x.shape[1:])  # [G, M, H, W, C]: example i in group i mod M
-    variance = jnp.mean(jnp.square(grouped - jnp.mean(grouped, axis=0)), axis=0)  # [M, H, W, C]
-    stddev = jnp.mean(jnp.sqrt(variance + eps), axis=(1, 2, 3))  # [M]
-    feature = jnp.broadcast_to(jnp.tile(stddev, group)[:, None, None, None], (*x.shape[:3], 1))
+    grouped = wide.reshape(group, batch // group, height, width, num_features, channels // num_features)
+    variance = jnp.mean(jnp.square(grouped - jnp.mean(grouped, axis=0)), axis=0)  # [M, H, W, F, C/F]
+    stddev = jnp.mean(jnp.sqrt(variance + eps), axis=(1, 2, 4))  # [M, F]
+    feature = jnp.tile(stddev, (group, 1))  # [B, F]: row i is group i mod M
+    feature = jnp.broadcast_to(feature[:, None, None, :], (batch, height, width, num_features))
     return jnp.concatenate([x, feature.astype(x.dtype)], axis=-1)
 
 
 class EqualizedDense(nn.Module):
-    """Dense layer with the equalized learning rate (Karras et al. 2018, Section 4.1):
+    """Dense layer with the equalized learning rate (Karras et al. 2018, Section 4.1) and a learning-rate
+    multiplier λ (StyleGAN, Karras et al. 2019, Appendix C: λ = 0.01 in the mapping network):
 
-        y = x (c·W) + b,   c = gain / √fan_in,   W ~ N(0, 1) at initialisation, b = 0,
+        y = x (λ·c·W) + λ·b,   c = gain / √fan_in,   W ~ N(0, 1/λ²), b = b₀/λ at initialisation,
 
-    fan_in = x.shape[-1]. The stored kernel W has unit variance and He's constant c is applied at run time, so
-    Adam's scale-invariant steps change every layer at the same relative rate. `gain` √2 suits LeakyReLU/ReLU
-    layers (the paper's default); 1 suits linear outputs. Parameters float32, computation in `dtype`.
+    fan_in = x.shape[-1], b₀ = `bias_init`. The effective weight λcW starts N(0, c²) and the effective bias at b₀;
+    He's constant c is applied at run time, so Adam's scale-invariant steps (about its step size η per stored
+    entry) change every layer at the same relative rate, λ times slower where λ < 1. `gain` √2 suits
+    LeakyReLU/ReLU layers (the paper's default); 1 suits linear outputs and StyleGAN's layers (whose activation
+    carries the gain). Parameters float32, computation in `dtype`.
     """
 
     features: int
     gain: float = _HE_GAIN
     use_bias: bool = True
     dtype: Any = jnp.float32
+    lr_multiplier: float = 1.0
+    bias_init: float = 0.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        fan_in = x.shape[-1]
-        kernel = self.param("kernel", nn.initializers.normal(stddev=1.0), (fan_in, self.features), jnp.float32)
-        y = x.astype(self.dtype) @ (kernel * (self.gain / math.sqrt(fan_in))).astype(self.dtype)
+        fan_in, lr = x.shape[-1], self.lr_multiplier
+        kernel = self.param("kernel", nn.initializers.normal(stddev=1.0 / lr), (fan_in, self.features), jnp.float32)
+        y = x.astype(self.dtype) @ (kernel * (self.gain * lr / math.sqrt(fan_in))).astype(self.dtype)
         if self.use_bias:
-            y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(self.dtype)
+            bias = self.param("bias", nn.initializers.constant(self.bias_init / lr), (self.features,), jnp.float32)
+            y = y + (bias * lr).astype(self.dtype)
         return y
 
 
@@ -346,7 +352,7 @@ class ProgressiveDiscriminator(nn.Module):
     weights are exactly 0 and 1: the input is then seen only at the current resolution x_s (average pooling
     undoes the generator's nearest upsampling), and the stages above s get exactly zero gradient. `level` (float,
     possibly traced; None: fully grown) is clipped to [0, n]. The image size must be one `progressive_plan`
-    accepts (one-line ValueError otherwise); the batch must be divisible by min(mbstd_group_size, batch).
+    accepts (one-line ValueError otherwise).
 
     No batch norm (per-example penalties such as WGAN-GP's and R1 stay per example, up to minibatch stddev's
     group statistic). Labels are ignored (unconditional); `train` is accepted for the protocol and unused.

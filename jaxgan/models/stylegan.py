@@ -94,37 +94,9 @@ def style_layer_count(image_shape: tuple[int, int, int]) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-class EqualizedDense(nn.Module):
-    r"""A dense layer with equalized learning rate (Karras et al. 2018, Section 4.1) and a learning-rate
-    multiplier λ (StyleGAN, Karras et al. 2019, Appendix C: λ = 0.01 in the mapping network):
-
-    .. math::
-      y = x \, (\tfrac{\lambda}{\sqrt{n_{in}}} V) + \lambda \hat b, \qquad
-      V_{ij} \sim N(0, 1/\lambda^2), \quad \hat b = b_0 / \lambda \text{ at initialisation},
-
-    so the effective weight λV/√n_in starts N(0, 1/n_in) (He's scale without the gain, which the activation
-    carries) and the effective bias starts at `bias_init` b₀. Adam moves each stored entry by about its step
-    size η whatever the scale, hence each effective weight by ηλ/√n_in: every layer learns at the same speed
-    relative to its scale, λ times slower in the mapping network. Parameters "kernel" [n_in, features] and
-    "bias" [features] are float32; the product is computed in `dtype`.
-    """
-
-    features: int
-    lr_multiplier: float = 1.0
-    bias_init: float = 0.0
-    use_bias: bool = True
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        fan_in = x.shape[-1]
-        lr = self.lr_multiplier
-        kernel = self.param("kernel", nn.initializers.normal(stddev=1.0 / lr), (fan_in, self.features), jnp.float32)
-        y = x.astype(self.dtype) @ (kernel * (lr / math.sqrt(fan_in))).astype(self.dtype)
-        if self.use_bias:
-            bias = self.param("bias", nn.initializers.constant(self.bias_init / lr), (self.features,), jnp.float32)
-            y = y + (bias * lr).astype(self.dtype)
-        return y
+# A dense layer with equalized learning rate and a learning-rate multiplier (`lr_multiplier`, 0.01 in the mapping
+# network; `bias_init`, 1 for the style affine), gain 1 (the activation carries it): ProGAN's layer.
+EqualizedDense = functools.partial(progan.EqualizedDense, gain=1.0)
 
 
 # A stride-1 "SAME" convolution with equalized learning rate, kernel stored N(0, 1) and used as V/√(k²·in) (gain 1):
@@ -160,7 +132,7 @@ class MappingNetwork(nn.Module):
         z = z.astype(jnp.float32)
         x = z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=-1, keepdims=True) + 1e-8)
         for layer in range(self.num_layers):
-            x = _lrelu(EqualizedDense(self.width, self.lr_multiplier, dtype=self.dtype, name=f"dense_{layer}")(x))
+            x = _lrelu(EqualizedDense(self.width, lr_multiplier=self.lr_multiplier, dtype=self.dtype, name=f"dense_{layer}")(x))
         return x
 
 
@@ -422,28 +394,6 @@ class StyleGAN2Generator(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _minibatch_stddev(x: Array, group_size: int = 4, num_features: int = 1) -> Array:
-    r"""The minibatch standard deviation layer (Karras et al. 2018, Section 3; StyleGAN2's form): x [B, H, W, C]
-    -> [B, H, W, C + F].
-
-    The batch is split into groups of G = the largest divisor of B that is ≤ `group_size` (the official code
-    needs G | B; this also serves odd evaluation batches), example b in group b mod (B/G) (the official
-    reshape [G, B/G, ...]); the channels into F = `num_features` chunks. For each group and chunk, the standard
-    deviation over the group, √(Var + 1e-8) per position and channel, is averaged over positions and channels
-    of the chunk, and the F values are appended as constant feature maps to every example of the group.
-    Examples are therefore not independent (see `r1_penalty`'s caveat; the official R1 uses the same D).
-    """
-    batch, height, width, channels = x.shape
-    group = max(g for g in range(1, min(group_size, batch) + 1) if batch % g == 0)
-    if channels % num_features != 0:
-        raise ValueError(f"minibatch stddev: {channels} channels do not split into {num_features} features")
-    y = x.astype(jnp.float32).reshape(group, batch // group, height, width, num_features, channels // num_features)
-    y = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)  # [B/G, H, W, F, C/F]
-    y = jnp.mean(y, axis=(1, 2, 4))  # [B/G, F]
-    y = jnp.tile(y, (group, 1)).astype(x.dtype)  # [B, F]: row b is group b mod (B/G)
-    return jnp.concatenate([x, jnp.broadcast_to(y[:, None, None, :], (batch, height, width, num_features))], axis=-1)
-
-
 class ResidualDiscriminatorBlock(nn.Module):
     """The residual block of StyleGAN2's discriminator (Karras et al. 2020, Figure 7c): with lrelu the
     LeakyReLU(0.2)·√2 and every convolution equalized,
@@ -491,7 +441,7 @@ class StyleGAN2Discriminator(nn.Module):
         h = _lrelu(conv(1, name="from_rgb")(x))
         for block in range(stages):
             h = ResidualDiscriminatorBlock(self.width, dtype=self.dtype, name=f"block_{block}")(h)
-        h = _minibatch_stddev(h, self.mbstd_group_size, self.mbstd_features)
+        h = progan.minibatch_stddev(h, self.mbstd_group_size, self.mbstd_features)
         h = _lrelu(conv(3, name="epilogue_conv")(h))
         h = _lrelu(EqualizedDense(self.width, dtype=self.dtype, name="epilogue_dense")(h.reshape(h.shape[0], -1)))
         logits = EqualizedDense(1, dtype=self.dtype, name="logit")(h)[:, 0]
