@@ -167,6 +167,7 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 
     RMSProp (WGAN's optimizer, Arjovsky et al. 2017) is PyTorch's: ν ← b2·ν + (1 − b2)·g², step
     −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average).
+    Neither RMSProp nor SGD has momentum here (WGAN's RMSProp has none): `b1` is Adam's alone.
 
     `orthogonal_regularization` β > 0 chains the gradient of BigGAN's orthogonal regularization before the optimizer."""
     optimizer = _optimizer(config)
