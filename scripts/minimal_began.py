@@ -113,6 +113,7 @@ def _define_flags() -> None:
     flags.DEFINE_integer("log_every", 100, "Print the mean training metrics every this many steps.")
     flags.DEFINE_integer("seed", 0, "Seed.")
     flags.DEFINE_string("out", "", "Write the results here as JSON.")
+    flags.DEFINE_string("samples_png", "", "Save the evaluation samples here (final 8x8 grid, one row per evaluation).")
     flags.DEFINE_bool("compare_one_step", False, "Only compare one step with jaxgan's and print the differences.")
 
 
@@ -462,11 +463,11 @@ def main(argv):
             # energies of the 1000 held-out digits and of the evaluation samples, for comparison with the training ones
             eval_l_real=jnp.mean(energy(held_out_x, players.reconstruct(s["d"], held_out_x))),
             eval_l_fake=jnp.mean(energy(samples, players.reconstruct(s["d"], samples))),
-            sample_mean=jnp.mean(samples), sample_std=jnp.std(samples),
+            sample_mean=jnp.mean(samples), sample_std=jnp.std(samples), samples=samples[:64],
         )
 
     eval_at = {int(v) for v in FLAGS.eval_at}
-    results, log, since, start = [], [], [], time.perf_counter()
+    results, log, since, start, snapshots = [], [], [], time.perf_counter(), {}
     for i in range(1, cfg["steps"] + 1):
         s, m = train_step(s, i, train)
         since.append(m)
@@ -477,11 +478,17 @@ def main(argv):
             print(f"step {i}  " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items())
                   + f"  {time.perf_counter() - start:.0f}s", flush=True)
         if i in eval_at:
-            ev = {k: float(v) for k, v in evaluate(s, held_out, held_out_x).items()}
+            ev = evaluate(s, held_out, held_out_x)
+            snapshots[i] = np.clip((np.asarray(ev.pop("samples")) + 1) / 2, 0, 1)  # [-1, 1] -> [0, 1]
+            ev = {k: float(v) for k, v in ev.items()}
             r = dict(step=i, **ev, k=float(m["k"]), l_real=float(m["l_real"]), l_fake=float(m["l_fake"]),
                      m_global=float(m["m_global"]), seconds=round(time.perf_counter() - start, 1))
             results.append(r)
             print("eval " + "  ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
+    if FLAGS.samples_png and snapshots:
+        from jaxgan.plotting import plot_image_snapshots
+
+        plot_image_snapshots(FLAGS.samples_png, snapshots, title=f"minimal BEGAN: {cfg}"[:160], count=len(snapshots))
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:
             json.dump(dict(config=cfg, results=results, log=log), f, indent=1)
