@@ -488,7 +488,9 @@ def main(argv):
     if FLAGS.samples_png and snapshots:
         from jaxgan.plotting import plot_image_snapshots
 
-        plot_image_snapshots(FLAGS.samples_png, snapshots, title=f"minimal BEGAN: {cfg}"[:160], count=len(snapshots))
+        plot_image_snapshots(FLAGS.samples_png, snapshots, title="minimal BEGAN: " + ", ".join(
+            f"{k} {cfg[k]}" for k in ("arch", "gamma", "lambda_k", "lr", "batch", "z_dist", "g_tanh")
+        ), count=len(snapshots))
     if FLAGS.out:
         with open(FLAGS.out, "w") as f:
             json.dump(dict(config=cfg, results=results, log=log), f, indent=1)
