@@ -1,9 +1,10 @@
 r"""A minimal, independent BEGAN (Berthelot, Schumm & Metz 2017) on mnist_5k, in one file: the reference against
-which experiments/began_mnist.py's failure to learn is measured (BUILD_NOTES.md, "The image GAN zoo on mnist_5k:
-first runs").
+which experiments/began_mnist.py was measured when it failed to learn at the paper's γ = 0.5 (BUILD_NOTES.md,
+"The image GAN zoo on mnist_5k: first runs": γ was the difference that mattered).
 
     python scripts/minimal_began.py --compare_one_step                       # one step against jaxgan's, exact
-    python scripts/minimal_began.py --out=/tmp/began_min.json                 # jaxgan's setting, own training loop
+    python scripts/minimal_began.py --out=/tmp/began_min.json --samples_png=/tmp/began_min.png   # jaxgan's setting
+    python scripts/minimal_began.py --gamma=0.5 --steps=10000 --eval_at=5000,10000                 # the paper's γ
     python scripts/minimal_began.py --arch=paper --g_tanh=false --z_dist=uniform --out=/tmp/began_paper.json
     python scripts/minimal_began.py --steps=20 --eval_at=20 --eval_samples=200   # a smoke run
 
@@ -23,7 +24,7 @@ The step (the paper's Section 3.4, both players from the same point, G's loss on
     M_global = mean L(x) + |γ · mean L(x) − mean L(G(z))|         (logged)
 
 with all energies at the step's starting parameters, Adam for both players (lr 1e-4, β1 0.5, β2 0.999, eps 1e-8,
-experiments/began_mnist.py's), batch 128, z ~ N(0, I_64), γ 0.5, λ_k 0.001.
+experiments/began_mnist.py's), batch 16, z ~ N(0, I_64), γ 1, λ_k 0.001, 15000 steps.
 
 Differences from jaxgan's run (python -m jaxgan.main --config=experiments/began_mnist.py), all outside the math of a
 step (`one_step_difference` checks that math: same parameters, batch and z in, same parameters, k and losses out):
@@ -55,7 +56,9 @@ Differences from the paper (and how to toggle them here):
   jaxgan nor this script decays it. The public reimplementation carpedm20/BEGAN-tensorflow (recalled, not checked
   here) uses lr 8e-5, batch 16, n = 128, z uniform in [−1, 1]^64 and halves the rate every 100k steps. `--lr`,
   `--batch`.
-* Data and length: 28x28 grey digits (4000 of them) for ~1500 steps, where the paper trains on 64x64 to 128x128
+* γ: the paper's 0.5 (`--gamma=0.5`) left k_t at 0 and G without digits for 10000 steps here; the experiment
+  uses 1.
+* Data and length: 28x28 grey digits (4000 of them) for 15000 steps, where the paper trains on 64x64 to 128x128
   CelebA faces for far longer.
 """
 
@@ -83,8 +86,8 @@ IMAGE_SHAPE = (28, 28, 1)
 EVAL_KEY = 2**31 - 1
 # experiments/began_mnist.py's settings, which the defaults below reproduce (`one_step_difference` checks them
 # against the loaded config, so a change to the experiment cannot pass unnoticed).
-EXPERIMENT = dict(batch=128, z_dim=64, lr=1e-4, b1=0.5, b2=0.999, eps=1e-8, gamma=0.5, lambda_k=0.001, width=32,
-                  kernel_size=4, embedding=64)
+EXPERIMENT = dict(batch=16, z_dim=64, lr=1e-4, b1=0.5, b2=0.999, eps=1e-8, gamma=1.0, lambda_k=0.001, width=32,
+                  kernel_size=4, embedding=64, steps=15000)
 
 FLAGS = flags.FLAGS
 
@@ -107,8 +110,8 @@ def _define_flags() -> None:
     flags.DEFINE_integer("z_dim", EXPERIMENT["z_dim"], "Dimension of z.")
     flags.DEFINE_enum("z_dist", "normal", ["normal", "uniform"], "z ~ N(0, I) (jaxgan) or U[-1, 1] (the paper).")
     flags.DEFINE_bool("g_tanh", True, "G's output through tanh (jaxgan); the paper's G has none.")
-    flags.DEFINE_integer("steps", 1500, "Training steps.")
-    flags.DEFINE_list("eval_at", ["300", "900", "1500"], "Steps at which to evaluate.")
+    flags.DEFINE_integer("steps", EXPERIMENT["steps"], "Training steps.")
+    flags.DEFINE_list("eval_at", ["5000", "10000", "15000"], "Steps at which to evaluate.")
     flags.DEFINE_integer("eval_samples", 1000, "Samples per evaluation (jaxgan: 1000).")
     flags.DEFINE_integer("log_every", 100, "Print the mean training metrics every this many steps.")
     flags.DEFINE_integer("seed", 0, "Seed.")
@@ -351,7 +354,8 @@ def one_step_difference(seed: int = 0, batch_size: int = 8) -> dict[str, float]:
     expected = dict(batch=config.batch_size, z_dim=config.z_dim, lr=config.g_optimizer.learning_rate,
                     b1=config.g_optimizer.b1, b2=config.g_optimizer.b2, eps=config.g_optimizer.eps,
                     gamma=config.energy.gamma, lambda_k=config.energy.lambda_k, width=config.generator.base_width,
-                    kernel_size=config.generator.kernel_size, embedding=config.discriminator.embedding_dim)
+                    kernel_size=config.generator.kernel_size, embedding=config.discriminator.embedding_dim,
+                    steps=config.num_steps)
     if expected != EXPERIMENT or config.d_optimizer.to_dict() != config.g_optimizer.to_dict():
         raise ValueError(f"experiments/began_mnist.py changed: {expected} (D: {config.d_optimizer}) != {EXPERIMENT}")
     config.batch_size, config.seed = batch_size, seed
