@@ -10,6 +10,7 @@ sequence of compiled programs on exactly the same inputs as an uninterrupted one
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import pathlib
@@ -142,6 +143,7 @@ def make_train_chunk(
     mesh: Mesh | None = None,
     max_steps: int | None = None,
     host_loop: bool = False,
+    due: Callable[[int], tuple[str, ...]] | None = None,
 ) -> Callable:
     """`chunk(state, num_steps, hparams={}) -> (state, metrics)`: `num_steps` update steps in one dispatch.
 
@@ -163,23 +165,29 @@ def make_train_chunk(
     With `host_loop`, the steps are instead one compiled step called `num_steps` times from Python: the calls are
     dispatched asynchronously (nothing waits for the device until the caller reads the metrics), and the step's
     convolutions run outside an XLA loop, where XLA's CPU backend runs them about 25× slower (BUILD_NOTES.md,
-    "Convolutions inside XLA loops on a CPU").
+    "Convolutions inside XLA loops on a CPU"). A rule with periodic extras (`UpdateRule.due`; `due` gives it where
+    `rule` is a function of `hparams`) then has them chosen on the host, one compiled step per combination, from
+    the state's step read once per dispatch: no XLA conditional around a convolution either.
 
     With a `mesh` (`jaxgan.parallel`), the real batch is split over its devices, the state and metrics are
     replicated, and the rule's game should carry the same mesh so that its noise is split alike.
     """
-    rule_for = rule if callable(rule) else (lambda hparams: rule)
+    rule_for = (lambda hparams: rule) if isinstance(rule, UpdateRule) else rule
+    due = rule.due if isinstance(rule, UpdateRule) and due is None else due
     given = sample is None
 
-    def one_step(state: TrainState, hparams: dict, real: Any = None) -> tuple[TrainState, dict]:
+    def one_step(state: TrainState, hparams: dict, real: Any = None, **due) -> tuple[TrainState, dict]:
         run_rule = rule_for(hparams)
         if not given:
             real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)  # an array or a Labelled
         real = jax.tree.map(lambda x: x.reshape(run_rule.num_real_batches, batch_size, *x.shape[1:]), real)
         real = jax.tree.map(lambda x: shard_batch(x, mesh, axis=1), real)
-        return run_rule.step(state, {"real": real})
+        return run_rule.step(state, {"real": real}, **due)
 
-    step = one_step if num_runs == 1 else jax.vmap(one_step, in_axes=(0, 0, None))
+    def step(state: TrainState, hparams: dict, real: Any = None, **due) -> tuple[TrainState, dict]:
+        if num_runs == 1:
+            return one_step(state, hparams, real, **due)
+        return jax.vmap(functools.partial(one_step, **due), in_axes=(0, 0, None))(state, hparams, real)
     at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
 
     def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
@@ -209,14 +217,19 @@ def make_train_chunk(
             num_traced = 3 if host_loop or max_steps is None else 4
             shardings["in_shardings"] = (rep,) * (num_traced - 1) + (batch,)
     if host_loop:
-        one = jax.jit(lambda state, hparams, real=None: step(state, hparams, real), donate_argnums=0, **shardings)
+        one = jax.jit(
+            lambda state, hparams, real=None, due=None: step(state, hparams, real, **({} if due is None else {"due": due})),
+            donate_argnums=0, static_argnames="due", **shardings,
+        )  # fmt: skip
         stack = jax.jit(lambda metrics: jax.tree.map(lambda *xs: jnp.stack(xs), *metrics))
 
         def host_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
             hparams = {} if hparams is None else hparams
+            start = int(np.asarray(state.step.addressable_shards[0].data).reshape(-1)[0]) if due else 0  # a sweep's runs share it
             metrics = []
             for i in range(int(num_steps)):
-                state, m = one(state, hparams, *(() if real is None else (at(real, i),)))
+                extras = {"due": due(start + i)} if due else {}
+                state, m = one(state, hparams, *(() if real is None else (at(real, i),)), **extras)
                 metrics.append(m)
             return state, stack(metrics)
 
@@ -508,6 +521,7 @@ def train_and_evaluate(
         mesh,
         max_steps=config.steps_per_dispatch,
         host_loop=host_loop,
+        due=rule.due,
     )
     evaluate = jax.jit(
         jax.vmap(lambda state, hp: task.evaluation.evaluate(game_for(hp), state))

@@ -52,9 +52,17 @@ InitFn = Callable[[jax.Array, jax.Array], TrainState]
 
 
 class UpdateRule(NamedTuple):
+    """A rule's `step`, how many real batches it takes, its `init` (key, example real batch) -> TrainState, and
+    `due`, for rules with periodic extra work (StyleGAN2's lazy regularizers): `due(t)` names the extras that run at
+    step t. Such a step also takes `due=` (a static tuple of names) and then runs exactly those, chosen on the host;
+    without it, it decides on device with `lax.cond` from `state.step`. Both give the same result; the host's choice
+    keeps convolutions out of XLA conditionals, which a CPU runs about 20× slower (BUILD_NOTES.md, "StyleGAN2's
+    lazy regularizers on a CPU"). A wrapper around such a rule passes `due` through."""
+
     step: StepFn
     num_real_batches: int
-    init: InitFn  # (key, example real batch) -> TrainState
+    init: InitFn
+    due: Callable[[int], tuple[str, ...]] | None = None
 
 
 def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
@@ -419,12 +427,12 @@ def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
         state = rule.init(key, example)
         return state.replace(g_params_ema=jax.tree.map(jnp.copy, state.g_params))  # own buffers: the state is donated
 
-    def step(state, batch):
-        new_state, metrics = rule.step(state, batch)
+    def step(state, batch, **due):
+        new_state, metrics = rule.step(state, batch, **due)
         ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_params_ema, new_state.g_params)
         return new_state.replace(g_params_ema=ema), metrics
 
-    return UpdateRule(step, rule.num_real_batches, init)
+    return UpdateRule(step, rule.num_real_batches, init, rule.due)
 
 
 def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, controller: BeganController) -> UpdateRule:
@@ -557,23 +565,32 @@ def with_lazy_regularization(
         loss_state = {**state.loss_state, "path_length_penalty": penalty, "pl_mean": pl_mean}
         return state.replace(g_params=g_params, g_opt_state=g_opt_state, loss_state=loss_state)
 
-    def step(state, batch):
+    schedule = (("r1", r1_gamma, r1_interval), ("path_length", path_length_weight, path_length_interval))
+
+    def extras_due(t: int) -> tuple[str, ...]:
+        return tuple(name for name, weight, every in schedule if weight and t % every == 0)
+
+    def step(state, batch, due: tuple[str, ...] | None = None):
         new_state, metrics = rule.step(state, batch)
         # a wrapped rule that rewrites loss_state (BEGAN's k) keeps its entries; the regularizers' come from `state`
         new_state = new_state.replace(
             loss_state={**(new_state.loss_state or {}), **{n: state.loss_state[n] for n in names}}
         )
+
+        def maybe(name: str, every: int, extra: Callable[[TrainState], TrainState], s: TrainState) -> TrainState:
+            if due is not None:  # chosen on the host: no conditional in the compiled step
+                return extra(s) if name in due else s
+            return jax.lax.cond(state.step % every == 0, extra, lambda s: s, s)
+
         if r1_gamma:
             real = batch["real"][-1]
-            new_state = jax.lax.cond(state.step % r1_interval == 0, lambda s: r1_step(s, real), lambda s: s, new_state)
+            new_state = maybe("r1", r1_interval, lambda s: r1_step(s, real), new_state)
         if path_length_weight:
             size, key = data_of(batch["real"]).shape[1], _g_key(state, 1000)
-            new_state = jax.lax.cond(
-                state.step % path_length_interval == 0, lambda s: path_length_step(s, size, key), lambda s: s, new_state
-            )
+            new_state = maybe("path_length", path_length_interval, lambda s: path_length_step(s, size, key), new_state)
         return new_state, {**metrics, **{n: new_state.loss_state[n] for n in names}}
 
-    return UpdateRule(step, rule.num_real_batches, init)
+    return UpdateRule(step, rule.num_real_batches, init, extras_due)
 
 
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")

@@ -134,6 +134,35 @@ def test_lazy_regularization_steps_on_the_reference_objectives_every_n_steps(set
     assert float(state.loss_state["r1"]) > 0 and float(state.loss_state["pl_mean"]) > 0
 
 
+@pytest.mark.parametrize("num_runs", [1, 2])
+def test_lazy_regularizers_chosen_on_the_host_match_lax_cond(num_runs):
+    """The host loop runs the step's due regularizers without a conditional (`UpdateRule.due`); the fused loop
+    decides with `lax.cond` on device. Same steps, same states; also for seeds trained together under vmap."""
+    from jaxgan.train import init_state, make_train_chunk
+    from test_train import state_leaves
+
+    config = stylegan_config(ema_decay=0.9, num_seeds=num_runs)
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config, unroll_inner=True)
+    assert [rule.due(t) for t in range(4)] == [("r1", "path_length"), (), ("path_length",), ("r1",)]
+    sample = real_sampler(task, game)
+    fused = make_train_chunk(rule, sample, config.batch_size, num_runs, max_steps=8)
+    host = make_train_chunk(rule, sample, config.batch_size, num_runs, max_steps=8, host_loop=True)
+    by_cond, cond_metrics = fused(init_state(config, rule, task), 7)
+    by_host, host_metrics = host(init_state(config, rule, task), 7)
+    for a, b in zip(state_leaves(by_cond), state_leaves(by_host)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
+    r1 = np.asarray(host_metrics["r1"])
+    np.testing.assert_allclose(np.asarray(cond_metrics["r1"])[:7], r1, rtol=2e-5)
+    assert np.all(r1[1:3] == r1[0]) and np.all(r1[3] != r1[0])  # R1 computed at steps 0 and 3 only
+    # a host chunk that starts mid-schedule reads the state's step: steps 7.. continue where 0..6 ended
+    again, _ = host(by_host, 2)
+    expected, _ = fused(by_cond, 2)
+    for a, b in zip(state_leaves(expected), state_leaves(again)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6)
+
+
 def test_a_stylegan2_run_resumes_bitwise(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     config = stylegan_config(ema_decay=0.9)
