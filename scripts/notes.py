@@ -46,19 +46,43 @@ def train_run(config, workdir) -> dict:
 
 def finished_result(config, workdir) -> dict | None:
     """The eval.json of a run in `workdir` that finished `config` (same settings, a setting newer than the run at
-    its default; final step), else None: a table
-    script reruns reuse it as it is, without evaluating again (and so on another machine: runs trained on a GPU are
-    tabulated here with the GPU's evaluation)."""
+    its default; final step), else None: a table script reruns reuse it as it is, without evaluating again (and so
+    on another machine: runs trained on a GPU are tabulated here with the GPU's evaluation)."""
+    return recorded_result(config, pathlib.Path(workdir) / "eval.json")
+
+
+# The results behind the README's tables, one JSON file per finished run (its eval.json), kept in the repository:
+# run folders are scratch (runs/ is not committed), so a table grows over sessions and machines from here.
+RESULTS = ROOT / "docs" / "results"
+
+
+def recorded_result(config, path: pathlib.Path) -> dict | None:
+    """The result recorded at `path` (`record_result`) if it is a finished run of `config`, else None."""
     import json
 
-    path = pathlib.Path(workdir) / "eval.json"
-    if not path.exists():
-        return None
     from jaxgan.config import config_differences
 
+    if not path.exists():
+        return None
     result = json.loads(path.read_text())
     same = "config" in result and not config_differences(result["config"], config)
     return result if same and result.get("step") == config.num_steps else None
+
+
+def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None = None) -> None:
+    """Writes a finished run's result to `path` (and its first samples, as uint8 in [0, 255], beside it)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+    if samples is not None:
+        np.save(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
+
+
+def recorded_samples(path: pathlib.Path) -> np.ndarray | None:
+    """The samples `record_result` kept beside `path`, in [0, 1], or None."""
+    samples = path.with_suffix(".samples.npy")
+    return np.load(samples).astype(np.float32) / 255 if samples.exists() else None
 
 
 def load_experiment(name: str):
@@ -74,6 +98,7 @@ def publish(name: str, table: str, results, workdir: pathlib.Path, write_notes: 
     import json
 
     print(table)
+    pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
     (pathlib.Path(workdir) / "summary.json").write_text(json.dumps(results, indent=1, default=str))
     if write_notes:
         for path in (ROOT / "BUILD_NOTES.md", ROOT / "README.md"):

@@ -13,6 +13,13 @@ the scale is not Inception's and not comparable with published MNIST numbers com
 --finished_only trains nothing and tabulates the finished runs only (runs trained elsewhere, e.g. on a GPU). With
 --write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`, or --block).
 
+Every finished run is also recorded in docs/results/BLOCK/NAME/seed_S.json (its eval.json, with its first eight
+samples beside it) when the table is written, and reused from there by later runs of the command with the same
+settings: run folders are scratch, the recorded results are not, so a table over seeds can be completed on another
+day or machine. `aggregate.json` in such a folder holds {"config" (seed 0's), "step", "aggregate": {"seeds", "n",
+"mean", "std"}}: the mean and population std of seeds whose per-run files were not kept, pooled with the other
+seeds exactly.
+
 --data=stacked_mnist trains every experiment, unchanged otherwise, on Stacked MNIST (three digits as R, G, B;
 Metz et al. 2016, Section 3.3) and adds the mode columns: modes covered of 1000 and KL(p ‖ uniform) of the triples'
 histogram over `--eval_num_samples` samples (10000 by default, as experiments/stacked_mnist.py), the evaluation's
@@ -34,7 +41,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
-from scripts.notes import ROOT, finished_result, load_experiment, publish, train_run  # noqa: E402
+from scripts.notes import (  # noqa: E402
+    RESULTS, ROOT, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, train_run,
+)  # fmt: skip
 
 _EXPERIMENTS = flags.DEFINE_list(
     "experiments", ["dcgan_mnist", "cgan_mnist", "acgan_mnist", "wgan_gp_mnist", "infogan_mnist"],
@@ -57,6 +66,12 @@ _FINISHED_ONLY = flags.DEFINE_boolean(
     "Train nothing: tabulate the runs that have finished (e.g. trained on another machine) and list those left out.",
 )  # fmt: skip
 
+_RECORDS = flags.DEFINE_boolean(
+    "records", True,
+    "Reuse the runs recorded in docs/results/BLOCK/ (train only what is missing); with --write_notes, record the "
+    "new ones there.",
+)  # fmt: skip
+
 # (eval.json key, column title, format); class accuracy only where the experiment conditions on classes.
 COLUMNS = (
     ("fid", "FID ↓", ".1f"), ("kid", "KID ↓", ".1f"), ("inception_score", "IS ↑", ".2f"),
@@ -65,23 +80,58 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def cell(values: list[float], fmt: str) -> str:
-    if not values:
+def pooled(entries: list[dict], key: str) -> tuple[int, float, float]:
+    """(n, mean, population variance) of `key` over runs and recorded aggregates of earlier runs
+    ({"aggregate": {"n", "mean", "std"}}, e.g. seeds whose per-run files were not kept), pooled exactly."""
+    parts = []
+    for e in entries:
+        if "aggregate" in e:
+            a = e["aggregate"]
+            if key in a["mean"]:
+                parts.append((a["n"], a["mean"][key], a["std"][key] ** 2))
+        elif key in e:
+            parts.append((1, float(e[key]), 0.0))
+    n = sum(k for k, _, _ in parts)
+    if not n:
+        return 0, float("nan"), float("nan")
+    mean = sum(k * m for k, m, _ in parts) / n
+    return n, mean, max(sum(k * (v + m * m) for k, m, v in parts) / n - mean * mean, 0.0)
+
+
+def cell(entries: list[dict], key: str, fmt: str) -> str:
+    n, mean, var = pooled(entries, key)
+    if not n:
         return "—"
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():{fmt}} ± {values.std():{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+    return f"{mean:{fmt}} ± {var ** 0.5:{fmt}}" if n > 1 else f"{mean:{fmt}}"
 
 
 def table(results: dict[str, list[dict]], num_steps: dict[str, int]) -> str:
-    used = [c for c in COLUMNS if any(c[0] in r for runs in results.values() for r in runs)]
+    """Markdown rows of mean ± std over each system's runs (per-run results or recorded aggregates)."""
+    present = lambda key, e: key in (e["aggregate"]["mean"] if "aggregate" in e else e)  # noqa: E731
+    used = [c for c in COLUMNS if any(present(c[0], e) for runs in results.values() for e in runs)]
     lines = [
         "| system | steps | seeds | " + " | ".join(title for _, title, _ in used) + " |",
         "|---|---|---|" + "---|" * len(used),
     ]
     for name, runs in results.items():
-        cells = [cell([r[key] for r in runs if key in r], fmt) for key, _, fmt in used]
-        lines.append(f"| `{name}` | {num_steps[name]} | {len(runs)} | " + " | ".join(cells) + " |")
+        cells = [cell(runs, key, fmt) for key, _, fmt in used]
+        seeds = sum(e["aggregate"]["n"] if "aggregate" in e else 1 for e in runs)
+        lines.append(f"| `{name}` | {num_steps[name]} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def run_config(name: str, seed: int):
+    """experiments/NAME.py at `seed`, with the command's step count, data and evaluation size."""
+    config = load_experiment(name)
+    config.seed = seed
+    if _NUM_STEPS.value:
+        config.num_steps = _NUM_STEPS.value
+    if _DATA.value:
+        config.data.name = _DATA.value
+    if _EVAL_NUM_SAMPLES.value or _DATA.value == "stacked_mnist":
+        config.eval_num_samples = _EVAL_NUM_SAMPLES.value or 10000
+    validate(config)
+    return config
 
 
 def main(argv):
@@ -92,28 +142,31 @@ def main(argv):
     steps: dict[str, int] = {}
     rows, labels = [], []
     for name in _EXPERIMENTS.value:
-        runs = []
+        records = RESULTS / _BLOCK.value / name
+        aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
+        runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
         for seed in range(_SEEDS.value):
-            config = load_experiment(name)
-            config.seed = seed
-            if _NUM_STEPS.value:
-                config.num_steps = _NUM_STEPS.value
-            if _DATA.value:
-                config.data.name = _DATA.value
-            if _EVAL_NUM_SAMPLES.value or _DATA.value == "stacked_mnist":
-                config.eval_num_samples = _EVAL_NUM_SAMPLES.value or 10000
-            validate(config)
-            run_dir = workdir / name / f"seed_{seed}"
-            result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
+            if aggregate and seed in aggregate["aggregate"]["seeds"]:
+                continue
+            config = run_config(name, seed)
+            run_dir, record = workdir / name / f"seed_{seed}", records / f"seed_{seed}.json"
+            result = recorded_result(config, record) if _RECORDS.value else None
+            samples = recorded_samples(record) if result is not None else None
+            if result is None:
+                result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
+                if result is not None:
+                    snapshots = load_snapshots(run_dir / "samples")
+                    samples = np.asarray(snapshots[max(snapshots)][:8], np.float32)
+                    if _RECORDS.value and _WRITE_NOTES.value:
+                        record_result(record, result, samples)
             if result is None:
                 print(f"left out (not finished): {run_dir}")
                 continue
             runs.append({k: v for k, v in result.items() if k != "config"})
-            if not rows or labels[-1] != name:
-                snapshots = load_snapshots(run_dir / "samples")
-                rows.append(np.asarray(snapshots[max(snapshots)][:8], np.float32))
+            if samples is not None and (not labels or labels[-1] != name):
+                rows.append(samples)
                 labels.append(name)
-        results[name], steps[name] = runs, config.num_steps
+        results[name], steps[name] = runs, run_config(name, 0).num_steps
     text = table(results, steps)
     seeds = f"up to {_SEEDS.value} seeds (the seeds column), from 0" if _SEEDS.value > 1 else "seed 0"
     if _DATA.value == "stacked_mnist":

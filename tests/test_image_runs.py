@@ -236,6 +236,31 @@ def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(
     assert discriminator.space_to_depth is expected
 
 
+def test_image_table_pools_recorded_aggregates_with_new_seeds_exactly():
+    """Seeds kept only as (n, mean, std) pool with per-run results as if every value were there."""
+    from scripts.reproduce_image_table import table
+
+    old, new = [100.0, 130.0, 115.0], [90.0, 140.0]
+    aggregate = {"seeds": [0, 1, 2], "n": 3, "mean": {"fid": np.mean(old)}, "std": {"fid": np.std(old)}}
+    row = table({"sagan_mnist": [{"aggregate": aggregate}, *({"fid": v} for v in new)]}, {"sagan_mnist": 1500})
+    everything = np.asarray(old + new)
+    assert row.splitlines()[2] == f"| `sagan_mnist` | 1500 | 5 | {everything.mean():.1f} ± {everything.std():.1f} |"
+
+
+def test_recorded_results_are_reused_only_for_the_same_finished_settings(tmp_path):
+    from scripts.notes import record_result, recorded_result, recorded_samples
+
+    config = digits_config(num_steps=3)
+    result = {"config": config.to_dict(), "step": 3, "fid": 12.5}
+    samples = np.linspace(0, 1, 8 * 8 * 8).reshape(8, 8, 8, 1)
+    record_result(tmp_path / "seed_0.json", result, samples)
+    assert recorded_result(config, tmp_path / "seed_0.json")["fid"] == 12.5
+    assert np.abs(recorded_samples(tmp_path / "seed_0.json") - samples).max() <= 0.5 / 255 + 1e-7
+    assert recorded_result(digits_config(num_steps=4), tmp_path / "seed_0.json") is None  # not finished at 4
+    assert recorded_result(digits_config(num_steps=3, loss="hinge"), tmp_path / "seed_0.json") is None
+    assert recorded_result(config, tmp_path / "seed_1.json") is None
+
+
 def test_image_table_has_the_mode_columns_only_where_runs_report_them():
     from scripts.reproduce_image_table import table
 
