@@ -9,7 +9,6 @@ sequence of compiled programs on exactly the same inputs as an uninterrupted one
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -336,12 +335,14 @@ class DispatchClock:
         self.length = length
 
 
-def top_eigenvalue_metrics(game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict) -> dict:
+def top_eigenvalue_metrics(
+    game: Game, task: Task, state: TrainState, config: ml_collections.ConfigDict, rule: UpdateRule | None = None
+) -> dict:
     """The `log_eigenvalues` largest-magnitude eigenvalues of the game Jacobian at `state` (Arnoldi with JVPs, so
-    it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`. BEGAN's game is the one
-    at the state's k_t (`loss_state["began_k"]`), the game its next step plays."""
-    if isinstance(state.loss_state, dict) and "began_k" in state.loss_state:
-        game = dataclasses.replace(game, loss=began_loss(state.loss_state["began_k"]))
+    it works on real models), on a fixed evaluation batch: `eig{i}_real`, `eig{i}_imag`. With a `rule` whose
+    objective has state (`UpdateRule.game_at`: BEGAN's k_t), the game is the one its next step plays."""
+    if rule is not None and rule.game_at is not None:
+        game = rule.game_at(state)
     key = jax.random.fold_in(state.key, 2**31 - 2)
     real = task.data.sample(jax.random.fold_in(key, 0), config.batch_size)
     z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)
@@ -557,7 +558,7 @@ def train_and_evaluate(
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
         metrics, samples = to_host(evaluate(state, hparams))
         if config.log_eigenvalues and not sweep:
-            metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config))
+            metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config, rule))
         if primary:
             np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))
             if isinstance(samples, Labelled):  # a conditioned run: the classes G was asked for

@@ -57,12 +57,15 @@ class UpdateRule(NamedTuple):
     step t. Such a step also takes `due=` (a static tuple of names) and then runs exactly those, chosen on the host;
     without it, it decides on device with `lax.cond` from `state.step`. Both give the same result; the host's choice
     keeps convolutions out of XLA conditionals, which a CPU runs about 20× slower (BUILD_NOTES.md, "StyleGAN2's
-    lazy regularizers on a CPU"). A wrapper around such a rule passes `due` through."""
+    lazy regularizers on a CPU"). `game_at(state)`, for rules whose objective has state of its own (BEGAN's k_t), is
+    the game their next step plays at `state`, e.g. for the logged Jacobian eigenvalues; None: the rule's game.
+    A wrapper keeps both (`rule._replace(step=..., init=...)`) and passes `due` to the step it wraps."""
 
     step: StepFn
     num_real_batches: int
     init: InitFn
     due: Callable[[int], tuple[str, ...]] | None = None
+    game_at: Callable[[TrainState], Game] | None = None
 
 
 def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
@@ -432,7 +435,7 @@ def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
         ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_params_ema, new_state.g_params)
         return new_state.replace(g_params_ema=ema), metrics
 
-    return UpdateRule(step, rule.num_real_batches, init, rule.due)
+    return rule._replace(step=step, init=init)
 
 
 def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, controller: BeganController) -> UpdateRule:
@@ -447,8 +450,11 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
     update). k_t lives in `state.loss_state` ({"began_k": k}), so checkpoints resume it exactly.
     """
 
+    def game_at_k(k: jax.Array | float) -> Game:
+        return dataclasses.replace(game, loss=losses.began_loss(k))
+
     def rule_at(k: jax.Array | float) -> UpdateRule:
-        return make_rule(dataclasses.replace(game, loss=losses.began_loss(k)))
+        return make_rule(game_at_k(k))
 
     start = rule_at(controller.init())
 
@@ -466,7 +472,7 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
         new_k, began = controller.update(k, real_energy, fake_energy)
         return new_state.replace(loss_state={"began_k": new_k}), {**metrics, "began_k": new_k, "convergence": began["convergence"]}
 
-    return UpdateRule(step, start.num_real_batches, init)
+    return UpdateRule(step, start.num_real_batches, init, game_at=lambda state: game_at_k(state.loss_state["began_k"]))
 
 
 def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRule:
@@ -495,7 +501,7 @@ def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRu
         new_state, metrics = rule.step(at_step(state), {**batch, "real": real})
         return at_step(new_state), metrics
 
-    return UpdateRule(step, rule.num_real_batches, init)
+    return rule._replace(step=step, init=init)
 
 
 def with_lazy_regularization(
@@ -590,7 +596,7 @@ def with_lazy_regularization(
             new_state = maybe("path_length", path_length_interval, lambda s: path_length_step(s, size, key), new_state)
         return new_state, {**metrics, **{n: new_state.loss_state[n] for n in names}}
 
-    return UpdateRule(step, rule.num_real_batches, init, extras_due)
+    return rule._replace(step=step, init=init, due=extras_due)
 
 
 UPDATE_RULES = ("alternating", "consensus", "extragradient", "optimistic", "sga", "simultaneous", "unrolled")

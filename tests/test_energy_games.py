@@ -115,7 +115,7 @@ def test_logged_eigenvalues_of_began_are_those_of_the_game_at_its_k(monkeypatch)
     seen = []
     monkeypatch.setattr(jaxgan.train, "top_eigenvalues_arnoldi", lambda game, *args, **kwargs: seen.append(game) or [0j])
     for k in (0.0, 0.9):
-        jaxgan.train.top_eigenvalue_metrics(game, task, state.replace(loss_state={"began_k": np.float32(k)}), config)
+        jaxgan.train.top_eigenvalue_metrics(game, task, state.replace(loss_state={"began_k": np.float32(k)}), config, rule)
         real_energy, fake_energy = np.full(4, 1.0, np.float32), np.full(4, 2.0, np.float32)
         # D's loss E[L(x)] − k·E[L(G(z))] at the state's k, not at the k the game was built with (0)
         np.testing.assert_allclose(seen[-1].loss.discriminator(real_energy, fake_energy), 1.0 - 2.0 * k, rtol=1e-6)
