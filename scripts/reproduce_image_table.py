@@ -3,7 +3,7 @@ ones) against the 1000 held-out digits, mean ± std over seeds, with a figure of
 
     python scripts/reproduce_image_table.py [--experiments=dcgan_mnist,cgan_mnist,...] [--seeds=3]
         [--num_steps=N] [--workdir=runs/image_table] [--write_notes] [--block=image_table] [--finished_only]
-        [--data=stacked_mnist]
+        [--data=stacked_mnist] [--vmap_seeds] [--norecords]
 
 Each (experiment, seed) is one run of `experiments/NAME.py` in WORKDIR/NAME/seed_S, trained with the runner
 (resumable: rerunning the command continues unfinished runs and reuses finished ones). The metrics are the image
@@ -16,7 +16,8 @@ the scale is not Inception's and not comparable with published MNIST numbers com
 Every finished run is also recorded in docs/results/BLOCK/NAME/seed_S.json (its eval.json, with its first eight
 samples beside it) when the table is written, and reused from there by later runs of the command with the same
 settings: run folders are scratch, the recorded results are not, so a table over seeds can be completed on another
-day or machine. `aggregate.json` in such a folder holds {"config" (seed 0's), "step", "aggregate": {"seeds", "n",
+day or machine. With --vmap_seeds an experiment's missing seeds train together as one vmapped run (the runner's
+`num_seeds`), split into one result per seed. `aggregate.json` in such a folder holds {"config" (seed 0's), "step", "aggregate": {"seeds", "n",
 "mean", "std"}}: the mean and population std of seeds whose per-run files were not kept, pooled with the other
 seeds exactly.
 
@@ -72,6 +73,12 @@ _RECORDS = flags.DEFINE_boolean(
     "new ones there.",
 )  # fmt: skip
 
+_VMAP_SEEDS = flags.DEFINE_boolean(
+    "vmap_seeds", False,
+    "Train an experiment's missing seeds together as one vmapped run (config.num_seeds; WORKDIR/NAME/seeds_A-B), "
+    "each seed's result then tabulated and recorded as its own: faster on an accelerator.",
+)  # fmt: skip
+
 # (eval.json key, column title, format); class accuracy only where the experiment conditions on classes.
 COLUMNS = (
     ("fid", "FID ↓", ".1f"), ("kid", "KID ↓", ".1f"), ("inception_score", "IS ↑", ".2f"),
@@ -120,6 +127,33 @@ def table(results: dict[str, list[dict]], num_steps: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def split_seeds(result: dict, samples: np.ndarray, configs: list) -> list[tuple[dict, np.ndarray]]:
+    """A vmapped run of several seeds (its eval.json `result`, its final samples [runs, N, ...]) as one
+    (result, first eight samples) per seed, each result with the config of that seed alone: the run's seeds were
+    `configs`' seeds, in order, and a seed trained in a vmapped run is the same run as one trained alone."""
+    if [r["seed"] for r in result["runs"]] != [c.seed for c in configs]:
+        raise ValueError(f"the vmapped run trained seeds {[r['seed'] for r in result['runs']]}, not {[c.seed for c in configs]}")
+    return [
+        ({**{k: v for k, v in run.items() if k != "seed"}, "step": result["step"], "config": config.to_dict(),
+          "trained_with_seeds": [c.seed for c in configs]}, np.asarray(samples[i][:8], np.float32))
+        for i, (run, config) in enumerate(zip(result["runs"], configs))
+    ]  # fmt: skip
+
+
+def train_seeds_together(name: str, seeds: list[int], workdir: pathlib.Path) -> dict[int, tuple[dict, np.ndarray]]:
+    """Seeds `seeds[0]`..`seeds[-1]` of experiment NAME as one vmapped run: {seed: (result, samples)}."""
+    seeds = list(range(seeds[0], seeds[-1] + 1))
+    config = run_config(name, seeds[0])
+    config.num_seeds = len(seeds)
+    run_dir = workdir / name / f"seeds_{seeds[0]}-{seeds[-1]}"
+    result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
+    if result is None:
+        return {}
+    snapshots = load_snapshots(run_dir / "samples")
+    split = split_seeds(result, snapshots[max(snapshots)], [run_config(name, s) for s in seeds])
+    return dict(zip(seeds, split))
+
+
 def run_config(name: str, seed: int):
     """experiments/NAME.py at `seed`, with the command's step count, data and evaluation size."""
     config = load_experiment(name)
@@ -145,20 +179,26 @@ def main(argv):
         records = RESULTS / _BLOCK.value / name
         aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
         runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
-        for seed in range(_SEEDS.value):
-            if aggregate and seed in aggregate["aggregate"]["seeds"]:
-                continue
-            config = run_config(name, seed)
+        wanted = [s for s in range(_SEEDS.value) if not (aggregate and s in aggregate["aggregate"]["seeds"])]
+        recorded = {}
+        for seed in wanted if _RECORDS.value else ():
+            result = recorded_result(run_config(name, seed), records / f"seed_{seed}.json")
+            if result is not None:
+                recorded[seed] = (result, recorded_samples(records / f"seed_{seed}.json"))
+        missing = [s for s in wanted if s not in recorded]
+        vmapped = _VMAP_SEEDS.value and len(missing) > 1
+        together = train_seeds_together(name, missing, workdir) if vmapped else {}
+        for seed in wanted:
             run_dir, record = workdir / name / f"seed_{seed}", records / f"seed_{seed}.json"
-            result = recorded_result(config, record) if _RECORDS.value else None
-            samples = recorded_samples(record) if result is not None else None
-            if result is None:
+            result, samples = recorded.get(seed) or together.get(seed) or (None, None)
+            if result is None and not vmapped:
+                config = run_config(name, seed)
                 result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
                 if result is not None:
                     snapshots = load_snapshots(run_dir / "samples")
                     samples = np.asarray(snapshots[max(snapshots)][:8], np.float32)
-                    if _RECORDS.value and _WRITE_NOTES.value:
-                        record_result(record, result, samples)
+            if result is not None and seed not in recorded and _RECORDS.value and _WRITE_NOTES.value:
+                record_result(record, result, samples)
             if result is None:
                 print(f"left out (not finished): {run_dir}")
                 continue
@@ -173,8 +213,9 @@ def main(argv):
         about = (f"Image GANs on stacked_mnist ({seeds}; each experiment's defaults but the data; modes of the 1000 digit "
                  "triples and KL(p ‖ uniform) of the shipped classifier's reading of each channel; mean ± std over seeds):")
     else:
-        about = (f"Image GANs on mnist_5k ({seeds}; each experiment's defaults; metrics against the 1000 held-out digits "
-                 "in the shipped classifier's feature space; mean ± std over seeds):")
+        data = ", ".join(sorted({run_config(name, 0).data.name for name in _EXPERIMENTS.value}))
+        about = (f"Image GANs on {data} ({seeds}; each experiment's defaults; metrics against the data set's held-out "
+                 "images in the shipped classifier's feature space; mean ± std over seeds):")
     body = "\n".join([
         about,
         "",

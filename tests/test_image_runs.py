@@ -261,6 +261,22 @@ def test_recorded_results_are_reused_only_for_the_same_finished_settings(tmp_pat
     assert recorded_result(config, tmp_path / "seed_1.json") is None
 
 
+def test_a_vmapped_run_of_seeds_splits_into_one_result_per_seed():
+    from scripts.reproduce_image_table import split_seeds
+
+    configs = [digits_config(seed=s) for s in (1, 2)]
+    result = {"step": 3, "runs": [{"seed": 1, "fid": 10.0}, {"seed": 2, "fid": 20.0}], "mean": {"fid": 15.0},
+              "config": digits_config(seed=1, num_seeds=2).to_dict()}  # fmt: skip
+    samples = np.arange(2 * 9 * 4, dtype=np.float32).reshape(2, 9, 4)
+    (first, first_samples), (second, second_samples) = split_seeds(result, samples, configs)
+    assert (first["fid"], second["fid"]) == (10.0, 20.0) and first["step"] == second["step"] == 3
+    assert second["config"]["seed"] == 2 and second["config"]["num_seeds"] == 1 and second["trained_with_seeds"] == [1, 2]
+    np.testing.assert_array_equal(second_samples, samples[1, :8])
+    assert first_samples.shape == (8, 4)
+    with pytest.raises(ValueError, match=r"the vmapped run trained seeds \[1, 2\], not \[0, 1\]"):
+        split_seeds(result, samples, [digits_config(seed=s) for s in (0, 1)])
+
+
 def test_image_table_has_the_mode_columns_only_where_runs_report_them():
     from scripts.reproduce_image_table import table
 
