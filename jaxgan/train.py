@@ -175,18 +175,19 @@ def make_train_chunk(
     due = rule.due if isinstance(rule, UpdateRule) and due is None else due
     given = sample is None
 
-    def one_step(state: TrainState, hparams: dict, real: Any = None, **due) -> tuple[TrainState, dict]:
+    def one_step(state: TrainState, hparams: dict, real: Any = None, **extras) -> tuple[TrainState, dict]:
         run_rule = rule_for(hparams)
         if not given:
             real = sample(step_keys(state).data, run_rule.num_real_batches * batch_size)  # an array or a Labelled
         real = jax.tree.map(lambda x: x.reshape(run_rule.num_real_batches, batch_size, *x.shape[1:]), real)
         real = jax.tree.map(lambda x: shard_batch(x, mesh, axis=1), real)
-        return run_rule.step(state, {"real": real}, **due)
+        return run_rule.step(state, {"real": real}, **extras)
 
-    def step(state: TrainState, hparams: dict, real: Any = None, **due) -> tuple[TrainState, dict]:
+    def step(state: TrainState, hparams: dict, real: Any = None, **extras) -> tuple[TrainState, dict]:
+        """One step (vmapped over the runs); `extras`: the rule's `due=` where the host chooses it."""
         if num_runs == 1:
-            return one_step(state, hparams, real, **due)
-        return jax.vmap(functools.partial(one_step, **due), in_axes=(0, 0, None))(state, hparams, real)
+            return one_step(state, hparams, real, **extras)
+        return jax.vmap(functools.partial(one_step, **extras), in_axes=(0, 0, None))(state, hparams, real)
     at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
 
     def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
@@ -224,7 +225,8 @@ def make_train_chunk(
 
         def host_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
             hparams = {} if hparams is None else hparams
-            start = int(np.asarray(state.step.addressable_shards[0].data).reshape(-1)[0]) if due else 0  # a sweep's runs share it
+            # the step a dispatch starts from, read once (a sweep's runs share it): the host's schedule of extras
+            start = int(np.asarray(state.step.addressable_shards[0].data).reshape(-1)[0]) if due else 0
             metrics = []
             for i in range(int(num_steps)):
                 extras = {"due": due(start + i)} if due else {}
