@@ -53,8 +53,9 @@ def plot(path: pathlib.Path, results: dict[float, dict], samples: dict[float, np
     fid = [results[p]["fid"] for p in psis]
     score = [results[p]["inception_score"] for p in psis]
     ax.plot(score, fid, "o-")
-    for p, x, y in zip(psis, score, fid):
-        ax.annotate("none" if p == 0 else f"ψ={p:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for i, (p, x, y) in enumerate(zip(psis, score, fid)):  # labels alternate above and below: close points stay legible
+        label = "none" if p == 0 else f"ψ={p:g}"
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(-30 * (i % 2) + 4, 6 - 16 * (i % 2)), fontsize=7)
     ax.set_xlabel("Inception Score (digit classifier) ↑")
     ax.set_ylabel("FID (digit classifier) ↓")
     ax.set_title(title, fontsize=9)
@@ -78,7 +79,7 @@ def main(argv):
         results[psi] = of_sampled_g(summary)
         print(f"ψ={value}: fid {results[psi]['fid']:.2f}  inception_score {results[psi]['inception_score']:.3f}", flush=True)
     figure = pathlib.Path(_FIGURE.value or workdir / "truncation.png")
-    plot(figure, results, samples, f"{workdir.name}, step {step}: the truncation trade-off")
+    plot(figure, results, samples, f"{workdir.parent.name}/{workdir.name}, step {step}: the truncation trade-off")
     text = table(results)
     which = "the EMA of G" if config.ema_decay > 0 else "G"
     body = f"The truncation trick on `{workdir}` (step {step}; {which}, the run's evaluation at each ψ):\n\n{text}"
