@@ -17,9 +17,9 @@ Every finished run is also recorded in docs/results/BLOCK/NAME/seed_S.json (its 
 samples beside it) when the table is written, and reused from there by later runs of the command with the same
 settings: run folders are scratch, the recorded results are not, so a table over seeds can be completed on another
 day or machine. With --vmap_seeds an experiment's missing seeds train together as one vmapped run (the runner's
-`num_seeds`), split into one result per seed. `aggregate.json` in such a folder holds {"config" (seed 0's), "step", "aggregate": {"seeds", "n",
-"mean", "std"}}: the mean and population std of seeds whose per-run files were not kept, pooled with the other
-seeds exactly.
+`num_seeds`), split into one result per seed. An `aggregate.json` beside them holds {"config" (seed 0's), "step",
+"aggregate": {"seeds", "n", "mean", "std"}}: the mean and population std of seeds whose per-run files were not
+kept, pooled with the other seeds exactly.
 
 --data=stacked_mnist trains every experiment, unchanged otherwise, on Stacked MNIST (three digits as R, G, B;
 Metz et al. 2016, Section 3.3) and adds the mode columns: modes covered of 1000 and KL(p ‖ uniform) of the triples'
