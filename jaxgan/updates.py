@@ -495,10 +495,10 @@ def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRu
         *_, stages = progan.progressive_plan(x.shape[-3:], "progressive growing")
         return progan.fade_in_reals(x, progan.level_at(step, steps_per_phase, stages), stages)
 
-    def step(state, batch):
+    def step(state, batch, **due):
         real = batch["real"]
         real = real.replace(data=fade(real.data, state.step)) if isinstance(real, Labelled) else fade(real, state.step)
-        new_state, metrics = rule.step(at_step(state), {**batch, "real": real})
+        new_state, metrics = rule.step(at_step(state), {**batch, "real": real}, **due)
         return at_step(new_state), metrics
 
     return rule._replace(step=step, init=init)
