@@ -8,8 +8,12 @@ paper's CIFAR-10 coarse generator); G_1 and G_2 each add a band-pass residual at
 upsampled coarser image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3
 convolutions with 64 channels. D decomposes any image into its Laplacian pyramid and gives one logit per level:
 D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
-only through its D_k), as in the paper, but trained as one game, the chain sampled from z, where the paper trains
-each G_k on real coarse images (the module docstring lists every difference). The training setting is
+only through its D_k), as in the paper, and trained as one game. As in the paper, each G_k is trained on the REAL
+coarse images (`conditioning = "real_coarse"`: every step pairs G with the real batch, and D_k judges G_k's
+residual against the real image it refines); samples chain the levels from z. Trained on its own chain instead
+(`--config.conditioning=none`), D_k learned to tell real from fake by the coarse image, which G_k cannot change,
+and the finer levels added noise (BUILD_NOTES.md, "LapGAN's discriminators judged the coarse image"); the module
+docstring lists every difference from the paper. The training setting is
 experiments/dcgan_mnist.py's (non-saturating loss, Adam β1 = 0.5, batch 128, z ~ N(0, I_100)) with the DCGAN
 paper's 2e-4 for G as well as D: with DCGAN's 1e-3 for G, G collapsed to one pattern (FID 1740, IS 1.01 at step
 500; BUILD_NOTES.md, "The image GAN zoo").
@@ -25,4 +29,5 @@ def get_config():
     config.generator.name = config.discriminator.name = "lapgan"
     config.generator.base_width = config.discriminator.base_width = 64
     config.g_optimizer.learning_rate = 2e-4
+    config.conditioning = "real_coarse"
     return config

@@ -19,6 +19,12 @@ conditioned games unchanged; `jaxgan.game` does the conditioning, through the ga
   Both G and Q minimise λ·L_I on top of their GAN losses, L_I = CE(Q_cat, c_cat) + λ_cont/λ · ½‖Q_μ − c_cont‖²,
   the variational lower bound of I(c; G(z, c)) up to constants (a unit-variance Gaussian Q for the continuous
   codes, as is common; the paper uses λ = 1 for discrete codes and a smaller weight for continuous ones).
+* ``real_coarse`` (Denton, Chintala, Szlam & Fergus 2015, LapGAN's training): in a training step, G refines the
+  real batch's coarse images instead of its own, and D judges G's residuals against them: every rule hands G the
+  real batch it pairs with (`Game.with_real`), as the `source` of G's noise, and D gets the source beside the
+  samples. Each finer level's conditional GAN then sees real coarse images on both sides, as the paper trains
+  them; without a source (evaluation, sampling) G chains its own levels. LapGAN's players only
+  (jaxgan/models/lapgan.py).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-CONDITIONINGS = ("none", "concat", "projection", "acgan", "infogan")
+CONDITIONINGS = ("none", "concat", "projection", "acgan", "infogan", "real_coarse")
 # The kinds whose D takes the class as an input (the rest give D the image alone).
 _D_TAKES_LABELS = ("concat", "projection")
 
@@ -41,7 +47,8 @@ class Labelled:
     """`data` [..., *shape] (images, or G's noise z) with what conditions it, on the same leading axes.
 
     `labels` [...] int32 classes (concat, AC-GAN); `categorical` [...] int32 and `continuous` [..., n] float32
-    InfoGAN codes. Indexing maps over every field, and `shape` is `data`'s, so rules written for arrays
+    InfoGAN codes; `source` [..., H, W, C] the real images G refines (``real_coarse``, training steps only).
+    Indexing maps over every field, and `shape` is `data`'s, so rules written for arrays
     (`real[0]`, `z[:k]`, `lax.scan` over batches) handle it as they are.
     """
 
@@ -49,6 +56,7 @@ class Labelled:
     labels: jax.Array | None = None
     categorical: jax.Array | None = None
     continuous: jax.Array | None = None
+    source: jax.Array | None = None
 
     def __getitem__(self, index: Any) -> Labelled:
         return jax.tree.map(lambda x: x[index], self)
@@ -111,12 +119,17 @@ class Conditioning:
         k1, k2 = jax.random.split(key)
         if self.uses_labels:
             return Labelled(z, labels=jax.random.randint(k1, lead, 0, self.num_classes))
+        if self.kind != "infogan":  # real_coarse: the source joins in the training step (`with_real`)
+            return Labelled(z)
         categorical = jax.random.randint(k1, lead, 0, self.categorical) if self.categorical else None
         continuous = jax.random.uniform(k2, (*lead, self.continuous), z.dtype, -1, 1) if self.continuous else None
         return Labelled(z, categorical=categorical, continuous=continuous)
 
     def generator_input(self, latent: Labelled) -> tuple[jax.Array, jax.Array | None]:
-        """(G's input vector, G's label argument): InfoGAN's codes are concatenated to z, classes go as labels."""
+        """(G's input vector, G's label argument): InfoGAN's codes are concatenated to z, classes go as labels, and
+        so do the real images G refines (``real_coarse``)."""
+        if self.kind == "real_coarse":
+            return latent.data, latent.source
         if self.kind != "infogan":
             return latent.data, latent.labels
         parts = [latent.data]
@@ -127,12 +140,19 @@ class Conditioning:
         return jnp.concatenate(parts, axis=-1), None
 
     def discriminator_labels(self, examples: jax.Array | Labelled) -> jax.Array | None:
-        """The labels D's network takes as input: the concatenating and the projection D take the class."""
+        """The labels D's network takes as input: the concatenating and the projection D take the class; LapGAN's D
+        takes the real images G's samples refine (None for real images: D reads their own pyramid)."""
+        if self.kind == "real_coarse":
+            return examples.source if isinstance(examples, Labelled) else None
         return examples.labels if self.kind in _D_TAKES_LABELS and isinstance(examples, Labelled) else None
 
     @property
     def discriminator_takes_labels(self) -> bool:
         return self.kind in _D_TAKES_LABELS
+
+    def with_real(self, latent: Labelled, real: jax.Array | Labelled) -> Labelled:
+        """`latent` with the real images it pairs with as G's source (``real_coarse``); unchanged otherwise."""
+        return latent.replace(source=data_of(real)) if self.kind == "real_coarse" else latent
 
     def discriminator_term(self, real_outputs: Any, fake_outputs: Any, real: Labelled, fake: Labelled) -> jax.Array:
         """What D's loss adds: AC-GAN's class cross-entropy on real and fake, InfoGAN's λ·L_I (trains Q)."""

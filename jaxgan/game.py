@@ -61,6 +61,11 @@ class Game:
             z = self.conditioning.latent(jax.random.fold_in(key, 1), z)
         return jax.tree.map(lambda x: shard_batch(x, self.mesh, axis=len(batch_shape) - 1), z)
 
+    def with_real(self, z: jax.Array | Labelled, real: jax.Array | Labelled) -> jax.Array | Labelled:
+        """G's noise `z` paired with the real batch `real` (same leading axes) in a training step: where the game
+        conditions G on real images (``real_coarse``, LapGAN's training) they become z's source; else z as it is."""
+        return self.conditioning.with_real(z, real) if isinstance(z, Labelled) else z
+
     def init(self, key: jax.Array, example_data: jax.Array | Labelled) -> TrainState:
         """A fresh state; `example_data` is one batch of real data (only its shape matters)."""
         g_key, d_key, run_key = jax.random.split(key, 3)
@@ -113,7 +118,7 @@ def generate(
     g_input, g_labels = _generator_input(game, z)
     labels = g_labels if labels is None else labels
     lead = g_input.shape[:-1]
-    flat_labels = None if labels is None else labels.reshape(-1)
+    flat_labels = None if labels is None else labels.reshape(-1, *labels.shape[len(lead):])  # classes or images
     x, g_model_state = game.generator.apply(
         g_params, g_model_state, g_input.reshape(-1, g_input.shape[-1]), train=train, labels=flat_labels,
         rngs=None if key is None else {"noise": key},

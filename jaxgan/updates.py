@@ -129,7 +129,9 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         z = game.sample_noise(step_keys(state).noise, d_steps + 1, batch["real"].shape[1])  # [d_steps+1, B, z]
-        fake, g_model_state = generate(game, state.g_params, state.g_model_state, z[:d_steps], key=_g_key(state, 0))
+        fake, g_model_state = generate(
+            game, state.g_params, state.g_model_state, game.with_real(z[:d_steps], batch["real"]), key=_g_key(state, 0)
+        )
         fake = jax.lax.stop_gradient(fake)
 
         def d_body(carry, xs):
@@ -143,7 +145,8 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
         (d_params, d_opt_state, d_model_state), d_losses = _loop(d_body, carry, xs, d_steps, unroll_inner)
 
         def g_objective(g_params):
-            fake_g, new_g_model_state = generate(game, g_params, g_model_state, z[d_steps], key=_g_key(state, 1))
+            z_g = game.with_real(z[d_steps], batch["real"][-1])
+            fake_g, new_g_model_state = generate(game, g_params, g_model_state, z_g, key=_g_key(state, 1))
             return generator_loss(game, d_params, d_model_state, fake_g, batch["real"][-1]), new_g_model_state
 
         (g_loss, g_model_state), g_grads = jax.value_and_grad(g_objective, has_aux=True)(state.g_params)
@@ -161,8 +164,8 @@ def simultaneous_step(game: Game) -> UpdateRule:
     """
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-        z = game.sample_noise(step_keys(state).noise, batch["real"].shape[1])
         real = batch["real"][0]
+        z = game.with_real(game.sample_noise(step_keys(state).noise, real.shape[0]), real)
 
         def g_objective(g_params):
             fake, g_model_state = generate(game, g_params, state.g_model_state, z, key=_g_key(state, 0))
@@ -217,7 +220,7 @@ def unrolled_step(
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         real = batch["real"]  # [num_batches, B, ...]
-        z = game.sample_noise(step_keys(state).noise, num_batches, real.shape[1])
+        z = game.with_real(game.sample_noise(step_keys(state).noise, num_batches, real.shape[1]), real)
 
         def unrolled_objective(g_params):
             fake, g_model_state = generate(game, g_params, state.g_model_state, z, key=_g_key(state, 0))  # [num_batches, B, ...]
@@ -273,7 +276,7 @@ def joint_field_fn(game: Game, state: TrainState, batch: Batch) -> tuple[Callabl
     would be. Stateless models skip that pass.
     """
     real = batch["real"][0]
-    z = game.sample_noise(step_keys(state).noise, real.shape[0])
+    z = game.with_real(game.sample_noise(step_keys(state).noise, real.shape[0]), real)
     key = _penalty_key(state, 0)
 
     def field(params):
@@ -464,7 +467,7 @@ def with_began_equilibrium(make_rule: Callable[[Game], UpdateRule], game: Game, 
     def step(state, batch):
         k = state.loss_state["began_k"]
         real = batch["real"][-1]
-        z = game.sample_noise(step_keys(state).noise, real.shape[0])
+        z = game.with_real(game.sample_noise(step_keys(state).noise, real.shape[0]), real)
         fake, _ = generate(game, state.g_params, state.g_model_state, z, key=_g_key(state, 0))
         real_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, real)[0])
         fake_energy = logits_of(discriminate(game, state.d_params, state.d_model_state, fake)[0])

@@ -1,5 +1,5 @@
-"""Conditioned games (conditional GAN, AC-GAN, InfoGAN): their objectives against explicit references, the labels
-reaching the right player, and every update rule training them."""
+"""Conditioned games (conditional GAN, AC-GAN, InfoGAN, LapGAN's real coarse images): their objectives against
+explicit references, the labels reaching the right player, and every update rule training them."""
 
 import dataclasses
 
@@ -15,6 +15,8 @@ from jaxgan.config import ConfigError, validate
 from jaxgan.game import discriminator_loss, generate, generator_loss
 from jaxgan.metrics.evaluations import code_accuracy, eval_noise
 from jaxgan.metrics.image import mode_coverage
+from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
+from jaxgan.state import step_keys
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, real_sampler, train_and_evaluate
 from jaxgan.updates import make_update_rule
@@ -114,6 +116,39 @@ def test_every_rule_trains_the_classifier_head_only_through_the_class_loss(updat
     assert moved > 1e-5
 
 
+@pytest.mark.parametrize("update_rule", ["alternating", "simultaneous", "unrolled"])
+def test_every_rule_gives_lapgan_the_real_batch_its_fakes_refine(update_rule):
+    """real_coarse (LapGAN's training): D's loss in the step is the loss on (real, G's residuals refining that
+    same real batch, judged against its coarse images), from the raw modules; the chain's fakes give another."""
+    config = digits_config(
+        conditioning="real_coarse", update_rule=update_rule, unroll_steps=2, batch_size=8, z_dim=12,
+        **{"data.name": "mnist_5k", "generator.name": "lapgan", "discriminator.name": "lapgan",
+           "generator.base_width": 4, "discriminator.base_width": 4},
+    )  # fmt: skip
+    task = make_task(config)
+    game = build_game(config, task)
+    rule = make_update_rule(game, config)
+    key = jax.random.key(0)
+    batch = real_sampler(task, game)(key, rule.num_real_batches * config.batch_size)
+    batch = batch.reshape(rule.num_real_batches, config.batch_size, *batch.shape[1:])
+    state = rule.init(key, batch[0])
+    _, metrics = jax.jit(rule.step)(state, {"real": batch})
+
+    lead = {"alternating": (config.d_steps + 1,), "simultaneous": (), "unrolled": (rule.num_real_batches,)}[update_rule]
+    z = game.sample_noise(step_keys(state).noise, *lead, config.batch_size)
+    z = z.data[0] if lead else z.data
+    generator, discriminator = LaplacianGenerator((28, 28, 1), width=4), LaplacianDiscriminator(width=4)
+    real = batch[0]
+
+    def d_loss(source):
+        fake = generator.apply({"params": state.g_params}, z, source)
+        d = lambda x, s: discriminator.apply({"params": state.d_params}, x, s)  # noqa: E731
+        return game.loss.discriminator(d(real, None), d(fake, source))
+
+    np.testing.assert_allclose(metrics["d_loss"], d_loss(real), rtol=1e-5)
+    assert abs(float(d_loss(None)) - float(d_loss(real))) > 1e-4
+
+
 def test_labelled_samples_are_the_plain_samples_with_their_true_classes():
     config, task, game, *_ = setup("concat")
     key = jax.random.key(7)
@@ -166,7 +201,7 @@ def test_conditioned_run_resumes_bitwise_and_reports_class_accuracy(tmp_path):
     [
         ({"conditioning": "acgan", "data.name": "ring", "generator.name": "mlp", "discriminator.name": "mlp", "evaluations": ("mixture",)},
          "--config.conditioning='acgan': --config.generator.name='mlp' does not take it; use one of dcgan"),
-        ({"conditioning": "concgan"}, "--config.conditioning='concgan': unknown value; allowed: acgan, concat, infogan, none, projection"),
+        ({"conditioning": "concgan"}, "--config.conditioning='concgan': unknown value; allowed: acgan, concat, infogan, none, projection, real_coarse"),
         ({"conditioning": "infogan", "info.categorical": 0, "info.continuous": 0},
          "--config.conditioning='infogan' needs --config.info.categorical or --config.info.continuous > 0"),
     ],

@@ -1,6 +1,7 @@
 """Tests of LapGAN (jaxgan.models.lapgan): the Laplacian pyramid and its exact inverse (random images and a
 4x4 example by hand), the generator's levels reproduced exactly by the discriminator's pyramid, the level
-independence of the gradients, shapes, dtypes and output range of both players, and the one-line errors."""
+independence of the gradients, the source images of LapGAN's training replacing the chain's coarse images in both
+players, shapes, dtypes and output range of both players, and the one-line errors."""
 
 import chex
 import jax
@@ -11,8 +12,8 @@ import pytest
 from jaxgan import losses
 from jaxgan.models import linen_player
 from jaxgan.models.lapgan import (
-    LaplacianDiscriminator, LaplacianGenerator, downsample, laplacian_pyramid, pyramid_levels, reconstruct,
-    upsample,
+    LaplacianDiscriminator, LaplacianGenerator, _chunk_sizes, _ResidualDiscriminator, _ResidualGenerator, downsample,
+    laplacian_pyramid, pyramid_levels, reconstruct, upsample,
 )
 
 BATCH = 4
@@ -135,6 +136,55 @@ def test_each_level_logit_trains_only_its_own_generator(game):
                 assert norm(grad[f"level_{k}"]) <= 1e-6 * own, (j, k, norm(grad[f"level_{k}"]), own)
 
 
+def test_source_images_replace_the_chain_below_each_finer_level(game):
+    """With source images x', G_k refines u(d^{L−1−k}(x')) instead of its own coarser level; G_0 reads z alone."""
+    generator, _, z, g_params, _ = game
+    source = _images(SHAPE, seed=9)
+    refined = generator.apply({"params": g_params}, z, source, method="levels")
+    chained = generator.apply({"params": g_params}, z, method="levels")
+    chex.assert_trees_all_close(refined[0], chained[0], atol=0)
+    lows = [downsample(downsample(source)), downsample(source)]
+    chunks = jnp.split(z, np.cumsum(_chunk_sizes(Z_DIM, LEVELS))[:-1], axis=-1)
+    for k in (1, 2):
+        expected = _ResidualGenerator(WIDTH, jnp.float32).apply(
+            {"params": g_params[f"level_{k}"]}, chunks[k], upsample(lows[k - 1])
+        )
+        chex.assert_trees_all_close(refined[k], expected, atol=1e-6)
+        assert float(jnp.max(jnp.abs(refined[k] - chained[k]))) > 1e-3
+    image = generator.apply({"params": g_params}, z, source)
+    chex.assert_trees_all_close(image, reconstruct(refined), atol=0)
+
+
+def test_discriminator_takes_the_conditioning_images_from_the_source(game):
+    """D_k(h_k(x), u(I'_{k−1})) with the source x' (D_0 and the residuals from x itself); x as its own source is
+    D on x alone."""
+    _, discriminator, _, _, d_params = game
+    x, source = _images(SHAPE, seed=10), _images(SHAPE, seed=11)
+    plain = discriminator.apply({"params": d_params}, x)
+    chex.assert_trees_all_close(discriminator.apply({"params": d_params}, x, x), plain, atol=0)
+    logits = discriminator.apply({"params": d_params}, x, source)
+    chex.assert_trees_all_close(logits[:, 0], plain[:, 0], atol=0)
+    residuals, lows = laplacian_pyramid(x, LEVELS), [downsample(downsample(source)), downsample(source)]
+    for k in (1, 2):
+        expected = _ResidualDiscriminator(WIDTH, jnp.float32).apply(
+            {"params": d_params[f"level_{k}"]}, residuals[k], upsample(lows[k - 1])
+        )
+        chex.assert_trees_all_close(logits[:, k], expected, atol=1e-6)
+        assert float(jnp.max(jnp.abs(logits[:, k] - plain[:, k]))) > 1e-4
+
+
+def test_source_of_the_wrong_shape_is_a_one_line_error(game):
+    generator, discriminator, z, g_params, d_params = game
+    with pytest.raises(ValueError) as error:
+        generator.apply({"params": g_params}, z, _images((14, 14, 1)))
+    assert str(error.value) == (
+        "LaplacianGenerator: source images of shape (14, 14, 1) for a generator of (28, 28, 1) images; "
+        "--config.conditioning='real_coarse' pairs G with real images"
+    )
+    with pytest.raises(ValueError, match=r"^LaplacianDiscriminator: source images of shape \(4, 14, 14, 1\) for images of "):
+        discriminator.apply({"params": d_params}, _images(SHAPE), _images((14, 14, 1)))
+
+
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
 def test_shapes_dtypes_and_range(shape):
     generator = linen_player(LaplacianGenerator(shape, width=WIDTH))
@@ -211,3 +261,15 @@ def test_z_dim_smaller_than_levels_is_an_error():
         "LaplacianGenerator: z_dim 2 is smaller than the 3 pyramid levels of a 28x28 image; z is split into one "
         "chunk per level, so z_dim must be >= 3"
     )
+
+
+def test_coarse_image_keeps_the_first_levels():
+    """scripts/lapgan_levels.py rebuilds images from their first levels: the upsampled low-pass images, and all
+    levels give the image back."""
+    from scripts.lapgan_levels import coarse_image
+
+    x = _images(SHAPE, seed=12)
+    pyramid = laplacian_pyramid(x, LEVELS)
+    chex.assert_trees_all_close(coarse_image(pyramid, 1), upsample(upsample(downsample(downsample(x)))), atol=1e-6)
+    chex.assert_trees_all_close(coarse_image(pyramid, 2), upsample(downsample(x)), atol=1e-6)
+    chex.assert_trees_all_close(coarse_image(pyramid, 3), x, atol=1e-6)

@@ -313,8 +313,12 @@ DISCRIMINATORS.register(
 
 # The conditionings (jaxgan.conditioning) each model supports, per player; a model not listed is unconditional.
 CONDITIONINGS_OF = {
-    "generator": {"dcgan": ("concat", "projection", "acgan", "infogan"), "resnet": ("concat", "projection", "acgan", "infogan")},
-    "discriminator": {"dcgan": ("concat", "acgan", "infogan"), "resnet": ("projection",)},
+    "generator": {
+        "dcgan": ("concat", "projection", "acgan", "infogan"),
+        "resnet": ("concat", "projection", "acgan", "infogan"),
+        "lapgan": ("real_coarse",),
+    },
+    "discriminator": {"dcgan": ("concat", "acgan", "infogan"), "resnet": ("projection",), "lapgan": ("real_coarse",)},
 }
 
 

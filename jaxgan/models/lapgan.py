@@ -21,16 +21,24 @@ What follows the paper:
   * level independence: each G_k is trained only through its own level's D_k, as the paper trains its levels
     separately (made exact here by the construction below).
 
+Training, as the paper's: each finer level's conditional GAN sees REAL low-pass images. With
+`--config.conditioning=real_coarse` (jaxgan/conditioning.py; experiments/lapgan_mnist.py) every training step
+hands G the real batch it pairs with as `labels` (the source images): G_0 makes I_0 from z, and each G_k makes h_k
+for the real l_k = u(d^{L−k}(x)) of the paired real image x; D reads a sample's I_0 and residuals from its own
+pyramid and its l_k from the source. So D_k compares real pairs (h_k, l_k) with pairs (G_k(z_k, l_k), l_k) on the
+same real l_k, as the paper's separately trained level k does. Without a source (evaluation, sampling,
+`conditioning='none'`) G chains its own levels, the paper's sampling procedure. With the chain in training too
+(conditioning 'none'), D_k sees real pairs against pairs whose l_k comes from the lower generated levels and
+learns to tell them apart by l_k, which G_k cannot change: at step 678 of such a run D_1 and D_2 scored G_k's
+residuals on real coarse images as real (mean sigmoid 0.85 and 0.97, real pairs 0.89 and 0.98) and the real
+residuals on generated coarse images as fake (0.19 and 0.07), and the finer levels added noise (BUILD_NOTES.md,
+"LapGAN's discriminators judged the coarse image").
+
 What differs:
-  * one joint game instead of L separately trained conditional GANs: the paper trains G_k on REAL low-pass
-    images l_k = u(d(I_k)) of training images and only chains the levels when sampling; here the chain is
-    sampled end to end from z (each G_k conditions on the generated coarse image, as at the paper's sampling
-    time), and `LaplacianDiscriminator` decomposes whatever image it is given (real or generated) with the fixed
-    pyramid operator. D_k therefore sees real pairs (h_k, l_k) against generated pairs whose l_k comes from the
-    lower generated levels; G_k controls only h_k. The logits [B, L] hold one independent logit per level, and
-    every loss in jaxgan/losses.py reduces each expectation with a mean over ALL elements of its logits
-    argument, so the game played is the mean over levels of the L per-level GAN games (the sum up to the
-    constant factor 1/L);
+  * one joint game instead of L separately trained conditional GANs: the logits [B, L] hold one independent
+    logit per level, and every loss in jaxgan/losses.py reduces each expectation with a mean over ALL elements
+    of its logits argument, so the game played is the mean over levels of the L per-level GAN games (the sum up
+    to the constant factor 1/L);
   * exact level independence by three choices, each of which the paper does not need because it trains
     levels separately: (a) the generator's residual is projected to zero mean on every 2x2 block,
     h_k ← h_k − u(d(h_k)), so d(I_k) = I_{k−1} exactly and the pyramid D computes from a generated image equals
@@ -58,7 +66,7 @@ What differs:
     (train=True) may slightly exceed [-1, 1]; it is left unclipped so that its pyramid is exactly G's levels and
     its gradient never saturates. In evaluation (train=False) the image is clipped to [-1, 1], so samples for
     metrics and plots lie in the data range;
-  * no class conditioning (labels are ignored).
+  * no class conditioning (`labels` are the source images of LapGAN's training, never classes).
 
 Supported image sizes: sides 7·2^k (7, 14, 28, 56, ...) and 2^k ≥ 8 (8, 16, 32, 64, ...), with the same number of
 halvings for height and width down to the coarsest level (7x7 or 8x8): L = halvings + 1 (`pyramid_levels`;
@@ -226,8 +234,9 @@ class LaplacianGenerator(nn.Module):
     trained by its own level's discriminator alone.
 
     Output: train=True, the image unclipped (it may exceed [-1, 1] by the residuals); train=False, the image
-    clipped to [-1, 1]. Computed in `dtype`, returned as promote_types(dtype, float32). Stateless; labels are
-    ignored. Submodules (parameter subtrees) are named level_0, ..., level_{L−1}.
+    clipped to [-1, 1]. Computed in `dtype`, returned as promote_types(dtype, float32). Stateless. `labels`: None
+    (the chain above), or source images x' [B, H, W, C]: then l_k = u(I'_{k−1}), the source's own low-pass image
+    one level coarser, upsampled (LapGAN's training; the output then mixes G_0's I_0 with residuals made for x'). Submodules (parameter subtrees) are named level_0, ..., level_{L−1}.
     """
 
     image_shape: tuple[int, int, int]
@@ -247,9 +256,16 @@ class LaplacianGenerator(nn.Module):
     @nn.compact
     def levels(self, z: Array, labels: Array | None = None, *, train: bool = True) -> list[Array]:
         """G's Laplacian pyramid [I_0, h_1, ..., h_{L−1}] for z (the same for train=True and False: nothing is
-        clipped here), each as promote_types(dtype, float32)."""
-        del labels, train
+        clipped here), each as promote_types(dtype, float32). `labels`: None, or source images [B, H, W, C] whose
+        low-pass images l_k each G_k refines instead of the chain's (LapGAN's training)."""
+        del train
         levels, sizes = self._plan(z.shape[-1])
+        if labels is not None and tuple(labels.shape[1:]) != tuple(self.image_shape):
+            raise ValueError(
+                f"LaplacianGenerator: source images of shape {tuple(labels.shape[1:])} for a generator of "
+                f"{tuple(self.image_shape)} images; --config.conditioning='real_coarse' pairs G with real images"
+            )
+        sources = None if labels is None else _low_passes(labels.astype(self.dtype), levels)
         out_dtype = jnp.promote_types(self.dtype, jnp.float32)
         height, width, channels = self.image_shape
         factor = 2 ** (levels - 1)
@@ -259,7 +275,7 @@ class LaplacianGenerator(nn.Module):
         )
         pyramid = [image]
         for k in range(1, levels):
-            low = upsample(image)
+            low = upsample(image if sources is None else sources[k - 1])
             residual = _ResidualGenerator(self.width, self.dtype, name=f"level_{k}")(
                 chunks[k], jax.lax.stop_gradient(low)
             )
@@ -319,7 +335,9 @@ class LaplacianDiscriminator(nn.Module):
     block means). jaxgan/losses.py reduces logits with a mean over all elements, so the game is the mean of the
     L per-level games.
 
-    Computed in `dtype`, returned as promote_types(dtype, float32). Stateless; labels are ignored. Submodules are
+    With `labels` (source images, the shape of x) the conditioning image of level k is the source x''s, u(sg(I'_{k−1})),
+    and x gives only I_0 and the residuals: LapGAN's training, where a sample's residuals refine a real image.
+    Computed in `dtype`, returned as promote_types(dtype, float32). Stateless. Submodules are
     named level_0, ..., level_{L−1}. Unsupported image sizes raise a one-line ValueError.
     """
 
@@ -328,13 +346,18 @@ class LaplacianDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array, labels: Array | None = None, *, train: bool = True) -> Array:
-        del labels, train
+        del train
         levels = pyramid_levels(tuple(x.shape[1:]), "LaplacianDiscriminator")
+        if labels is not None and labels.shape != x.shape:
+            raise ValueError(
+                f"LaplacianDiscriminator: source images of shape {tuple(labels.shape)} for images of {tuple(x.shape)}"
+            )
         lows = _low_passes(x.astype(self.dtype), levels)
+        conditions = lows if labels is None else _low_passes(labels.astype(self.dtype), levels)
         logits = [_CoarseDiscriminator(self.width, self.dtype, name="level_0")(lows[0])]
         for k in range(1, levels):
             residual = lows[k] - upsample(lows[k - 1])
-            low = upsample(jax.lax.stop_gradient(lows[k - 1]))
+            low = upsample(jax.lax.stop_gradient(conditions[k - 1]))
             logits.append(_ResidualDiscriminator(self.width, self.dtype, name=f"level_{k}")(residual, low))
         return jnp.stack(logits, axis=-1).astype(jnp.promote_types(self.dtype, jnp.float32))
 
