@@ -273,3 +273,14 @@ def test_coarse_image_keeps_the_first_levels():
     chex.assert_trees_all_close(coarse_image(pyramid, 1), upsample(upsample(downsample(downsample(x)))), atol=1e-6)
     chex.assert_trees_all_close(coarse_image(pyramid, 2), upsample(downsample(x)), atol=1e-6)
     chex.assert_trees_all_close(coarse_image(pyramid, 3), x, atol=1e-6)
+
+
+def test_coarse_width_sets_only_the_coarsest_mlps():
+    z, x = jnp.zeros((2, Z_DIM)), jnp.zeros((2, *SHAPE))
+    g = jax.eval_shape(lambda: LaplacianGenerator(SHAPE, width=WIDTH, coarse_width=32).init(jax.random.key(0), z))
+    d = jax.eval_shape(lambda: LaplacianDiscriminator(width=WIDTH, coarse_width=32).init(jax.random.key(0), x))
+    z0 = _chunk_sizes(Z_DIM, LEVELS)[0]
+    assert g["params"]["level_0"]["Dense_0"]["kernel"].shape == (z0, 32)
+    assert g["params"]["level_1"]["Conv_0"]["kernel"].shape == (3, 3, 2, WIDTH)
+    assert d["params"]["level_0"]["Dense_0"]["kernel"].shape == (49, 32)
+    assert d["params"]["level_1"]["Conv_0"]["kernel"].shape == (3, 3, 2, WIDTH)

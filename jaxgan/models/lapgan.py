@@ -59,9 +59,9 @@ What differs:
     as equal as possible (the first z_dim mod L chunks one entry longer), so z_dim must be at least L;
   * 3x3 convolutions with `width` channels in every G_k (the paper's are 5x5), no batch norm (both players are
     stateless: no model state); D_k: stride-2 3x3 convolutions with `width` channels and LeakyReLU(0.2) until
-    the side is at most 4, then a dense layer to the logit; D_0: Dense(width) -> LeakyReLU(0.2) -> Dense(1)
-    (the paper's D_0 uses ReLU and dropout, and wider layers); G_0: Dense(width) -> ReLU -> Dense(H_0·W_0·C)
-    -> tanh;
+    the side is at most 4, then a dense layer to the logit; D_0: Dense(c) -> LeakyReLU(0.2) -> Dense(1)
+    (the paper's D_0 uses ReLU and dropout, and wider layers); G_0: Dense(c) -> ReLU -> Dense(H_0·W_0·C)
+    -> tanh; c = `coarse_width`, or `width` when it is 0;
   * output range: I_0 lies in [-1, 1] (tanh), but the residuals are linear, so a training-mode image
     (train=True) may slightly exceed [-1, 1]; it is left unclipped so that its pyramid is exactly G's levels and
     its gradient never saturates. In evaluation (train=False) the image is clipped to [-1, 1], so samples for
@@ -242,6 +242,7 @@ class LaplacianGenerator(nn.Module):
     image_shape: tuple[int, int, int]
     width: int = 64
     dtype: Any = jnp.float32
+    coarse_width: int = 0  # G_0's hidden units (0: `width`)
 
     def _plan(self, z_dim: int) -> tuple[int, list[int]]:
         levels = pyramid_levels(tuple(self.image_shape), "LaplacianGenerator")
@@ -270,7 +271,8 @@ class LaplacianGenerator(nn.Module):
         height, width, channels = self.image_shape
         factor = 2 ** (levels - 1)
         chunks = jnp.split(z.astype(self.dtype), list(itertools.accumulate(sizes[:-1])), axis=-1)
-        image = _CoarseGenerator((height // factor, width // factor, channels), self.width, self.dtype, name="level_0")(
+        coarse = (height // factor, width // factor, channels)
+        image = _CoarseGenerator(coarse, self.coarse_width or self.width, self.dtype, name="level_0")(
             chunks[0]
         )
         pyramid = [image]
@@ -343,6 +345,7 @@ class LaplacianDiscriminator(nn.Module):
 
     width: int = 64
     dtype: Any = jnp.float32
+    coarse_width: int = 0  # D_0's hidden units (0: `width`)
 
     @nn.compact
     def __call__(self, x: Array, labels: Array | None = None, *, train: bool = True) -> Array:
@@ -354,7 +357,7 @@ class LaplacianDiscriminator(nn.Module):
             )
         lows = _low_passes(x.astype(self.dtype), levels)
         conditions = lows if labels is None else _low_passes(labels.astype(self.dtype), levels)
-        logits = [_CoarseDiscriminator(self.width, self.dtype, name="level_0")(lows[0])]
+        logits = [_CoarseDiscriminator(self.coarse_width or self.width, self.dtype, name="level_0")(lows[0])]
         for k in range(1, levels):
             residual = lows[k] - upsample(lows[k - 1])
             low = upsample(jax.lax.stop_gradient(conditions[k - 1]))
