@@ -22,7 +22,6 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import numpy as np
 from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -82,7 +81,7 @@ def main(argv):
     n = min(len(real), _NUM_SAMPLES.value)
     real_lows = lapgan._low_passes(real[:n], levels)
     fake_lows = lapgan._low_passes(lapgan.reconstruct([level[:n] for level in fake_levels]), levels)
-    chunks = jnp.split(z[:n], list(np.cumsum(lapgan._chunk_sizes(z.shape[-1], levels))[:-1]), axis=-1)
+    chunks = lapgan.noise_chunks(z[:n], levels)
     print("\n| level | real pair | chained fake | G_k on real coarse | real residual on G's coarse | FID of G_k on real coarse |")
     print("|---|---|---|---|---|---|")
     for k in range(1, levels):

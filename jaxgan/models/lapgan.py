@@ -182,6 +182,11 @@ def _chunk_sizes(z_dim: int, levels: int) -> list[int]:
     return [base + (k < extra) for k in range(levels)]
 
 
+def noise_chunks(z: Array, levels: int) -> list[Array]:
+    """z [..., z_dim] split into the per-level chunks z_0, ..., z_{L−1} the generator gives its levels."""
+    return jnp.split(z, list(itertools.accumulate(_chunk_sizes(z.shape[-1], levels)[:-1])), axis=-1)
+
+
 class _CoarseGenerator(nn.Module):
     """G_0: z_0 -> Dense(width) -> ReLU -> Dense(H_0·W_0·C) -> tanh -> I_0 [B, H_0, W_0, C]."""
 
@@ -244,7 +249,7 @@ class LaplacianGenerator(nn.Module):
     dtype: Any = jnp.float32
     coarse_width: int = 0  # G_0's hidden units (0: `width`)
 
-    def _plan(self, z_dim: int) -> tuple[int, list[int]]:
+    def _levels(self, z_dim: int) -> int:
         levels = pyramid_levels(tuple(self.image_shape), "LaplacianGenerator")
         if z_dim < levels:
             height, width = self.image_shape[0], self.image_shape[1]
@@ -252,7 +257,7 @@ class LaplacianGenerator(nn.Module):
                 f"LaplacianGenerator: z_dim {z_dim} is smaller than the {levels} pyramid levels of a {height}x{width} "
                 f"image; z is split into one chunk per level, so z_dim must be >= {levels}"
             )
-        return levels, _chunk_sizes(z_dim, levels)
+        return levels
 
     @nn.compact
     def levels(self, z: Array, labels: Array | None = None, *, train: bool = True) -> list[Array]:
@@ -260,7 +265,7 @@ class LaplacianGenerator(nn.Module):
         clipped here), each as promote_types(dtype, float32). `labels`: None, or source images [B, H, W, C] whose
         low-pass images l_k each G_k refines instead of the chain's (LapGAN's training)."""
         del train
-        levels, sizes = self._plan(z.shape[-1])
+        levels = self._levels(z.shape[-1])
         if labels is not None and tuple(labels.shape[1:]) != tuple(self.image_shape):
             raise ValueError(
                 f"LaplacianGenerator: source images of shape {tuple(labels.shape[1:])} for a generator of "
@@ -270,7 +275,7 @@ class LaplacianGenerator(nn.Module):
         out_dtype = jnp.promote_types(self.dtype, jnp.float32)
         height, width, channels = self.image_shape
         factor = 2 ** (levels - 1)
-        chunks = jnp.split(z.astype(self.dtype), list(itertools.accumulate(sizes[:-1])), axis=-1)
+        chunks = noise_chunks(z.astype(self.dtype), levels)
         coarse = (height // factor, width // factor, channels)
         image = _CoarseGenerator(coarse, self.coarse_width or self.width, self.dtype, name="level_0")(
             chunks[0]
@@ -370,6 +375,7 @@ __all__ = [
     "LaplacianGenerator",
     "downsample",
     "laplacian_pyramid",
+    "noise_chunks",
     "pyramid_levels",
     "reconstruct",
     "upsample",
