@@ -5,7 +5,7 @@ r"""Where a LapGAN run's samples go wrong: each pyramid level's contribution, an
 For a run of experiments/lapgan_mnist.py (its latest checkpoint and WORKDIR/config.json):
 
 * per level j, the images rebuilt from the first j + 1 pyramid levels (finer residuals set to 0,
-  `coarse_image`) of G's samples (sampled as at evaluation: the chain from z) against the held-out digits rebuilt
+  `jaxgan.models.lapgan.coarse_image`) of G's samples (sampled as at evaluation: the chain from z) against the held-out digits rebuilt
   the same way: FID, precision and recall in the digit classifier's features (and the FID of the rebuilt held-out
   digits against the full ones, for scale). A level whose rebuilt FID rises where the real one falls adds what the
   digits do not have.
@@ -29,15 +29,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 _WORKDIR = flags.DEFINE_string("workdir", None, "A LapGAN image run (finished or checkpointed).", required=True)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Samples of G (the held-out split is used whole).")
 _SEED = flags.DEFINE_integer("seed", 123, "Key of G's noise for the samples.")
-
-
-def coarse_image(pyramid: list, keep: int):
-    """The image of a Laplacian pyramid [I_0, h_1, ...] with only its first `keep` levels (the finer residuals 0)."""
-    import jax.numpy as jnp
-
-    from jaxgan.models.lapgan import reconstruct
-
-    return reconstruct(pyramid[:keep] + [jnp.zeros_like(level) for level in pyramid[keep:]])
 
 
 def main(argv):
@@ -71,8 +62,8 @@ def main(argv):
     print("| levels kept | FID, rebuilt held-out vs full | FID, G vs held-out (both rebuilt) | precision | recall |")
     print("|---|---|---|---|---|")
     for keep in range(1, levels + 1):
-        real_rebuilt = classify(jnp.clip(coarse_image(real_levels, keep), -1, 1))[1]
-        fake_rebuilt = classify(jnp.clip(coarse_image(fake_levels, keep), -1, 1))[1]
+        real_rebuilt = classify(jnp.clip(lapgan.coarse_image(real_levels, keep), -1, 1))[1]
+        fake_rebuilt = classify(jnp.clip(lapgan.coarse_image(fake_levels, keep), -1, 1))[1]
         precision, recall = image.precision_recall_from_features(real_rebuilt, fake_rebuilt, k=3)
         print(f"| 0..{keep - 1} | {float(image.fid_from_features(real_features, real_rebuilt)):.1f} | "
               f"{float(image.fid_from_features(real_rebuilt, fake_rebuilt)):.1f} | {float(precision):.3f} | "
@@ -96,8 +87,8 @@ def main(argv):
         on_real = g_k.apply({"params": state.g_params[f"level_{k}"]}, chunks[k], lapgan.upsample(real_lows[k - 1]))
         # The level on its own, as the paper evaluates a level: the real coarse image refined by G_k, finer
         # residuals 0, against the held-out digits rebuilt from the same levels.
-        refined = classify(jnp.clip(coarse_image(real_levels[:k] + [on_real] + real_levels[k + 1:], k + 1)[:n], -1, 1))[1]
-        reference = classify(jnp.clip(coarse_image(real_levels, k + 1), -1, 1))[1]
+        refined = classify(jnp.clip(lapgan.coarse_image(real_levels[:k] + [on_real] + real_levels[k + 1:], k + 1)[:n], -1, 1))[1]
+        reference = classify(jnp.clip(lapgan.coarse_image(real_levels, k + 1), -1, 1))[1]
         print(f"| {k} | {score(real_residual, real_lows[k - 1]):.3f} | {score(fake_levels[k][:n], fake_lows[k - 1]):.3f} | "
               f"{score(on_real, real_lows[k - 1]):.3f} | {score(real_residual, fake_lows[k - 1]):.3f} | "
               f"{float(image.fid_from_features(reference, refined)):.1f} |")  # fmt: skip

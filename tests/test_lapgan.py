@@ -12,8 +12,8 @@ import pytest
 from jaxgan import losses
 from jaxgan.models import linen_player
 from jaxgan.models.lapgan import (
-    LaplacianDiscriminator, LaplacianGenerator, _chunk_sizes, _ResidualDiscriminator, _ResidualGenerator, downsample,
-    laplacian_pyramid, pyramid_levels, reconstruct, upsample,
+    LaplacianDiscriminator, LaplacianGenerator, _chunk_sizes, _ResidualDiscriminator, _ResidualGenerator, coarse_image,
+    downsample, laplacian_pyramid, pyramid_levels, reconstruct, upsample,
 )
 
 BATCH = 4
@@ -264,10 +264,8 @@ def test_z_dim_smaller_than_levels_is_an_error():
 
 
 def test_coarse_image_keeps_the_first_levels():
-    """scripts/lapgan_levels.py rebuilds images from their first levels: the upsampled low-pass images, and all
+    """Images rebuilt from their first levels (scripts/lapgan_levels.py) are the upsampled low-pass images, and all
     levels give the image back."""
-    from scripts.lapgan_levels import coarse_image
-
     x = _images(SHAPE, seed=12)
     pyramid = laplacian_pyramid(x, LEVELS)
     chex.assert_trees_all_close(coarse_image(pyramid, 1), upsample(upsample(downsample(downsample(x)))), atol=1e-6)

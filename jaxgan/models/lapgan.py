@@ -176,6 +176,12 @@ def reconstruct(pyramid: list[Array]) -> Array:
     return image
 
 
+def coarse_image(pyramid: list[Array], keep: int) -> Array:
+    """The image of a Laplacian pyramid [I_0, h_1, ...] from its first `keep` levels alone (the finer residuals
+    set to 0): u^{L−keep}(I_{keep−1}), the low-pass image at level keep − 1 upsampled to full size."""
+    return reconstruct(pyramid[:keep] + [jnp.zeros_like(level) for level in pyramid[keep:]])
+
+
 def _chunk_sizes(z_dim: int, levels: int) -> list[int]:
     """Split z_dim into `levels` chunks as equal as possible, the first z_dim mod levels one entry longer."""
     base, extra = divmod(z_dim, levels)
@@ -373,6 +379,7 @@ class LaplacianDiscriminator(nn.Module):
 __all__ = [
     "LaplacianDiscriminator",
     "LaplacianGenerator",
+    "coarse_image",
     "downsample",
     "laplacian_pyramid",
     "noise_chunks",
