@@ -83,7 +83,7 @@ def main(argv):
             logits = d_k.apply({"params": state.d_params[f"level_{k}"]}, residual, lapgan.upsample(low))
             return float(jnp.mean(jax.nn.sigmoid(logits)))
 
-        real_residual = real_lows[k] - lapgan.upsample(real_lows[k - 1])
+        real_residual = real_levels[k][:n]
         on_real = g_k.apply({"params": state.g_params[f"level_{k}"]}, chunks[k], lapgan.upsample(real_lows[k - 1]))
         # The level on its own, as the paper evaluates a level: the real coarse image refined by G_k, finer
         # residuals 0, against the held-out digits rebuilt from the same levels.

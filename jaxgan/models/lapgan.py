@@ -247,7 +247,8 @@ class LaplacianGenerator(nn.Module):
     Output: train=True, the image unclipped (it may exceed [-1, 1] by the residuals); train=False, the image
     clipped to [-1, 1]. Computed in `dtype`, returned as promote_types(dtype, float32). Stateless. `labels`: None
     (the chain above), or source images x' [B, H, W, C]: then l_k = u(I'_{k−1}), the source's own low-pass image
-    one level coarser, upsampled (LapGAN's training; the output then mixes G_0's I_0 with residuals made for x'). Submodules (parameter subtrees) are named level_0, ..., level_{L−1}.
+    one level coarser, upsampled (LapGAN's training; the output then mixes G_0's I_0 with residuals made for x').
+    Submodules (parameter subtrees) are named level_0, ..., level_{L−1}.
     """
 
     image_shape: tuple[int, int, int]
@@ -348,7 +349,7 @@ class LaplacianDiscriminator(nn.Module):
     block means). jaxgan/losses.py reduces logits with a mean over all elements, so the game is the mean of the
     L per-level games.
 
-    With `labels` (source images, the shape of x) the conditioning image of level k is the source x''s, u(sg(I'_{k−1})),
+    With `labels` (source images, the shape of x) the conditioning image of level k is the source's, u(sg(I'_{k−1})),
     and x gives only I_0 and the residuals: LapGAN's training, where a sample's residuals refine a real image.
     Computed in `dtype`, returned as promote_types(dtype, float32). Stateless. Submodules are
     named level_0, ..., level_{L−1}. Unsupported image sizes raise a one-line ValueError.
