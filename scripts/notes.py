@@ -200,11 +200,15 @@ def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.
     import ml_collections
 
     from jaxgan.conditioning import data_of
-    from jaxgan.metrics.evaluations import build_evaluation
+    from jaxgan.data.images import to_unit_range
+    from jaxgan.metrics.evaluations import build_evaluation, eval_noise, generate_ema
 
     at = ml_collections.ConfigDict(config.to_dict())
     at.eval_truncation = float(truncation)
     evaluation = build_evaluation(at, task.data)
     metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
+    if state.g_params_ema is not None:  # the evaluation's samples are G's; these are the average's
+        z = eval_noise(game, state, at.eval_num_samples, at.eval_truncation)
+        samples = jax.jit(lambda s: to_unit_range(generate_ema(game, s, z)))(state)
     metrics = jax.device_get(metrics)
     return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))

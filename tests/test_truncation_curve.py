@@ -27,6 +27,22 @@ def test_untruncated_curve_point_is_the_runs_evaluation(tmp_path):
     assert not np.allclose(truncated_samples, samples, atol=1e-3)
 
 
+def test_with_an_ema_the_curve_samples_the_average(tmp_path):
+    """BigGAN samples and truncates the averaged G: with an EMA the samples are the EMA's on the truncated noise
+    (the run's own figure shows G's), and the summary has the EMA's metrics beside G's."""
+    from jaxgan.data.images import to_unit_range
+    from jaxgan.metrics.evaluations import eval_noise, generate_ema
+
+    train_and_evaluate(digits_config(num_steps=10, ema_decay=0.5), str(tmp_path / "run"), echo=lambda _: None)
+    config, task, game, state, _ = load_run(tmp_path / "run")
+    summary, samples = evaluate_at(config, task, game, state, 0.5)
+    expected = to_unit_range(generate_ema(game, state, eval_noise(game, state, config.eval_num_samples, 0.5)))
+    np.testing.assert_allclose(samples, np.asarray(expected), atol=1e-6)
+    saved = np.load(tmp_path / "run" / "samples" / "step_00000010.npy")  # G's, untruncated
+    assert not np.allclose(samples, saved, atol=1e-3)
+    assert {"fid", "ema_fid"} <= set(summary)
+
+
 def test_the_script_writes_the_curve(tmp_path):
     train_and_evaluate(digits_config(num_steps=10), str(tmp_path / "run"), echo=lambda _: None)
     args = [sys.executable, "scripts/truncation_curve.py", f"--workdir={tmp_path / 'run'}", "--truncations=0,1"]

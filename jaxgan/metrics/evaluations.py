@@ -200,7 +200,8 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     InfoGAN: `code_accuracy`, the agreement of the categorical code with the digit under the best one-to-one
     matching, as in Chen et al. 2016). Stacked MNIST (three digits as R, G, B) is judged as in Metz et al. 2016:
     each channel classified by the MNIST classifier, `modes` = how many of the 1000 digit triples are produced,
-    `kl` = KL(generated triple histogram ‖ uniform)."""
+    `kl` = KL(generated triple histogram ‖ uniform). With an EMA of G every metric is also computed for the
+    average (`ema_*`, same noise); the saved samples and the figure are G's, the ones the unprefixed metrics score."""
     from jaxgan.data.images import to_model_range, to_unit_range
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
@@ -293,7 +294,8 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         if state.g_params_ema is not None:
             ema_samples = generate_ema(game, state, z)
             metrics.update({f"ema_{k}": v for k, v in measure(game, ema_samples, classes).items()})
-            samples = ema_samples  # the figure shows the averaged G: it is the one to sample from
+        # The figure shows G, whose samples the unprefixed metrics (the tables' values) score. Early in training
+        # an average of G's weights can be far worse than G (BUILD_NOTES.md, "The sample grids showed the EMA").
         snapshot = to_unit_range(samples)
         if classes is not None:
             snapshot = Labelled(snapshot, labels=classes)
@@ -332,8 +334,6 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def plot(path, snapshots, game, config):
         title = f"{config.data.name}, {describe_run(config)}"
-        if config.ema_decay > 0:
-            title += f", EMA of G (decay {config.ema_decay:g})"
         labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
         if labels:
             final = max(snapshots)
