@@ -59,6 +59,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.consensus_gamma = 1.0  # γ of the consensus rule
     config.sga_lambda = 1.0  # λ of symplectic gradient adjustment
     config.ema_decay = 0.0  # > 0 keeps an exponential moving average of G, evaluated beside G
+    config.ema_rampup = 0.0  # > 0 caps the average's half-life at ema_rampup × steps so far (StyleGAN2-ADA: 0.05)
     config.penalty = "none"  # none, wgan_gp, dragan, r1, r2, nagarajan_kolter
     config.penalty_weight = 0.0  # λ (WGAN-GP, DRAGAN), γ (R1/R2: γ/2·penalty), η (Nagarajan–Kolter: η/2·‖∇‖²)
     config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
@@ -329,7 +330,7 @@ _POSITIVE_INTS = (
     "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
     "discriminator.max_width", "lazy.r1_interval", "lazy.path_length_interval", "generator.mapping_layers", "generator.w_dim",
 )  # fmt: skip
-_NON_NEGATIVE = ("num_devices", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
+_NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
                  "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
@@ -404,6 +405,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"--config.lazy.path_length_weight={config.lazy.path_length_weight!r}: path length regularization needs "
             f"a StyleGAN2 generator (its mapping network), not {config.generator.name!r}; use --config.generator.name=stylegan2"
+        )
+    if config.ema_rampup > 0 and config.ema_decay == 0:
+        raise ConfigError(
+            f"--config.ema_rampup={config.ema_rampup!r}: ramps up the EMA of G, which is off; set --config.ema_decay "
+            "(e.g. 0.999) too"
         )
     if config.lazy.r1_gamma > 0 and config.penalty == "r1":
         raise ConfigError(

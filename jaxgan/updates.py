@@ -420,14 +420,30 @@ def optimistic_step(game: Game) -> UpdateRule:
     return UpdateRule(rule.step, rule.num_real_batches, optimistic.init)
 
 
-def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
-    """Keeps θ_EMA ← decay·θ_EMA + (1 − decay)·θ_G after every step of `rule` (Yazıcı et al. 2019; BigGAN).
+def with_generator_ema(rule: UpdateRule, decay: float, rampup: float = 0.0) -> UpdateRule:
+    """Keeps θ_EMA ← β_t·θ_EMA + (1 − β_t)·θ_G after every step of `rule` (Yazıcı et al. 2019; BigGAN).
 
+    β_t = `decay`, or with `rampup` r > 0 the ramp of StyleGAN2-ADA (Karras et al. 2020, its `ema_rampup`): the
+    average's half-life, H = ln ½ / ln decay steps, is capped at r·t after t steps,
+
+        β_t = min(decay, ½^(1/(r·t))),   β_0 = 0,
+
+    so the average never reaches back further than a fraction r of the training so far; a short run's average
+    then leaves its first steps behind, which a fixed 0.999 (half-life 693 steps) does not within 1500 steps.
     The average starts at G's initial parameters and lives in `state.g_params_ema`; evaluation reports it beside
     the raw G.
     """
     if not 0 <= decay < 1:
         raise ValueError(f"ema_decay must be in [0, 1), got {decay}")
+    if rampup < 0:
+        raise ValueError(f"ema_rampup must be >= 0, got {rampup}")
+
+    def beta(step: jax.Array) -> jax.Array:
+        if rampup == 0:
+            return jnp.float32(decay)
+        horizon = rampup * step.astype(jnp.float32)  # r·t, the capped half-life in steps
+        ramped = jnp.where(horizon > 0, 0.5 ** (1.0 / jnp.maximum(horizon, 1e-30)), 0.0)
+        return jnp.minimum(jnp.float32(decay), ramped)
 
     def init(key, example):
         state = rule.init(key, example)
@@ -435,7 +451,8 @@ def with_generator_ema(rule: UpdateRule, decay: float) -> UpdateRule:
 
     def step(state, batch, **due):
         new_state, metrics = rule.step(state, batch, **due)
-        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_params_ema, new_state.g_params)
+        b = beta(state.step)
+        ema = jax.tree.map(lambda e, p: b * e + (1 - b) * p, state.g_params_ema, new_state.g_params)
         return new_state.replace(g_params_ema=ema), metrics
 
     return rule._replace(step=step, init=init)
@@ -624,7 +641,7 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
             rule, game, r1_gamma=lazy.r1_gamma, r1_interval=lazy.r1_interval, path_length_weight=lazy.path_length_weight,
             path_length_interval=lazy.path_length_interval, path_length_decay=lazy.path_length_decay,
         )  # fmt: skip
-    return with_generator_ema(rule, config.ema_decay) if config.ema_decay > 0 else rule
+    return with_generator_ema(rule, config.ema_decay, config.ema_rampup) if config.ema_decay > 0 else rule
 
 
 def _named_rule(game: Game, config: Any, unroll_inner: bool) -> UpdateRule:

@@ -127,3 +127,16 @@ def test_a_setting_that_no_longer_exists_is_named_as_such():
 
     saved = {**default_config().to_dict(), "retired_option": 3}
     assert config_differences(saved, default_config()) == ["retired_option: 3 → (no such setting now)"]
+
+
+def test_ema_rampup_needs_an_ema():
+    config = default_config()
+    config.ema_rampup = 0.05
+    with pytest.raises(ConfigError, match=r"^--config.ema_rampup=0.05: ramps up the EMA of G, which is off; set --config.ema_decay"):
+        validate(config)
+    config.ema_decay = 0.999
+    validate(config)
+    config.ema_rampup = -0.1
+    with pytest.raises(ConfigError, match=r"^--config.ema_rampup=-0.1: must be >= 0$"):
+        validate(config)
+

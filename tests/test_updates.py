@@ -401,6 +401,26 @@ def test_generator_ema_is_the_exponential_average_of_the_trajectory():
     np.testing.assert_allclose(float(state.g_params_ema["theta"][0]), ema, rtol=1e-5)
 
 
+def test_generator_ema_rampup_caps_the_half_life_at_a_fraction_of_the_steps():
+    """StyleGAN2-ADA's ramp: β_t = min(decay, ½^(1/(r·t))), t the steps before this one, so the first step copies G
+    and the average of a short run reaches back over the last fraction r of it only."""
+    decay, rampup, num_steps = 0.99, 0.5, 40
+    state, path = dirac_trajectory(with_generator_ema(simultaneous_step(dirac_game(ETA)), decay, rampup), num_steps=num_steps)
+    ema, betas = 1.0, []
+    for t, theta in enumerate(path[:, 0].astype(np.float64)):
+        beta = 0.0 if t == 0 else min(decay, 0.5 ** (1.0 / (rampup * t)))
+        betas.append(beta)
+        ema = beta * ema + (1 - beta) * theta
+    assert betas[1] == 0.25 and betas[-1] < decay  # t = 1: half-life ½ step; still ramping at t = 39
+    np.testing.assert_allclose(float(state.g_params_ema["theta"][0]), ema, rtol=1e-5)
+    plain, _ = dirac_trajectory(with_generator_ema(simultaneous_step(dirac_game(ETA)), decay), num_steps=num_steps)
+    assert abs(float(plain.g_params_ema["theta"][0]) - ema) > 1e-3  # the ramp changes the average
+    one, first = dirac_trajectory(with_generator_ema(simultaneous_step(dirac_game(ETA)), decay, rampup), num_steps=1)
+    assert float(one.g_params_ema["theta"][0]) == float(first[0, 0])  # β_0 = 0: the average is G after one step
+    with pytest.raises(ValueError, match=r"^ema_rampup must be >= 0, got -1.0$"):
+        with_generator_ema(simultaneous_step(dirac_game(ETA)), decay, -1.0)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The paper setting against an independent plain-JAX implementation, and eps_root where D's Adam is unrolled.
 # ---------------------------------------------------------------------------------------------------------------
