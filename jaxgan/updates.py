@@ -438,9 +438,7 @@ def with_generator_ema(rule: UpdateRule, decay: float, rampup: float = 0.0) -> U
     if rampup < 0:
         raise ValueError(f"ema_rampup must be >= 0, got {rampup}")
 
-    def beta(step: jax.Array) -> jax.Array:
-        if rampup == 0:
-            return jnp.float32(decay)
+    def ramped_beta(step: jax.Array) -> jax.Array:
         horizon = rampup * step.astype(jnp.float32)  # r·t, the capped half-life in steps
         ramped = jnp.where(horizon > 0, 0.5 ** (1.0 / jnp.maximum(horizon, 1e-30)), 0.0)
         return jnp.minimum(jnp.float32(decay), ramped)
@@ -451,7 +449,8 @@ def with_generator_ema(rule: UpdateRule, decay: float, rampup: float = 0.0) -> U
 
     def step(state, batch, **due):
         new_state, metrics = rule.step(state, batch, **due)
-        b = beta(state.step)
+        # Without the ramp β is the Python float, so the update's rounding is what it was before the ramp existed.
+        b = ramped_beta(state.step) if rampup > 0 else decay
         ema = jax.tree.map(lambda e, p: b * e + (1 - b) * p, state.g_params_ema, new_state.g_params)
         return new_state.replace(g_params_ema=ema), metrics
 
