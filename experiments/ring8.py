@@ -11,7 +11,7 @@ and 1e-12 for D, whose steps the unroll differentiates through. These are the de
 `ema_decay = 0.999`: an exponential moving average of G's parameters is kept beside G and evaluated on the same
 noise (Yazıcı et al. 2019). It does not change the training, which stays the paper's; it averages out the
 oscillation of G's samples around the modes, which is what limits the high-quality fraction of the raw G here
-(BUILD_NOTES.md, "GPU session").
+(BUILD_NOTES.md, "Ring of 8 at the paper's learning rate", has the 10-seed results of both).
 """
 
 from jaxgan.config import default_config
