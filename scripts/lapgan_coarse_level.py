@@ -5,7 +5,7 @@ here on its own for each of --steps.
     python scripts/lapgan_coarse_level.py --workdir=runs/zoo/lapgan_mnist/seed_0 [--steps=1500,6000]
 
 The level-0 GAN of (c) is the setting of jaxgan/models/lapgan.py's G_0 and D_0 written out in plain JAX and optax
-(an MLP with one hidden layer of the run's coarse width, ReLU and tanh in G, LeakyReLU(0.2) in D; the
+(MLPs with one hidden layer of each player's coarse width, ReLU and tanh in G, LeakyReLU(0.2) in D; the
 non-saturating loss; Adam with the run's rates and β1; one D step per G step; the run's batch size and z chunk),
 on the training digits average-pooled to 7×7. Since LapGAN's levels are trained independently, this is the game
 the run's level 0 plays, without the finer levels' cost. Printed: the 7×7 FID of the level-0 GAN every 500 steps
@@ -15,6 +15,7 @@ the run's level 0 plays, without the finer levels' cost. Printed: the 7×7 FID o
 
 from __future__ import annotations
 
+import math
 import pathlib
 import sys
 
@@ -58,7 +59,8 @@ def main(argv):
     held_coarse_features = classify(to_full(held_coarse))[1]
     real_features = classify(real)[1]
     width = config.generator.base_width
-    coarse_width = config.generator.get("coarse_width", 0) or width
+    g_coarse = config.generator.get("coarse_width", 0)  # 0: the player's base width, as in the model
+    d_coarse = config.discriminator.get("coarse_width", 0) or config.discriminator.base_width
 
     z = game.sample_noise(jax.random.key(_SEED.value), n)
     z = z.data if hasattr(z, "data") else z
@@ -76,7 +78,7 @@ def main(argv):
         return float(image.fid_from_features(held_coarse_features, classify(to_full(coarse))[1]))
 
     # The level-0 game in plain JAX.
-    z_dim, size, batch = chunks[0].shape[-1], int(jnp.prod(jnp.array(held_coarse.shape[1:]))), config.batch_size
+    z_dim, size, batch = chunks[0].shape[-1], math.prod(held_coarse.shape[1:]), config.batch_size
 
     def init(key, sizes):
         keys = jax.random.split(key, len(sizes) - 1)
@@ -108,14 +110,14 @@ def main(argv):
         return (optax.apply_updates(g, updates), d, g_state, d_state), None
 
     train = jax.jit(lambda carry, keys: jax.lax.scan(train_step, carry, keys)[0])
-    own = lapgan.LaplacianGenerator(shape, width, coarse_width=config.generator.get("coarse_width", 0)).apply(
+    own = lapgan.LaplacianGenerator(shape, width, coarse_width=g_coarse).apply(
         {"params": state.g_params}, z, method="levels")[0]  # fmt: skip
     print(f"{_WORKDIR.value}, step {step}; full-image FID of the chain on each 7×7 source (7×7 FID in brackets):")
     print(f"  held-out digits: {chain_fid(held_coarse):.1f}")
     print(f"  the run's G_0: {chain_fid(own):.1f} ({coarse_fid(own):.1f})")
     for steps in sorted(int(s) for s in _STEPS.value):
         key_g, key_d, key_train = jax.random.split(jax.random.key(_SEED.value), 3)
-        g, d = init(key_g, [z_dim, coarse_width, size]), init(key_d, [size, coarse_width, 1])
+        g, d = init(key_g, [z_dim, g_coarse or width, size]), init(key_d, [size, d_coarse, 1])
         carry, curve, done = (g, d, g_opt.init(g), d_opt.init(d)), [], 0
         while done < steps:
             chunk = min(500, steps - done)

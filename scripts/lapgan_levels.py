@@ -7,8 +7,8 @@ For a run of experiments/lapgan_mnist.py (its latest checkpoint and WORKDIR/conf
 * per level j, the images rebuilt from the first j + 1 pyramid levels (finer residuals set to 0,
   `jaxgan.models.lapgan.coarse_image`) of G's samples (sampled as at evaluation: the chain from z) against the
   held-out digits rebuilt the same way: FID, precision and recall in the digit classifier's features (and the FID
-  of the rebuilt held-out digits against the full ones, for scale). A level whose rebuilt FID rises where the real one falls adds what the
-  digits do not have.
+  of the rebuilt held-out digits against the full ones, for scale). A level whose rebuilt FID rises where the real
+  one falls adds what the digits do not have.
 * per finer level k, D_k's mean sigmoid on four kinds of pairs (h_k, l_k): real (the held-out digits' own),
   chained fakes (G's residual on its own coarse image, as sampled), G_k's residual on the REAL coarse image (what
   LapGAN's training shows D_k), and the real residual on G's coarse image. A D_k that scores by the residual ranks
