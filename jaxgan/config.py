@@ -99,13 +99,14 @@ def default_config() -> ml_collections.ConfigDict:
 
     # eps_root is 0 as in Adam: a positive value floors the denominator at √eps_root and slows every parameter whose
     # gradients are smaller (see unroll_eps_root for the one place it is needed).
-    # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps.
+    # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps, beginning at step
+    # cosine_decay_begin (held constant before it, e.g. until a mixture's modes are covered).
     # orthogonal_regularization = β > 0 adds the gradient of BigGAN's β‖WᵀW ⊙ (1 − I)‖² over the player's kernels
     # (class embeddings excepted) to its gradient (jaxgan.penalties.add_orthogonal_regularization).
     for player in ("g_optimizer", "d_optimizer"):
         config[player] = ml_collections.ConfigDict(
             dict(name="adam", learning_rate=1e-4, b1=0.5, b2=0.999, eps=1e-8, eps_root=0.0, cosine_decay_steps=0,
-                 orthogonal_regularization=0.0)
+                 cosine_decay_begin=0, orthogonal_regularization=0.0)
         )
 
     config.log_every_steps = 500
@@ -163,8 +164,9 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam, RMSProp or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 the rate at step t is
-    lr · ½(1 + cos(π·min(t, T)/T)) (Loshchilov & Hutter 2017, without restarts), reaching 0 at T.
+    """Adam, RMSProp or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 and `cosine_decay_begin` = B the
+    rate at step t is lr · ½(1 + cos(π·min(max(t − B, 0), T)/T)) (Loshchilov & Hutter 2017, without restarts):
+    constant for B steps, then 0 from step B + T on.
 
     RMSProp (WGAN's optimizer, Arjovsky et al. 2017) is PyTorch's: ν ← b2·ν + (1 − b2)·g², step
     −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average).
@@ -182,6 +184,9 @@ def _optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformatio
     rate = config.learning_rate
     if config.cosine_decay_steps:
         rate = optax.cosine_decay_schedule(config.learning_rate, config.cosine_decay_steps)
+        if config.cosine_decay_begin:
+            constant = optax.constant_schedule(config.learning_rate)
+            rate = optax.join_schedules([constant, rate], boundaries=[config.cosine_decay_begin])
     if config.name == "adam":
         return optax.adam(rate, b1=config.b1, b2=config.b2, eps=config.eps, eps_root=config.eps_root)
     if config.name == "rmsprop":
@@ -330,7 +335,8 @@ _POSITIVE_INTS = (
     "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
     "discriminator.max_width", "lazy.r1_interval", "lazy.path_length_interval", "generator.mapping_layers", "generator.w_dim",
 )  # fmt: skip
-_NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
+_NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "g_optimizer.cosine_decay_begin",
+                 "d_optimizer.cosine_decay_begin", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
                  "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
@@ -406,6 +412,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"--config.lazy.path_length_weight={config.lazy.path_length_weight!r}: path length regularization needs "
             f"a StyleGAN2 generator (its mapping network), not {config.generator.name!r}; use --config.generator.name=stylegan2"
         )
+    for player in ("g_optimizer", "d_optimizer"):
+        if config[player].cosine_decay_begin > 0 and config[player].cosine_decay_steps == 0:
+            raise ConfigError(
+                f"--config.{player}.cosine_decay_begin={config[player].cosine_decay_begin!r}: begins a decay that is "
+                f"off; set --config.{player}.cosine_decay_steps (its length) too"
+            )
     if config.ema_rampup > 0 and config.ema_decay == 0:
         raise ConfigError(
             f"--config.ema_rampup={config.ema_rampup!r}: ramps up the EMA of G, which is off; set --config.ema_decay "

@@ -11,17 +11,27 @@ from jaxgan.config import ConfigError, default_config, differentiates_d_optimize
 from scripts.notes import load_experiment
 
 
-@pytest.mark.parametrize("decay_steps", [0, 4])
-def test_sgd_step_sizes_follow_the_cosine_decay(decay_steps):
+@pytest.mark.parametrize("decay_steps, decay_begin", [(0, 0), (4, 0), (4, 3)])
+def test_sgd_step_sizes_follow_the_cosine_decay(decay_steps, decay_begin):
     config = default_config().g_optimizer
-    config.name, config.learning_rate, config.cosine_decay_steps = "sgd", 0.3, decay_steps
+    config.name, config.learning_rate = "sgd", 0.3
+    config.cosine_decay_steps, config.cosine_decay_begin = decay_steps, decay_begin
     optimizer = make_optimizer(config)
     params = jnp.zeros(())
     state = optimizer.init(params)
-    for t in range(7):
+    for t in range(10):
         update, state = optimizer.update(jnp.ones(()), state, params)
-        expected = 0.3 if not decay_steps else 0.3 * 0.5 * (1 + math.cos(math.pi * min(t, decay_steps) / decay_steps))
+        into_decay = min(max(t - decay_begin, 0), decay_steps)
+        expected = 0.3 if not decay_steps else 0.3 * 0.5 * (1 + math.cos(math.pi * into_decay / decay_steps))
         np.testing.assert_allclose(-float(update), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_a_decay_begin_without_a_decay_is_refused():
+    config = default_config()
+    config.g_optimizer.cosine_decay_begin = 100
+    with pytest.raises(ConfigError, match=r"^--config.g_optimizer.cosine_decay_begin=100: begins a decay that is off; "
+                       r"set --config.g_optimizer.cosine_decay_steps \(its length\) too$"):
+        validate(config)
 
 
 def test_negative_decay_steps_are_refused():
