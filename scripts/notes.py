@@ -92,6 +92,15 @@ def load_experiment(name: str):
     return load_config_file(ROOT / "experiments" / f"{name}.py")
 
 
+def figure_path(figure: str | None, name: str, workdir, write_notes: bool) -> pathlib.Path:
+    """Where a reproduction script draws its figure: `figure` if given; else docs/figures/NAME.png with
+    `write_notes` (the figure the notes show), and WORKDIR/NAME.png without, so that pilots and partial runs never
+    overwrite a published figure."""
+    if figure:
+        return pathlib.Path(figure)
+    return (ROOT / "docs" / "figures" if write_notes else pathlib.Path(workdir)) / f"{name}.png"
+
+
 def publish(name: str, table: str, results, workdir: pathlib.Path, write_notes: bool) -> None:
     """Prints `table`, keeps the raw `results` beside the runs, and with `write_notes` puts the table into
     BUILD_NOTES.md and README.md (block NAME)."""

@@ -43,7 +43,7 @@ from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
 from scripts.notes import (  # noqa: E402
-    RESULTS, ROOT, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, train_run,
+    RESULTS, figure_path, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, train_run,
 )  # fmt: skip
 
 _EXPERIMENTS = flags.DEFINE_list(
@@ -53,7 +53,7 @@ _EXPERIMENTS = flags.DEFINE_list(
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per experiment (0, 1, ...).")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides every experiment's num_steps.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/image_table", "Parent folder of the runs.")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png).")
+_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png with --write_notes, else WORKDIR/image_table.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 _BLOCK = flags.DEFINE_string("block", "image_table", "Name of the notes block the table goes to (with --write_notes).")
 _DATA = flags.DEFINE_enum(
@@ -221,7 +221,7 @@ def main(argv):
         "",
         text,
     ])  # fmt: skip
-    figure = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "image_table.png")
+    figure = figure_path(_FIGURE.value, "image_table", workdir, _WRITE_NOTES.value)
     if rows:
         plotting.plot_image_rows(figure, labels, rows, title="final samples, first finished seed")
         print(f"figure: {figure}")

@@ -28,11 +28,11 @@ from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.data.images import to_unit_range  # noqa: E402
 from jaxgan.game import generate  # noqa: E402
-from scripts.notes import ROOT, publish, restore_final_state, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, publish, restore_final_state, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/infogan.png).")
+_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/infogan.png with --write_notes, else WORKDIR/infogan.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the result into BUILD_NOTES.md and README.md.")
 
 SWEEP = np.linspace(-2.0, 2.0, 9)
@@ -61,7 +61,7 @@ def main(argv):
     validate(config)
     result = train_run(config, _WORKDIR.value)
     game, state = restore_final_state(config, _WORKDIR.value)
-    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "infogan.png")
+    path = figure_path(_FIGURE.value, "infogan", _WORKDIR.value, _WRITE_NOTES.value)
     for which in range(game.conditioning.continuous):
         grid = code_sweep(game, state, which)
         target = path if which == 0 else path.with_name(f"{path.stem}_c{which + 2}{path.suffix}")

@@ -27,13 +27,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
-from scripts.notes import ROOT, mixture_cells, publish, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, mixture_cells, publish, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.")
 _FIGURE = flags.DEFINE_string(
-    "figure", None, "Where the figure goes (default docs/figures/BLOCK.png, see --block)."
+    "figure", None, "Where the figure goes (default docs/figures/BLOCK.png with --write_notes, else WORKDIR/BLOCK.png)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 _BLOCK = flags.DEFINE_string("block", None, "Name of the notes block and figure (default table_ring or table_grid).")
@@ -126,7 +126,7 @@ def write_figure(results: dict[str, list[dict]], base) -> None:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / name / "samples")
         first = {step: v[0] if v.ndim == 3 else v for step, v in snapshots.items()}  # [runs, n, 2] or one run's [n, 2]
         rows.append((METHODS[name][0].replace(" (", "\n("), first))
-    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / f"{block_name(base)}.png")
+    path = figure_path(_FIGURE.value, block_name(base), _WORKDIR.value, _WRITE_NOTES.value)
     data = np.asarray(mixture.sample(jax.random.key(0), base.eval_num_samples))
     title = f"{'Ring of 8' if base.data.name == 'ring' else 'Grid of 25'}, seed {base.seed}: samples (blue), data (red)"
     plotting.plot_sample_grid(path, rows, mixture.means, title=title, data=data)

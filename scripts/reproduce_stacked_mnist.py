@@ -24,13 +24,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
-from scripts.notes import ROOT, publish, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, publish, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/stacked_mnist.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/stacked_mnist", "Parent directory of the sweeps.")
 _KS = flags.DEFINE_list("ks", ["0", "1", "5", "10"], "Unrolling steps K to train.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per K, trained as one vmapped program.")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/table_stacked_mnist.png).")
+_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/table_stacked_mnist.png with --write_notes, else WORKDIR/table_stacked_mnist.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 PUBLISHED = (
@@ -71,7 +71,7 @@ def write_figure(results: dict[int, list[dict]]) -> None:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / f"k{k}" / "samples")
         final = snapshots[max(snapshots)]
         rows.append(final[0] if final.ndim == 5 else final)  # [runs, n, H, W, 3] or one run's [n, H, W, 3]
-    path = pathlib.Path(_FIGURE.value or ROOT / "docs" / "figures" / "table_stacked_mnist.png")
+    path = figure_path(_FIGURE.value, "table_stacked_mnist", _WORKDIR.value, _WRITE_NOTES.value)
     plotting.plot_image_rows(path, [f"K={k}" for k in results], [r[:16] for r in rows], title="Stacked MNIST, seed 0, final samples")
     print(f"figure: {path}")
 
