@@ -9,7 +9,7 @@ Each (experiment, seed) is one run of `experiments/NAME.py` in WORKDIR/NAME/seed
 (resumable: rerunning the command continues unfinished runs and reuses finished ones). The metrics are the image
 evaluation's (`jaxgan.metrics.evaluations.image_evaluation`: the shipped digit classifier's features and logits, so
 the scale is not Inception's and not comparable with published MNIST numbers computed otherwise). The figure
-`docs/figures/image_table.png` has one row per system: the first eight final samples of its first finished seed.
+(`docs/figures/image_table.png` with --write_notes, else WORKDIR/image_table.png) has one row per system: the first eight final samples of its first finished seed.
 --finished_only trains nothing and tabulates the finished runs only (runs trained elsewhere, e.g. on a GPU). With
 --write_notes the table goes into BUILD_NOTES.md and README.md (block `image_table`, or --block).
 
