@@ -21,6 +21,7 @@ from jaxgan.data import DATASETS, registry_name
 from jaxgan.losses import ENERGY_LOSSES, LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
 from jaxgan.models import DISCRIMINATORS, GENERATORS
+from jaxgan.models.lapgan import COARSE_MODELS
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.registry import did_you_mean
 from jaxgan import penalties
@@ -325,6 +326,8 @@ _CHOICES: dict[str, Iterable[str]] = {
     "discriminator.energy": ("mse", "l1"),
     "discriminator.autoencoder_activation": ("leaky_relu", "elu"),
     "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),
+    "generator.coarse_model": COARSE_MODELS,
+    "discriminator.coarse_model": COARSE_MODELS,
     "d_optimizer.name": OPTIMIZERS,
 }
 

@@ -110,11 +110,14 @@ def main(argv):
         return (optax.apply_updates(g, updates), d, g_state, d_state), None
 
     train = jax.jit(lambda carry, keys: jax.lax.scan(train_step, carry, keys)[0])
-    own = lapgan.LaplacianGenerator(shape, width, coarse_width=g_coarse).apply(
+    own = lapgan.LaplacianGenerator(shape, width, coarse_width=g_coarse, coarse_model=config.generator.get("coarse_model", "mlp")).apply(
         {"params": state.g_params}, z, method="levels")[0]  # fmt: skip
     print(f"{_WORKDIR.value}, step {step}; full-image FID of the chain on each 7×7 source (7×7 FID in brackets):")
     print(f"  held-out digits: {chain_fid(held_coarse):.1f}")
     print(f"  the run's G_0: {chain_fid(own):.1f} ({coarse_fid(own):.1f})")
+    if config.generator.get("coarse_model", "mlp") != "mlp" and _STEPS.value:
+        print("  (the stand-alone level-0 GAN is the MLP setting; this run's G_0 is not an MLP, so it is skipped)")
+        return
     for steps in sorted(int(s) for s in _STEPS.value):
         key_g, key_d, key_train = jax.random.split(jax.random.key(_SEED.value), 3)
         g, d = init(key_g, [z_dim, g_coarse or width, size]), init(key_d, [size, d_coarse, 1])

@@ -50,7 +50,9 @@ def main(argv):
     shape = tuple(real.shape[1:])
     levels = lapgan.pyramid_levels(shape)
     width = (config.generator.base_width, config.discriminator.base_width)
-    generator = lapgan.LaplacianGenerator(shape, width[0], coarse_width=config.generator.get("coarse_width", 0))
+    generator = lapgan.LaplacianGenerator(
+        shape, width[0], coarse_width=config.generator.get("coarse_width", 0),
+        coarse_model=config.generator.get("coarse_model", "mlp"))  # fmt: skip
     z = game.sample_noise(jax.random.key(_SEED.value), _NUM_SAMPLES.value)
     z = z.data if hasattr(z, "data") else z
     fake_levels = generator.apply({"params": state.g_params}, z, method="levels")

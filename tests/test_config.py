@@ -41,6 +41,13 @@ def test_negative_decay_steps_are_refused():
         validate(config)
 
 
+
+def test_unknown_lapgan_coarse_model_is_refused_with_a_suggestion():
+    config = default_config()
+    config.discriminator.coarse_model = "cnn"
+    with pytest.raises(ConfigError, match=r"^--config.discriminator.coarse_model='cnn': unknown value; allowed: conv, mlp"):
+        validate(config)
+
 @pytest.mark.parametrize("path", sorted(pathlib.Path(__file__).resolve().parents[1].glob("experiments/*.py")), ids=str)
 def test_every_experiment_config_validates(path):
     validate(load_experiment(path.stem))  # raises ConfigError naming the bad key

@@ -114,9 +114,7 @@ def test_generated_image_pyramid_is_the_generator_levels(game):
     chex.assert_trees_all_close(reconstruct(levels), image, atol=0)
 
 
-def test_each_level_logit_trains_only_its_own_generator(game):
-    generator, discriminator, z, g_params, d_params = game
-
+def _assert_each_level_logit_trains_only_its_own_generator(generator, discriminator, z, g_params, d_params):
     @jax.jit
     def grads(g_params):
         def level_logit(params, j):
@@ -134,6 +132,18 @@ def test_each_level_logit_trains_only_its_own_generator(game):
         for k in range(LEVELS):
             if k != j:
                 assert norm(grad[f"level_{k}"]) <= 1e-6 * own, (j, k, norm(grad[f"level_{k}"]), own)
+
+
+def test_each_level_logit_trains_only_its_own_generator(game):
+    _assert_each_level_logit_trains_only_its_own_generator(*game)
+
+
+def test_convolutional_coarsest_level_keeps_the_levels_independent():
+    generator = LaplacianGenerator(SHAPE, width=WIDTH, coarse_model="conv")
+    discriminator = LaplacianDiscriminator(width=WIDTH, coarse_model="conv")
+    z = _normal((BATCH, Z_DIM), seed=4)
+    g_params, d_params = _params(generator, z), _params(discriminator, _images(SHAPE), seed=5)
+    _assert_each_level_logit_trains_only_its_own_generator(generator, discriminator, z, g_params, d_params)
 
 
 def test_source_images_replace_the_chain_below_each_finer_level(game):
@@ -282,3 +292,32 @@ def test_coarse_width_sets_only_the_coarsest_mlps():
     assert g["params"]["level_1"]["Conv_0"]["kernel"].shape == (3, 3, 2, WIDTH)
     assert d["params"]["level_0"]["Dense_0"]["kernel"].shape == (49, 32)
     assert d["params"]["level_1"]["Conv_0"]["kernel"].shape == (3, 3, 2, WIDTH)
+
+
+def test_convolutional_coarsest_level_shapes_and_range():
+    """coarse_model='conv': G_0 is Dense(7·7·c) -> two 3x3 convolutions -> tanh, D_0 a 3x3 convolution, one stride-2
+    convolution (7 -> 4) and a dense logit; the finer levels are unchanged."""
+    z, x = 3.0 * _normal((BATCH, Z_DIM), seed=6), _images(SHAPE)
+    generator = LaplacianGenerator(SHAPE, width=WIDTH, coarse_width=16, coarse_model="conv")
+    discriminator = LaplacianDiscriminator(width=WIDTH, coarse_width=16, coarse_model="conv")
+    g_params, d_params = _params(generator, z, seed=7), _params(discriminator, x, seed=8)
+    z0 = _chunk_sizes(Z_DIM, LEVELS)[0]
+    g0, d0 = g_params["level_0"], d_params["level_0"]
+    assert {name: leaf["kernel"].shape for name, leaf in g0.items()} == {
+        "Dense_0": (z0, 7 * 7 * 16), "Conv_0": (3, 3, 16, 16), "Conv_1": (3, 3, 16, 1)}
+    assert {name: leaf["kernel"].shape for name, leaf in d0.items()} == {
+        "Conv_0": (3, 3, 1, 16), "Conv_1": (3, 3, 16, 16), "Dense_0": (4 * 4 * 16, 1)}
+    plain = _params(LaplacianGenerator(SHAPE, width=WIDTH), z, seed=7)
+    chex.assert_trees_all_equal_shapes(g_params["level_1"], plain["level_1"])
+    coarse = generator.apply({"params": g_params}, z, method="levels")[0]
+    chex.assert_shape(coarse, (BATCH, 7, 7, 1))
+    assert float(jnp.max(jnp.abs(coarse))) <= 1.0 and float(jnp.std(coarse)) > 0.01
+    chex.assert_shape(discriminator.apply({"params": d_params}, x), (BATCH, LEVELS))
+
+
+@pytest.mark.parametrize("module", [LaplacianGenerator(SHAPE, coarse_model="convv"), LaplacianDiscriminator(coarse_model="convv")])
+def test_unknown_coarse_model_is_a_one_line_error(module):
+    args = (jnp.zeros((2, Z_DIM)),) if isinstance(module, LaplacianGenerator) else (jnp.zeros((2, *SHAPE)),)
+    with pytest.raises(ValueError) as error:
+        module.init(jax.random.key(0), *args)
+    assert str(error.value) == f"{type(module).__name__}: coarse_model must be one of ('mlp', 'conv'), got 'convv'"

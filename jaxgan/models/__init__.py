@@ -281,16 +281,17 @@ DISCRIMINATORS.register(
 
 # LapGAN (Denton et al. 2015; jaxgan/models/lapgan.py): a coarse-to-fine pyramid of generators and one conditional
 # discriminator per pyramid level (logits [B, levels]: the losses' means make the game the mean of the levels' games).
-# `coarse_width`: the hidden units of the coarsest level's MLPs, G_0 and D_0 (0: base_width).
+# `coarse_model`: the coarsest level's G_0 and D_0, "mlp" (the paper's) or "conv"; `coarse_width`: their hidden
+# units or channels (0: base_width).
 GENERATORS.register(
     "lapgan",
-    {"base_width": 64, "coarse_width": 0},
-    _needs(3, "generator", lambda s, shape, n, config: LaplacianGenerator(tuple(shape), s.base_width, _dtype(config), s.coarse_width)),
+    {"base_width": 64, "coarse_width": 0, "coarse_model": "mlp"},
+    _needs(3, "generator", lambda s, shape, n, config: LaplacianGenerator(tuple(shape), s.base_width, _dtype(config), s.coarse_width, s.coarse_model)),
 )
 DISCRIMINATORS.register(
     "lapgan",
-    {"base_width": 64, "coarse_width": 0},
-    _needs(3, "discriminator", lambda s, shape, n, config: LaplacianDiscriminator(s.base_width, _dtype(config), s.coarse_width)),
+    {"base_width": 64, "coarse_width": 0, "coarse_model": "mlp"},
+    _needs(3, "discriminator", lambda s, shape, n, config: LaplacianDiscriminator(s.base_width, _dtype(config), s.coarse_width, s.coarse_model)),
 )
 
 

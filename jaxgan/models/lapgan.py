@@ -61,7 +61,9 @@ What differs:
     stateless: no model state); D_k: stride-2 3x3 convolutions with `width` channels and LeakyReLU(0.2) until
     the side is at most 4, then a dense layer to the logit; D_0: Dense(c) -> LeakyReLU(0.2) -> Dense(1)
     (the paper's D_0 uses ReLU and dropout, and wider layers); G_0: Dense(c) -> ReLU -> Dense(H_0·W_0·C)
-    -> tanh; c = `coarse_width`, or `width` when it is 0;
+    -> tanh; c = `coarse_width`, or `width` when it is 0. With `coarse_model="conv"` (not in the paper) G_0 and
+    D_0 are small convnets with c channels instead (`_CoarseGenerator`, `_CoarseDiscriminator`): the MLP level 0
+    is where LapGAN's chained samples lose most (BUILD_NOTES.md, "Where the chain loses it");
   * output range: I_0 lies in [-1, 1] (tanh), but the residuals are linear, so a training-mode image
     (train=True) may slightly exceed [-1, 1]; it is left unclipped so that its pyramid is exactly G's levels and
     its gradient never saturates. In evaluation (train=False) the image is clipped to [-1, 1], so samples for
@@ -90,6 +92,12 @@ import jax.numpy as jnp
 Array = jax.Array
 
 _LEAK = 0.2  # LeakyReLU slope of the discriminators
+COARSE_MODELS = ("mlp", "conv")  # the coarsest level's G_0 and D_0: the paper's MLPs, or small convnets
+
+
+def _check_coarse_model(coarse_model: str, who: str) -> None:
+    if coarse_model not in COARSE_MODELS:
+        raise ValueError(f"{who}: coarse_model must be one of {COARSE_MODELS}, got {coarse_model!r}")
 
 
 def downsample(x: Array) -> Array:
@@ -194,17 +202,28 @@ def noise_chunks(z: Array, levels: int) -> list[Array]:
 
 
 class _CoarseGenerator(nn.Module):
-    """G_0: z_0 -> Dense(width) -> ReLU -> Dense(H_0·W_0·C) -> tanh -> I_0 [B, H_0, W_0, C]."""
+    """G_0: z_0 -> I_0 [B, H_0, W_0, C] in [-1, 1].
+
+    conv=False (the paper's fully connected G_0): Dense(width) -> ReLU -> Dense(H_0·W_0·C) -> tanh.
+    conv=True: Dense(H_0·W_0·width) -> ReLU -> reshape [B, H_0, W_0, width] -> Conv3x3(width) -> ReLU
+    -> Conv3x3(C) -> tanh (a DCGAN-like generator at the coarsest resolution, without batch norm)."""
 
     shape: tuple[int, int, int]
     width: int
     dtype: Any
+    conv: bool = False
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
-        x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(z))
-        x = nn.Dense(math.prod(self.shape), dtype=self.dtype)(x)
-        return jnp.tanh(x).reshape(z.shape[0], *self.shape)
+        height, width, channels = self.shape
+        if not self.conv:
+            x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(z))
+            x = nn.Dense(math.prod(self.shape), dtype=self.dtype)(x)
+            return jnp.tanh(x).reshape(z.shape[0], *self.shape)
+        x = nn.relu(nn.Dense(height * width * self.width, dtype=self.dtype)(z))
+        x = x.reshape(z.shape[0], height, width, self.width)
+        x = nn.relu(nn.Conv(self.width, (3, 3), dtype=self.dtype)(x))
+        return jnp.tanh(nn.Conv(channels, (3, 3), dtype=self.dtype)(x))
 
 
 class _ResidualGenerator(nn.Module):
@@ -235,7 +254,7 @@ class LaplacianGenerator(nn.Module):
     With L = `pyramid_levels(image_shape)` and z split into chunks z_0, ..., z_{L−1} (as equal as possible, the
     first z_dim mod L one entry longer; z_dim ≥ L):
 
-        I_0 = G_0(z_0)                                       (MLP, tanh: in [-1, 1]),
+        I_0 = G_0(z_0)                                       (MLP or convnet, tanh: in [-1, 1]),
         l_k = u(I_{k−1}),  h_k = P(G_k(z_k, sg(l_k))),  I_k = l_k + h_k     (k = 1, ..., L−1),
 
     u nearest-neighbour upsampling, sg = `jax.lax.stop_gradient`, P(h) = h − u(d(h)) the projection to zero
@@ -254,10 +273,12 @@ class LaplacianGenerator(nn.Module):
     image_shape: tuple[int, int, int]
     width: int = 64
     dtype: Any = jnp.float32
-    coarse_width: int = 0  # G_0's hidden units (0: `width`)
+    coarse_width: int = 0  # G_0's hidden units or channels (0: `width`)
+    coarse_model: str = "mlp"  # G_0: "mlp" (the paper's) or "conv"
 
     def _levels(self, z_dim: int) -> int:
         levels = pyramid_levels(tuple(self.image_shape), "LaplacianGenerator")
+        _check_coarse_model(self.coarse_model, "LaplacianGenerator")
         if z_dim < levels:
             height, width = self.image_shape[0], self.image_shape[1]
             raise ValueError(
@@ -284,9 +305,9 @@ class LaplacianGenerator(nn.Module):
         factor = 2 ** (levels - 1)
         chunks = noise_chunks(z.astype(self.dtype), levels)
         coarse = (height // factor, width // factor, channels)
-        image = _CoarseGenerator(coarse, self.coarse_width or self.width, self.dtype, name="level_0")(
-            chunks[0]
-        )
+        image = _CoarseGenerator(
+            coarse, self.coarse_width or self.width, self.dtype, self.coarse_model == "conv", name="level_0"
+        )(chunks[0])
         pyramid = [image]
         for k in range(1, levels):
             low = upsample(image if sources is None else sources[k - 1])
@@ -303,16 +324,35 @@ class LaplacianGenerator(nn.Module):
 
 
 class _CoarseDiscriminator(nn.Module):
-    """D_0: I_0 -> flatten -> Dense(width) -> LeakyReLU(0.2) -> Dense(1) -> logit [B]."""
+    """D_0: I_0 -> logit [B].
+
+    conv=False (fully connected, as the paper's D_0 without its dropout): flatten -> Dense(width)
+    -> LeakyReLU(0.2) -> Dense(1).
+    conv=True: Conv3x3(width) -> LeakyReLU(0.2), then stride-2 Conv3x3(width) -> LeakyReLU(0.2) until the side is
+    at most 4 -> flatten -> Dense(1)."""
 
     width: int
     dtype: Any
+    conv: bool = False
 
     @nn.compact
     def __call__(self, image: Array) -> Array:
-        x = image.reshape(image.shape[0], -1)
-        x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), _LEAK)
-        return nn.Dense(1, dtype=self.dtype)(x)[:, 0]
+        if not self.conv:
+            x = image.reshape(image.shape[0], -1)
+            x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), _LEAK)
+            return nn.Dense(1, dtype=self.dtype)(x)[:, 0]
+        x = nn.leaky_relu(nn.Conv(self.width, (3, 3), dtype=self.dtype)(image), _LEAK)
+        return _strided_logit(x, self.width, self.dtype)
+
+
+def _strided_logit(x: Array, width: int, dtype: Any) -> Array:
+    """Stride-2 Conv3x3(width) -> LeakyReLU(0.2) until the side is at most 4, then flatten -> Dense(1): logits [B].
+    Called inside a compact module, whose parameters these layers become."""
+    size = max(x.shape[1], x.shape[2])
+    while size > 4:
+        x = nn.leaky_relu(nn.Conv(width, (3, 3), strides=(2, 2), padding="SAME", dtype=dtype)(x), _LEAK)
+        size = -(-size // 2)
+    return nn.Dense(1, dtype=dtype)(x.reshape(x.shape[0], -1))[:, 0]
 
 
 class _ResidualDiscriminator(nn.Module):
@@ -324,12 +364,7 @@ class _ResidualDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, residual: Array, low: Array) -> Array:
-        x = jnp.concatenate([residual, low], axis=-1)
-        size = max(x.shape[1], x.shape[2])
-        while size > 4:
-            x = nn.leaky_relu(nn.Conv(self.width, (3, 3), strides=(2, 2), padding="SAME", dtype=self.dtype)(x), _LEAK)
-            size = -(-size // 2)
-        return nn.Dense(1, dtype=self.dtype)(x.reshape(x.shape[0], -1))[:, 0]
+        return _strided_logit(jnp.concatenate([residual, low], axis=-1), self.width, self.dtype)
 
 
 class LaplacianDiscriminator(nn.Module):
@@ -340,7 +375,7 @@ class LaplacianDiscriminator(nn.Module):
     The input x is decomposed by the fixed pyramid operator, I_{L−1} = x, I_{k−1} = d(I_k),
     h_k = I_k − u(I_{k−1}) (`laplacian_pyramid`), and
 
-        logits[:, 0] = D_0(I_0)                          (MLP on the coarsest image),
+        logits[:, 0] = D_0(I_0)                          (MLP or convnet on the coarsest image),
         logits[:, k] = D_k(h_k, u(sg(I_{k−1})))          (convnet on [residual, low-pass image], k ≥ 1),
 
     sg = `jax.lax.stop_gradient`: the low-pass conditioning image carries no gradient to the input, so the input
@@ -357,19 +392,22 @@ class LaplacianDiscriminator(nn.Module):
 
     width: int = 64
     dtype: Any = jnp.float32
-    coarse_width: int = 0  # D_0's hidden units (0: `width`)
+    coarse_width: int = 0  # D_0's hidden units or channels (0: `width`)
+    coarse_model: str = "mlp"  # D_0: "mlp" (the paper's) or "conv"
 
     @nn.compact
     def __call__(self, x: Array, labels: Array | None = None, *, train: bool = True) -> Array:
         del train
         levels = pyramid_levels(tuple(x.shape[1:]), "LaplacianDiscriminator")
+        _check_coarse_model(self.coarse_model, "LaplacianDiscriminator")
         if labels is not None and labels.shape != x.shape:
             raise ValueError(
                 f"LaplacianDiscriminator: source images of shape {tuple(labels.shape)} for images of {tuple(x.shape)}"
             )
         lows = _low_passes(x.astype(self.dtype), levels)
         conditions = lows if labels is None else _low_passes(labels.astype(self.dtype), levels)
-        logits = [_CoarseDiscriminator(self.coarse_width or self.width, self.dtype, name="level_0")(lows[0])]
+        coarse = _CoarseDiscriminator(self.coarse_width or self.width, self.dtype, self.coarse_model == "conv", name="level_0")
+        logits = [coarse(lows[0])]
         for k in range(1, levels):
             residual = lows[k] - upsample(lows[k - 1])
             low = upsample(jax.lax.stop_gradient(conditions[k - 1]))
@@ -378,6 +416,7 @@ class LaplacianDiscriminator(nn.Module):
 
 
 __all__ = [
+    "COARSE_MODELS",
     "LaplacianDiscriminator",
     "LaplacianGenerator",
     "coarse_image",
