@@ -166,12 +166,18 @@ def test_given_batches_train_exactly_as_the_batches_drawn_on_device(host_loop):
     fresh = lambda: init_state(config, rule, task)  # noqa: E731  (each chunk donates its state)
     a, _ = drawn(fresh(), 3, {})
     b, _ = given(fresh(), 3, {}, real)
-    # Equal up to float32 rounding (a batch read from an argument compiles to other fusions than a gather);
-    # batches off by one step would differ by far more.
-    for x, y in zip(jax.tree.leaves((a.g_params, a.d_params)), jax.tree.leaves((b.g_params, b.d_params))):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
     shifted, _ = given(fresh(), 3, {}, np.roll(real, 1, axis=0))
-    assert not np.allclose(np.asarray(jax.tree.leaves(a.d_params)[0]), np.asarray(jax.tree.leaves(shifted.d_params)[0]), atol=1e-7)
+    # Equal up to float32 rounding: a batch read from an argument compiles to other fusions than a gather, and
+    # Adam's normalised step m/√v can raise a rounding difference to ~1e-6 where a gradient entry is near 0 (jax
+    # 0.10.2: 1.05e-6 on one of 2048 entries). Batches off by one step differ by far more (5e-3 there).
+    def leaves(state):
+        return [np.asarray(leaf) for leaf in jax.tree.leaves((state.g_params, state.d_params))]
+
+    for x, y in zip(leaves(a), leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    rounding = max(np.max(np.abs(x - y)) for x, y in zip(leaves(a), leaves(b)))
+    off_by_one = max(np.max(np.abs(x - off)) for x, off in zip(leaves(a), leaves(shifted)))
+    assert rounding <= 1e-3 * off_by_one, (rounding, off_by_one)
 
 
 def test_streamed_run_resumes_bitwise_and_refuses_a_mismatched_position(tmp_path):
