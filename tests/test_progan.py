@@ -236,7 +236,8 @@ def test_generator_fractional_level_is_linear_blend(g16):
     # outside [0, num_stages - 1] the level is clipped; None is fully grown
     np.testing.assert_array_equal(apply(params, z, 7.0), apply(params, z, 2.0))
     np.testing.assert_array_equal(apply(params, z, -1.0), apply(params, z, 0.0))
-    np.testing.assert_allclose(module.apply({"params": params}, z), apply(params, z, 2.0), rtol=1e-6, atol=1e-6)
+    # two programs (eager with level None, jitted with level 2.0): float32 rounding apart (2.3e-6 on jax 0.10.2)
+    np.testing.assert_allclose(module.apply({"params": params}, z), apply(params, z, 2.0), rtol=1e-5, atol=1e-5)
 
 
 def test_discriminator_integer_level_reads_pooled_input(d16):
