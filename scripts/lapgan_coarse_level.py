@@ -39,7 +39,7 @@ def main(argv):
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
     from jaxgan.models import lapgan
-    from scripts.notes import load_run
+    from scripts.notes import level0_trainer, load_run
 
     config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value))
     if config.generator.name != "lapgan":
@@ -94,22 +94,7 @@ def main(argv):
     g_opt = optax.adam(config.g_optimizer.learning_rate, config.g_optimizer.b1)
     d_opt = optax.adam(config.d_optimizer.learning_rate, config.d_optimizer.b1)
 
-    def train_step(carry, key):
-        g, d, g_state, d_state = carry
-        k_real, k_d, k_g = jax.random.split(key, 3)
-        reals = train_coarse[jax.random.randint(k_real, (batch,), 0, len(train_coarse))]
-
-        def d_loss(d):
-            fakes = generate(g, jax.random.normal(k_d, (batch, z_dim)))
-            return jnp.mean(jax.nn.softplus(-discriminate(d, reals)) + jax.nn.softplus(discriminate(d, fakes)))
-
-        updates, d_state = d_opt.update(jax.grad(d_loss)(d), d_state, d)
-        d = optax.apply_updates(d, updates)
-        g_loss = lambda g: jnp.mean(jax.nn.softplus(-discriminate(d, generate(g, jax.random.normal(k_g, (batch, z_dim))))))  # noqa: E731
-        updates, g_state = g_opt.update(jax.grad(g_loss)(g), g_state, g)
-        return (optax.apply_updates(g, updates), d, g_state, d_state), None
-
-    train = jax.jit(lambda carry, keys: jax.lax.scan(train_step, carry, keys)[0])
+    train = level0_trainer(generate, discriminate, train_coarse, g_opt, d_opt, batch, z_dim)
     own = lapgan.LaplacianGenerator(shape, width, coarse_width=g_coarse, coarse_model=config.generator.get("coarse_model", "mlp")).apply(
         {"params": state.g_params}, z, method="levels")[0]  # fmt: skip
     print(f"{_WORKDIR.value}, step {step}; full-image FID of the chain on each 7×7 source (7×7 FID in brackets):")

@@ -44,6 +44,7 @@ def main(argv):
     from jaxgan.metrics.classifier import load_classifier
     from jaxgan.models import lapgan
     from jaxgan.tasks import make_task
+    from scripts.notes import level0_trainer
 
     config = _CONFIG.value
     validate(config)
@@ -94,24 +95,7 @@ def main(argv):
         def discriminate(params, x):
             return discriminator.apply({"params": params}, x)
 
-        def train_step(carry, key):
-            g, d, g_state, d_state = carry
-            key_real, key_d_noise, key_g_noise = jax.random.split(key, 3)
-            reals = train_coarse[jax.random.randint(key_real, (batch,), 0, len(train_coarse))]
-
-            def d_loss(d):
-                fakes = generate(g, jax.random.normal(key_d_noise, (batch, z_dim)))
-                return jnp.mean(jax.nn.softplus(-discriminate(d, reals)) + jax.nn.softplus(discriminate(d, fakes)))
-
-            def g_loss(g):
-                return jnp.mean(jax.nn.softplus(-discriminate(d, generate(g, jax.random.normal(key_g_noise, (batch, z_dim))))))
-
-            updates, d_state = d_opt.update(jax.grad(d_loss)(d), d_state, d)
-            d = optax.apply_updates(d, updates)
-            updates, g_state = g_opt.update(jax.grad(g_loss)(g), g_state, g)
-            return (optax.apply_updates(g, updates), d, g_state, d_state), None
-
-        train = jax.jit(lambda carry, keys: jax.lax.scan(train_step, carry, keys)[0])
+        train = level0_trainer(generate, discriminate, train_coarse, g_opt, d_opt, batch, z_dim)
         carry, start, curve = (g, d, g_opt.init(g), d_opt.init(d)), time.time(), []
         for done in range(500, _STEPS.value + 1, 500):
             carry = train(carry, jax.random.split(jax.random.fold_in(key_train, done), 500))

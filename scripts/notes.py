@@ -221,3 +221,33 @@ def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.
         samples = jax.jit(lambda s: to_unit_range(generate_ema(game, s, z)))(state)
     metrics = jax.device_get(metrics)
     return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))
+
+
+def level0_trainer(generate, discriminate, reals, g_optimizer, d_optimizer, batch_size: int, z_dim: int):
+    """`train(carry, keys) -> carry`, jitted: LapGAN's level-0 game (G_0 makes the coarsest image from its z chunk,
+    D_0 judges it) for `len(keys)` steps as one `lax.scan`. carry = (g, d, g_opt_state, d_opt_state). Each step
+    draws a batch of `reals` and fresh noise, takes one D step, then one G step against the updated D, both with the
+    non-saturating loss: D minimises E softplus(−D(x)) + E softplus(D(G(z))), G minimises E softplus(−D(G(z)))."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def train_step(carry, key):
+        g, d, g_state, d_state = carry
+        key_real, key_d_noise, key_g_noise = jax.random.split(key, 3)
+        real = reals[jax.random.randint(key_real, (batch_size,), 0, len(reals))]
+
+        def d_loss(d):
+            fakes = generate(g, jax.random.normal(key_d_noise, (batch_size, z_dim)))
+            return jnp.mean(jax.nn.softplus(-discriminate(d, real)) + jax.nn.softplus(discriminate(d, fakes)))
+
+        updates, d_state = d_optimizer.update(jax.grad(d_loss)(d), d_state, d)
+        d = optax.apply_updates(d, updates)
+
+        def g_loss(g):
+            return jnp.mean(jax.nn.softplus(-discriminate(d, generate(g, jax.random.normal(key_g_noise, (batch_size, z_dim))))))
+
+        updates, g_state = g_optimizer.update(jax.grad(g_loss)(g), g_state, g)
+        return (optax.apply_updates(g, updates), d, g_state, d_state), None
+
+    return jax.jit(lambda carry, keys: jax.lax.scan(train_step, carry, keys)[0])
