@@ -64,6 +64,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.penalty = "none"  # none, wgan_gp, dragan, r1, r2, nagarajan_kolter
     config.penalty_weight = 0.0  # λ (WGAN-GP, DRAGAN), γ (R1/R2: γ/2·penalty), η (Nagarajan–Kolter: η/2·‖∇‖²)
     config.weight_clip = 0.0  # > 0 clips D's parameters to [-c, c] after each of its steps (WGAN)
+    # PacGAN (Lin et al. 2018, jaxgan.models.packing): D judges packs of this many samples, concatenated along
+    # the feature axis, one logit per pack; 1 is the plain D.
+    config.packing = 1
     config.dtype = "float32"  # compute dtype of the networks; parameters stay float32
     # Class labels or latent codes for the players (jaxgan.conditioning): none, concat (conditional GAN, Mirza &
     # Osindero 2014), projection (Miyato & Koyama 2018), acgan (Odena et al. 2017, with class_loss_weight),
@@ -332,7 +335,7 @@ _CHOICES: dict[str, Iterable[str]] = {
 }
 
 _POSITIVE_INTS = (
-    "num_seeds", "num_steps", "batch_size", "d_steps", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
+    "num_seeds", "num_steps", "batch_size", "d_steps", "packing", "z_dim", "log_every_steps", "eval_every_steps", "eval_num_samples",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "data.num_modes",
     "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
     "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
@@ -431,6 +434,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "--config.lazy.r1_gamma with --config.penalty='r1': R1 would be applied twice; use --config.penalty=none "
             "for lazy R1, or --config.lazy.r1_gamma=0 for R1 on every step"
         )
+    _validate_packing(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
     if differentiates_d_optimizer(config) and config.d_optimizer.name == "rmsprop":
@@ -449,6 +453,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"--config.d_optimizer.eps_root={config.d_optimizer.eps_root!r}: the unrolled rule builds D's Adam "
                 "with --config.unroll_eps_root instead; set that one"
             )
+
+
+def _validate_packing(config: ml_collections.ConfigDict) -> None:
+    m = config.packing
+    if m == 1:
+        return
+    if config.batch_size % m:
+        raise ConfigError(f"--config.packing={m}: the batch of {config.batch_size} (--config.batch_size) must be a multiple of it")
+    if config.conditioning != "none":
+        raise ConfigError(
+            f"--config.packing={m} with --config.conditioning={config.conditioning!r}: a pack mixes samples of different "
+            "classes or codes; packing is for unconditional games"
+        )
+    if config.discriminator.name == "autoencoder":
+        raise ConfigError(f"--config.packing={m}: the auto-encoder D reconstructs single samples; use packing=1 with it")
+    input_gradient = config.penalty if config.penalty in ("wgan_gp", "dragan", "r1", "r2") and config.penalty_weight > 0 else ""
+    if input_gradient or config.lazy.r1_gamma > 0:
+        raise ConfigError(
+            f"--config.packing={m} with --config.{'penalty=' + repr(input_gradient) if input_gradient else 'lazy.r1_gamma'}: "
+            "the input-gradient penalties are defined per sample, not per pack; use packing=1 with them"
+        )
 
 
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:

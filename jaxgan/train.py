@@ -469,7 +469,7 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     """The data-parallel mesh of `config.num_devices` (0: every device of every process); None for one device.
 
     Raises ConfigError (one line naming the flag) when the devices asked for are not there or do not divide the
-    batch.
+    batch (or its per-device part into packs of `packing`).
     """
     available = jax.device_count()
     n = config.num_devices or available
@@ -479,6 +479,11 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
         raise ConfigError(
             f"--config.batch_size={config.batch_size}: must be divisible by the {n} devices it is split over "
             "(set --config.num_devices)"
+        )
+    if (config.batch_size // n) % config.packing:
+        raise ConfigError(
+            f"--config.packing={config.packing}: each of the {n} devices holds {config.batch_size // n} samples of the "
+            "batch, which must be a multiple of it (packs stay on one device)"
         )
     return data_mesh(n) if n > 1 else None
 

@@ -31,6 +31,7 @@ from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
 from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.models.packing import Packed
 from jaxgan.models.progan import ProgressiveDiscriminator, ProgressiveGenerator, level_at, progressive_plan
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 from jaxgan.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator
@@ -346,13 +347,13 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
     """(generator, discriminator) Linen modules named by `config.generator.name` / `config.discriminator.name`."""
     g, d = config.generator, config.discriminator
     check_conditioning(config)
-    return (
-        GENERATORS[g.name].build(g, data_shape, num_classes, config),
-        DISCRIMINATORS[d.name].build(d, data_shape, num_classes, config),
-    )
+    discriminator = DISCRIMINATORS[d.name].build(d, data_shape, num_classes, config)
+    if config.packing > 1:  # PacGAN: D judges packs of `packing` samples
+        discriminator = Packed(discriminator, config.packing)
+    return GENERATORS[g.name].build(g, data_shape, num_classes, config), discriminator
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip

@@ -1,0 +1,43 @@
+"""Packing (Lin, Khetan, Fanti & Oh 2018, "PacGAN: the power of two samples in generative adversarial networks").
+
+A packed discriminator judges m samples at once: the batch [B, ...] is cut into B/m packs of m consecutive
+samples, each pack concatenated along the feature axis (the last one: m·d features of flat data, m·C channels of
+[H, W, C] images, as in the paper's Section 3), and D gives one logit per pack. Packs are all real or all fake,
+so the losses compare B/m real packs with B/m fake ones. A D that sees m samples together sees their joint
+distribution, P^m against Q^m: a G that drops modes makes packs with too little variety, which a packed D can
+tell from real packs more easily than single samples, and the paper shows that the penalty for mode collapse
+grows with m (its Theorem 3).
+
+Samples within a batch are drawn independently, so packs of consecutive samples are packs of independent samples;
+cutting consecutive runs also keeps every pack on one device when the batch is split over devices.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import flax.linen as nn
+import jax
+
+
+def pack(x: jax.Array, num_packed: int) -> jax.Array:
+    """[B, ..., C] → [B/m, ..., m·C]: each run of m consecutive samples concatenated along the last axis (sample
+    i·m + j fills the features j·C .. (j+1)·C − 1 of pack i)."""
+    batch = x.shape[0]
+    if batch % num_packed:
+        raise ValueError(f"packing: a batch of {batch} samples cannot be cut into packs of {num_packed}")
+    x = x.reshape(batch // num_packed, num_packed, *x.shape[1:])
+    x = jax.numpy.moveaxis(x, 1, -2)  # [B/m, ..., m, C]
+    return x.reshape(*x.shape[:-2], num_packed * x.shape[-1])
+
+
+class Packed(nn.Module):
+    """`discriminator` applied to packs of `num_packed` samples (PacGAN): [B, ...] → [B/m] logits."""
+
+    discriminator: nn.Module
+    num_packed: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = True) -> jax.Array:
+        kwargs = {"train": train} if "train" in inspect.signature(self.discriminator.__call__).parameters else {}
+        return self.discriminator(pack(x, self.num_packed), **kwargs)
