@@ -25,7 +25,7 @@ from jaxgan.models.lapgan import COARSE_MODELS
 from jaxgan.models.mlp import ACTIVATIONS
 from jaxgan.registry import did_you_mean
 from jaxgan import penalties
-from jaxgan.penalties import PENALTIES
+from jaxgan.penalties import INPUT_GRADIENT_PENALTIES, PENALTIES
 from jaxgan.updates import UPDATE_RULES
 
 DTYPES = ("bfloat16", "float32")
@@ -468,7 +468,7 @@ def _validate_packing(config: ml_collections.ConfigDict) -> None:
         )
     if config.discriminator.name == "autoencoder":
         raise ConfigError(f"--config.packing={m}: the auto-encoder D reconstructs single samples; use packing=1 with it")
-    input_gradient = config.penalty if config.penalty in ("wgan_gp", "dragan", "r1", "r2") and config.penalty_weight > 0 else ""
+    input_gradient = config.penalty if config.penalty in INPUT_GRADIENT_PENALTIES and config.penalty_weight > 0 else ""
     if input_gradient or config.lazy.r1_gamma > 0:
         raise ConfigError(
             f"--config.packing={m} with --config.{'penalty=' + repr(input_gradient) if input_gradient else 'lazy.r1_gamma'}: "

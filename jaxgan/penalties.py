@@ -33,6 +33,8 @@ Params = Any
 DiscriminatorFn = Callable[[Array], Array]
 
 PENALTIES: tuple[str, ...] = ("none", "wgan_gp", "dragan", "r1", "r2", "nagarajan_kolter")
+# The D-side penalties on the gradient of D with respect to its input, taken per sample.
+INPUT_GRADIENT_PENALTIES: tuple[str, ...] = ("wgan_gp", "dragan", "r1", "r2")
 
 
 # ---------------------------------------------------------------------------------------------------------------
