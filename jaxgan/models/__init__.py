@@ -18,7 +18,6 @@ Models are chosen by name, `config.generator.name` and `config.discriminator.nam
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
@@ -27,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.models.autoencoder import AutoencoderDiscriminator
+from jaxgan.models.calling import call_kwargs
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
@@ -54,10 +54,6 @@ def linen_player(module: nn.Module) -> Player:
     method="name")` calls another method of the module the same way (StyleGAN's `mapping` and `synthesize`, which
     its path length regularization differentiates separately).
     """
-
-    def call_kwargs(fn: Callable, train: bool, labels: jax.Array | None) -> dict:
-        kwargs = {"train": train} if "train" in inspect.signature(fn).parameters else {}
-        return kwargs if labels is None else {**kwargs, "labels": labels}
 
     def init(key: jax.Array, example: jax.Array, labels: jax.Array | None = None) -> tuple[Params, ModelState]:
         variables = dict(module.init(key, example, **call_kwargs(module.__call__, True, labels)))

@@ -14,10 +14,10 @@ cutting consecutive runs also keeps every pack on one device when the batch is s
 
 from __future__ import annotations
 
-import inspect
-
 import flax.linen as nn
 import jax
+
+from jaxgan.models.calling import call_kwargs
 
 
 def pack(x: jax.Array, num_packed: int) -> jax.Array:
@@ -39,5 +39,4 @@ class Packed(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = True) -> jax.Array:
-        kwargs = {"train": train} if "train" in inspect.signature(self.discriminator.__call__).parameters else {}
-        return self.discriminator(pack(x, self.num_packed), **kwargs)
+        return self.discriminator(pack(x, self.num_packed), **call_kwargs(self.discriminator.__call__, train))
