@@ -22,7 +22,7 @@ from jaxgan.losses import ENERGY_LOSSES, LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
 from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.lapgan import COARSE_MODELS
-from jaxgan.models.mlp import ACTIVATIONS
+from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS
 from jaxgan.registry import did_you_mean
 from jaxgan import penalties
 from jaxgan.penalties import INPUT_GRADIENT_PENALTIES, PENALTIES
@@ -324,6 +324,8 @@ _CHOICES: dict[str, Iterable[str]] = {
     "discriminator.name": DISCRIMINATORS.names,
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
+    "generator.weight_init": KERNEL_INITS,
+    "discriminator.weight_init": KERNEL_INITS,
     "g_optimizer.name": OPTIMIZERS,
     "discriminator.norm": ("batch", "layer", "spectral", "none"),
     "discriminator.energy": ("mse", "l1"),
@@ -340,6 +342,7 @@ _POSITIVE_INTS = (
     "generator.width", "discriminator.width", "generator.base_width", "discriminator.base_width",
     "generator.kernel_size", "discriminator.kernel_size", "progressive_phase_steps", "generator.max_width", "discriminator.embedding_dim",
     "discriminator.max_width", "lazy.r1_interval", "lazy.path_length_interval", "generator.mapping_layers", "generator.w_dim",
+    "discriminator.maxout_pieces",
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "g_optimizer.cosine_decay_begin",
                  "d_optimizer.cosine_decay_begin", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",

@@ -30,7 +30,7 @@ from jaxgan.models.calling import call_kwargs
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
-from jaxgan.models.mlp import ACTIVATIONS, MLP, MLPDiscriminator, MLPGenerator
+from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS, MLP, Maxout, MLPDiscriminator, MLPGenerator
 from jaxgan.models.packing import Packed
 from jaxgan.models.progan import ProgressiveDiscriminator, ProgressiveGenerator, level_at, progressive_plan
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
@@ -86,7 +86,9 @@ def linen_player(module: nn.Module) -> Player:
 GENERATORS = Registry("generator")
 DISCRIMINATORS = Registry("discriminator")
 
-_MLP = dict(width=128, depth=2, activation="relu", init_gain=0.8)
+# weight_init: "orthogonal" (gain init_gain, Metz et al.) or "normal" (std init_gain, PacGAN); batch_norm: batch norm
+# after each hidden linear map of G; maxout_pieces > 1: D's hidden layers are maxout layers of that many pieces.
+_MLP = dict(width=128, depth=2, activation="relu", init_gain=0.8, weight_init="orthogonal")
 
 
 def _dtype(config: ml_collections.ConfigDict) -> jnp.dtype:
@@ -110,14 +112,14 @@ def _needs(rank: int, what: str, build: Callable) -> Callable:
 
 GENERATORS.register(
     "mlp",
-    _MLP,
-    _needs(1, "generator", lambda s, shape, num_classes, config: MLPGenerator(shape[-1], s.width, s.depth, s.activation, s.init_gain, _dtype(config))),
+    {**_MLP, "batch_norm": False},
+    _needs(1, "generator", lambda s, shape, num_classes, config: MLPGenerator(shape[-1], s.width, s.depth, s.activation, s.init_gain, s.weight_init, s.batch_norm, _dtype(config))),
 )
 GENERATORS.register("dirac", {}, lambda s, shape, num_classes, config: DiracGenerator(shape[-1], config.dirac.theta0))
 DISCRIMINATORS.register(
     "mlp",
-    {**_MLP, "depth": 1, "input_scale": 0.25},
-    _needs(1, "discriminator", lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, _dtype(config))),
+    {**_MLP, "depth": 1, "input_scale": 0.25, "maxout_pieces": 1},
+    _needs(1, "discriminator", lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, s.weight_init, s.maxout_pieces, _dtype(config))),
 )
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
@@ -350,6 +352,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "MLP", "MLPDiscriminator", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip
