@@ -3,8 +3,11 @@ r"""LapGAN (Denton, Chintala, Szlam & Fergus 2015) on mnist_5k: a Laplacian pyra
 
     python -m jaxgan.main --config=experiments/lapgan_mnist.py --workdir=/tmp/lapgan_mnist
 
-The networks (jaxgan/models/lapgan.py): G_0 makes the 7×7 image from its third of z (fully connected, as the
-paper's CIFAR-10 coarse generator); G_1 and G_2 each add a band-pass residual at 14×14 and 28×28, reading the
+The networks (jaxgan/models/lapgan.py): G_0 makes the 7×7 image from its third of z with a small convnet (16
+channels; the paper's CIFAR-10 coarse generator and discriminator are fully connected, `--config.generator.coarse_model=mlp
+--config.discriminator.coarse_model=mlp --config.generator.coarse_width=0 --config.discriminator.coarse_width=0` gives
+them: over three seeds they gave FID 632.9 ± 20.8 against 395.8 ± 41.2 with the convnet, BUILD_NOTES.md, "A
+convolutional coarsest level"); G_1 and G_2 each add a band-pass residual at 14×14 and 28×28, reading the
 upsampled coarser image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3
 convolutions with 64 channels. D decomposes any image into its Laplacian pyramid and gives one logit per level:
 D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
@@ -30,4 +33,6 @@ def get_config():
     config.generator.base_width = config.discriminator.base_width = 64
     config.g_optimizer.learning_rate = 2e-4
     config.conditioning = "real_coarse"
+    config.generator.coarse_model = config.discriminator.coarse_model = "conv"
+    config.generator.coarse_width = config.discriminator.coarse_width = 16
     return config
