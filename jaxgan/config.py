@@ -223,19 +223,27 @@ def resume_differences(saved: dict[str, Any], config: ml_collections.ConfigDict)
 
 def config_differences(saved: dict[str, Any], config: ml_collections.ConfigDict, ignore: Iterable[str] = ()) -> list[str]:
     """`key: saved → now` for every key (outside `ignore`) whose value differs between a saved config (as written
-    to a config.json) and `config`. A key only one side has counts as its default value there: a config written
-    before a setting existed ran with that setting's default, so it matches a config that keeps the default and
-    differs from one that changes it."""
+    to a config.json) and `config` (`differing_settings`)."""
+    return [f"{key}: {before!r} → {now!r}" for key, (before, now) in differing_settings(saved, config, ignore).items()]
+
+
+def differing_settings(
+    saved: dict[str, Any], config: ml_collections.ConfigDict, ignore: Iterable[str] = ()
+) -> dict[str, tuple[Any, Any]]:
+    """{key: (saved value, value now)} for every key (outside `ignore`) whose value differs between a saved config
+    (as written to a config.json) and `config`. A key only one side has counts as its default value there: a config
+    written before a setting existed ran with that setting's default, so it matches a config that keeps the default
+    and differs from one that changes it."""
     now = _as_json(flatten(config))
     before = _as_json(flatten(ml_collections.ConfigDict(saved)))
     default = _as_json(flatten(default_config()))
-    keys = [k for k in {**before, **now} if k not in ignore]
     missing = _Missing()
-    return [
-        f"{key}: {before.get(key, default.get(key, missing))!r} → {now.get(key, default.get(key, missing))!r}"
-        for key in keys
-        if before.get(key, default.get(key, missing)) != now.get(key, default.get(key, missing))
-    ]
+    values = {
+        key: (before.get(key, default.get(key, missing)), now.get(key, default.get(key, missing)))
+        for key in {**before, **now}
+        if key not in ignore
+    }
+    return {key: pair for key, pair in values.items() if pair[0] != pair[1]}
 
 
 class _Missing:

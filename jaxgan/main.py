@@ -7,6 +7,9 @@ The batch is split over every device present (`--config.num_devices` to use fewe
 same command on every host with `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`
 (`jax.distributed.initialize`; on clusters it detects these itself, leave them out there); process 0 writes the
 files.
+
+`--branch_from=WORKDIR --branch_step=N` starts the new workdir from that run's checkpoint at step N, under a config
+that may add a learning-rate decay beginning at or after N (jaxgan/branch.py); the same command resumes it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metr
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-host job: HOST:PORT of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host job: number of processes.", lower_bound=1)
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host job: this process's index.", lower_bound=0)
-_FLAGS = ("config", "workdir", "coordinator_address", "num_processes", "process_id")
+_BRANCH_FROM = flags.DEFINE_string(
+    "branch_from", None, "Workdir of a run to branch from at --branch_step (a new schedule from there on; jaxgan/branch.py)."
+)
+_BRANCH_STEP = flags.DEFINE_integer("branch_step", None, "The step of --branch_from's checkpoint to branch at.", lower_bound=0)
+_FLAGS = ("config", "workdir", "coordinator_address", "num_processes", "process_id", "branch_from", "branch_step")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -114,6 +121,34 @@ def initialize_distributed() -> None:
         fail(f"--coordinator_address={_COORDINATOR.value}: could not join the job ({_one_line(error)})")
 
 
+def branch(config, workdir: pathlib.Path) -> None:
+    """Writes the branch named by --branch_from/--branch_step into `workdir`, unless it holds it already (a rerun of
+    the same command, which then resumes), or a one-line error (exit 2)."""
+    import json
+
+    from jaxgan.branch import BRANCHED_FROM_FILE, branch_run
+    from jaxgan.config import ConfigError
+
+    if _BRANCH_FROM.value is None or _BRANCH_STEP.value is None:
+        fail("--branch_from and --branch_step go together: the run to branch from and the step of its checkpoint")
+    source, step = pathlib.Path(_BRANCH_FROM.value), _BRANCH_STEP.value
+    record = workdir / BRANCHED_FROM_FILE
+    if record.exists():
+        saved = json.loads(record.read_text())
+        if (saved["source"], saved["step"]) != (str(source.resolve()), step):
+            fail(f"--workdir={workdir}: holds the branch of {saved['source']} at step {saved['step']}; use a new --workdir")
+        return
+    import jax
+
+    if jax.process_count() > 1:
+        fail("--branch_from: branch in one process first (same flags, no multi-host flags), then start the job")
+    try:
+        changes = branch_run(str(source), step, config, str(workdir))
+    except ConfigError as error:
+        fail(str(error))
+    print(f"branched {source} at step {step} into {workdir}: {'; '.join(changes) or 'no setting changed'}", flush=True)
+
+
 def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     if len(argv) > 1:
@@ -136,6 +171,9 @@ def main(argv: list[str]) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         fail(f"--workdir={workdir}: cannot create it ({error.strerror})")
+
+    if _BRANCH_FROM.value is not None or _BRANCH_STEP.value is not None:
+        branch(config, workdir)
 
     from jaxgan.checkpoint import CheckpointMismatchError
     from jaxgan.train import NonFiniteLossError, Preempted, train_and_evaluate

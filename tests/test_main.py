@@ -17,7 +17,7 @@ CASES = {
     "unknown_rule": ([RING, "--workdir={w}", "--config.update_rule=unroled"], "allowed: alternating, consensus, extragradient, optimistic, sga, simultaneous, unrolled (did you mean 'unrolled'?)"),
     "unknown_key": ([RING, "--workdir={w}", "--config.unroll_step=3"], "--config.unroll_step: unknown config key (did you mean --config.unroll_steps?)"),
     "unknown_nested_key": ([RING, "--workdir={w}", "--config.data.nme=grid"], "--config.data.nme: unknown config key (did you mean --config.data.name?)"),
-    "unknown_flag": ([RING, "--workdir={w}", "--wrkdir=x"], "--wrkdir: unknown flag; allowed: --config, --workdir, --coordinator_address, --num_processes, --process_id, --config.KEY (did you mean --workdir?)"),
+    "unknown_flag": ([RING, "--workdir={w}", "--wrkdir=x"], "--wrkdir: unknown flag; allowed: --config, --workdir, --coordinator_address, --num_processes, --process_id, --branch_from, --branch_step, --config.KEY (did you mean --workdir?)"),
     "type_error": ([RING, "--workdir={w}", "--config.num_steps=abc"], "--config.num_steps=abc"),
     "float_for_int": ([RING, "--workdir={w}", "--config.batch_size=1.5"], "--config.batch_size=1.5"),
     "missing_config": (["--workdir={w}"], "--config is required"),

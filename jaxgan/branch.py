@@ -1,0 +1,165 @@
+"""Branching a run: a new workdir that starts from another run's checkpoint at step N under a changed schedule.
+
+A long run often shows only late what it needs next (a learning-rate decay once a mixture's modes are covered).
+Starting over repeats the first N steps; branching does not, and loses nothing of the run's exactness: the branch
+may change only settings that cannot act before step N (a cosine decay of a constant rate that begins at or after
+N, and what a resume may change), so the state at N is the one a run started from scratch with the new config
+would have reached, and the steps after it are the same computation. The new workdir receives that state as its
+checkpoint at N, with the new config, the source's metrics and samples up to N, and `branched_from.json`; from
+there it is an ordinary run (the same command resumes it).
+
+    python -m jaxgan.main --config=experiments/grid25_pacgan.py --workdir=runs/decayed \\
+        --branch_from=runs/grid_pacgan4/seed_0 --branch_step=200000 \\
+        --config.g_optimizer.cosine_decay_begin=200000 --config.g_optimizer.cosine_decay_steps=200000 ...
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.config import RESUMABLE, ConfigError, config_from_saved, differing_settings, num_runs, validate
+from jaxgan.tasks import make_task
+from jaxgan.updates import make_update_rule
+
+BRANCHED_FROM_FILE = "branched_from.json"
+OPTIMIZERS = ("g_optimizer", "d_optimizer")
+DECAY_KEYS = ("cosine_decay_steps", "cosine_decay_begin")
+BRANCHABLE = tuple(f"{player}.{key}" for player in OPTIMIZERS for key in DECAY_KEYS)
+
+
+def _abstract_state(config: ml_collections.ConfigDict) -> Any:
+    from jaxgan.train import build_game, init_state  # train imports this module
+
+    task = make_task(config)
+    rule = make_update_rule(build_game(config, task), config)
+    shapes = jax.eval_shape(lambda: init_state(config, rule, task))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
+
+
+def _leaves_by_path(tree: Any) -> dict[str, Any]:
+    return {jax.tree_util.keystr(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def update_count(opt_state: Any) -> int | None:
+    """The number of updates an optimizer state has applied: its first `count` (Adam's), None if it keeps none."""
+    counts = [leaf for name, leaf in _leaves_by_path(opt_state).items() if name.endswith(".count")]
+    return int(counts[0]) if counts else None
+
+
+def graft_optimizer_state(source: Any, target: Any, count: int) -> Any:
+    """`target`'s structure (an abstract optimizer state) filled with `source`'s values path by path; the leaves
+    only `target` has must be update counts (what a learning-rate schedule adds to a constant rate's state) and
+    get `count`. Raises ValueError when a leaf of either side has no counterpart."""
+    values = _leaves_by_path(source)
+    paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(target)
+    leaves = []
+    for path, abstract in paths_and_leaves:
+        name = jax.tree_util.keystr(path)
+        if name in values and values[name].shape == abstract.shape and values[name].dtype == abstract.dtype:
+            leaves.append(values.pop(name))
+        elif name.endswith(".count") and abstract.shape == ():
+            leaves.append(jnp.asarray(count, abstract.dtype))
+        else:
+            raise ValueError(f"the new optimizer state has {name} {abstract.shape}, which the source's lacks")
+    if values:
+        raise ValueError(f"the source's optimizer state has {next(iter(values))}, which the new one lacks")
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _check_changes(changed: dict[str, tuple[Any, Any]], source: str, step: int) -> None:
+    others = [f"{key}: {a!r} → {b!r}" for key, (a, b) in changed.items() if key not in BRANCHABLE]
+    if others:
+        shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ConfigError(
+            f"--branch_from={source}: the run differs from this config in settings that act before step {step} "
+            f"({shown}); a branch may change only {', '.join(BRANCHABLE)} and what a resume may change"
+        )
+
+
+def _branch_state(state: Any, source_config: Any, config: Any, step: int, source: str) -> Any:
+    """The source's state at `step` with each optimizer's state grafted into the new config's layout, after
+    checking that every changed decay is of a constant rate and begins no earlier than the updates applied."""
+    target = _abstract_state(config)
+    grafted = {}
+    for player in OPTIMIZERS:
+        opt_state = getattr(state, f"{player[0]}_opt_state")
+        if all(source_config[player][key] == config[player][key] for key in DECAY_KEYS):
+            grafted[f"{player[0]}_opt_state"] = opt_state
+            continue
+        if source_config[player].cosine_decay_steps:
+            raise ConfigError(
+                f"--config.{player}.cosine_decay_steps: the run in {source} already decays this rate; a branch may "
+                "only add a decay to a constant rate"
+            )
+        count = update_count(opt_state)
+        if count is None:
+            raise ConfigError(
+                f"--config.{player}.cosine_decay_steps: {config[player].name!r} keeps no update count to start the "
+                "decay's schedule from; a branch can add a decay to Adam only"
+            )
+        if config[player].cosine_decay_begin < count:
+            raise ConfigError(
+                f"--config.{player}.cosine_decay_begin={config[player].cosine_decay_begin}: the branch starts after "
+                f"{count} updates of this optimizer (step {step}), so its decay must begin at or after {count}"
+            )
+        try:
+            grafted[f"{player[0]}_opt_state"] = graft_optimizer_state(
+                opt_state, getattr(target, f"{player[0]}_opt_state"), count
+            )
+        except ValueError as error:
+            raise ConfigError(f"--branch_from={source}: {error}") from None
+    return state.replace(**grafted)
+
+
+def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdir: str) -> list[str]:
+    """Writes into `workdir` (which must hold no checkpoints) the branch of the run in `source` at `step` under
+    `config`; returns the settings it changes (`key: before → now`). Raises ConfigError (one line) when the branch
+    cannot equal a run of `config` from scratch, or `source` has no checkpoint at `step`."""
+    from jaxgan.train import CONFIG_FILE  # train imports this module
+
+    source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
+    saved_file = source_path / CONFIG_FILE
+    if not saved_file.is_file():
+        raise ConfigError(f"--branch_from={source}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
+    source_config = config_from_saved(json.loads(saved_file.read_text()))
+    validate(config)
+    if num_runs(config) > 1 or num_runs(source_config) > 1:
+        raise ConfigError(f"--branch_from={source}: a branch is of one run, not of a sweep")
+    changed = differing_settings(source_config.to_dict(), config, ignore=RESUMABLE)
+    _check_changes(changed, source, step)
+    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
+        if target_checkpoints.latest_step() is not None:
+            raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
+    with Checkpointer(source_path / "checkpoints") as source_checkpoints:
+        if step not in source_checkpoints.all_steps():
+            raise ConfigError(
+                f"--branch_step={step}: {source} has no checkpoint of that step (it has {source_checkpoints.all_steps()})"
+            )
+        state, _ = source_checkpoints.restore(_abstract_state(source_config), step=step)
+        data = source_checkpoints.restore_data(step)
+    state = _branch_state(state, source_config, config, step, source)
+
+    workdir_path.mkdir(parents=True, exist_ok=True)
+    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
+        target_checkpoints.save(step, state, data=data)
+    (workdir_path / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    metrics = source_path / "metrics.jsonl"
+    if metrics.is_file():
+        kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        (workdir_path / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
+    (workdir_path / "samples").mkdir(exist_ok=True)
+    for sample in sorted((source_path / "samples").glob("step_*.npy")):
+        if int(sample.stem.split("_")[1]) <= step:
+            shutil.copy2(sample, workdir_path / "samples" / sample.name)
+    differences = [f"{key}: {a!r} → {b!r}" for key, (a, b) in changed.items()]
+    record = {"source": str(source_path.resolve()), "step": step, "changes": differences}
+    (workdir_path / BRANCHED_FROM_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return differences
