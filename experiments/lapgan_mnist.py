@@ -8,8 +8,8 @@ channels; the paper's CIFAR-10 coarse generator and discriminator are fully conn
 --config.discriminator.coarse_model=mlp --config.generator.coarse_width=0 --config.discriminator.coarse_width=0` gives
 them; BUILD_NOTES.md, "A convolutional coarsest level", compares the two over three seeds); G_1 and G_2 each
 add a band-pass residual at 14×14 and 28×28, reading the upsampled coarser image and their own third of z as one
-extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 64 channels. D decomposes any image into its Laplacian pyramid and gives one logit per level:
-D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
+extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 64 channels. D decomposes any image
+into its Laplacian pyramid and gives one logit per level: D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
 only through its D_k), as in the paper, and trained as one game. As in the paper, each G_k is trained on the REAL
 coarse images (`conditioning = "real_coarse"`: every step pairs G with the real batch, and D_k judges G_k's
 residual against the real image it refines); samples chain the levels from z. Trained on its own chain instead
