@@ -4,21 +4,21 @@ r"""LapGAN (Denton, Chintala, Szlam & Fergus 2015) on mnist_5k: a Laplacian pyra
     python -m jaxgan.main --config=experiments/lapgan_mnist.py --workdir=/tmp/lapgan_mnist
 
 The networks (jaxgan/models/lapgan.py): G_0 makes the 7×7 image from its third of z with a small convnet (16
-channels; the paper's CIFAR-10 coarse generator and discriminator are fully connected, `--config.generator.coarse_model=mlp
---config.discriminator.coarse_model=mlp --config.generator.coarse_width=0 --config.discriminator.coarse_width=0` gives
-them; BUILD_NOTES.md, "A convolutional coarsest level", compares the two over three seeds); G_1 and G_2 each
-add a band-pass residual at 14×14 and 28×28, reading the upsampled coarser image and their own third of z as one
-extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 64 channels. D decomposes any image
-into its Laplacian pyramid and gives one logit per level: D_0 on the 7×7 image, D_k on (residual, upsampled coarser image). The levels are independent (each G_k trained
-only through its D_k), as in the paper, and trained as one game. As in the paper, each G_k is trained on the REAL
-coarse images (`conditioning = "real_coarse"`: every step pairs G with the real batch, and D_k judges G_k's
-residual against the real image it refines); samples chain the levels from z. Trained on its own chain instead
-(`--config.conditioning=none`), D_k learned to tell real from fake by the coarse image, which G_k cannot change,
-and the finer levels added noise (BUILD_NOTES.md, "LapGAN's discriminators judged the coarse image"); the module
-docstring lists every difference from the paper. The training setting is
-experiments/dcgan_mnist.py's (non-saturating loss, Adam β1 = 0.5, batch 128, z ~ N(0, I_100)) with the DCGAN
-paper's 2e-4 for G as well as D: with DCGAN's 1e-3 for G, G collapsed to one pattern (BUILD_NOTES.md, "The image
-GAN zoo").
+channels; the paper's CIFAR-10 coarse generator and discriminator are fully connected,
+`--config.generator.coarse_model=mlp --config.discriminator.coarse_model=mlp --config.generator.coarse_width=0
+--config.discriminator.coarse_width=0` gives them; BUILD_NOTES.md, "A convolutional coarsest level", compares the
+two over three seeds); G_1 and G_2 each add a band-pass residual at 14×14 and 28×28, reading the upsampled coarser
+image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 64
+channels. D decomposes any image into its Laplacian pyramid and gives one logit per level: D_0 on the 7×7 image, D_k
+on (residual, upsampled coarser image). The levels are independent (each G_k trained only through its D_k), as in
+the paper, and trained as one game. As in the paper, each G_k is trained on the REAL coarse images (`conditioning =
+"real_coarse"`: every step pairs G with the real batch, and D_k judges G_k's residual against the real image it
+refines); samples chain the levels from z. Trained on its own chain instead (`--config.conditioning=none`), D_k
+learned to tell real from fake by the coarse image, which G_k cannot change, and the finer levels added noise
+(BUILD_NOTES.md, "LapGAN's discriminators judged the coarse image"); the module docstring lists every difference
+from the paper. The training setting is experiments/dcgan_mnist.py's (non-saturating loss, Adam β1 = 0.5, batch 128,
+z ~ N(0, I_100)) with the DCGAN paper's 2e-4 for G as well as D: with DCGAN's 1e-3 for G, G collapsed to one pattern
+(BUILD_NOTES.md, "The image GAN zoo").
 """
 
 import pathlib
