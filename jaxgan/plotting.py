@@ -211,3 +211,43 @@ def plot_nearest_neighbours(
     if title:
         fig.suptitle(title, fontsize=9)
     save_figure(fig, path)
+
+
+def plot_run_curves(
+    path,
+    curves: Sequence[tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]],
+    metrics: Sequence[str],
+    references: dict[str, tuple[float, str]] | None = None,
+    finals: Sequence[tuple[str, np.ndarray]] = (),
+    means=None,
+    data=None,
+    title: str = "",
+) -> None:
+    """Runs compared over training: one panel per metric with a line per run ((steps, values) by metric), a dashed
+    line at each metric's reference value (a paper's number or a goal), and below, if `finals` are given, each run's
+    last samples over the data (a 2-D mixture with `means`)."""
+    references = references or {}
+    columns = max(len(metrics), len(finals))
+    rows = 2 if finals else 1
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for label, series in curves:
+            if metric in series:
+                ax.plot(*series[metric], marker=".", markersize=4, label=label)
+        if metric in references:
+            value, note = references[metric]
+            ax.axhline(value, color="gray", linestyle="--", linewidth=1, label=note)
+        ax.set_title(metric.removeprefix("eval/"), fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=6, loc="best")
+    for ax in axes[0][len(metrics):]:
+        ax.axis("off")
+    if finals:
+        limit = plot_limit(np.asarray(means))
+        for ax, (label, samples) in zip(axes[1], finals):
+            scatter_samples(ax, samples, np.asarray(means), limit, label, data)
+        for ax in axes[1][len(finals):]:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    save_figure(fig, path)

@@ -50,6 +50,22 @@ class MetricWriter:
             self._tb.close()
 
 
+def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of metric `name` in `workdir`'s metrics.jsonl, in step order; the records without it (other
+    periods' metrics) and lines torn by a crash are skipped."""
+    steps, values = [], []
+    for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get(name), (int, float)):
+            steps.append(record["step"])
+            values.append(record[name])
+    order = np.argsort(steps, kind="stable")
+    return np.asarray(steps)[order], np.asarray(values, dtype=np.float64)[order]
+
+
 def _line_step(line: str) -> float:
     try:
         return json.loads(line)["step"]

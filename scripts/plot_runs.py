@@ -1,0 +1,65 @@
+r"""Runs compared over training: their logged metrics against the step, with reference lines, and for 2-D mixtures
+each run's last samples over the data.
+
+    python scripts/plot_runs.py --runs="constant rate=runs/a/seed_0,decayed from 200000=runs/b/seed_0" \
+        --references="eval/high_quality_fraction=0.936:PacGAN4 (paper)" --out=docs/figures/runs.png
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from jaxgan import plotting
+from jaxgan.config import config_from_saved
+from jaxgan.data.mixtures import make_mixture
+from jaxgan.writers import read_metric
+
+_RUNS = flags.DEFINE_list("runs", None, "LABEL=WORKDIR for each run (a label may not hold a comma).", required=True)
+_METRICS = flags.DEFINE_list(
+    "metrics", ["eval/modes", "eval/high_quality_fraction", "eval/reverse_kl"], "Metrics of metrics.jsonl to plot."
+)
+_REFERENCES = flags.DEFINE_list("references", [], "METRIC=VALUE:LABEL: a dashed line on that metric's panel.")
+_OUT = flags.DEFINE_string("out", None, "The figure's path (.png).", required=True)
+_TITLE = flags.DEFINE_string("title", "", "The figure's title.")
+
+
+def _pair(text: str, separator: str, flag: str) -> tuple[str, str]:
+    if separator not in text:
+        raise app.UsageError(f"--{flag}: {text!r} is not of the form A{separator}B")
+    a, b = text.split(separator, 1)
+    return a.strip(), b.strip()
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    runs = [_pair(run, "=", "runs") for run in _RUNS.value]
+    references = {}
+    for reference in _REFERENCES.value:
+        metric, rest = _pair(reference, "=", "references")
+        value, label = _pair(rest, ":", "references")
+        references[metric] = (float(value), label)
+    curves, finals, mixture = [], [], None
+    for label, workdir in runs:
+        workdir = pathlib.Path(workdir)
+        if not (workdir / "metrics.jsonl").is_file():
+            raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
+        curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
+        config = config_from_saved(json.loads((workdir / "config.json").read_text()))
+        snapshots = plotting.load_snapshots(workdir / "samples")
+        if config.data.name in ("ring", "grid") and snapshots:
+            mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
+            last = max(snapshots)
+            finals.append((f"{label}\nstep {last}", snapshots[last]))
+    data = None if mixture is None else np.asarray(mixture.sample(jax.random.key(0), 2500))
+    plotting.plot_run_curves(_OUT.value, curves, _METRICS.value, references, finals,
+                             None if mixture is None else mixture.means, data, _TITLE.value)
+    print(f"figure: {_OUT.value}")
+
+
+if __name__ == "__main__":
+    app.run(main)

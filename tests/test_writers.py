@@ -1,0 +1,27 @@
+"""Metric output read back: `read_metric` returns one metric's series in step order, whatever else was logged."""
+
+import numpy as np
+
+from jaxgan.writers import MetricWriter, read_metric
+
+
+def test_read_metric_returns_one_metrics_series_in_step_order(tmp_path):
+    writer = MetricWriter(tmp_path)
+    for step in (10, 20, 30, 40):
+        writer.write(step, {"loss": step / 10})
+        if step % 20 == 0:
+            writer.write(step, {"eval/modes": step // 20})
+    writer.close()
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 50, "eval/mo')  # torn by a crash
+    steps, values = read_metric(tmp_path, "eval/modes")
+    np.testing.assert_array_equal(steps, [20, 40])
+    np.testing.assert_array_equal(values, [1.0, 2.0])
+    steps, values = read_metric(tmp_path, "loss")
+    np.testing.assert_array_equal(steps, [10, 20, 30, 40])
+    np.testing.assert_allclose(values, [1.0, 2.0, 3.0, 4.0])
+    # A resume from step 20 cuts the later records, and what is logged after them follows in order.
+    writer = MetricWriter(tmp_path, resume_step=20)
+    writer.write(40, {"eval/modes": 7})
+    writer.close()
+    np.testing.assert_array_equal(read_metric(tmp_path, "eval/modes")[1], [1.0, 7.0])
