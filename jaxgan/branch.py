@@ -25,23 +25,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import RESUMABLE, ConfigError, config_from_saved, differing_settings, num_runs, validate
-from jaxgan.tasks import make_task
-from jaxgan.updates import make_update_rule
+from jaxgan.config import RESUMABLE, ConfigError, config_differences, num_runs, shorten_differences, validate
+from jaxgan.writers import metrics_up_to
 
 BRANCHED_FROM_FILE = "branched_from.json"
 OPTIMIZERS = ("g_optimizer", "d_optimizer")
 DECAY_KEYS = ("cosine_decay_steps", "cosine_decay_begin")
 BRANCHABLE = tuple(f"{player}.{key}" for player in OPTIMIZERS for key in DECAY_KEYS)
-
-
-def _abstract_state(config: ml_collections.ConfigDict) -> Any:
-    from jaxgan.train import build_game, init_state  # train imports this module
-
-    task = make_task(config)
-    rule = make_update_rule(build_game(config, task), config)
-    shapes = jax.eval_shape(lambda: init_state(config, rule, task))
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
 
 
 def _leaves_by_path(tree: Any) -> dict[str, Any]:
@@ -74,20 +64,12 @@ def graft_optimizer_state(source: Any, target: Any, count: int) -> Any:
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _check_changes(changed: dict[str, tuple[Any, Any]], source: str, step: int) -> None:
-    others = [f"{key}: {a!r} → {b!r}" for key, (a, b) in changed.items() if key not in BRANCHABLE]
-    if others:
-        shown = "; ".join(others[:3]) + (f"; and {len(others) - 3} more" if len(others) > 3 else "")
-        raise ConfigError(
-            f"--branch_from={source}: the run differs from this config in settings that act before step {step} "
-            f"({shown}); a branch may change only {', '.join(BRANCHABLE)} and what a resume may change"
-        )
-
-
 def _branch_state(state: Any, source_config: Any, config: Any, step: int, source: str) -> Any:
     """The source's state at `step` with each optimizer's state grafted into the new config's layout, after
     checking that every changed decay is of a constant rate and begins no earlier than the updates applied."""
-    target = _abstract_state(config)
+    from jaxgan.train import abstract_state  # train imports this module
+
+    target = abstract_state(config)
     grafted = {}
     for player in OPTIMIZERS:
         opt_state = getattr(state, f"{player[0]}_opt_state")
@@ -123,18 +105,21 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     """Writes into `workdir` (which must hold no checkpoints) the branch of the run in `source` at `step` under
     `config`; returns the settings it changes (`key: before → now`). Raises ConfigError (one line) when the branch
     cannot equal a run of `config` from scratch, or `source` has no checkpoint at `step`."""
-    from jaxgan.train import CONFIG_FILE  # train imports this module
+    from jaxgan.train import CONFIG_FILE, abstract_state, saved_config, write_json  # train imports this module
 
     source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
-    saved_file = source_path / CONFIG_FILE
-    if not saved_file.is_file():
-        raise ConfigError(f"--branch_from={source}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
-    source_config = config_from_saved(json.loads(saved_file.read_text()))
+    source_config = saved_config(source_path, "--branch_from")
     validate(config)
     if num_runs(config) > 1 or num_runs(source_config) > 1:
         raise ConfigError(f"--branch_from={source}: a branch is of one run, not of a sweep")
-    changed = differing_settings(source_config.to_dict(), config, ignore=RESUMABLE)
-    _check_changes(changed, source, step)
+    saved = source_config.to_dict()
+    acting_before = config_differences(saved, config, ignore=(*RESUMABLE, *BRANCHABLE))
+    if acting_before:
+        raise ConfigError(
+            f"--branch_from={source}: the run differs from this config in settings that act before step {step} "
+            f"({shorten_differences(acting_before)}); a branch may change only {', '.join(BRANCHABLE)} and what a "
+            "resume may change"
+        )
     with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
         if target_checkpoints.latest_step() is not None:
             raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
@@ -143,23 +128,21 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
             raise ConfigError(
                 f"--branch_step={step}: {source} has no checkpoint of that step (it has {source_checkpoints.all_steps()})"
             )
-        state, _ = source_checkpoints.restore(_abstract_state(source_config), step=step)
+        state, _ = source_checkpoints.restore(abstract_state(source_config), step=step)
         data = source_checkpoints.restore_data(step)
     state = _branch_state(state, source_config, config, step, source)
 
     workdir_path.mkdir(parents=True, exist_ok=True)
     with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
         target_checkpoints.save(step, state, data=data)
-    (workdir_path / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    metrics = source_path / "metrics.jsonl"
-    if metrics.is_file():
-        kept = [line for line in metrics.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-        (workdir_path / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
+    write_json(workdir_path / CONFIG_FILE, config.to_dict())
+    if (source_path / "metrics.jsonl").is_file():
+        (workdir_path / "metrics.jsonl").write_text(metrics_up_to(source_path / "metrics.jsonl", step))
     (workdir_path / "samples").mkdir(exist_ok=True)
     for sample in sorted((source_path / "samples").glob("step_*.npy")):
         if int(sample.stem.split("_")[1]) <= step:
             shutil.copy2(sample, workdir_path / "samples" / sample.name)
-    differences = [f"{key}: {a!r} → {b!r}" for key, (a, b) in changed.items()]
-    record = {"source": str(source_path.resolve()), "step": step, "changes": differences}
+    changes = config_differences(saved, config, ignore=RESUMABLE)
+    record = {"source": str(source_path.resolve()), "step": step, "changes": changes}
     (workdir_path / BRANCHED_FROM_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    return differences
+    return changes

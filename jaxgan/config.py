@@ -227,6 +227,12 @@ def config_differences(saved: dict[str, Any], config: ml_collections.ConfigDict,
     return [f"{key}: {before!r} → {now!r}" for key, (before, now) in differing_settings(saved, config, ignore).items()]
 
 
+def shorten_differences(differences: list[str], shown: int = 3) -> str:
+    """The first `shown` of `config_differences`' lines joined for a one-line error, and how many more there are."""
+    rest = len(differences) - shown
+    return "; ".join(differences[:shown]) + (f"; and {rest} more" if rest > 0 else "")
+
+
 def differing_settings(
     saved: dict[str, Any], config: ml_collections.ConfigDict, ignore: Iterable[str] = ()
 ) -> dict[str, tuple[Any, Any]]:

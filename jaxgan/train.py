@@ -27,12 +27,14 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.conditioning import Labelled, data_of, make_conditioning
 from jaxgan.config import (
     ConfigError,
+    config_from_saved,
     get_by_path,
     make_optimizers,
     num_runs,
     resume_differences,
     run_configs,
     set_by_path,
+    shorten_differences,
     validate,
 )
 from jaxgan.dynamics import top_eigenvalues_arnoldi
@@ -132,6 +134,15 @@ def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task |
         return rule.init(jax.random.key(config.seed), example)
     seeds = jnp.asarray([run.seed for run in run_configs(config)])
     return jax.vmap(lambda s: rule.init(jax.random.key(s), example))(seeds)
+
+
+def abstract_state(config: ml_collections.ConfigDict, rule: UpdateRule | None = None, task: Task | None = None) -> TrainState:
+    """`init_state`'s shapes and dtypes (`jax.ShapeDtypeStruct` leaves; nothing is computed): what a checkpoint of
+    a run of `config` is restored into outside training (evaluation scripts, branching)."""
+    task = task or make_task(config)
+    rule = rule or make_update_rule(build_game(config, task), config)
+    shapes = jax.eval_shape(lambda: init_state(config, rule, task))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
 
 
 def make_train_chunk(
@@ -452,14 +463,26 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
         return
     differences = resume_differences(json.loads(saved.read_text()), config)
     if differences:
-        shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
         raise ConfigError(
-            f"{workdir} holds checkpoints of a run with another config ({shown}; saved in {saved}): "
+            f"{workdir} holds checkpoints of a run with another config ({shorten_differences(differences)}; saved "
+            f"in {saved}): "
             "rerun with the same flags to resume it, or use a new --workdir"
         )
 
 
-def _write_json(path: pathlib.Path, obj: Any) -> None:
+def saved_config(workdir: str | pathlib.Path, flag: str) -> ml_collections.ConfigDict:
+    """The config the run in `workdir` was started with (its config.json), validated. Raises ConfigError (one line
+    naming `flag`, the option that gave `workdir`) when `workdir` has none."""
+    saved = pathlib.Path(workdir) / CONFIG_FILE
+    if not saved.is_file():
+        raise ConfigError(f"{flag}={workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
+    config = config_from_saved(json.loads(saved.read_text()))
+    validate(config)
+    return config
+
+
+def write_json(path: pathlib.Path, obj: Any) -> None:
+    """`obj` as indented JSON with sorted keys, written atomically."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)  # atomic: a crash never leaves a torn eval.json
@@ -550,12 +573,12 @@ def train_and_evaluate(
     if state is None:
         state, step = fresh, 0
         if primary:
-            _write_json(workdir_path / CONFIG_FILE, config.to_dict())
+            write_json(workdir_path / CONFIG_FILE, config.to_dict())
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
         if primary and not (workdir_path / CONFIG_FILE).exists():  # a workdir of an older jaxgan
-            _write_json(workdir_path / CONFIG_FILE, config.to_dict())
+            write_json(workdir_path / CONFIG_FILE, config.to_dict())
         for stale in samples_dir.glob("step_*.npy") if primary else ():
             if int(stale.stem.split("_")[1]) > step:  # also the labels of that step
                 stale.unlink()
@@ -628,7 +651,7 @@ def train_and_evaluate(
             final = run_eval(state, step, log=False)
         result = {"step": int(step), **summarize(task, game, to_host(state), final, config), "config": config.to_dict()}
         if primary:
-            _write_json(workdir_path / "eval.json", result)
+            write_json(workdir_path / "eval.json", result)
             snapshots = load_snapshots(samples_dir)
             if sweep:  # the figure shows the first run
                 snapshots = {s: v[0] for s, v in snapshots.items()}

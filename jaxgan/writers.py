@@ -31,8 +31,7 @@ class MetricWriter:
             return
         self._path = pathlib.Path(workdir) / "metrics.jsonl"
         if self._path.exists():
-            kept = [line for line in self._path.read_text().splitlines() if _line_step(line) <= resume_step]
-            self._path.write_text("".join(line + "\n" for line in kept))
+            self._path.write_text(metrics_up_to(self._path, resume_step))
         self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step or None)
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
@@ -64,6 +63,13 @@ def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.n
             values.append(record[name])
     order = np.argsort(steps, kind="stable")
     return np.asarray(steps)[order], np.asarray(values, dtype=np.float64)[order]
+
+
+def metrics_up_to(path: str | os.PathLike, step: int) -> str:
+    """The lines of the metrics file `path` of steps up to `step`: what a run resumed (or branched) at `step` keeps.
+    A line torn by a crash is dropped."""
+    kept = [line for line in pathlib.Path(path).read_text().splitlines() if _line_step(line) <= step]
+    return "".join(line + "\n" for line in kept)
 
 
 def _line_step(line: str) -> float:

@@ -7,7 +7,6 @@ each run's last samples over the data.
 
 from __future__ import annotations
 
-import json
 import pathlib
 
 import jax
@@ -15,8 +14,9 @@ import numpy as np
 from absl import app, flags
 
 from jaxgan import plotting
-from jaxgan.config import config_from_saved
+from jaxgan.config import ConfigError
 from jaxgan.data.mixtures import make_mixture
+from jaxgan.train import saved_config
 from jaxgan.writers import read_metric
 
 _RUNS = flags.DEFINE_list("runs", None, "LABEL=WORKDIR for each run (a label may not hold a comma).", required=True)
@@ -49,7 +49,10 @@ def main(argv: list[str]) -> None:
         if not (workdir / "metrics.jsonl").is_file():
             raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
         curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
-        config = config_from_saved(json.loads((workdir / "config.json").read_text()))
+        try:
+            config = saved_config(workdir, "--runs")
+        except ConfigError as error:
+            raise app.UsageError(str(error)) from None
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
             mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)

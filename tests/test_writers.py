@@ -1,8 +1,9 @@
-"""Metric output read back: `read_metric` returns one metric's series in step order, whatever else was logged."""
+"""Metric output read back: `read_metric` returns one metric's series in step order, whatever else was logged;
+`metrics_up_to` keeps what a resume or a branch at a step keeps."""
 
 import numpy as np
 
-from jaxgan.writers import MetricWriter, read_metric
+from jaxgan.writers import MetricWriter, metrics_up_to, read_metric
 
 
 def test_read_metric_returns_one_metrics_series_in_step_order(tmp_path):
@@ -25,3 +26,11 @@ def test_read_metric_returns_one_metrics_series_in_step_order(tmp_path):
     writer.write(40, {"eval/modes": 7})
     writer.close()
     np.testing.assert_array_equal(read_metric(tmp_path, "eval/modes")[1], [1.0, 7.0])
+
+
+def test_metrics_up_to_keeps_the_lines_a_resume_at_that_step_keeps(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 10, "a": 1}\n{"step": 20, "a": 2}\n{"step": 30, "a": 3}\n{"step": 40, "a"')
+    assert metrics_up_to(path, 20) == '{"step": 10, "a": 1}\n{"step": 20, "a": 2}\n'
+    assert metrics_up_to(path, 5) == ""
+    assert metrics_up_to(path, 10**9).count("\n") == 3  # the torn line is dropped
