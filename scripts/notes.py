@@ -140,18 +140,14 @@ def mixture_cells(runs: list[dict]) -> list[str]:
 
 def restore_final_state(config, workdir):
     """The newest checkpointed state of the run of `config` in `workdir` (a single run, not a sweep)."""
-    import jax
-
     from jaxgan.checkpoint import Checkpointer
     from jaxgan.tasks import make_task
-    from jaxgan.train import build_game, init_state
-    from jaxgan.updates import make_update_rule
+    from jaxgan.train import abstract_state, build_game
 
     task = make_task(config)
     game = build_game(config, task)
-    abstract = jax.eval_shape(lambda: init_state(config, make_update_rule(game, config), task))
     with Checkpointer(pathlib.Path(workdir) / "checkpoints") as checkpointer:
-        state, _ = checkpointer.restore(abstract)
+        state, _ = checkpointer.restore(abstract_state(config, task=task))
     return game, state
 
 
@@ -168,37 +164,59 @@ def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str
     return {name: np.array(s) for name, s in seconds.items()}
 
 
-def load_run(workdir: pathlib.Path):
-    """(config, task, game, state, step) of the run in `workdir`, at its latest checkpoint."""
-    import json
-
-    import jax
-
+def load_run(workdir: pathlib.Path, evaluation: str = "images", step: int | None = None):
+    """(config, task, game, state, step) of the run in `workdir` (one run, evaluated by `evaluation`) at checkpoint
+    `step` (default: its latest)."""
     from jaxgan.checkpoint import Checkpointer
-    from jaxgan.config import ConfigError, config_from_saved, num_runs, validate
+    from jaxgan.config import ConfigError, num_runs
     from jaxgan.tasks import make_task
-    from jaxgan.train import CONFIG_FILE, build_game, init_state
+    from jaxgan.train import abstract_state, build_game, saved_config
     from jaxgan.updates import make_update_rule
 
     workdir = pathlib.Path(workdir)
-    saved = workdir / CONFIG_FILE
-    if not saved.exists():
-        raise ConfigError(f"{workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
-    config = config_from_saved(json.loads(saved.read_text()))
-    validate(config)
+    config = saved_config(workdir, "--workdir")
     if num_runs(config) > 1:
-        raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; the curve is for one run")
-    if "images" not in config.evaluations:
-        raise ConfigError(f"{workdir}: the truncation curve needs an image run (evaluations has no 'images')")
+        raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
+    if evaluation not in config.evaluations:
+        raise ConfigError(f"{workdir}: needs a run with the {evaluation!r} evaluation, not {list(config.evaluations)}")
     task = make_task(config)
     game = build_game(config, task)
-    rule = make_update_rule(game, config)
-    abstract = jax.eval_shape(lambda: init_state(config, rule, task))
     with Checkpointer(workdir / "checkpoints") as checkpointer:
-        state, step = checkpointer.restore(jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract))
+        if step is not None and step not in checkpointer.all_steps():
+            raise ConfigError(f"--step={step}: {workdir} has no checkpoint of that step (it has {checkpointer.all_steps()})")
+        state, step = checkpointer.restore(abstract_state(config, make_update_rule(game, config), task), step=step)
     if state is None:
         raise ConfigError(f"{workdir}: no checkpoint to evaluate")
     return config, task, game, state, step
+
+
+def mixture_draws(config, task, game, state, draws: int) -> tuple[list[dict], dict]:
+    """The run's mixture evaluation (modes, high-quality fraction, reverse KL, mode counts of G's samples) on `draws`
+    independent sets of `config.eval_num_samples` noise vectors, draw 0 being the run's own evaluation noise, and
+    the same metrics of all draws' samples pooled: how much of a logged value is the noise of a finite sample."""
+    import jax
+
+    from jaxgan.metrics.evaluations import mixture_evaluation
+    from jaxgan.metrics.mixture import mixture_metrics
+
+    evaluate = jax.jit(lambda s: mixture_evaluation(config, task.data).evaluate(game, s))
+    per_draw, samples = [], []
+    for draw in range(draws):
+        metrics, drawn = evaluate(state if draw == 0 else state.replace(key=jax.random.fold_in(state.key, draw)))
+        per_draw.append(_mixture_summary(metrics))
+        samples.append(drawn)
+    mixture = task.data.info
+    pooled = mixture_metrics(jax.numpy.concatenate(samples), mixture.means, mixture.std)
+    return per_draw, _mixture_summary(pooled)
+
+
+def _mixture_summary(metrics: dict) -> dict:
+    return {
+        "modes": int(metrics["modes"]),
+        "high_quality_fraction": float(metrics["high_quality_fraction"]),
+        "reverse_kl": float(metrics["reverse_kl"]),
+        "mode_counts": np.asarray(metrics["mode_counts"]).tolist(),
+    }
 
 
 def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.ndarray]:
