@@ -2,8 +2,8 @@
 
 A long run often shows only late what it needs next (a learning-rate decay once a mixture's modes are covered).
 Starting over repeats the first N steps; branching does not, and loses nothing of the run's exactness: the branch
-may change only settings that cannot act before step N (a cosine decay of a constant rate that begins at or after
-N, and what a resume may change), so the state at N is the one a run started from scratch with the new config
+may change only settings that cannot act before step N (a cosine decay of a constant Adam rate that begins at or
+after the optimizer's update count at N: N for G, d_steps·N for D; and what a resume may change), so the state at N is the one a run started from scratch with the new config
 would have reached, and the steps after it are the same computation. The new workdir receives that state as its
 checkpoint at N, with the new config, the source's metrics and samples up to N, and `branched_from.json`; from
 there it is an ordinary run (the same command resumes it).
@@ -26,7 +26,7 @@ import ml_collections
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import RESUMABLE, ConfigError, config_differences, num_runs, shorten_differences, validate
-from jaxgan.writers import metrics_up_to
+from jaxgan.writers import metrics_up_to, write_text_atomic
 
 BRANCHED_FROM_FILE = "branched_from.json"
 OPTIMIZERS = ("g_optimizer", "d_optimizer")
@@ -105,7 +105,9 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     """Writes into `workdir` (which must hold no checkpoints) the branch of the run in `source` at `step` under
     `config`; returns the settings it changes (`key: before → now`). Raises ConfigError (one line) when the branch
     cannot equal a run of `config` from scratch, or `source` has no checkpoint at `step`."""
-    from jaxgan.train import CONFIG_FILE, abstract_state, saved_config, write_json  # train imports this module
+    # imported here: train imports this module
+    from jaxgan.plotting import sample_step
+    from jaxgan.train import CONFIG_FILE, abstract_state, restore_saved, saved_config, write_json
 
     source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
     source_config = saved_config(source_path, "--branch_from")
@@ -120,29 +122,28 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
             f"({shorten_differences(acting_before)}); a branch may change only {', '.join(BRANCHABLE)} and what a "
             "resume may change"
         )
-    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
-        if target_checkpoints.latest_step() is not None:
-            raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
-    with Checkpointer(source_path / "checkpoints") as source_checkpoints:
-        if step not in source_checkpoints.all_steps():
-            raise ConfigError(
-                f"--branch_step={step}: {source} has no checkpoint of that step (it has {source_checkpoints.all_steps()})"
-            )
-        state, _ = source_checkpoints.restore(abstract_state(source_config), step=step)
-        data = source_checkpoints.restore_data(step)
+    if (workdir_path / "checkpoints").is_dir():
+        with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
+            if target_checkpoints.latest_step() is not None:
+                raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
+    state, data, _ = restore_saved(
+        source_path, abstract_state(source_config), step, flag="--branch_from", step_flag="--branch_step"
+    )
     state = _branch_state(state, source_config, config, step, source)
 
+    # Everything but the checkpoint first: the checkpoint is what makes the workdir a branch (`main.branch` redoes
+    # a branch whose checkpoint is missing, e.g. after a crash in here).
     workdir_path.mkdir(parents=True, exist_ok=True)
-    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
-        target_checkpoints.save(step, state, data=data)
     write_json(workdir_path / CONFIG_FILE, config.to_dict())
     if (source_path / "metrics.jsonl").is_file():
-        (workdir_path / "metrics.jsonl").write_text(metrics_up_to(source_path / "metrics.jsonl", step))
+        write_text_atomic(workdir_path / "metrics.jsonl", metrics_up_to(source_path / "metrics.jsonl", step))
     (workdir_path / "samples").mkdir(exist_ok=True)
     for sample in sorted((source_path / "samples").glob("step_*.npy")):
-        if int(sample.stem.split("_")[1]) <= step:
+        if sample_step(sample) <= step:
             shutil.copy2(sample, workdir_path / "samples" / sample.name)
     changes = config_differences(saved, config, ignore=RESUMABLE)
     record = {"source": str(source_path.resolve()), "step": step, "changes": changes}
-    (workdir_path / BRANCHED_FROM_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(workdir_path / BRANCHED_FROM_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
+        target_checkpoints.save(step, state, data=data)
     return changes

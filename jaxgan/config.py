@@ -103,8 +103,9 @@ def default_config() -> ml_collections.ConfigDict:
 
     # eps_root is 0 as in Adam: a positive value floors the denominator at √eps_root and slows every parameter whose
     # gradients are smaller (see unroll_eps_root for the one place it is needed).
-    # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many steps, beginning at step
-    # cosine_decay_begin (held constant before it, e.g. until a mixture's modes are covered).
+    # cosine_decay_steps > 0: the learning rate decays from its value to 0 over that many updates, beginning after
+    # cosine_decay_begin updates (held constant before, e.g. until a mixture's modes are covered). Both count this
+    # optimizer's updates: one per training step for G, d_steps for D (n_critic), so D's decay begins at step B/d_steps.
     # orthogonal_regularization = β > 0 adds the gradient of BigGAN's β‖WᵀW ⊙ (1 − I)‖² over the player's kernels
     # (class embeddings excepted) to its gradient (jaxgan.penalties.add_orthogonal_regularization).
     for player in ("g_optimizer", "d_optimizer"):
@@ -130,7 +131,7 @@ def default_config() -> ml_collections.ConfigDict:
     # checkpoint) only between dispatches, and clusters give about 30 s of grace.
     config.max_dispatch_seconds = 2.0
     # How a dispatch runs its steps: "fused" (one XLA loop), "host" (the compiled step called from Python, dispatched
-    # asynchronously) or "auto" (host for images on a CPU, whose XLA loops run convolutions ~25x slower; else fused).
+    # asynchronously) or "auto" (host for images on a CPU, whose XLA loops run convolutions much slower; else fused).
     config.dispatch_loop = "auto"
     # Data parallelism (jaxgan.parallel): the batch is split over this many devices of all processes (0: all).
     config.num_devices = 0
@@ -169,8 +170,9 @@ def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTr
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
     """Adam, RMSProp or SGD at `learning_rate`; with `cosine_decay_steps` = T > 0 and `cosine_decay_begin` = B the
-    rate at step t is lr · ½(1 + cos(π·min(max(t − B, 0), T)/T)) (Loshchilov & Hutter 2017, without restarts):
-    constant for B steps, then 0 from step B + T on.
+    rate at update t of this optimizer is lr · ½(1 + cos(π·min(max(t − B, 0), T)/T)) (Loshchilov & Hutter 2017,
+    without restarts): constant for B updates, then 0 from update B + T on. t counts this optimizer's updates (D
+    makes `d_steps` per training step), not training steps.
 
     RMSProp (WGAN's optimizer, Arjovsky et al. 2017) is PyTorch's: ν ← b2·ν + (1 − b2)·g², step
     −lr·g / (√ν + eps), ν starting at 0 (`b2` is PyTorch's `alpha`, the decay of the squared-gradient average).
@@ -207,7 +209,8 @@ SWEEPABLE = (
 
 
 # What a resumed run may change: how long it runs and what the host does between dispatches, never the state's
-# layout or the math of a step.
+# layout or the math of a step. A resume on other hardware (another device count, or `dispatch_loop="auto"` choosing
+# the other loop) runs the same math in another order: equal to the uninterrupted run up to float rounding only.
 RESUMABLE = (
     "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",

@@ -9,7 +9,7 @@ same command on every host with `--coordinator_address=HOST:PORT --num_processes
 files.
 
 `--branch_from=WORKDIR --branch_step=N` starts the new workdir from that run's checkpoint at step N, under a config
-that may add a learning-rate decay beginning at or after N (jaxgan/branch.py); the same command resumes it.
+that may add a learning-rate decay beginning at or after N updates of that optimizer (jaxgan/branch.py); the same command resumes it.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def initialize_distributed() -> None:
 
 def branch(config, workdir: pathlib.Path) -> None:
     """Writes the branch named by --branch_from/--branch_step into `workdir`, unless it holds it already (a rerun of
-    the same command, which then resumes), or a one-line error (exit 2)."""
+    the same command, which then resumes), or a one-line error (exit 2). A branch cut short before its checkpoint
+    was written is written again."""
     import json
 
     from jaxgan.branch import BRANCHED_FROM_FILE, branch_run
@@ -134,10 +135,15 @@ def branch(config, workdir: pathlib.Path) -> None:
     source, step = pathlib.Path(_BRANCH_FROM.value), _BRANCH_STEP.value
     record = workdir / BRANCHED_FROM_FILE
     if record.exists():
-        saved = json.loads(record.read_text())
+        saved = json.loads(record.read_text())  # written atomically: never torn
         if (saved["source"], saved["step"]) != (str(source.resolve()), step):
             fail(f"--workdir={workdir}: holds the branch of {saved['source']} at step {saved['step']}; use a new --workdir")
-        return
+        if (workdir / "checkpoints").is_dir():
+            from jaxgan.checkpoint import Checkpointer
+
+            with Checkpointer(workdir / "checkpoints") as checkpoints:
+                if checkpoints.latest_step() is not None:
+                    return
     import jax
 
     if jax.process_count() > 1:

@@ -50,10 +50,15 @@ def plot_limit(means: np.ndarray) -> float:
     return float(np.abs(means).max()) * 1.5 + 0.5
 
 
+def sample_step(path: str | os.PathLike) -> int:
+    """The step of a samples file: N of step_N.npy (and of a conditioned run's step_N_labels.npy)."""
+    return int(pathlib.Path(path).stem.split("_")[1])
+
+
 def load_snapshots(samples_dir: str | os.PathLike) -> dict[int, np.ndarray]:
     """{step: samples} from DIR/samples/step_N.npy (the labels of conditioned runs, step_N_labels.npy, aside)."""
     paths = sorted(p for p in pathlib.Path(samples_dir).glob("step_*.npy") if not p.stem.endswith("_labels"))
-    return {int(p.stem.split("_")[1]): np.load(p) for p in paths}
+    return {sample_step(p): np.load(p) for p in paths}
 
 
 def plot_training_samples(path, snapshots: dict[int, np.ndarray], mixture, title="", count: int = 6, data=None):

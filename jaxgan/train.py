@@ -1,10 +1,12 @@
 """The training loop: build the game from a config, then run compiled chunks of update steps.
 
-`train_and_evaluate(config, workdir)` is the whole run. The loop dispatches `lax.scan`s of
-`steps_per_dispatch` update steps; the host touches the device only between dispatches (logging, evaluation,
-checkpointing, the non-finite check), never inside one. Chunk boundaries are multiples of the logging,
-evaluation, checkpoint and dispatch periods counted from step 0, so a resumed run executes exactly the same
-sequence of compiled programs on exactly the same inputs as an uninterrupted one.
+`train_and_evaluate(config, workdir)` is the whole run. The loop dispatches compiled chunks of update steps (one
+XLA loop of fixed length `steps_per_dispatch` that runs the first n steps, or, for convolutions on a CPU, a host
+loop of the compiled step); the host touches the device only between dispatches (logging, evaluation,
+checkpointing, the non-finite check), never inside one. A dispatch's length follows the machine's speed
+(`DispatchClock`), but every step runs the same compiled step on the same inputs whatever chunk it falls in, and
+logs, evaluations and checkpoints fall on multiples of their periods counted from step 0, so a resumed run
+computes exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ from jaxgan.game import Game
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import linen_player
 from jaxgan.parallel import DATA_AXIS, Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
-from jaxgan.plotting import load_snapshots
+from jaxgan.plotting import load_snapshots, sample_step
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
-from jaxgan.writers import MetricWriter, format_duration
+from jaxgan.writers import MetricWriter, format_duration, write_text_atomic
 
 
 class NonFiniteLossError(RuntimeError):
@@ -174,7 +176,7 @@ def make_train_chunk(
 
     With `host_loop`, the steps are instead one compiled step called `num_steps` times from Python: the calls are
     dispatched asynchronously (nothing waits for the device until the caller reads the metrics), and the step's
-    convolutions run outside an XLA loop, where XLA's CPU backend runs them about 25× slower (BUILD_NOTES.md,
+    convolutions run outside an XLA loop, where XLA's CPU backend runs them much slower (BUILD_NOTES.md,
     "Convolutions inside XLA loops on a CPU"). A rule with periodic extras (`UpdateRule.due`; `due` gives it where
     `rule` is a function of `hparams`) then has them chosen on the host, one compiled step per combination, from
     the state's step read once per dispatch: no XLA conditional around a convolution either.
@@ -199,7 +201,6 @@ def make_train_chunk(
         if num_runs == 1:
             return one_step(state, hparams, real, **extras)
         return jax.vmap(functools.partial(one_step, **extras), in_axes=(0, 0, None))(state, hparams, real)
-    at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
 
     def scan_chunk(state: TrainState, num_steps: int, hparams: dict | None = None, real: Any = None):
         hparams = {} if hparams is None else hparams
@@ -207,12 +208,12 @@ def make_train_chunk(
 
     def loop_chunk(state: TrainState, num_steps: jax.Array, hparams: dict | None = None, real: Any = None):
         hparams = {} if hparams is None else hparams
-        shapes = jax.eval_shape(lambda s: step(s, hparams, None if real is None else at(real, 0))[1], state)
+        shapes = jax.eval_shape(lambda s: step(s, hparams, None if real is None else _take(real, 0))[1], state)
         buffers = jax.tree.map(lambda m: jnp.zeros((max_steps, *m.shape), m.dtype), shapes)
 
         def body(i, carry):
             state, buffers = carry
-            state, metrics = step(state, hparams, None if real is None else at(real, i))
+            state, metrics = step(state, hparams, None if real is None else _take(real, i))
             return state, jax.tree.map(lambda b, m: b.at[i].set(m), buffers, metrics)
 
         return jax.lax.fori_loop(0, jnp.minimum(num_steps, max_steps), body, (state, buffers))
@@ -241,7 +242,7 @@ def make_train_chunk(
             metrics = []
             for i in range(int(num_steps)):
                 extras = {"due": due(start + i)} if due else {}
-                state, m = one(state, hparams, *(() if real is None else (at(real, i),)), **extras)
+                state, m = one(state, hparams, *(() if real is None else (_take(real, i),)), **extras)
                 metrics.append(m)
             return state, stack(metrics)
 
@@ -310,7 +311,7 @@ class StreamedBatches:
 
 def uses_host_loop(config: ml_collections.ConfigDict, task: Task) -> bool:
     """`config.dispatch_loop`: "fused" (one XLA loop per dispatch), "host" (a Python loop of the compiled step), or
-    "auto": host for image data on a CPU, where XLA runs convolutions inside loops about 25× slower, else fused."""
+    "auto": host for image data on a CPU, where XLA runs convolutions inside loops much slower (BUILD_NOTES.md), else fused."""
     if config.dispatch_loop == "auto":
         return jax.default_backend() == "cpu" and len(task.data.shape) == 3
     return config.dispatch_loop == "host"
@@ -321,9 +322,9 @@ class DispatchClock:
 
     The host sees SIGTERM, and writes the preemption checkpoint, only between dispatches, so a dispatch's length
     bounds the time from SIGTERM to a safe checkpoint. The first dispatch is 1 step (it also compiles); after each
-    later one the length becomes max_seconds / (measured seconds per step), rounded down to a power of two, at most
-    8× the previous length and at most `max_steps`. Ends are kept on multiples of the length (the absolute step
-    grid), so logs land on the same steps whatever the machine's speed.
+    later one the length becomes max_seconds / (measured seconds per step), at most 8× the previous length and at
+    most `max_steps`. A dispatch also ends at the host's next boundary (`next_boundary`: logs, evaluations and
+    checkpoints stay on their steps whatever the machine's speed).
     """
 
     def __init__(self, max_steps: int, max_seconds: float):
@@ -331,8 +332,8 @@ class DispatchClock:
         self.length, self._compiled = 1, False
 
     def end(self, step: int, boundary: int) -> int:
-        """The end of the next dispatch from `step`: the next multiple of the length, or `boundary` if sooner."""
-        return min(boundary, (step // self.length + 1) * self.length)
+        """The end of the next dispatch from `step`: `length` steps on, or `boundary` if sooner."""
+        return min(boundary, step + self.length)
 
     def record(self, steps: int, seconds: float) -> None:
         if not self._compiled:  # the first dispatch's time is mostly compilation
@@ -340,7 +341,6 @@ class DispatchClock:
             return
         fits = self.max_seconds / max(seconds / steps, 1e-9)
         length = min(self.max_steps, 8 * self.length, max(1, int(fits)))
-        length = 1 << (length.bit_length() - 1)
         if jax.process_count() > 1:  # every process dispatches alike: process 0's measurement decides
             from jax.experimental import multihost_utils
 
@@ -370,7 +370,8 @@ def top_eigenvalue_metrics(
     return out
 
 
-def _run(tree: Any, i: int) -> Any:
+def _take(tree: Any, i: int) -> Any:
+    """Entry `i` along every leaf's leading axis: a sweep's run, or a chunk's step."""
     return jax.tree.map(lambda x: x[i], tree)
 
 
@@ -382,7 +383,7 @@ def summarize(task: Task, game: Game, state: TrainState, metrics: dict, config: 
     runs = []
     for i, run in enumerate(run_configs(config)):
         swept = {config.sweep_key: get_by_path(run, config.sweep_key)} if config.sweep_key else {}
-        runs.append({"seed": run.seed, **swept, **task.evaluation.summarize(build_game(run, task), _run(state, i), _run(metrics, i))})
+        runs.append({"seed": run.seed, **swept, **task.evaluation.summarize(build_game(run, task), _take(state, i), _take(metrics, i))})
     numeric = [k for k, v in runs[0].items() if isinstance(v, (int, float)) and k not in ("seed", config.sweep_key)]
 
     def stats(group: list[dict]) -> dict:
@@ -471,21 +472,49 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
 
 
 def saved_config(workdir: str | pathlib.Path, flag: str) -> ml_collections.ConfigDict:
-    """The config the run in `workdir` was started with (its config.json), validated. Raises ConfigError (one line
-    naming `flag`, the option that gave `workdir`) when `workdir` has none."""
+    """The config of the run in `workdir` (its config.json), validated. Raises ConfigError (one line naming `flag`,
+    the option that gave `workdir`) when `workdir` has none or it is not a valid config."""
     saved = pathlib.Path(workdir) / CONFIG_FILE
     if not saved.is_file():
         raise ConfigError(f"{flag}={workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
-    config = config_from_saved(json.loads(saved.read_text()))
-    validate(config)
+    try:
+        config = config_from_saved(json.loads(saved.read_text()))
+        validate(config)
+    except (ConfigError, ValueError) as error:  # also a torn or hand-edited file
+        raise ConfigError(f"{flag}={workdir}: its {CONFIG_FILE} is not a valid config ({error})") from None
     return config
 
 
+def restore_saved(
+    workdir: str | pathlib.Path, abstract: Any, step: int | None = None, *, flag: str, step_flag: str = "--step"
+) -> tuple[Any, dict | None, int]:
+    """(state, data position, step) of the checkpoint of `step` (default: the newest) of the run in `workdir`,
+    restored into `abstract` (`abstract_state`), for reading: nothing in `workdir` is created, moved or changed.
+    Raises ConfigError (one line naming `flag` or `step_flag`) when there is no such checkpoint or it does not
+    restore into `abstract`."""
+    directory = pathlib.Path(workdir) / "checkpoints"
+    if not directory.is_dir():
+        raise ConfigError(f"{flag}={workdir}: no checkpoints")
+    with Checkpointer(directory) as checkpoints:
+        steps = checkpoints.all_steps()
+        if not steps:
+            raise ConfigError(f"{flag}={workdir}: no checkpoints")
+        if step is None:
+            step = steps[-1]
+        elif step not in steps:
+            raise ConfigError(f"{step_flag}={step}: {workdir} has no checkpoint of that step (it has {steps})")
+        try:
+            state, _ = checkpoints.restore(abstract, step=step)
+            data = checkpoints.restore_data(step)
+        except Exception as error:  # noqa: BLE001 - a damaged checkpoint or another state layout
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"{flag}={workdir}: the checkpoint of step {step} does not restore ({first[:300]})") from None
+    return state, data, step
+
+
 def write_json(path: pathlib.Path, obj: Any) -> None:
-    """`obj` as indented JSON with sorted keys, written atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)  # atomic: a crash never leaves a torn eval.json
+    """`obj` as indented JSON with sorted keys, written atomically (`writers.write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
@@ -530,7 +559,7 @@ def train_and_evaluate(
         task = make_task(config)
         game = build_game(config, task)
         rule = make_update_rule(game, config)
-        jax.eval_shape(lambda: rule.init(jax.random.key(0), jnp.zeros((config.batch_size, *task.data.shape))))
+        abstract_state(config, rule, task)
     except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
         raise ConfigError(str(error)) from None
     game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
@@ -577,10 +606,10 @@ def train_and_evaluate(
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
-        if primary and not (workdir_path / CONFIG_FILE).exists():  # a workdir of an older jaxgan
+        if primary:  # check_resumable allowed only RESUMABLE changes: config.json holds what the run now does
             write_json(workdir_path / CONFIG_FILE, config.to_dict())
         for stale in samples_dir.glob("step_*.npy") if primary else ():
-            if int(stale.stem.split("_")[1]) > step:  # also the labels of that step
+            if sample_step(stale) > step:  # also the labels of that step
                 stale.unlink()
     del fresh
     writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)

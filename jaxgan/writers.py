@@ -1,8 +1,9 @@
 """Metric output: one JSON object per logged step in `metrics.jsonl`, TensorBoard events, and console lines.
 
 On resume from step s, both outputs are cut back to s first (lines with a later step are dropped, and
-TensorBoard is told to purge later events), so a run that was killed and restarted leaves the same record as
-one that was not.
+TensorBoard is told to purge later events), so a run that was killed and restarted holds no record of the lost
+steps twice. One difference remains: a preemption checkpoint falls between two logging steps, and the first log
+after the resume averages the losses of the steps since the resume only.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ class MetricWriter:
             return
         self._path = pathlib.Path(workdir) / "metrics.jsonl"
         if self._path.exists():
-            self._path.write_text(metrics_up_to(self._path, resume_step))
-        self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step or None)
+            write_text_atomic(self._path, metrics_up_to(self._path, resume_step))
+        # also at step 0: a fresh start in a workdir whose earlier attempt died before its first checkpoint
+        self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step)
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
         if not self._enabled:
@@ -47,6 +49,15 @@ class MetricWriter:
     def close(self) -> None:
         if self._enabled:
             self._tb.close()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename, so a crash leaves the old file or the new
+    one, never a torn one."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def main(argv):
     from jaxgan.models import lapgan
     from scripts.notes import level0_trainer, load_run
 
-    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value))
+    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "images")
     if config.generator.name != "lapgan":
         raise SystemExit(f"{_WORKDIR.value}: not a LapGAN run (generator {config.generator.name!r})")
     real = to_model_range(jnp.asarray(task.data.info.test_images))

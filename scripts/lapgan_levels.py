@@ -43,7 +43,7 @@ def main(argv):
     from jaxgan.models import lapgan
     from scripts.notes import load_run
 
-    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value))
+    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "images")
     if config.generator.name != "lapgan" or config.discriminator.name != "lapgan":
         raise SystemExit(f"{_WORKDIR.value}: not a LapGAN run (generator {config.generator.name!r})")
     real = to_model_range(jnp.asarray(task.data.info.test_images))

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from jaxgan.writers import write_text_atomic
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -21,7 +23,7 @@ def replace_block(path: pathlib.Path, name: str, body: str) -> None:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_text_atomic(path, text)  # BUILD_NOTES.md and README.md are never left torn
 
 
 def train_run(config, workdir) -> dict:
@@ -74,7 +76,7 @@ def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None =
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
     if samples is not None:
         np.save(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
 
@@ -138,19 +140,6 @@ def mixture_cells(runs: list[dict]) -> list[str]:
     return cells
 
 
-def restore_final_state(config, workdir):
-    """The newest checkpointed state of the run of `config` in `workdir` (a single run, not a sweep)."""
-    from jaxgan.checkpoint import Checkpointer
-    from jaxgan.tasks import make_task
-    from jaxgan.train import abstract_state, build_game
-
-    task = make_task(config)
-    game = build_game(config, task)
-    with Checkpointer(pathlib.Path(workdir) / "checkpoints") as checkpointer:
-        state, _ = checkpointer.restore(abstract_state(config, task=task))
-    return game, state
-
-
 def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str, np.ndarray]:
     """Seconds of each zero-argument call in each of `repeats` rounds, round-robin with the order reversed every
     other round, so that the drift of a shared machine hits every contender alike."""
@@ -164,30 +153,22 @@ def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str
     return {name: np.array(s) for name, s in seconds.items()}
 
 
-def load_run(workdir: pathlib.Path, evaluation: str = "images", step: int | None = None):
-    """(config, task, game, state, step) of the run in `workdir` (one run, evaluated by `evaluation`) at checkpoint
-    `step` (default: its latest)."""
-    from jaxgan.checkpoint import Checkpointer
+def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | None = None):
+    """(config, task, game, state, step) of the run in `workdir` (one run; evaluated by `evaluation` when that is
+    given) at checkpoint `step` (default: its latest). Raises ConfigError (one line) when it is not such a run."""
     from jaxgan.config import ConfigError, num_runs
     from jaxgan.tasks import make_task
-    from jaxgan.train import abstract_state, build_game, saved_config
-    from jaxgan.updates import make_update_rule
+    from jaxgan.train import abstract_state, build_game, restore_saved, saved_config
 
     workdir = pathlib.Path(workdir)
     config = saved_config(workdir, "--workdir")
     if num_runs(config) > 1:
         raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
-    if evaluation not in config.evaluations:
+    if evaluation is not None and evaluation not in config.evaluations:
         raise ConfigError(f"{workdir}: needs a run with the {evaluation!r} evaluation, not {list(config.evaluations)}")
     task = make_task(config)
-    game = build_game(config, task)
-    with Checkpointer(workdir / "checkpoints") as checkpointer:
-        if step is not None and step not in checkpointer.all_steps():
-            raise ConfigError(f"--step={step}: {workdir} has no checkpoint of that step (it has {checkpointer.all_steps()})")
-        state, step = checkpointer.restore(abstract_state(config, make_update_rule(game, config), task), step=step)
-    if state is None:
-        raise ConfigError(f"{workdir}: no checkpoint to evaluate")
-    return config, task, game, state, step
+    state, _, step = restore_saved(workdir, abstract_state(config, task=task), step, flag="--workdir")
+    return config, task, build_game(config, task), state, step
 
 
 def mixture_draws(config, task, game, state, draws: int) -> tuple[list[dict], dict]:

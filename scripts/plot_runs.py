@@ -14,7 +14,7 @@ import numpy as np
 from absl import app, flags
 
 from jaxgan import plotting
-from jaxgan.config import ConfigError
+from jaxgan.config import ConfigError, num_runs
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.train import saved_config
 from jaxgan.writers import read_metric
@@ -43,21 +43,29 @@ def main(argv: list[str]) -> None:
         metric, rest = _pair(reference, "=", "references")
         value, label = _pair(rest, ":", "references")
         references[metric] = (float(value), label)
-    curves, finals, mixture = [], [], None
+    curves, finals, mixture, mixture_data = [], [], None, None
     for label, workdir in runs:
         workdir = pathlib.Path(workdir)
         if not (workdir / "metrics.jsonl").is_file():
             raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
-        curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
         try:
             config = saved_config(workdir, "--runs")
         except ConfigError as error:
             raise app.UsageError(str(error)) from None
+        if num_runs(config) > 1:
+            raise app.UsageError(f"--runs: {workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
+        curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
+            if mixture_data not in (None, config.data.to_dict()):
+                raise app.UsageError(f"--runs: {workdir} is on another mixture than the runs before it; plot them apart")
+            mixture_data = config.data.to_dict()
             mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
             last = max(snapshots)
             finals.append((f"{label}\nstep {last}", snapshots[last]))
+    missing = [m for m in _METRICS.value if not any(m in found for _, found in curves)]
+    if missing:
+        raise app.UsageError(f"--metrics: {', '.join(missing)} logged by none of the runs")
     data = None if mixture is None else np.asarray(mixture.sample(jax.random.key(0), 2500))
     plotting.plot_run_curves(_OUT.value, curves, _METRICS.value, references, finals,
                              None if mixture is None else mixture.means, data, _TITLE.value)

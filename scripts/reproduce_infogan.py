@@ -28,7 +28,7 @@ from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.data.images import to_unit_range  # noqa: E402
 from jaxgan.game import generate  # noqa: E402
-from scripts.notes import ROOT, figure_path, publish, restore_final_state, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, load_run, publish, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
@@ -60,7 +60,7 @@ def main(argv):
     config = _CONFIG.value
     validate(config)
     result = train_run(config, _WORKDIR.value)
-    game, state = restore_final_state(config, _WORKDIR.value)
+    _, _, game, state, _ = load_run(_WORKDIR.value)
     path = figure_path(_FIGURE.value, "infogan", _WORKDIR.value, _WRITE_NOTES.value)
     for which in range(game.conditioning.continuous):
         grid = code_sweep(game, state, which)

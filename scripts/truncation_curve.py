@@ -71,7 +71,7 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
-    config, task, game, state, step = load_run(workdir)
+    config, task, game, state, step = load_run(workdir, "images")
     results, samples = {}, {}
     for value in _TRUNCATIONS.value:
         psi = float(value)

@@ -2,6 +2,7 @@
 bitwise; every branch that could not equal it is refused with one line."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -102,6 +103,10 @@ def test_the_command_line_branches_once_and_then_resumes(constant_run, tmp_path)
     again = run()
     assert again.returncode == 0, again.stderr
     assert "branched" not in again.stdout and "resuming from the checkpoint at step 60" in again.stdout
+    shutil.rmtree(tmp_path / "b" / "checkpoints")  # as if the branch had died before writing its checkpoint
+    redone = run()
+    assert redone.returncode == 0, redone.stderr
+    assert f"branched {constant_run} at step 40 into" in redone.stdout
     lonely = subprocess.run([sys.executable, "-m", "jaxgan.main", "--config=experiments/ring8.py",
                              f"--workdir={tmp_path / 'c'}", "--branch_step=40"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)

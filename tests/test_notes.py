@@ -42,6 +42,6 @@ def test_mixture_draws_repeat_the_runs_evaluation_and_pool_the_samples(tmp_path)
     p = counts[counts > 0] / counts.sum()
     assert pooled["reverse_kl"] == pytest.approx(np.sum(p * np.log(p * len(counts))), abs=1e-5)
     with pytest.raises(ConfigError, match=r"needs a run with the 'images' evaluation, not \['mixture'\]"):
-        load_run(tmp_path / "run")
+        load_run(tmp_path / "run", "images")
     with pytest.raises(ConfigError, match=r"^--step=7: .* has no checkpoint of that step \(it has \[20, 40, 60\]\)"):
         load_run(tmp_path / "run", "mixture", step=7)

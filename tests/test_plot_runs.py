@@ -16,3 +16,24 @@ def test_a_workdir_without_a_config_is_refused_in_one_line(tmp_path):
     result = subprocess.run(args, capture_output=True, text=True)
     last = (result.stdout + result.stderr).strip().splitlines()[-1]
     assert last == f"--runs: {tmp_path} has no metrics.jsonl; give the workdir of a jaxgan run"
+
+
+def _last_line(args):
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 1
+    return (result.stdout + result.stderr).strip().splitlines()[-1]
+
+
+def test_a_sweep_and_a_metric_no_run_logged_are_refused_in_one_line(tmp_path):
+    from jaxgan.config import default_config
+    from jaxgan.train import write_json
+
+    config = default_config()
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
+    write_json(tmp_path / "config.json", config.to_dict())
+    args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
+    assert _last_line(args + ["--metrics=eval/modes,eval/mode"]) == "--metrics: eval/mode logged by none of the runs"
+    config.num_seeds = 2
+    write_json(tmp_path / "config.json", config.to_dict())
+    assert _last_line(args) == f"--runs: {tmp_path} holds a sweep of 2 runs; give the workdir of one run"
+    assert not (tmp_path / "runs.png").exists()

@@ -368,7 +368,7 @@ def code_accuracy(counts: np.ndarray) -> float:
 
 
 def load_snapshot_labels(samples_dir: pathlib.Path) -> dict[int, np.ndarray]:
-    return {int(p.stem.split("_")[1]): np.load(p) for p in sorted(samples_dir.glob("step_*_labels.npy"))}
+    return {plotting.sample_step(p): np.load(p) for p in sorted(samples_dir.glob("step_*_labels.npy"))}
 
 
 # build(config, dataset) -> Evaluation
