@@ -101,6 +101,17 @@ def swept_hparams(config: ml_collections.ConfigDict) -> dict[str, jax.Array]:
     return {config.sweep_key: jnp.asarray([get_by_path(r, config.sweep_key) for r in run_configs(config)], jnp.float32)}
 
 
+def with_hparams(config: ml_collections.ConfigDict, hparams: dict) -> ml_collections.ConfigDict:
+    """`config` with the swept hyperparameters set to `hparams`' (traced) values: what one run of a sweep builds
+    its game and its update rule from (`consensus_gamma`, `sga_lambda` are the rule's)."""
+    if not hparams:
+        return config
+    traced = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
+    for key, value in hparams.items():
+        set_by_path(traced, key, value)
+    return traced
+
+
 def game_factory(
     config: ml_collections.ConfigDict, task: Task | None = None, mesh: Mesh | None = None
 ) -> Callable[[dict], Game]:
@@ -110,16 +121,7 @@ def game_factory(
     the optimizers and penalties close over tracers instead of Python floats.
     """
     task = task or make_task(config)
-
-    def game_for(hparams: dict) -> Game:
-        if not hparams:
-            return build_game(config, task, mesh)
-        traced = ml_collections.ConfigDict(config.to_dict(), type_safe=False)
-        for key, value in hparams.items():
-            set_by_path(traced, key, value)
-        return build_game(traced, task, mesh)
-
-    return game_for
+    return lambda hparams: build_game(with_hparams(config, hparams), task, mesh)
 
 
 def real_sampler(task: Task, game: Game) -> Callable:
@@ -574,7 +576,7 @@ def train_and_evaluate(
         pad_to = None if host_loop else config.steps_per_dispatch
         stream = StreamedBatches(config, task, game, rule.num_real_batches, mesh, pad_to)
     train_chunk = make_train_chunk(
-        lambda hp: make_update_rule(train_game_for(hp), config, unroll_inner=host_loop),
+        lambda hp: make_update_rule(train_game_for(hp), with_hparams(config, hp), unroll_inner=host_loop),
         None if stream else real_sampler(task, game),
         config.batch_size,
         num_runs(config),

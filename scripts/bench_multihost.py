@@ -327,13 +327,13 @@ def count_collectives(config_args: list[str]) -> None:
 
     from jaxgan.parallel import replicate
     from jaxgan.tasks import make_task
-    from jaxgan.train import game_factory, init_state, make_mesh, make_train_chunk, num_runs, swept_hparams
+    from jaxgan.train import game_factory, init_state, make_mesh, make_train_chunk, num_runs, swept_hparams, with_hparams
     from jaxgan.updates import make_update_rule
 
     config = _load_config(config_args)
     task, mesh = make_task(config), make_mesh(config)
     train_game_for = game_factory(config, task, mesh)
-    rule_for = lambda hp: make_update_rule(train_game_for(hp), config)
+    rule_for = lambda hp: make_update_rule(train_game_for(hp), with_hparams(config, hp))
     chunk = make_train_chunk(
         rule_for, task.data.sample, config.batch_size, num_runs(config), mesh, max_steps=config.steps_per_dispatch
     )

@@ -437,6 +437,23 @@ def test_learning_rate_sweep_runs_equal_each_value_trained_alone(tmp_path):
     assert gap > 1e-3
 
 
+@pytest.mark.parametrize("rule, key", [("consensus", "consensus_gamma"), ("sga", "sga_lambda")])
+def test_a_sweep_over_a_rules_own_hyperparameter_reaches_the_rule(tmp_path, rule, key):
+    """consensus_gamma and sga_lambda are the update rule's, not the game's: each run of the sweep equals its value
+    trained alone."""
+    values = (0.1, 2.0)
+    config = tiny_config(num_steps=20, update_rule=rule, unroll_steps=0, sweep_key=key, sweep_values=values)
+    train_and_evaluate(config, str(tmp_path / "sweep"), echo=lambda _: None)
+    stacked, _ = restore_final(tmp_path / "sweep", config)
+    for j, value in enumerate(values):
+        alone_config = tiny_config(num_steps=20, update_rule=rule, unroll_steps=0, **{key: value})
+        train_and_evaluate(alone_config, str(tmp_path / f"alone{j}"), echo=lambda _: None)
+        single, _ = restore_final(tmp_path / f"alone{j}", alone_config)
+        run = jax.tree.map(lambda x: x[j], stacked)
+        for a, b in zip(jax.tree.leaves(run.g_params), jax.tree.leaves(single.g_params)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
 def test_sweep_over_one_value_is_a_plain_run_at_that_value(tmp_path):
     swept = train_and_evaluate(
         tiny_config(num_steps=20, sweep_key="penalty_weight", sweep_values=(2.0,), penalty="r1"),
