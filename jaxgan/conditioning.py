@@ -107,11 +107,6 @@ class Conditioning:
         """Whether real batches must carry their classes (and G's noise the classes asked for)."""
         return self.kind in ("concat", "projection", "acgan")
 
-    @property
-    def code_dim(self) -> int:
-        """Width that InfoGAN's codes add to G's input."""
-        return self.categorical + self.continuous if self.kind == "infogan" else 0
-
     def latent(self, key: jax.Array, z: jax.Array) -> Labelled:
         """G's input for noise `z` [..., z_dim]: classes uniform over `num_classes` (concat, AC-GAN), or InfoGAN's
         codes from their priors (Cat(K) uniform, U(−1, 1)), drawn from `key` (independent of z's own key)."""

@@ -454,6 +454,26 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "--config.lazy.r1_gamma with --config.penalty='r1': R1 would be applied twice; use --config.penalty=none "
             "for lazy R1, or --config.lazy.r1_gamma=0 for R1 on every step"
         )
+    weight_swept = config.sweep_key == "penalty_weight"
+    if config.penalty != "none" and config.penalty_weight == 0 and not weight_swept:
+        raise ConfigError(
+            f"--config.penalty={config.penalty!r} at --config.penalty_weight=0: the penalty is off; give it a weight "
+            "(e.g. 10 for wgan_gp)"
+        )
+    if config.penalty == "none" and (config.penalty_weight > 0 or weight_swept):
+        raise ConfigError(
+            "--config.penalty_weight: weighs no penalty (--config.penalty='none'); choose one with --config.penalty"
+        )
+    if config.d_steps > 1 and config.update_rule != "alternating":
+        raise ConfigError(
+            f"--config.d_steps={config.d_steps}: n_critic is the alternating rule's; --config.update_rule="
+            f"{config.update_rule!r} makes one D step per training step"
+        )
+    if config.update_rule == "optimistic" and (config.lazy.r1_gamma > 0 or config.lazy.path_length_weight > 0):
+        raise ConfigError(
+            "--config.update_rule='optimistic' with the lazy regularizers (--config.lazy.*): their extra steps would "
+            "apply plain updates to the optimistic rule's optimizer state; use another rule or penalty='r1'"
+        )
     _validate_packing(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")

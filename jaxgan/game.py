@@ -201,10 +201,11 @@ def generator_loss(
 
 def _plain_batch_mean(game: Game, d_model_state: ModelState) -> bool:
     """Whether D's loss is a mean of per-example terms that each device can take on its own slice: no batch
-    statistics, no labels riding along, no penalty drawing random points (WGAN-GP, DRAGAN)."""
+    statistics, no examples mixed (minibatch standard deviation), no labels riding along, no penalty drawing random
+    points (WGAN-GP, DRAGAN)."""
     stateless = not jax.tree.leaves(d_model_state)
     deterministic = game.penalty in ("none", "r1", "r2", "nagarajan_kolter") or not _enabled(game.penalty_weight)
-    return stateless and game.conditioning is None and deterministic
+    return stateless and game.discriminator.per_example and game.conditioning is None and deterministic
 
 
 def discriminator_step(
@@ -229,8 +230,15 @@ def discriminator_step(
         (loss, d_model_state), grads = jax.value_and_grad(
             lambda p: discriminator_loss(game, p, d_model_state, real, fake, key), has_aux=True
         )(d_params)
+    d_params, d_opt_state = update_discriminator(game, d_params, d_opt_state, grads)
+    return d_params, d_opt_state, d_model_state, loss
+
+
+def update_discriminator(game: Game, d_params: Any, d_opt_state: Any, grads: Any) -> tuple[Any, Any]:
+    """D's optimizer step on `grads`, then WGAN's clip of its parameters to [−c, c] where `game.weight_clip` = c > 0:
+    every rule updates D through this, so the clip holds under every rule."""
     updates, d_opt_state = game.d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if _enabled(game.weight_clip):
         d_params = penalties.weight_clip(d_params, game.weight_clip)
-    return d_params, d_opt_state, d_model_state, loss
+    return d_params, d_opt_state

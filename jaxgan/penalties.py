@@ -57,11 +57,15 @@ def _safe_norm(g: Array) -> Array:
     sqrt, the sqrt is only evaluated where the squared norm is positive; at 0 the norm is the constant 0, so its
     gradient there is 0 (a valid subgradient) and the value is exact everywhere.
     """
-    squared = jnp.sum(jnp.square(g), axis=-1)
-    positive = squared > 0
+    return safe_sqrt(jnp.sum(jnp.square(g), axis=-1))
+
+
+def safe_sqrt(x: Array) -> Array:
+    """√x with a zero (not nan) gradient at x = 0 (and exact values everywhere)."""
+    positive = x > 0
     # jnp.where evaluates both branches: feed the sqrt a dummy 1 where it is not selected, so that its nan
     # gradient at 0 is never formed (a nan times the zero cotangent of the unselected branch is still nan).
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squared, 1.0)), 0.0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
 def _tree_squared_norm(tree: Any) -> Array:

@@ -41,6 +41,7 @@ from jaxgan.energy import BeganController
 from jaxgan.models import progan, stylegan
 from jaxgan.game import (
     Game, discriminate, discriminator_logits_fn, discriminator_loss, discriminator_step, generate, generator_loss,
+    update_discriminator,
 )  # fmt: skip
 from jaxgan.registry import unknown_name
 from jaxgan.state import TrainState, step_keys
@@ -74,8 +75,7 @@ def _generator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, A
 
 
 def _discriminator_update(game: Game, state: TrainState, grads: Any) -> tuple[Any, Any]:
-    updates, d_opt_state = game.d_optimizer.update(grads, state.d_opt_state, state.d_params)
-    return optax.apply_updates(state.d_params, updates), d_opt_state
+    return update_discriminator(game, state.d_params, state.d_opt_state, grads)
 
 
 def _advance(state: TrainState, g: tuple[Any, Any, Any], d: tuple[Any, Any, Any]) -> TrainState:
@@ -99,6 +99,19 @@ def _penalty_key(state: TrainState, i: int | jax.Array) -> jax.Array:
 def _g_key(state: TrainState, i: int) -> jax.Array:
     """The key of G's own randomness (StyleGAN's noise inputs) for its i-th forward pass within this step."""
     return jax.random.fold_in(step_keys(state).generator, i)
+
+
+def _generate_batches(
+    game: Game, g_params: Any, g_model_state: Any, z: Any, keys: list[jax.Array]
+) -> tuple[Any, Any]:
+    """G's samples for each of the leading axis's batches of `z` ([n, B, ...]), one forward pass per batch with
+    `keys[i]` and the model state carried from pass to pass: batch norm normalises over each batch of B (as a
+    training step that draws its batches one by one does), and its running averages take n updates."""
+    fakes = []
+    for i, key in enumerate(keys):
+        fake, g_model_state = generate(game, g_params, g_model_state, jax.tree.map(lambda x: x[i], z), key=key)
+        fakes.append(fake)
+    return jax.tree.map(lambda *f: jnp.stack(f), *fakes), g_model_state
 
 
 def _loop(body: Callable, carry: Any, xs: Any, length: int, unroll: bool) -> tuple[Any, Any]:
@@ -129,8 +142,9 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         z = game.sample_noise(step_keys(state).noise, d_steps + 1, batch["real"].shape[1])  # [d_steps+1, B, z]
-        fake, g_model_state = generate(
-            game, state.g_params, state.g_model_state, game.with_real(z[:d_steps], batch["real"]), key=_g_key(state, 0)
+        keys = [_g_key(state, 0 if i == 0 else i + 1) for i in range(d_steps)]  # 1 is G's step's
+        fake, g_model_state = _generate_batches(
+            game, state.g_params, state.g_model_state, game.with_real(z[:d_steps], batch["real"]), keys
         )
         fake = jax.lax.stop_gradient(fake)
 
@@ -223,7 +237,8 @@ def unrolled_step(
         z = game.with_real(game.sample_noise(step_keys(state).noise, num_batches, real.shape[1]), real)
 
         def unrolled_objective(g_params):
-            fake, g_model_state = generate(game, g_params, state.g_model_state, z, key=_g_key(state, 0))  # [num_batches, B, ...]
+            keys = [_g_key(state, i) for i in range(num_batches)]
+            fake, g_model_state = _generate_batches(game, g_params, state.g_model_state, z, keys)  # [num_batches, B, ...]
             # With K = 0 nothing is unrolled and D's update must not see G's gradient path either.
             unroll_fake = jax.lax.stop_gradient(fake) if (stop_gradient or unroll_steps == 0) else fake
             first = discriminator_step(
@@ -329,9 +344,10 @@ def extragradient_step(game: Game) -> UpdateRule:
 
         (θ', ψ') = (θ, ψ) − Opt(−v(θ, ψ)),   (θ, ψ) ← (θ, ψ) − Opt(−v(θ', ψ')),
 
-    with each player's optimizer (Extra-Adam of Gidel et al. 2019 when it is Adam). The look-ahead uses the
-    optimizer state without committing it, so the moments see only the extrapolated gradients. Converges on the
-    bilinear game where simultaneous gradient descent spirals out (Korpelevich 1976).
+    with each player's optimizer. The look-ahead uses the optimizer state without committing it, so the moments
+    see only the extrapolated gradients: with SGD this is Korpelevich's (1976) extragradient exactly; with Adam it
+    is a variant of Gidel et al.'s (2019) Extra-Adam, whose look-ahead also updates the moments. Converges on the
+    bilinear game where simultaneous gradient descent spirals out.
     """
 
     def adjusted(field, params, state):
@@ -410,7 +426,10 @@ def optimistic_gradient() -> optax.GradientTransformation:
 
 
 def optimistic_step(game: Game) -> UpdateRule:
-    """Simultaneous steps with each player's optimizer fed 2 v_t − v_{t−1} (see `optimistic_gradient`)."""
+    """Simultaneous steps with each player's optimizer fed 2 v_t − v_{t−1} (see `optimistic_gradient`).
+
+    With SGD this is optimistic gradient descent (Daskalakis et al. 2018) exactly; with Adam the optimism acts on
+    the gradient fed to Adam, not on Adam's update as in their Optimistic Adam, so it is a variant of that."""
     optimistic = dataclasses.replace(
         game,
         g_optimizer=optax.chain(optimistic_gradient(), game.g_optimizer),
@@ -632,14 +651,14 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
         rule = with_began_equilibrium(lambda g: _named_rule(g, config, unroll_inner), game, controller)
     else:
         rule = _named_rule(game, config, unroll_inner)
-    if "progan" in (config.generator.name, config.discriminator.name):
-        rule = with_progressive_growing(rule, config.progressive_phase_steps)
     lazy = config.lazy
     if lazy.r1_gamma or lazy.path_length_weight:
         rule = with_lazy_regularization(
             rule, game, r1_gamma=lazy.r1_gamma, r1_interval=lazy.r1_interval, path_length_weight=lazy.path_length_weight,
             path_length_interval=lazy.path_length_interval, path_length_decay=lazy.path_length_decay,
         )  # fmt: skip
+    if "progan" in (config.generator.name, config.discriminator.name):  # outside: the lazy R1 sees the faded reals
+        rule = with_progressive_growing(rule, config.progressive_phase_steps)
     return with_generator_ema(rule, config.ema_decay, config.ema_rampup) if config.ema_decay > 0 else rule
 
 

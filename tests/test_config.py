@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.config import ConfigError, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, validate
+from jaxgan.config import ConfigError, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, set_by_path, validate
 from scripts.notes import load_experiment
 
 
@@ -118,7 +118,7 @@ def test_a_saved_config_comes_back_as_it_was_written():
     from jaxgan.config import config_from_saved
 
     config = load_experiment("cgan_mnist")
-    config.sweep_key, config.sweep_values = "penalty_weight", (0.5, 1.0)
+    config.sweep_key, config.sweep_values = "d_optimizer.learning_rate", (1e-4, 2e-4)
     restored = config_from_saved(json.loads(json.dumps(config.to_dict())))
     assert restored.to_dict() == config.to_dict()
     validate(restored)
@@ -157,3 +157,23 @@ def test_ema_rampup_needs_an_ema():
     with pytest.raises(ConfigError, match=r"^--config.ema_rampup=-0.1: must be >= 0$"):
         validate(config)
 
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"penalty": "wgan_gp"}, r"^--config.penalty='wgan_gp' at --config.penalty_weight=0: the penalty is off; give it"),
+        ({"penalty_weight": 10.0}, r"^--config.penalty_weight: weighs no penalty \(--config.penalty='none'\); choose one"),
+        ({"sweep_key": "penalty_weight", "sweep_values": (1.0, 10.0)}, r"^--config.sweep_values: --config.penalty_weight: weighs no penalty"),
+        ({"d_steps": 5, "update_rule": "simultaneous"},
+         r"^--config.d_steps=5: n_critic is the alternating rule's; --config.update_rule='simultaneous' makes one D"),
+        ({"update_rule": "optimistic", "lazy.r1_gamma": 1.0},
+         r"^--config.update_rule='optimistic' with the lazy regularizers \(--config.lazy.\*\): their extra steps"),
+    ],
+)
+def test_settings_that_would_do_nothing_or_break_the_rule_are_refused(overrides, message):
+    config = default_config()
+    for key, value in overrides.items():
+        set_by_path(config, key, value)
+    with pytest.raises(ConfigError, match=message):
+        validate(config)

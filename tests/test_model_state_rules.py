@@ -95,3 +95,21 @@ def test_joint_field_rules_advance_model_state_by_one_forward_pass(update_rule):
         np.testing.assert_allclose(metrics["d_loss"], d_loss, rtol=1e-5)
         np.testing.assert_allclose(metrics["g_loss"], generator_loss(game, state.d_params, state.d_model_state, fake, real), rtol=1e-5)
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(new_state.g_params))
+
+
+def test_n_critic_draws_each_d_steps_fakes_from_g_with_that_batchs_statistics():
+    """With d_steps = 2 and batch norm in G, each D step's fakes come from one forward pass over its own batch of B
+    (the running averages updated once per pass, carried into G's step), not one pass over 2·B."""
+    config, game, rule, state, batch = setup(update_rule="alternating", d_steps=2)
+    new_state, _ = rule.step(state, batch)
+    z = game.sample_noise(step_keys(state).noise, 3, config.batch_size)
+    g_model_state = state.g_model_state
+    for i in range(2):
+        _, g_model_state = generate(game, state.g_params, g_model_state, z[i])
+    _, g_model_state = generate(game, state.g_params, g_model_state, z[2])  # G's own step
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), new_state.g_model_state, g_model_state)
+    # One pass over both batches at once would have given other running averages.
+    _, joint = generate(game, state.g_params, state.g_model_state, z[:2])
+    _, joint = generate(game, state.g_params, joint, z[2])
+    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(joint), jax.tree.leaves(g_model_state)))
+    assert gap > 1e-4

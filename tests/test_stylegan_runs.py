@@ -189,3 +189,19 @@ def test_lazy_regularization_config_errors(overrides, message):
     with pytest.raises(ConfigError) as error:
         validate(stylegan_config(**overrides))
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_a_discriminator_with_minibatch_stddev_is_not_split_over_devices():
+    """Its output for one example depends on the others of its group, so its loss is not a mean of per-example terms
+    that each device could take on its own slice (`game._plain_batch_mean` sends such losses to the shard_map path)."""
+    from jaxgan.game import _plain_batch_mean
+    from jaxgan.models.progan import minibatch_stddev
+
+    x = jax.random.normal(jax.random.key(0), (8, 4, 4, 2))
+    whole = minibatch_stddev(x, 4)
+    halves = jnp.concatenate([minibatch_stddev(x[:4], 4), minibatch_stddev(x[4:], 4)])
+    assert float(jnp.max(jnp.abs(whole - halves))) > 1e-3  # the statistic differs when the batch is split
+    stylegan = build_game(digits_config(**{"generator.name": "stylegan2", "discriminator.name": "stylegan2"}))
+    assert not stylegan.discriminator.per_example and not _plain_batch_mean(stylegan, {})
+    plain = build_game(digits_config(**{"discriminator.norm": "layer"}))
+    assert plain.discriminator.per_example and _plain_batch_mean(plain, {})

@@ -392,6 +392,16 @@ def test_weight_clip_bounds_the_critic_after_every_step():
     assert np.isclose(np.abs(path[:, 1]).max(), 0.5)  # the clip is active: the unclipped ψ would exceed it
 
 
+@pytest.mark.parametrize("update_rule", ["extragradient", "consensus", "sga", "optimistic"])
+def test_weight_clip_holds_under_the_joint_field_rules(update_rule):
+    """WGAN's clip is part of D's update under every rule, not only the alternating and simultaneous steps."""
+    config, game, _ = ring8_game_and_state(loss="wasserstein", weight_clip=0.01, update_rule=update_rule)
+    rule = make_update_rule(game, config)
+    state = run_steps(rule, rule.init(jax.random.key(0), jnp.zeros((64, 2))), 3)
+    largest = max(float(np.max(np.abs(leaf))) for leaf in jax.tree.leaves(state.d_params))
+    assert np.isclose(largest, 0.01)  # clipped, and active: D's initial weights exceed 0.01
+
+
 def test_generator_ema_is_the_exponential_average_of_the_trajectory():
     decay = 0.9
     state, path = dirac_trajectory(with_generator_ema(simultaneous_step(dirac_game(ETA)), decay))

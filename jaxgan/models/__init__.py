@@ -44,6 +44,9 @@ ModelState = dict
 class Player(NamedTuple):
     init: Callable[..., tuple[Params, ModelState]]
     apply: Callable[..., tuple[Any, ModelState]]
+    # False where an example's output depends on the other examples of its batch beyond model state (the minibatch
+    # standard deviation of ProGAN's and StyleGAN2's D): its loss is then not a mean that devices can take apart.
+    per_example: bool = True
 
 
 def linen_player(module: nn.Module) -> Player:
@@ -79,7 +82,7 @@ def linen_player(module: nn.Module) -> Player:
         outputs, new_state = module.apply(variables, inputs, rngs=rngs, mutable=list(model_state.keys()), **kwargs)
         return outputs, dict(new_state)
 
-    return Player(init, apply)
+    return Player(init, apply, per_example=getattr(module, "mbstd_group_size", 1) <= 1)
 
 
 # build(settings, data_shape, num_classes, config) -> Linen module; `settings` is the player's config section.

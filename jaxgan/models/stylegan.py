@@ -41,6 +41,7 @@ import jax.numpy as jnp
 
 from jaxgan.models import progan
 from jaxgan.models.dcgan import generator_plan
+from jaxgan.penalties import safe_sqrt
 
 Array = jax.Array
 
@@ -453,12 +454,6 @@ class StyleGAN2Discriminator(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _safe_sqrt(x: Array) -> Array:
-    """√x with a zero (not nan) gradient at x = 0."""
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
-
-
 def path_length_penalty(
     generate_fn: Callable[[Array], Array], w: Array, key: Array, pl_mean: Array | float, decay: float = 0.01
 ) -> tuple[Array, Array, Array]:
@@ -502,7 +497,7 @@ def path_length_penalty(
     squared = jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=-1)  # [B] or [B, L]
     if squared.ndim > 1:
         squared = jnp.mean(squared.reshape(squared.shape[0], -1), axis=1)
-    lengths = _safe_sqrt(squared)
+    lengths = safe_sqrt(squared)
     pl_mean = jnp.asarray(pl_mean, jnp.float32)
     new_pl_mean = jax.lax.stop_gradient(pl_mean + decay * (jnp.mean(lengths) - pl_mean))
     penalty = jnp.mean(jnp.square(lengths - new_pl_mean))
