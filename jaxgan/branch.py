@@ -3,10 +3,11 @@
 A long run often shows only late what it needs next (a learning-rate decay once a mixture's modes are covered).
 Starting over repeats the first N steps; branching does not, and loses nothing of the run's exactness: the branch
 may change only settings that cannot act before step N (a cosine decay of a constant Adam rate that begins at or
-after the optimizer's update count at N: N for G, d_steps·N for D; and what a resume may change), so the state at N is the one a run started from scratch with the new config
-would have reached, and the steps after it are the same computation. The new workdir receives that state as its
-checkpoint at N, with the new config, the source's metrics and samples up to N, and `branched_from.json`; from
-there it is an ordinary run (the same command resumes it).
+after the optimizer's update count at N: N for G, d_steps·N for D; and what a resume may change), so the state at
+N is the one a run started from scratch with the new config would have reached, and the steps after it are the
+same computation. The new workdir receives that state as its checkpoint at N, with the new config, the source's
+metrics and samples up to N, and `branched_from.json`; from there it is an ordinary run (the same command resumes
+it).
 
     python -m jaxgan.main --config=experiments/grid25_pacgan.py --workdir=runs/decayed \\
         --branch_from=runs/grid_pacgan4/seed_0 --branch_step=200000 \\

@@ -9,7 +9,8 @@ same command on every host with `--coordinator_address=HOST:PORT --num_processes
 files.
 
 `--branch_from=WORKDIR --branch_step=N` starts the new workdir from that run's checkpoint at step N, under a config
-that may add a learning-rate decay beginning at or after N updates of that optimizer (jaxgan/branch.py); the same command resumes it.
+that may add a learning-rate decay beginning at or after N updates of that optimizer (jaxgan/branch.py); the same
+command resumes it.
 """
 
 from __future__ import annotations

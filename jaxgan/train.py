@@ -313,7 +313,8 @@ class StreamedBatches:
 
 def uses_host_loop(config: ml_collections.ConfigDict, task: Task) -> bool:
     """`config.dispatch_loop`: "fused" (one XLA loop per dispatch), "host" (a Python loop of the compiled step), or
-    "auto": host for image data on a CPU, where XLA runs convolutions inside loops much slower (BUILD_NOTES.md), else fused."""
+    "auto": host for image data on a CPU, where XLA runs convolutions inside loops much slower (BUILD_NOTES.md),
+    else fused."""
     if config.dispatch_loop == "auto":
         return jax.default_backend() == "cpu" and len(task.data.shape) == 3
     return config.dispatch_loop == "host"

@@ -351,10 +351,9 @@ def extragradient_step(game: Game) -> UpdateRule:
     """
 
     def adjusted(field, params, state):
-        g_grads, d_grads = _negative(field(params)[0])
-        g_updates, _ = game.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
-        d_updates, _ = game.d_optimizer.update(d_grads, state.d_opt_state, state.d_params)
-        lookahead = (optax.apply_updates(params[0], g_updates), optax.apply_updates(params[1], d_updates))
+        g_grads, d_grads = _negative(field(params)[0])  # params are the state's: the look-ahead starts there
+        # the players' own updates, their optimizer states dropped (D's clipped as in every D update)
+        lookahead = (_generator_update(game, state, g_grads)[0], _discriminator_update(game, state, d_grads)[0])
         v, losses = field(lookahead)
         return _negative(v), losses, {}
 
