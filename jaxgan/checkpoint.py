@@ -69,18 +69,17 @@ def _check_matches(restored: Any, abstract: Any) -> None:
             raise ValueError(f"leaf {path}: got {got.dtype}{list(got.shape)}, expected {want.dtype}{list(want.shape)}")
 
 
-def _leaf_name(path: tuple) -> str:
-    """A key path as orbax names the leaf: "g_opt_state.0.mu.Dense_0.bias"."""
-    parts = (getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))) for k in path)
-    return ".".join(str(p) for p in parts)
+def _leaves_by_name(tree: Any) -> dict[str, Any]:
+    """Leaves keyed as orbax names them: "g_opt_state.0.mu.Dense_0.bias"."""
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return {jax.tree_util.keystr(path, simple=True, separator="."): leaf for path, leaf in leaves}
 
 
 def _check_stored_layout(stored: Any, abstract: Any) -> None:
     """Raises ValueError at the first leaf whose stored shape or dtype (orbax's metadata of a step) differs from
     `abstract`'s, so that a checkpoint of another layout is refused without reading any array (orbax's failed
     array reads leave hundreds of lines of asyncio tracebacks on stderr)."""
-    want = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(abstract)}
-    have = {_leaf_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(stored)}
+    want, have = _leaves_by_name(abstract), _leaves_by_name(stored)
     for name in sorted(set(want) | set(have)):
         if name not in have or name not in want:
             raise ValueError(f"leaf {name}: {'missing from the checkpoint' if name in want else 'not in this run'}")

@@ -149,6 +149,17 @@ def discriminator_logits_fn(
     return d_fn
 
 
+def _unpenalised_discriminator_loss(
+    game: Game, d_params: Params, d_model_state: ModelState, real: jax.Array | Labelled, fake: jax.Array | Labelled
+) -> tuple[jax.Array, tuple[Any, Any], ModelState]:
+    """The loss's D term on (real, fake) alone: (loss, (D's outputs on real, on fake), D's model state after both
+    passes)."""
+    real_outputs, model_state = discriminate(game, d_params, d_model_state, real)
+    fake_outputs, model_state = discriminate(game, d_params, model_state, fake)
+    loss = game.loss.discriminator(logits_of(real_outputs), logits_of(fake_outputs))
+    return loss, (real_outputs, fake_outputs), model_state
+
+
 def discriminator_loss(
     game: Game,
     d_params: Params,
@@ -161,9 +172,9 @@ def discriminator_loss(
     conditioned game adds (AC-GAN's classifier loss, InfoGAN's information loss).
 
     The penalties' D sees the real batch's classes (a concatenating conditional D; R2: the fakes')."""
-    real_outputs, new_model_state = discriminate(game, d_params, d_model_state, real)
-    fake_outputs, new_model_state = discriminate(game, d_params, new_model_state, fake)
-    loss = game.loss.discriminator(logits_of(real_outputs), logits_of(fake_outputs))
+    loss, (real_outputs, fake_outputs), new_model_state = _unpenalised_discriminator_loss(
+        game, d_params, d_model_state, real, fake
+    )
     if game.conditioning is not None:
         loss = loss + game.conditioning.discriminator_term(real_outputs, fake_outputs, real, fake)
     if _enabled(game.penalty_weight) and game.penalty not in ("none", "nagarajan_kolter"):
@@ -192,8 +203,7 @@ def generator_loss(
         loss = loss + game.pull_away_weight * energy.pull_away_term(fake_outputs["embedding"])
     if game.penalty == "nagarajan_kolter" and _enabled(game.penalty_weight):
         def d_value(p):
-            real_logits = logits_of(discriminate(game, p, d_model_state, real)[0])
-            return game.loss.discriminator(real_logits, logits_of(discriminate(game, p, d_model_state, fake)[0]))
+            return _unpenalised_discriminator_loss(game, p, d_model_state, real, fake)[0]
 
         loss = loss + game.penalty_weight / 2 * penalties.nagarajan_kolter_penalty(d_value, d_params)
     return loss

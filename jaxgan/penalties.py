@@ -68,12 +68,6 @@ def safe_sqrt(x: Array) -> Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
-def _tree_squared_norm(tree: Any) -> Array:
-    r""":math:`\sum` of the squares of all entries of all leaves of a pytree."""
-    squares = [jnp.sum(jnp.square(leaf)) for leaf in jax.tree.leaves(tree)]
-    return sum(squares[1:], squares[0]) if squares else jnp.zeros(())
-
-
 def _check_same_shape(real: Array, fake: Array) -> None:
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
@@ -247,7 +241,8 @@ def nagarajan_kolter_penalty(value_fn: Callable[[Params], Array], d_params: Para
     .. math::
       P(\theta_G) = \|\nabla_{\theta_D} V(\theta_G, \theta_D)\|^2,
 
-    where the generator minimizes :math:`V + \frac{\eta}{2} P` (D's update is unchanged). Near an equilibrium
+    where the generator minimizes :math:`V + \frac{\eta}{2} P` (D's update is unchanged; the authors' Gaussian-mixture
+    code, `gaussian-toy.py` of locuslab/gradient_regularized_gan, adds 0.5·P, which is η = 1 here). Near an equilibrium
     G thus also moves to where D's gradient is small, which damps the rotation of simultaneous gradient descent
     and makes it locally asymptotically stable.
 
@@ -265,7 +260,7 @@ def nagarajan_kolter_penalty(value_fn: Callable[[Params], Array], d_params: Para
       Nagarajan & Kolter, 2017, Gradient descent GAN optimization is locally stable, Eq. (7),
       https://arxiv.org/abs/1706.04156
     """
-    return _tree_squared_norm(jax.grad(value_fn)(d_params))
+    return optax.tree.norm(jax.grad(value_fn)(d_params), squared=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -309,19 +304,6 @@ def discriminator_penalty(
 # ---------------------------------------------------------------------------------------------------------------
 # Weight regularizers.
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _path_name(path: tuple) -> str:
-    """'Conv_0/kernel' for the key path of a leaf of nested dicts (attributes and indices as well)."""
-    parts = []
-    for key in path:
-        for field in ("key", "name", "idx"):
-            if hasattr(key, field):
-                parts.append(str(getattr(key, field)))
-                break
-        else:
-            parts.append(str(key))
-    return "/".join(parts)
 
 
 def orthogonal_regularization(
@@ -368,8 +350,8 @@ def orthogonal_regularization(
     """
     total = jnp.zeros((), jnp.float32)
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        leaf = jnp.asarray(leaf)
-        if leaf.ndim < 2 or (include is not None and not include(_path_name(path), leaf)):
+        leaf, name = jnp.asarray(leaf), jax.tree_util.keystr(path, simple=True, separator="/")  # 'Conv_0/kernel'
+        if leaf.ndim < 2 or (include is not None and not include(name, leaf)):
             continue
         w = leaf.reshape(-1, leaf.shape[-1]).astype(jnp.promote_types(leaf.dtype, jnp.float32))  # [fan_in, out]
         fan_in, out = w.shape

@@ -129,6 +129,30 @@ def _loop(body: Callable, carry: Any, xs: Any, length: int, unroll: bool) -> tup
     return carry, (None if outputs[0] is None else jax.tree.map(lambda *o: jnp.stack(o), *outputs))
 
 
+def _discriminator_steps(
+    game: Game,
+    state: TrainState,
+    start: tuple[Any, Any, Any],
+    real: jax.Array | Labelled,
+    fake: jax.Array | Labelled,
+    steps: range,
+    *,
+    unroll: bool,
+    remat: bool = False,
+) -> tuple[tuple[Any, Any, Any], jax.Array]:
+    """D's optimizer steps i ∈ `steps` from `start` = (params, opt_state, model_state), step i on batch i mod n of
+    `real` and `fake` ([n, B, ...]) with penalty key i. `remat` recomputes each step in the backward pass (memory
+    flat in the number of steps when G's gradient flows through them). Returns the end point and the losses."""
+    n = real.shape[0]
+
+    def body(carry, i):
+        *end, loss = discriminator_step(game, *carry, real[i % n], fake[i % n], _penalty_key(state, i))
+        return tuple(end), loss
+
+    indices = jnp.arange(steps.start, steps.stop, dtype=jnp.int32)
+    return _loop(jax.checkpoint(body) if remat else body, start, indices, len(steps), unroll)
+
+
 def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -> UpdateRule:
     """`d_steps` discriminator steps (fresh real batch and noise each), then one generator step.
 
@@ -148,15 +172,10 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
         )
         fake = jax.lax.stop_gradient(fake)
 
-        def d_body(carry, xs):
-            real, fake_i, i = xs
-            d_params, d_opt_state, d_model_state, loss = discriminator_step(
-                game, *carry, real, fake_i, _penalty_key(state, i)
-            )
-            return (d_params, d_opt_state, d_model_state), loss
-
-        carry, xs = (state.d_params, state.d_opt_state, state.d_model_state), (batch["real"], fake, jnp.arange(d_steps))
-        (d_params, d_opt_state, d_model_state), d_losses = _loop(d_body, carry, xs, d_steps, unroll_inner)
+        start = (state.d_params, state.d_opt_state, state.d_model_state)
+        (d_params, d_opt_state, d_model_state), d_losses = _discriminator_steps(
+            game, state, start, batch["real"], fake, range(d_steps), unroll=unroll_inner
+        )
 
         def g_objective(g_params):
             z_g = game.with_real(z[d_steps], batch["real"][-1])
@@ -246,19 +265,11 @@ def unrolled_step(
                 _penalty_key(state, 0),
             )  # fmt: skip
 
-            def d_body(carry, i):
-                d_params, d_opt_state, d_model_state, _ = discriminator_step(
-                    game, *carry, real[i % num_batches], unroll_fake[i % num_batches], _penalty_key(state, i)
-                )
-                return (d_params, d_opt_state, d_model_state), None
-
-            if remat:
-                d_body = jax.checkpoint(d_body)
             if unroll_steps == 0:
                 d_params_k, d_model_state_k = state.d_params, state.d_model_state
             else:
-                (d_params_k, _, d_model_state_k), _ = _loop(
-                    d_body, first[:3], jnp.arange(1, unroll_steps), unroll_steps - 1, unroll_inner
+                (d_params_k, _, d_model_state_k), _ = _discriminator_steps(
+                    game, state, first[:3], real, unroll_fake, range(1, unroll_steps), unroll=unroll_inner, remat=remat
                 )
             g_loss = generator_loss(game, d_params_k, d_model_state_k, fake[0], real[0])
             return g_loss, (jax.lax.stop_gradient(first), g_model_state)
@@ -327,14 +338,6 @@ def _joint_rule(game: Game, adjusted_gradients: Callable) -> UpdateRule:
     return UpdateRule(step, 1, game.init)
 
 
-def _tree_dot(a: Any, b: Any) -> jax.Array:
-    return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
-
-
-def _tree_axpy(alpha: jax.Array | float, x: Any, y: Any) -> Any:
-    return jax.tree.map(lambda xi, yi: alpha * xi + yi, x, y)
-
-
 def _negative(tree: Any) -> Any:
     return jax.tree.map(jnp.negative, tree)
 
@@ -371,7 +374,8 @@ def consensus_step(game: Game, gamma: float) -> UpdateRule:
     def adjusted(field, params, state):
         v, vjp, losses = jax.vjp(field, params, has_aux=True)
         (jtv,) = vjp(v)
-        return _tree_axpy(gamma, jtv, _negative(v)), losses, {"grad_norm_sq": _tree_dot(v, v)}
+        adjusted_v = optax.tree.add_scale(_negative(v), gamma, jtv)
+        return adjusted_v, losses, {"grad_norm_sq": optax.tree.norm(v, squared=True)}
 
     return _joint_rule(game, adjusted)
 
@@ -393,9 +397,9 @@ def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
         xi = _negative(v)
         scale = jnp.asarray(lam, jnp.float32)
         if align:
-            dim = sum(x.size for x in jax.tree.leaves(xi))
-            scale = scale * jnp.sign(_tree_dot(xi, grad_h) * _tree_dot(at_xi, grad_h) / dim + 0.1)
-        return _tree_axpy(scale, at_xi, xi), losses, {"sga_lambda": scale}
+            dim = optax.tree.size(xi)
+            scale = scale * jnp.sign(optax.tree.vdot(xi, grad_h) * optax.tree.vdot(at_xi, grad_h) / dim + 0.1)
+        return optax.tree.add_scale(xi, scale, at_xi), losses, {"sga_lambda": scale}
 
     return _joint_rule(game, adjusted)
 

@@ -4,8 +4,9 @@ are the progressive generator's at that level, and a run resumes bitwise across 
 import jax
 import numpy as np
 
-from jaxgan.game import generate
-from jaxgan.models.progan import ProgressiveGenerator, level_at
+from jaxgan.game import discriminator_logits_fn, generate
+from jaxgan.models.progan import ProgressiveGenerator, fade_in_reals, level_at, progressive_plan
+from jaxgan.penalties import r1_penalty
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, real_sampler, train_and_evaluate
 from jaxgan.updates import make_update_rule
@@ -47,3 +48,28 @@ def test_a_progressive_run_resumes_bitwise_across_a_phase(tmp_path):
     train_and_evaluate(progan_config(), str(split), echo=lambda _: None)
     assert_bitwise_equal(restore_final(straight, progan_config())[0], restore_final(split, progan_config())[0])
     assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
+
+
+def test_lazy_r1_under_progressive_growing_is_taken_on_the_faded_reals():
+    """The lazy R1 step must see D's input as the main step does: the reals faded between the transition's two
+    resolutions (the progressive wrapper sits outside the lazy one)."""
+    lazy = {"penalty": "none", "penalty_weight": 0.0, "lazy.r1_gamma": 10.0, "lazy.r1_interval": 1}
+    config, plain_config = progan_config(**lazy), progan_config(**{**lazy, "lazy.r1_gamma": 0.0})
+    task = make_task(config)
+    game = build_game(config, task)
+    sample = real_sampler(task, game)
+    state = make_update_rule(game, config).init(jax.random.key(0), sample(jax.random.key(0), config.batch_size))
+    state = state.replace(step=4)  # mid fade-in: level 1/3 (test above)
+    real = sample(jax.random.key(3), config.batch_size)
+    _, metrics = make_update_rule(game, config).step(state, {"real": real[None]}, due=("r1",))
+    # D as the R1 step finds it: after the main step (the same without lazy R1), its progress still at step 4
+    after, _ = make_update_rule(game, plain_config).step(state, {"real": real[None]})
+    d_model_state = {**after.d_model_state, "progress": {"step": state.step}}
+    stages = progressive_plan(real.shape[-3:])[-1]
+    faded = fade_in_reals(real, level_at(4, 3, stages), stages)
+
+    def r1_on(x):
+        return float(r1_penalty(discriminator_logits_fn(game, after.d_params, d_model_state, x), x))
+
+    assert abs(r1_on(faded) - r1_on(real)) > 1e-3 * r1_on(faded)  # the test can tell the two apart
+    np.testing.assert_allclose(float(metrics["r1"]), r1_on(faded), rtol=1e-5)

@@ -1,8 +1,12 @@
 """Metric output read back: `read_metric` returns one metric's series in step order, whatever else was logged;
 `metrics_up_to` keeps what a resume or a branch at a step keeps."""
 
-import numpy as np
+import pathlib
 
+import numpy as np
+import pytest
+
+from jaxgan import writers
 from jaxgan.writers import MetricWriter, metrics_up_to, read_metric
 
 
@@ -34,3 +38,21 @@ def test_metrics_up_to_keeps_the_lines_a_resume_at_that_step_keeps(tmp_path):
     assert metrics_up_to(path, 20) == '{"step": 10, "a": 1}\n{"step": 20, "a": 2}\n'
     assert metrics_up_to(path, 5) == ""
     assert metrics_up_to(path, 10**9).count("\n") == 3  # the torn line is dropped
+
+
+def test_write_text_atomic_leaves_the_old_file_whole_when_the_write_dies(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.jsonl"
+    writers.write_text_atomic(target, "old line\n")
+    original_write = pathlib.Path.write_text
+
+    def dies_half_way(self, text, *args, **kwargs):
+        original_write(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        writers.write_text_atomic(target, "new line one\nnew line two\n")
+    assert target.read_text() == "old line\n"
+    monkeypatch.undo()
+    writers.write_text_atomic(target, "new line one\nnew line two\n")  # the next write replaces it whole
+    assert target.read_text() == "new line one\nnew line two\n"
