@@ -52,8 +52,8 @@ class MetricWriter:
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename, so a crash leaves the old file or the new
-    one, never a torn one."""
+    """Writes `text` to `path` through a temporary file and a rename, so a crash of the process leaves the old file
+    or the new one, never a torn one (no fsync: a power loss is not covered)."""
     path = pathlib.Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
