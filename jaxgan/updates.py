@@ -144,6 +144,8 @@ def _discriminator_steps(
     `real` and `fake` ([n, B, ...]) with penalty key i. `remat` recomputes each step in the backward pass (memory
     flat in the number of steps when G's gradient flows through them). Returns the end point and the losses."""
     n = real.shape[0]
+    if fake.shape[0] != n:
+        raise ValueError(f"D's steps need as many fake batches as real ones, got {fake.shape[0]} and {n}")
 
     def body(carry, i):
         *end, loss = discriminator_step(game, *carry, real[i % n], fake[i % n], _penalty_key(state, i))
@@ -338,10 +340,6 @@ def _joint_rule(game: Game, adjusted_gradients: Callable) -> UpdateRule:
     return UpdateRule(step, 1, game.init)
 
 
-def _negative(tree: Any) -> Any:
-    return jax.tree.map(jnp.negative, tree)
-
-
 def extragradient_step(game: Game) -> UpdateRule:
     """Extragradient: step with the gradient taken at a look-ahead point.
 
@@ -354,11 +352,11 @@ def extragradient_step(game: Game) -> UpdateRule:
     """
 
     def adjusted(field, params, state):
-        g_grads, d_grads = _negative(field(params)[0])  # params are the state's: the look-ahead starts there
+        g_grads, d_grads = optax.tree.scale(-1.0, field(params)[0])  # params are the state's: the look-ahead starts there
         # the players' own updates, their optimizer states dropped (D's clipped as in every D update)
         lookahead = (_generator_update(game, state, g_grads)[0], _discriminator_update(game, state, d_grads)[0])
         v, losses = field(lookahead)
-        return _negative(v), losses, {}
+        return optax.tree.scale(-1.0, v), losses, {}
 
     return _joint_rule(game, adjusted)
 
@@ -374,7 +372,7 @@ def consensus_step(game: Game, gamma: float) -> UpdateRule:
     def adjusted(field, params, state):
         v, vjp, losses = jax.vjp(field, params, has_aux=True)
         (jtv,) = vjp(v)
-        adjusted_v = optax.tree.add_scale(_negative(v), gamma, jtv)
+        adjusted_v = optax.tree.add_scale(optax.tree.scale(-1.0, v), gamma, jtv)
         return adjusted_v, losses, {"grad_norm_sq": optax.tree.norm(v, squared=True)}
 
     return _joint_rule(game, adjusted)
@@ -394,7 +392,7 @@ def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
         (grad_h,) = vjp(v)  # ∇H = J_vᵀ v
         _, j_v = jax.jvp(lambda p: field(p)[0], (params,), (v,))
         at_xi = jax.tree.map(lambda a, b: 0.5 * (a - b), grad_h, j_v)
-        xi = _negative(v)
+        xi = optax.tree.scale(-1.0, v)
         scale = jnp.asarray(lam, jnp.float32)
         if align:
             dim = optax.tree.size(xi)

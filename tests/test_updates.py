@@ -253,6 +253,15 @@ def test_alternating_runs_n_critic_discriminator_steps_then_one_generator_step()
     chex.assert_trees_all_close(new_state.g_params, optax.apply_updates(state.g_params, updates), rtol=1e-5, atol=1e-7)
 
 
+def test_n_critic_refuses_fewer_real_batches_than_discriminator_steps():
+    # Each D step needs its own real batch; reusing batch 0 for the missing ones would be a silent change of data.
+    _, game, state = ring8_game_and_state()
+    rule = alternating_step(game, d_steps=3)
+    real = jax.random.normal(jax.random.key(5), (2, 64, 2))
+    with pytest.raises(ValueError, match="as many fake batches as real ones, got 3 and 2"):
+        rule.step(state, {"real": real})
+
+
 def test_fresh_batches_consume_k_real_batches():
     _, game, state = ring8_game_and_state()
     rule = unrolled_step(game, 4, same_batch=False)
