@@ -45,6 +45,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
 from jaxgan.game import Game, discriminator_loss, generate, generator_loss
@@ -134,7 +135,7 @@ def vector_field_and_losses(
 
     loss_g, grad_g = jax.value_and_grad(g_loss)(g_params)
     loss_d, grad_d = jax.value_and_grad(d_loss)(d_params)
-    return jax.tree.map(jnp.negative, (grad_g, grad_d)), (loss_g, loss_d)
+    return optax.tree.scale(-1.0, (grad_g, grad_d)), (loss_g, loss_d)
 
 
 def flat_vector_field(
