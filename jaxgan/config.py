@@ -474,6 +474,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "--config.update_rule='optimistic' with the lazy regularizers (--config.lazy.*): their extra steps would "
             "apply plain updates to the optimistic rule's optimizer state; use another rule or penalty='r1'"
         )
+    for player in ("g_optimizer", "d_optimizer"):
+        settings = config[player]
+        unrolled_adam = player == "d_optimizer" and differentiates_d_optimizer(config)
+        eps_root = config.unroll_eps_root if unrolled_adam else settings.eps_root
+        if settings.eps == 0 and (settings.name == "rmsprop" or (settings.name == "adam" and eps_root == 0)):
+            raise ConfigError(
+                f"--config.{player}.eps=0: with {settings.name}'s eps_root at 0 a parameter whose gradient is exactly "
+                "0 gets the update 0/0 = NaN; use eps > 0 (e.g. 1e-8)"
+                + (f" or --config.{player}.eps_root > 0" if settings.name == "adam" else "")
+            )
+    if config.log_eigenvalues and num_runs(config) > 1:
+        raise ConfigError(
+            f"--config.log_eigenvalues={config.log_eigenvalues}: the eigenvalues are logged for a single run, not for "
+            f"the {num_runs(config)} runs of a sweep (--config.num_seeds, --config.sweep_key); train the run alone"
+        )
     _validate_packing(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
         raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
@@ -516,6 +531,24 @@ def _validate_packing(config: ml_collections.ConfigDict) -> None:
         )
 
 
+# A swept hyperparameter that the config's rule, optimizer or objective never reads would give identical runs: what
+# each needs to act.
+_SWEEP_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "consensus_gamma": (lambda c: c.update_rule == "consensus", "--config.update_rule=consensus"),
+    "sga_lambda": (lambda c: c.update_rule == "sga", "--config.update_rule=sga"),
+    "unroll_eps_root": (lambda c: differentiates_d_optimizer(c) and c.d_optimizer.name == "adam",
+                        "the unrolled rule (unroll_steps > 0) differentiating through D's Adam"),
+    "g_optimizer.eps_root": (lambda c: c.g_optimizer.name == "adam", "--config.g_optimizer.name=adam"),
+    "g_optimizer.b1": (lambda c: c.g_optimizer.name == "adam", "--config.g_optimizer.name=adam"),
+    "d_optimizer.b1": (lambda c: c.d_optimizer.name == "adam", "--config.d_optimizer.name=adam"),
+    "class_loss_weight": (lambda c: c.conditioning == "acgan", "--config.conditioning=acgan"),
+    "info.weight": (lambda c: c.conditioning == "infogan" and c.info.categorical > 0,
+                    "--config.conditioning=infogan with a categorical code (info.categorical > 0)"),
+    "info.continuous_weight": (lambda c: c.conditioning == "infogan" and c.info.continuous > 0,
+                               "--config.conditioning=infogan with continuous codes (info.continuous > 0)"),
+}  # fmt: skip
+
+
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:
     key, values = config.sweep_key, tuple(config.sweep_values)
     if not key:
@@ -528,6 +561,9 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
         )
     if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of numbers, e.g. '(1e-4, 1e-3)'")
+    needs = _SWEEP_NEEDS.get(key)
+    if needs is not None and not needs[0](config):
+        raise ConfigError(f"--config.sweep_key={key!r}: has no effect in this config; it needs {needs[1]}")
     if key == "weight_clip" and min(values) <= 0:
         raise ConfigError(f"--config.sweep_values={values!r}: swept weight_clip values must be > 0")
     for run in run_configs(config):

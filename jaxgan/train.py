@@ -360,7 +360,7 @@ def top_eigenvalue_metrics(
     if rule is not None and rule.game_at is not None:
         game = rule.game_at(state)
     key = jax.random.fold_in(state.key, 2**31 - 2)
-    real = task.data.sample(jax.random.fold_in(key, 0), config.batch_size)
+    real = real_sampler(task, game)(jax.random.fold_in(key, 0), config.batch_size)  # with classes, if G and D use them
     z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)
     values = top_eigenvalues_arnoldi(
         game, state.g_params, state.d_params, real, z, k=config.log_eigenvalues,
@@ -619,7 +619,7 @@ def train_and_evaluate(
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
         metrics, samples = to_host(evaluate(state, hparams))
-        if config.log_eigenvalues and not sweep:
+        if config.log_eigenvalues:  # a single run: validate refuses them for a sweep
             metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config, rule))
         if primary:
             np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))

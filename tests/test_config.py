@@ -169,6 +169,18 @@ def test_ema_rampup_needs_an_ema():
          r"^--config.d_steps=5: n_critic is the alternating rule's; --config.update_rule='simultaneous' makes one D"),
         ({"update_rule": "optimistic", "lazy.r1_gamma": 1.0},
          r"^--config.update_rule='optimistic' with the lazy regularizers \(--config.lazy.\*\): their extra steps"),
+        ({"g_optimizer.eps": 0.0},
+         r"^--config.g_optimizer.eps=0: with adam's eps_root at 0 a parameter whose gradient is exactly 0 gets the update 0/0 = NaN; use eps > 0 \(e.g. 1e-8\) or --config.g_optimizer.eps_root > 0$"),
+        ({"update_rule": "alternating", "d_optimizer.name": "rmsprop", "d_optimizer.eps": 0.0},
+         r"^--config.d_optimizer.eps=0: with rmsprop's eps_root at 0 .* use eps > 0 \(e.g. 1e-8\)$"),
+        ({"log_eigenvalues": 2, "num_seeds": 3},
+         r"^--config.log_eigenvalues=2: the eigenvalues are logged for a single run, not for the 3 runs of a sweep"),
+        ({"update_rule": "alternating", "sweep_key": "consensus_gamma", "sweep_values": (0.1, 1.0)},
+         r"^--config.sweep_key='consensus_gamma': has no effect in this config; it needs --config.update_rule=consensus$"),
+        ({"sweep_key": "class_loss_weight", "sweep_values": (0.5, 1.0)},
+         r"^--config.sweep_key='class_loss_weight': has no effect in this config; it needs --config.conditioning=acgan$"),
+        ({"update_rule": "alternating", "sweep_key": "unroll_eps_root", "sweep_values": (1e-8, 1e-12)},
+         r"^--config.sweep_key='unroll_eps_root': has no effect in this config; it needs the unrolled rule"),
     ],
 )
 def test_settings_that_would_do_nothing_or_break_the_rule_are_refused(overrides, message):
@@ -177,3 +189,19 @@ def test_settings_that_would_do_nothing_or_break_the_rule_are_refused(overrides,
         set_by_path(config, key, value)
     with pytest.raises(ConfigError, match=message):
         validate(config)
+
+
+def test_adam_without_eps_gives_nan_on_a_zero_gradient_unless_eps_root_is_positive():
+    """Why `eps = 0` is refused where eps_root is 0: optax's m̂/(√(v̂ + eps_root) + eps) is 0/0 for a zero gradient.
+    D's Adam under the unrolled rule takes unroll_eps_root > 0, so eps = 0 is accepted there."""
+    config = default_config()
+    config.d_optimizer.eps = 0.0
+    assert differentiates_d_optimizer(config)
+    validate(config)
+    for eps_root, finite in ((0.0, False), (1e-12, True)):
+        settings = default_config().g_optimizer
+        settings.eps, settings.eps_root = 0.0, eps_root
+        optimizer = make_optimizer(settings)
+        params = jnp.zeros(2)
+        update, _ = optimizer.update(jnp.asarray([0.0, 1.0]), optimizer.init(params), params)
+        assert bool(np.isfinite(update[0])) == finite and np.isfinite(update[1])

@@ -61,6 +61,28 @@ def test_registry_names_and_settings_are_validated(key, value, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"eval_num_samples": 9}, "--config.eval_num_samples=9: the image metrics need at least 10 samples (the Inception Score's 10 splits, precision/recall's 3 nearest neighbours)"),
+        ({"data.held_out_fraction": 0.001}, "--config.data.held_out_fraction=0.001: holds out 2 of the 1797 images; the image metrics compare samples with the held-out images and need at least 4"),
+        ({"data.held_out_fraction": 0.0002}, "--config.data.held_out_fraction=0.0002: leaves 1797 of digits's 1797 images for training and 0 held out; both must be non-empty"),
+    ],
+)  # fmt: skip
+def test_image_metric_sizes_are_refused_before_training(tmp_path, overrides, message):
+    """Sizes the image metrics cannot use fail in one line when the run starts, not at the first evaluation."""
+    with pytest.raises(ConfigError) as info:
+        train_and_evaluate(digits_config(**overrides), str(tmp_path), echo=lambda _: None)
+    assert str(info.value) == message
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_the_smallest_accepted_image_evaluation_gives_finite_metrics(tmp_path):
+    config = digits_config(eval_num_samples=10, num_steps=1, log_every_steps=1, eval_every_steps=1)
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert all(np.isfinite(result[k]) for k in ("fid", "kid", "inception_score", "precision", "recall"))
+
+
 @pytest.mark.parametrize("source, low, high", [("train", 1.0, 1.0), ("held_out", 0.0, 0.15)])
 def test_memorization_number_flags_copies_of_training_images(source, low, high):
     """A G that outputs training images is flagged as memorizing (fraction 1); one that outputs fresh digits of the
@@ -297,3 +319,19 @@ def test_image_table_has_the_mode_columns_only_where_runs_report_them():
     lines = table(results, {"lsgan_mnist": 1500}).splitlines()
     assert lines[0] == "| system | steps | seeds | modes of 1000 ↑ | KL ↓ |"
     assert lines[2] == "| `lsgan_mnist` | 1500 | 2 | 905.0 ± 5.0 | 0.40 ± 0.10 |"
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "acgan"])
+def test_logged_eigenvalues_of_a_conditioned_game_see_labelled_real_data(conditioning):
+    """D of a conditioned game needs the real images' classes: the eigenvalue logging draws them like training does."""
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, init_state, top_eigenvalue_metrics
+    from jaxgan.updates import make_update_rule
+
+    config = digits_config(conditioning=conditioning, log_eigenvalues=1, batch_size=8, update_rule="simultaneous")
+    validate(config)
+    task = make_task(config)
+    game = build_game(config, task)
+    state = init_state(config, make_update_rule(game, config), task)
+    metrics = top_eigenvalue_metrics(game, task, state, config)
+    assert np.isfinite(metrics["eig0_real"]) and np.isfinite(metrics["eig0_imag"])

@@ -82,7 +82,13 @@ class ArraySource:
 
 
 def _num_train(settings: ml_collections.ConfigDict, total: int) -> int:
-    return int(round(total * (1 - settings.held_out_fraction)))
+    num_train = int(round(total * (1 - settings.held_out_fraction)))
+    if not 0 < num_train < total:
+        raise ValueError(
+            f"--config.data.held_out_fraction={settings.held_out_fraction!r}: leaves {num_train} of {settings.name}'s "
+            f"{total} images for training and {total - num_train} held out; both must be non-empty"
+        )
+    return num_train
 
 
 def _mnist_5k(settings: ml_collections.ConfigDict) -> Dataset:

@@ -37,6 +37,10 @@ from jaxgan.state import TrainState
 MEMORIZATION_QUANTILE = 0.05
 # The eval noise is a fixed stream of its own, so snapshots over training show the same z mapped by a changing G.
 EVAL_STREAM = 2**31 - 1
+# The image metrics' settings: the Inception Score over 10 splits (Salimans et al. 2016), the k-NN radii of
+# precision/recall with k = 3 (Kynkäänniemi et al. 2019).
+INCEPTION_SCORE_SPLITS = 10
+PRECISION_RECALL_K = 3
 
 
 class Evaluation(NamedTuple):
@@ -214,7 +218,20 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             f"not {config.data.name!r}"
         )
     num_samples = config.eval_num_samples
-    kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
+    num_held_out = data.info.test_images.shape[0]
+    if not stacked and num_samples < max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1):
+        raise ValueError(
+            f"--config.eval_num_samples={num_samples}: the image metrics need at least "
+            f"{max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1)} samples (the Inception Score's "
+            f"{INCEPTION_SCORE_SPLITS} splits, precision/recall's {PRECISION_RECALL_K} nearest neighbours)"
+        )
+    if not stacked and num_held_out < PRECISION_RECALL_K + 1:
+        raise ValueError(
+            f"--config.data.held_out_fraction={config.data.held_out_fraction!r}: holds out {num_held_out} of the "
+            f"{num_held_out + data.info.train_images.shape[0]} images; the image metrics compare samples with the "
+            f"held-out images and need at least {PRECISION_RECALL_K + 1}"
+        )
+    kid_subset = min(1000, num_samples, num_held_out)
     loaded: dict[str, Any] = {}
 
     def reference() -> tuple[Callable, jax.Array]:
@@ -264,8 +281,8 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         # statistics (covariance, k-NN radii) at every compilation.
         held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
         logits, features = classify(samples)
-        precision, recall = image.precision_recall_from_features(held_out, features, k=3)
-        inception_score, _ = image.inception_score_from_logits(logits, num_splits=10)
+        precision, recall = image.precision_recall_from_features(held_out, features, k=PRECISION_RECALL_K)
+        inception_score, _ = image.inception_score_from_logits(logits, num_splits=INCEPTION_SCORE_SPLITS)
         metrics = {
             "fid": image.fid_from_features(held_out, features),
             "kid": image.kid_from_features(held_out, features, num_subsets=50, subset_size=kid_subset),
