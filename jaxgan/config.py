@@ -159,13 +159,19 @@ def differentiates_d_optimizer(config: ml_collections.ConfigDict) -> bool:
     return config.update_rule == "unrolled" and config.unroll_steps > 0 and not config.unroll_stop_gradient
 
 
+def optimizer_settings(config: ml_collections.ConfigDict, player: str) -> ml_collections.ConfigDict:
+    """The settings `player`'s optimizer ("g_optimizer" or "d_optimizer") is built with: its own, except that D's
+    eps_root is `unroll_eps_root` where the rule differentiates through D's optimizer."""
+    settings = config[player]
+    if player == "d_optimizer" and differentiates_d_optimizer(config):
+        settings = ml_collections.ConfigDict(settings.to_dict(), type_safe=False)
+        settings.eps_root = config.unroll_eps_root
+    return settings
+
+
 def make_optimizers(config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
     """(G's, D's) optimizers; D's Adam takes `unroll_eps_root` where the rule differentiates through it."""
-    d_config = config.d_optimizer
-    if differentiates_d_optimizer(config):
-        d_config = ml_collections.ConfigDict(d_config.to_dict(), type_safe=False)
-        d_config.eps_root = config.unroll_eps_root
-    return make_optimizer(config.g_optimizer), make_optimizer(d_config)
+    return make_optimizer(optimizer_settings(config, "g_optimizer")), make_optimizer(optimizer_settings(config, "d_optimizer"))
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -475,14 +481,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
             "apply plain updates to the optimistic rule's optimizer state; use another rule or penalty='r1'"
         )
     for player in ("g_optimizer", "d_optimizer"):
-        settings = config[player]
-        unrolled_adam = player == "d_optimizer" and differentiates_d_optimizer(config)
-        eps_root = config.unroll_eps_root if unrolled_adam else settings.eps_root
-        if settings.eps == 0 and (settings.name == "rmsprop" or (settings.name == "adam" and eps_root == 0)):
+        settings = optimizer_settings(config, player)
+        if settings.eps == 0 and (settings.name == "rmsprop" or (settings.name == "adam" and settings.eps_root == 0)):
+            eps_root_key = "unroll_eps_root" if settings is not config[player] else f"{player}.eps_root"
             raise ConfigError(
                 f"--config.{player}.eps=0: with {settings.name}'s eps_root at 0 a parameter whose gradient is exactly "
                 "0 gets the update 0/0 = NaN; use eps > 0 (e.g. 1e-8)"
-                + (f" or --config.{player}.eps_root > 0" if settings.name == "adam" else "")
+                + (f" or --config.{eps_root_key} > 0" if settings.name == "adam" else "")
             )
     if config.log_eigenvalues and num_runs(config) > 1:
         raise ConfigError(

@@ -171,6 +171,8 @@ def test_ema_rampup_needs_an_ema():
          r"^--config.update_rule='optimistic' with the lazy regularizers \(--config.lazy.\*\): their extra steps"),
         ({"g_optimizer.eps": 0.0},
          r"^--config.g_optimizer.eps=0: with adam's eps_root at 0 a parameter whose gradient is exactly 0 gets the update 0/0 = NaN; use eps > 0 \(e.g. 1e-8\) or --config.g_optimizer.eps_root > 0$"),
+        ({"d_optimizer.eps": 0.0, "unroll_eps_root": 0.0},
+         r"^--config.d_optimizer.eps=0: with adam's eps_root at 0 .* use eps > 0 \(e.g. 1e-8\) or --config.unroll_eps_root > 0$"),
         ({"update_rule": "alternating", "d_optimizer.name": "rmsprop", "d_optimizer.eps": 0.0},
          r"^--config.d_optimizer.eps=0: with rmsprop's eps_root at 0 .* use eps > 0 \(e.g. 1e-8\)$"),
         ({"log_eigenvalues": 2, "num_seeds": 3},

@@ -66,7 +66,7 @@ def test_registry_names_and_settings_are_validated(key, value, message):
     [
         ({"eval_num_samples": 9}, "--config.eval_num_samples=9: the image metrics need at least 10 samples (the Inception Score's 10 splits, precision/recall's 3 nearest neighbours)"),
         ({"data.held_out_fraction": 0.001}, "--config.data.held_out_fraction=0.001: holds out 2 of the 1797 images; the image metrics compare samples with the held-out images and need at least 4"),
-        ({"data.held_out_fraction": 0.0002}, "--config.data.held_out_fraction=0.0002: leaves 1797 of digits's 1797 images for training and 0 held out; both must be non-empty"),
+        ({"data.held_out_fraction": 0.0002}, "--config.data.held_out_fraction=0.0002: leaves 1797 of the 1797 images of digits for training and 0 held out; both must be non-empty"),
     ],
 )  # fmt: skip
 def test_image_metric_sizes_are_refused_before_training(tmp_path, overrides, message):

@@ -85,8 +85,8 @@ def _num_train(settings: ml_collections.ConfigDict, total: int) -> int:
     num_train = int(round(total * (1 - settings.held_out_fraction)))
     if not 0 < num_train < total:
         raise ValueError(
-            f"--config.data.held_out_fraction={settings.held_out_fraction!r}: leaves {num_train} of {settings.name}'s "
-            f"{total} images for training and {total - num_train} held out; both must be non-empty"
+            f"--config.data.held_out_fraction={settings.held_out_fraction!r}: leaves {num_train} of the {total} images of "
+            f"{settings.name} for training and {total - num_train} held out; both must be non-empty"
         )
     return num_train
 

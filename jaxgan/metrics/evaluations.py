@@ -41,6 +41,8 @@ EVAL_STREAM = 2**31 - 1
 # precision/recall with k = 3 (Kynkäänniemi et al. 2019).
 INCEPTION_SCORE_SPLITS = 10
 PRECISION_RECALL_K = 3
+# The fewest samples both take: one per Inception Score split, and k + 1 for a k-th nearest neighbour.
+MIN_IMAGE_SAMPLES = max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1)
 
 
 class Evaluation(NamedTuple):
@@ -219,10 +221,10 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         )
     num_samples = config.eval_num_samples
     num_held_out = data.info.test_images.shape[0]
-    if not stacked and num_samples < max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1):
+    if not stacked and num_samples < MIN_IMAGE_SAMPLES:
         raise ValueError(
             f"--config.eval_num_samples={num_samples}: the image metrics need at least "
-            f"{max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1)} samples (the Inception Score's "
+            f"{MIN_IMAGE_SAMPLES} samples (the Inception Score's "
             f"{INCEPTION_SCORE_SPLITS} splits, precision/recall's {PRECISION_RECALL_K} nearest neighbours)"
         )
     if not stacked and num_held_out < PRECISION_RECALL_K + 1:
