@@ -46,6 +46,9 @@ from absl import logging
 
 __all__ = ["CheckpointMismatchError", "Checkpointer"]
 
+# The item a step's data position (a streamed loader's `get_state()`) is saved under, beside "state".
+DATA_ITEM = "data"
+
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:
     return _one_line_text(f"{type(exc).__name__}: {exc}", limit)
@@ -166,7 +169,7 @@ class Checkpointer:
         self.wait()  # orbax would wait for the previous save anyway; this surfaces its failure as RuntimeError
         items = {"state": ocp.args.StandardSave(state)}
         if data is not None:
-            items["data"] = ocp.args.JsonSave(dict(data))
+            items[DATA_ITEM] = ocp.args.JsonSave(dict(data))
         started = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
         if started:
             self._last_saved = step
@@ -230,13 +233,14 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         restored = restored["state"]
         _check_matches(restored, abstract)
+        self.restore_data(step)  # a damaged data position makes the step unreadable too, so an older one is tried
         return restored
 
     def restore_data(self, step: int) -> dict | None:
         """The `data` dict saved with `step`, or None if that step has none."""
-        if not os.path.isdir(os.path.join(self.directory, str(step), "data")):
+        if not os.path.isdir(os.path.join(self.directory, str(step), DATA_ITEM)):
             return None
-        return self._manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore()))["data"]
+        return self._manager.restore(step, args=ocp.args.Composite(**{DATA_ITEM: ocp.args.JsonRestore()}))[DATA_ITEM]
 
     def wait(self) -> None:
         """Blocks until the pending async save is committed; raises RuntimeError if it failed.

@@ -139,25 +139,27 @@ def test_image_folder_classes_labels_and_pixels_round_trip(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored")  # non-image files are skipped
     data = load_image_folder(tmp_path)
     assert data.num_classes == 2 and data.name == f"image_folder:{tmp_path.name}"
-    assert data.train_images.shape == (14, 8, 8, 1) and data.test_images.shape == (1, 8, 8, 1)
+    assert data.train_images.shape == (12, 8, 8, 1) and data.test_images.shape == (3, 8, 8, 1)
     assert data.train_images.dtype == np.uint8
-    # Sorted class names -> labels: cat 0, dog 1. The 10th cat (img09) is held out.
-    np.testing.assert_array_equal(data.train_labels, [0] * 11 + [1] * 3)
-    np.testing.assert_array_equal(data.test_labels, [0])
-    train_cats = [i for i in range(12) if i != 9]
-    for row, i in enumerate(train_cats):
-        np.testing.assert_array_equal(data.train_images[row, ..., 0], expected[("cat", i)])
-    for row in range(3):
-        np.testing.assert_array_equal(data.train_images[11 + row, ..., 0], expected[("dog", row)])
-    np.testing.assert_array_equal(data.test_images[0, ..., 0], expected[("cat", 9)])
+    # Sorted class names -> labels: cat 0, dog 1. 20% of 15 held out, stratified by largest remainders (cat 12·12/15
+    # = 9.6 → 10 train, dog 2.4 → 2): each class's last images in name order are held out.
+    np.testing.assert_array_equal(data.train_labels, [0] * 10 + [1] * 2)
+    np.testing.assert_array_equal(data.test_labels, [0, 0, 1])
+    for row in range(10):
+        np.testing.assert_array_equal(data.train_images[row, ..., 0], expected[("cat", row)])
+    for row in range(2):
+        np.testing.assert_array_equal(data.train_images[10 + row, ..., 0], expected[("dog", row)])
+    for row, key in enumerate([("cat", 10), ("cat", 11), ("dog", 2)]):
+        np.testing.assert_array_equal(data.test_images[row, ..., 0], expected[key])
+    assert load_image_folder(tmp_path, held_out_fraction=0.4).test_images.shape[0] == 6
 
     # channels=3 replicates the gray value into R, G, B.
     rgb = load_image_folder(tmp_path, channels=3)
-    assert rgb.train_images.shape == (14, 8, 8, 3)
+    assert rgb.train_images.shape == (12, 8, 8, 3)
     np.testing.assert_array_equal(rgb.train_images[..., 1], data.train_images[..., 0])
     # Through the dispatcher, with resizing.
     resized = load_image_data("image_folder", path=tmp_path, image_size=(4, 6))
-    assert resized.train_images.shape == (14, 4, 6, 1)
+    assert resized.train_images.shape == (12, 4, 6, 1)
 
 
 def test_image_folder_unlabelled_rgb(tmp_path):
@@ -168,8 +170,38 @@ def test_image_folder_unlabelled_rgb(tmp_path):
         _write_png(tmp_path / f"{i}.png", array)
     data = load_image_folder(tmp_path)
     assert data.train_labels is None and data.test_labels is None and data.num_classes == 0
-    assert data.train_images.shape == (3, 5, 7, 3) and data.test_images.shape == (0, 5, 7, 3)
-    np.testing.assert_array_equal(data.train_images, np.stack(arrays))
+    # round(3 · 0.8) = 2 for training, the last file held out.
+    assert data.train_images.shape == (2, 5, 7, 3) and data.test_images.shape == (1, 5, 7, 3)
+    np.testing.assert_array_equal(data.train_images, np.stack(arrays[:2]))
+    np.testing.assert_array_equal(data.test_images, np.stack(arrays[2:]))
+    # Too few images to hold one out at this fraction: all train.
+    assert load_image_folder(tmp_path, held_out_fraction=0.1).train_images.shape[0] == 3
+
+
+def test_image_folder_scales_16_bit_and_refuses_colour_after_gray(tmp_path):
+    """16-bit grayscale keeps its top byte (Pillow's plain conversion clips it at 255); a colour image after a
+    grayscale first one is refused unless the channels are given."""
+    from PIL import Image
+
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    wide = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(wide).save(deep / "a.png")
+    assert Image.open(deep / "a.png").mode.startswith("I")
+    np.testing.assert_array_equal(load_image_folder(deep, held_out_fraction=0).train_images[0, ..., 0], wide >> 8)
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _write_png(mixed / "a.png", np.full((8, 8), 7, np.uint8))
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    _write_png(mixed / "b.png", red)
+    with pytest.raises(ValueError, match=r"b\.png' is colour \(RGB\) but the first image, .*a\.png', is grayscale.*channels=3") as info:
+        load_image_folder(mixed, held_out_fraction=0)
+    assert "\n" not in str(info.value)
+    colour = load_image_folder(mixed, channels=3, held_out_fraction=0).train_images
+    np.testing.assert_array_equal(colour[1, 0, 0], [255, 0, 0])
+    np.testing.assert_array_equal(colour[0, 0, 0], [7, 7, 7])
 
 
 def test_image_folder_errors(tmp_path):
@@ -299,6 +331,27 @@ def test_load_tfds_reads_prepared_array_record(tmp_path):
     ids = np.round((batch.images[:, 0, 0, 0] + 1) / 2 * 255).astype(np.int64)
     assert sorted(ids) == list(range(7))
     np.testing.assert_array_equal(batch.labels, ids % 3)
+
+
+def test_tfds_without_a_test_split_holds_out_part_of_train(tmp_path):
+    build_tiny_tfds(tmp_path, {"train": range(10)}, "JaxganTrainOnly")
+    with pytest.raises(ValueError, match=r"^split_test='test': TFDS data set 'jaxgan_train_only' has the splits train; hold out"):
+        load_tfds("jaxgan_train_only", data_dir=tmp_path)
+    data = load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train="train[:8]", split_test="train[8:]")
+    train_ids, test_ids = data.train_images[:, 0, 0, 0], data.test_images[:, 0, 0, 0]
+    assert len(train_ids) == 8 and len(test_ids) == 2 and not set(train_ids) & set(test_ids)
+    assert sorted([*train_ids, *test_ids]) == list(range(10))
+
+    # From the config: the keys are named.
+    from jaxgan.config import default_config
+    from jaxgan.data import build_dataset
+
+    config = default_config()
+    config.data.name, config.data.data_dir = "tfds:jaxgan_train_only", str(tmp_path)
+    with pytest.raises(ValueError, match=r"^--config.data.name='tfds:jaxgan_train_only' \(--config.data.data_dir=.*\): split_test='test'"):
+        build_dataset(config)
+    config.data.split_train, config.data.split_test = "train[:70%]", "train[70%:]"
+    assert build_dataset(config).info.test_images.shape == (3, 4, 4, 1)
 
 
 def test_load_tfds_not_prepared_message(tmp_path):

@@ -390,3 +390,23 @@ def test_jit_matches_eager(name, fn, args, kwargs):
     jitted = jax.jit(fn, static_argnames=static)(*args, **kwargs)
     chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+
+
+@pytest.mark.parametrize("data_name, num_train", [("mnist_5k", 4000), ("mnist_5k", 4600), ("mnist_5k", 3100), ("digits", 1438), ("digits", 1300)])
+def test_held_out_images_the_classifier_trained_on_match_the_index_sets(data_name, num_train):
+    """The count equals the run's held-out images (by index in the data file) that are in the classifier's
+    training split, both splits recomputed from the file's labels."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from jaxgan.data.images import _mnist_5k_path, load_digits, load_mnist_5k, stratified_split
+    from jaxgan.metrics.classifier import held_out_images_it_trained_on
+
+    if data_name == "mnist_5k":
+        labels, data = np.loadtxt(_mnist_5k_path(), delimiter=",", dtype=np.int64)[:, -1], load_mnist_5k(num_train)
+    else:
+        labels, data = sklearn_digits().target, load_digits(num_train)
+    seen, classifier_held_out = held_out_images_it_trained_on(data_name, data.train_labels, data.test_labels)
+    classifier_train, _ = stratified_split(labels, len(labels) - classifier_held_out)
+    _, run_test = stratified_split(labels, num_train)
+    assert seen == len(np.intersect1d(run_test, classifier_train))
+    assert (seen > 0) == (num_train < len(labels) - classifier_held_out)

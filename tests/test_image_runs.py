@@ -48,7 +48,7 @@ def test_dcgan_digits_trains_evaluates_and_resumes_bitwise(tmp_path):
     [
         ("generator.name", "dcgn", "--config.generator.name='dcgn': unknown value; allowed: dcgan, dirac, lapgan, mlp, progan, resnet, stylegan2 (did you mean 'dcgan'?)"),
         ("data.name", "mnist5k", "(did you mean 'mnist_5k'?)"),
-        ("evaluations", ("image",), "--config.evaluations: unknown evaluation 'image'; allowed: dirac, images, mixture (did you mean 'images'?)"),
+        ("evaluations", ("image",), "--config.evaluations: unknown evaluation 'image'; allowed: dirac, images, mixture, samples (did you mean 'images'?)"),
         ("data.held_out_fraction", 1.0, "--config.data.held_out_fraction=1.0: must be in (0, 1)"),
     ],
 )  # fmt: skip
@@ -66,6 +66,7 @@ def test_registry_names_and_settings_are_validated(key, value, message):
     [
         ({"eval_num_samples": 9}, "--config.eval_num_samples=9: the image metrics need at least 10 samples (the Inception Score's 10 splits, precision/recall's 3 nearest neighbours)"),
         ({"data.held_out_fraction": 0.001}, "--config.data.held_out_fraction=0.001: holds out 2 of the 1797 images; the image metrics compare samples with the held-out images and need at least 4"),
+        ({"data.held_out_fraction": 0.3}, "--config.data.held_out_fraction=0.3: 179 of the 539 held-out images are ones the shipped digits classifier was trained on, which would bias the metrics against them; hold out at most its 360 of the 1797 (held_out_fraction <= 0.2)"),
         ({"data.held_out_fraction": 0.0002}, "--config.data.held_out_fraction=0.0002: leaves 1797 of the 1797 images of digits for training and 0 held out; both must be non-empty"),
     ],
 )  # fmt: skip
@@ -335,3 +336,33 @@ def test_logged_eigenvalues_of_a_conditioned_game_see_labelled_real_data(conditi
     state = init_state(config, make_update_rule(game, config), task)
     metrics = top_eigenvalue_metrics(game, task, state, config)
     assert np.isfinite(metrics["eig0_real"]) and np.isfinite(metrics["eig0_imag"])
+
+
+def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
+    """Users' own images (no shipped classifier to judge them) train through the runner with the 'samples'
+    evaluation: G's samples saved in [0, 1] and drawn, eval.json without metrics; 'images' and 'mixture' refuse
+    such data in one line."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    folder = tmp_path / "folder"
+    for cls in range(3):
+        (folder / f"class_{cls}").mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == cls][:10]):
+            Image.fromarray((image * 15).astype(np.uint8), mode="L").save(folder / f"class_{cls}" / f"{i:02d}.png")
+    settings = {"data.name": "image_folder", "data.path": str(folder), "eval_num_samples": 12}
+    config = digits_config(**settings, evaluations=("samples",))
+    result = train_and_evaluate(config, str(tmp_path / "run"), echo=lambda _: None)
+    assert set(result) == {"step", "config"} and result["step"] == 20
+    samples = np.load(tmp_path / "run" / "samples" / "step_00000020.npy")
+    assert samples.shape == (12, 8, 8, 1) and samples.min() >= 0.0 and samples.max() <= 1.0
+    assert samples.std() > 0  # G's output, not a constant
+    assert (tmp_path / "run" / "samples.png").stat().st_size > 0
+    for evaluation, message in (
+        ("images", r"^--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data .* not 'image_folder'"),
+        ("mixture", r"^--config.evaluations: 'mixture' needs a mixture data set .*; for images use 'images' .* or 'samples'$"),
+        ("dirac", r"^--config.evaluations: 'dirac' needs the dirac data set, not 'image_folder'$"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            train_and_evaluate(digits_config(**settings, evaluations=(evaluation,)), str(tmp_path / evaluation))

@@ -40,6 +40,8 @@ CASES = {
     "sweep_values_without_key": ([RING, "--workdir={w}", "--config.sweep_values=(1.0, 2.0)"], "set --config.sweep_key to the hyperparameter to sweep"),
     "bad_swept_value": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rate", "--config.sweep_values=(1e-4, -1.0)"], "--config.sweep_values: --config.d_optimizer.learning_rate=-1.0: must be > 0"),
     "evaluation_misfit": ([RING, "--workdir={w}", "--config.data.name=digits"], "--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not 'digits'"),
+    "missing_image_folder": ([RING, "--workdir={w}", "--config.data.name=image_folder", "--config.data.path={w}/nope"], "--config.data.path='{w}/nope': image folder '{w}/nope' is not a directory"),
+    "unprepared_tfds": ([RING, "--workdir={w}", "--config.data.name=tfds:mnist", "--config.data.data_dir={w}"], "--config.data.name='tfds:mnist' (--config.data.data_dir='{w}'): TFDS data set 'mnist' is not prepared in data_dir '{w}'"),
     "model_misfit": ([RING, "--workdir={w}", "--config.generator.name=dcgan"], "--config.generator.name='dcgan': for [H, W, C] images, but data set 'ring' has examples of shape (2,); use --config.generator.name=mlp"),
     "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
 }
@@ -67,6 +69,6 @@ def test_bad_input_is_one_clear_line(outcomes, name):
     lines = err.strip().splitlines()
     assert code == 2, (out, err)
     assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert CASES[name][1] in lines[0]
+    assert CASES[name][1].format(w=tmp / name) in lines[0]
     assert "Traceback" not in err + out
     assert not (tmp / name / "checkpoints").exists()  # nothing was started

@@ -6,11 +6,10 @@ import json
 
 import grain
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from jaxgan.data.images import to_model_range
-from jaxgan.data.streaming import CHECKPOINT_ITEM, ImageBatch, StreamingImages, restore_args, save_args
+from jaxgan.data.streaming import ImageBatch, StreamingImages
 from tiny_tfds import build_tiny_tfds
 
 
@@ -127,24 +126,37 @@ def test_exact_resume_from_state(consumed):
 
 
 def test_exact_resume_through_an_orbax_checkpoint(tmp_path):
+    """The loader's position saved beside the train state by the runner's Checkpointer resumes the same batches;
+    a step whose saved position is damaged counts as unreadable, so the previous step is restored instead."""
+    from jaxgan.checkpoint import Checkpointer
+
     loader = StreamingImages(IndexedImages(20), 6, seed=5, num_threads=2)
-    take(loader, 3)
-    train_state = {"w": np.arange(4, dtype=np.float32), "step": np.asarray(3, np.int32)}
-    options = ocp.CheckpointManagerOptions(create=True)
-    with ocp.CheckpointManager(tmp_path / "ckpt", options=options) as manager:
-        manager.save(3, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(train_state), **{CHECKPOINT_ITEM: save_args(loader.get_state())}))
-        manager.wait_until_finished()
+    train_state = {"w": np.arange(4, dtype=np.float32), "step": np.asarray(0, np.int32)}
+    with Checkpointer(tmp_path / "ckpt") as checkpointer:
+        take(loader, 2)
+        checkpointer.save(2, {**train_state, "step": np.asarray(2, np.int32)}, data=loader.get_state())
+        after_2 = take(loader, 1)
+        checkpointer.save(3, {**train_state, "step": np.asarray(3, np.int32)}, data=loader.get_state())
     expected = take(loader, 4)
 
-    with ocp.CheckpointManager(tmp_path / "ckpt", options=options) as manager:
-        assert manager.latest_step() == 3
-        restored = manager.restore(3, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(train_state), **{CHECKPOINT_ITEM: restore_args()}))
-    np.testing.assert_array_equal(restored["state"]["w"], train_state["w"])
-    resumed = StreamingImages(IndexedImages(20), 6, seed=5, num_threads=2)
-    resumed.set_state(restored[CHECKPOINT_ITEM])
+    with Checkpointer(tmp_path / "ckpt") as checkpointer:
+        restored, step = checkpointer.restore(train_state)
+        assert step == 3 and int(restored["step"]) == 3
+        np.testing.assert_array_equal(restored["w"], train_state["w"])
+        resumed = StreamingImages(IndexedImages(20), 6, seed=5, num_threads=2)
+        resumed.set_state(checkpointer.restore_data(step))
     assert_same_batches(take(resumed, 4), expected)
+
+    # Damage step 3's data position: step 2 restores, and its position gives the batches that followed it.
+    for file in (tmp_path / "ckpt" / "3" / "data").iterdir():
+        file.write_text('{"next_b')
+    with Checkpointer(tmp_path / "ckpt") as checkpointer:
+        restored, step = checkpointer.restore(train_state)
+        assert step == 2 and int(restored["step"]) == 2
+        resumed = StreamingImages(IndexedImages(20), 6, seed=5, num_threads=2)
+        resumed.set_state(checkpointer.restore_data(step))
+    assert_same_batches(take(resumed, 1), after_2)
+    assert (tmp_path / "ckpt" / "unreadable_step_3").is_dir()
 
 
 def test_processes_split_every_global_batch_disjointly():

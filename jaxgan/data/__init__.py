@@ -116,17 +116,33 @@ def _stacked_mnist(settings: ml_collections.ConfigDict) -> Dataset:
 def _image_folder(settings: ml_collections.ConfigDict) -> Dataset:
     if not settings.path:
         raise ValueError("data.name='image_folder' needs --config.data.path=DIRECTORY")
+    if settings.channels not in (0, 1, 3):
+        raise ValueError(f"--config.data.channels={settings.channels!r}: must be 1, 3 or 0 (as the first image)")
     size = (settings.image_size, settings.image_size) if settings.image_size else None
-    return _image_dataset(images.load_image_folder(settings.path, image_size=size))
+    try:
+        data = images.load_image_folder(
+            settings.path, image_size=size, channels=settings.channels or None,
+            held_out_fraction=settings.held_out_fraction,
+        )  # fmt: skip
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--config.data.path={settings.path!r}: {error}") from None
+    return _image_dataset(data)
 
 
 def _tfds(settings: ml_collections.ConfigDict) -> Dataset:
-    name = settings.name.split(":", 1)[1]
-    data_dir = settings.data_dir or None
-    if settings.get("loader", "device") != "stream":
-        return _image_dataset(images.load_tfds(name, data_dir=data_dir))
-    # Streamed: the training split stays on disk and is read batch by batch; only the held-out split is loaded.
-    data, train = images.load_tfds(name, data_dir=data_dir, read_train=False)
+    name = settings.name.split(":", 1)[1].strip()
+    if not name:
+        raise ValueError(f"--config.data.name={settings.name!r}: name a prepared TFDS data set, e.g. tfds:mnist")
+    options = dict(data_dir=settings.data_dir or None, split_train=settings.split_train, split_test=settings.split_test)
+    where = f"--config.data.name={settings.name!r} (--config.data.data_dir={settings.data_dir!r})"
+    streamed = settings.get("loader", "device") == "stream"
+    try:  # streamed: the training split stays on disk and is read batch by batch; only the held-out one is loaded
+        loaded = images.load_tfds(name, **options, read_train=not streamed)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
+    if not streamed:
+        return _image_dataset(loaded)
+    data, train = loaded
 
     def not_in_memory(key: jax.Array, n: int) -> jax.Array:
         raise ValueError(f"{settings.name} is streamed (data.loader='stream'): its training split is not in memory")
@@ -140,12 +156,14 @@ _MIXTURE_DEFAULTS = dict(num_modes=8, scale=2.0, std=0.02)  # scale: the ring's 
 DATASETS.register("ring", _MIXTURE_DEFAULTS, _mixture)
 DATASETS.register("grid", _MIXTURE_DEFAULTS, _mixture)
 DATASETS.register("dirac", {}, _dirac)
-_SPLIT = dict(held_out_fraction=0.2)  # mnist_5k: 4000 / 1000 images, stratified by class
+_SPLIT = dict(held_out_fraction=0.2)  # mnist_5k: 4000 / 1000 images, stratified by class; image_folder likewise
 DATASETS.register("mnist_5k", _SPLIT, _mnist_5k)
 DATASETS.register("digits", _SPLIT, _digits)
 DATASETS.register("stacked_mnist", _SPLIT, _stacked_mnist)
-DATASETS.register("image_folder", dict(path="", image_size=0), _image_folder)
-DATASETS.register("tfds", dict(data_dir=""), _tfds)  # data.name = "tfds:NAME", any prepared TFDS data set
+# channels 0: as the first image (1 if it is grayscale, else 3).
+DATASETS.register("image_folder", dict(path="", image_size=0, channels=0, **_SPLIT), _image_folder)
+# data.name = "tfds:NAME", any prepared TFDS data set; the splits are any TFDS split strings ("train[:90%]").
+DATASETS.register("tfds", dict(data_dir="", split_train="train", split_test="test"), _tfds)
 
 
 def registry_name(name: str) -> str:

@@ -85,7 +85,7 @@ class ImageData(NamedTuple):
 # Shared helpers.
 
 
-def _stratified_split(labels: np.ndarray, num_train: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, num_train: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified split: the first k_c items of each class c (in file order) go to training.
 
     k_c is class c's share of `num_train` by largest remainders: floor(n_c * num_train / N), plus one for the
@@ -172,7 +172,7 @@ def load_mnist_5k(num_train: int = 4000) -> ImageData:
         raise ValueError(f"mnist_5k: pixels outside 0..255 or labels outside 0..9 in {path}")
     images = pixels.astype(np.uint8).reshape(-1, 28, 28, 1)
     labels = labels.astype(np.int32)
-    train, test = _stratified_split(labels, num_train)
+    train, test = stratified_split(labels, num_train)
     return ImageData(images[train], labels[train], images[test], labels[test], 10, "mnist_5k")
 
 
@@ -204,7 +204,7 @@ def load_digits(num_train: int = 1437) -> ImageData:
     # floor(x + 0.5) rather than np.rint: round half up, as documented (np.rint rounds half to even).
     images = np.floor(values * 255.0 / 16.0 + 0.5).astype(np.uint8)[..., None]
     labels = np.asarray(bunch.target, dtype=np.int32)
-    train, test = _stratified_split(labels, num_train)
+    train, test = stratified_split(labels, num_train)
     return ImageData(images[train], labels[train], images[test], labels[test], 10, "digits")
 
 
@@ -227,6 +227,7 @@ def load_image_folder(
     path: str | os.PathLike,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    held_out_fraction: float = 0.2,
 ) -> ImageData:
     """PNG/JPEG images in a directory, read with Pillow.
 
@@ -235,22 +236,26 @@ def load_image_folder(
     `path` are then not allowed. Without subfolders the images in `path` are unlabelled (labels None,
     num_classes 0). Files are taken in sorted name order; other files are ignored.
 
-    Split: within each class (or the whole folder when unlabelled), every 10th image in sorted order (the
-    10th, 20th, ...) is held out for testing; a class with fewer than 10 images has none held out.
+    Split: round(N·(1 − held_out_fraction)) images for training, stratified by class as mnist_5k's is (each
+    class's first images in sorted name order train, its last are held out; `stratified_split`). A folder too
+    small to hold out one image at that fraction holds out none.
 
     Args:
         path: the directory.
         image_size: (H, W); when given, every image is resized to it (Pillow bicubic, which is antialiased
             when shrinking). When None, all images must share one size.
         channels: 1 (Pillow mode "L") or 3 ("RGB"; alpha is dropped). None: 1 if the first image is
-            grayscale (modes 1, L, LA, I, I;16, F), else 3.
+            grayscale (modes 1, L, LA, I, I;16, F), else 3; a colour image after a grayscale first one is then
+            refused rather than silently made gray. 16-bit grayscale is scaled to 8 bits, not clipped.
+        held_out_fraction: the share of the images held out (see Split).
 
     Returns:
         `ImageData` with uint8 `[N, H, W, channels]` images, name "image_folder:<folder name>".
 
     Raises:
         FileNotFoundError: `path` is not a directory.
-        ValueError: no images, an empty class folder, mixed sizes without image_size, an unreadable file.
+        ValueError: no images, an empty class folder, mixed sizes without image_size, colour images after a
+            grayscale first one without `channels`, an unreadable file.
     """
     from PIL import Image, UnidentifiedImageError  # Pillow only when asked for
 
@@ -283,25 +288,33 @@ def load_image_folder(
         if not groups[0][1]:
             raise ValueError(f"image folder {root!r} has no PNG/JPEG images (.png, .jpg, .jpeg)")
 
-    images, labels, is_test = [], [], []
+    images, labels = [], []
     mode = None if channels is None else ("L" if channels == 1 else "RGB")
     first_file, first_size = None, None
     for label, (folder, files) in enumerate(groups):
-        for position, name in enumerate(files):
+        for name in files:
             file = os.path.join(folder, name)
             try:
                 with Image.open(file) as img:
                     img.load()
                     if mode is None:  # channels inferred from the first image read
-                        mode = "L" if img.mode in _GRAY_MODES else "RGB"
-                    img = img.convert(mode)
+                        mode, first_file = ("L" if img.mode in _GRAY_MODES else "RGB"), file
+                    elif channels is None and mode == "L" and img.mode not in _GRAY_MODES:
+                        raise _ColourAfterGray(
+                            f"{file!r} is colour ({img.mode}) but the first image, {first_file!r}, is grayscale, so "
+                            "every image would be made gray; pass channels=3 (--config.data.channels=3), or 1 to "
+                            "keep them gray"
+                        )
+                    img = _eight_bit(img).convert(mode)
+            except _ColourAfterGray:
+                raise
             except (UnidentifiedImageError, OSError, ValueError) as e:
                 raise ValueError(f"cannot read image {file!r}: {e}") from None
             if image_size is not None:
                 if (img.height, img.width) != image_size:
                     img = img.resize((image_size[1], image_size[0]), Image.Resampling.BICUBIC)
             elif first_size is None:
-                first_file, first_size = file, (img.height, img.width)
+                first_size = (img.height, img.width)
             elif (img.height, img.width) != first_size:
                 raise ValueError(
                     f"images differ in size: {first_file!r} is {first_size[0]}x{first_size[1]} but {file!r} is "
@@ -310,15 +323,32 @@ def load_image_folder(
             array = np.asarray(img, dtype=np.uint8)
             images.append(array[..., None] if array.ndim == 2 else array)
             labels.append(label)
-            is_test.append(position % 10 == 9)
 
     stack = np.stack(images)
     label_array = np.asarray(labels, dtype=np.int32)
-    test = np.asarray(is_test)
+    num_train = int(round(len(stack) * (1 - held_out_fraction)))
+    if num_train >= len(stack):
+        train, test = np.arange(len(stack)), np.arange(0)
+    else:
+        train, test = stratified_split(label_array, num_train)
     name = "image_folder:" + os.path.basename(os.path.normpath(root))
     if not class_names:
-        return ImageData(stack[~test], None, stack[test], None, 0, name)
-    return ImageData(stack[~test], label_array[~test], stack[test], label_array[test], len(class_names), name)
+        return ImageData(stack[train], None, stack[test], None, 0, name)
+    return ImageData(stack[train], label_array[train], stack[test], label_array[test], len(class_names), name)
+
+
+class _ColourAfterGray(ValueError):
+    pass
+
+
+def _eight_bit(img):
+    """A 16- or 32-bit grayscale Pillow image scaled to 8 bits (its top byte); others as they are. Pillow's own
+    conversion of these modes to "L" clips at 255, which turns nearly every 16-bit pixel white."""
+    from PIL import Image
+
+    if img.mode.startswith("I;16") or (img.mode == "I" and np.asarray(img).max() > 255):
+        return Image.fromarray((np.asarray(img).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8), mode="L")
+    return img
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -385,17 +415,24 @@ def load_tfds(
     Raises:
         RuntimeError: the data set is unknown, not prepared in data_dir, or prepared in a format without random
             access (tfrecord).
+        ValueError: a split the data set does not have.
     """
     import tensorflow_datasets as tfds  # heavy import, only when asked for
+    from absl import logging as absl_logging
 
     where = f"data_dir {os.fspath(data_dir)!r}" if data_dir is not None else "the default TFDS data_dir"
     hint = f"prepare it elsewhere with `tfds build {name} --file_format=array_record` and copy it to {where}"
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS warns about each half-prepared folder it looks into
     try:
         builder = tfds.builder(name, data_dir=data_dir)
+        prepared = builder.is_prepared()
     except Exception as e:  # DatasetNotFoundError, bad version, ...: all mean "not usable from here"
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RuntimeError(f"TFDS data set {name!r} not found in {where} ({first_line}); {hint}") from None
-    if not builder.is_prepared():
+    finally:
+        absl_logging.set_verbosity(verbosity)
+    if not prepared:
         raise RuntimeError(f"TFDS data set {name!r} is not prepared in {where}; {hint}")
     file_format = getattr(builder.info.file_format, "value", builder.info.file_format)
     if str(file_format) not in ("array_record", "parquet"):
@@ -404,6 +441,13 @@ def load_tfds(
             f"re-prepare it with --file_format=array_record"
         )
 
+    prepared_splits = sorted(builder.info.splits)
+    for what, split in (("split_train", split_train), ("split_test", split_test)):
+        if split.split("[", 1)[0].strip() not in prepared_splits:
+            raise ValueError(
+                f"{what}={split!r}: TFDS data set {name!r} has the splits {', '.join(prepared_splits)}; hold out "
+                "part of one with split strings such as 'train[:90%]' and 'train[90%:]'"
+            )
     features = builder.info.features
     if label_key is not None and label_key not in features:
         label_key = None  # an unlabelled data set (or one whose labels are named otherwise): no labels

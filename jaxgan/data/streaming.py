@@ -16,15 +16,9 @@ settings that define the stream, checked on `set_state`) as a JSON-ready dict, s
 state so a resumed run reads exactly the batches the uninterrupted one would have (also after a change in the
 process count, since a global batch does not depend on how it is split).
 
-Checkpointing with the train state, in one step:
-
-    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                data=save_args(loader.get_state())))
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
-                                                             data=restore_args()))
-    loader.set_state(restored["data"])
-
-`ocp.args.JsonSave` writes on the primary process only, which is right here because the state is global. (grain's
+Checkpointing with the train state, in one step: `jaxgan.checkpoint.Checkpointer.save(step, state,
+data=loader.get_state())`, and `loader.set_state(checkpointer.restore_data(step))` on resume. The position is
+saved as orbax JSON, which the primary process writes, which is right here because the state is global. (grain's
 own `grain.checkpoint.CheckpointSave` writes one file per process and needs a grain iterator, not this loader.)
 """
 
@@ -34,12 +28,8 @@ from typing import Any, Mapping, NamedTuple
 
 import grain
 import numpy as np
-import orbax.checkpoint as ocp
 
-__all__ = ["CHECKPOINT_ITEM", "ImageBatch", "StreamingImages", "restore_args", "save_args"]
-
-# The item name the loader's state goes under in an `ocp.args.Composite` checkpoint.
-CHECKPOINT_ITEM = "data"
+__all__ = ["ImageBatch", "StreamingImages"]
 
 # The settings that define the stream; a state only resumes a loader that agrees on all of them.
 _STREAM_KEYS = ("seed", "num_records", "global_batch_size", "num_epochs")
@@ -252,12 +242,3 @@ class StreamingImages:
         if self._iterator is not None:
             self._iterator.close()
 
-
-def save_args(state: Mapping[str, Any]) -> ocp.args.JsonSave:
-    """Orbax save args for a `StreamingImages.get_state()` dict, for `ocp.args.Composite(data=...)`."""
-    return ocp.args.JsonSave(dict(state))
-
-
-def restore_args() -> ocp.args.JsonRestore:
-    """Orbax restore args giving back the dict saved by `save_args`, for `ocp.args.Composite(data=...)`."""
-    return ocp.args.JsonRestore()

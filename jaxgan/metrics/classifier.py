@@ -16,6 +16,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
 
@@ -38,6 +39,26 @@ class DigitClassifier(nn.Module):
 
 def classifier_dir(data_name: str) -> pathlib.Path:
     return ASSETS / f"classifier_{data_name}"
+
+
+def held_out_images_it_trained_on(data_name: str, train_labels: np.ndarray, test_labels: np.ndarray) -> tuple[int, int]:
+    """(How many of a run's held-out images the shipped classifier of `data_name` was trained on, how many images
+    that classifier held out). Both splits take each class's first images in file order for training
+    (`jaxgan.data.images.stratified_split`), so the run's held-out images are among the classifier's exactly when
+    the run trains on at least as many images of every class as the classifier did; the excess is the count.
+    (0, 0) when no classifier is shipped (loading it then fails with its own message)."""
+    from jaxgan.data.images import stratified_split
+
+    path = classifier_dir(data_name) / "metadata.json"
+    if not path.exists():
+        return 0, 0
+    held_out = int(json.loads(path.read_text())["held_out_images"])
+    counts = np.bincount(np.concatenate([train_labels, test_labels]))
+    by_class = np.repeat(np.arange(len(counts)), counts)  # the quotas depend on the class counts alone
+    classifier_train, _ = stratified_split(by_class, len(by_class) - held_out)
+    classifier_quota = np.bincount(by_class[classifier_train], minlength=len(counts))
+    run_quota = np.bincount(train_labels, minlength=len(counts))
+    return int(np.maximum(classifier_quota - run_quota, 0).sum()), held_out
 
 
 def load_classifier(data_name: str, image_shape: tuple[int, ...]) -> tuple[Callable[[jax.Array], Any], dict]:

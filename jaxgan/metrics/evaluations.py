@@ -103,6 +103,7 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
     if mixture is None or not hasattr(mixture, "means"):
         raise ValueError(
             f"--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not {config.data.name!r}"
+            + ("; for images use 'images' (mnist_5k, digits, stacked_mnist) or 'samples'" if len(data.shape) == 3 else "")
         )
     num_samples = config.eval_num_samples
 
@@ -141,6 +142,9 @@ def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     eigenvalues of the Jacobian of the update field at the equilibrium for the configured loss and penalty:
     negative real parts mean local convergence of the continuous dynamics.
     """
+
+    if config.data.name != "dirac":
+        raise ValueError(f"--config.evaluations: 'dirac' needs the dirac data set, not {config.data.name!r}")
 
     def point(state: TrainState) -> jax.Array:
         return jnp.concatenate([state.g_params["theta"], state.d_params["psi"]])
@@ -197,6 +201,40 @@ def describe_run(config: ml_collections.ConfigDict) -> str:
     return f"{conditioned}{rule}, {config.loss} loss{penalty}, seed {config.seed}"
 
 
+def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    """G's `eval_num_samples` samples saved at each evaluation and drawn as a grid, with no metric: for image data
+    that no shipped classifier can judge (`image_folder`, `tfds:NAME`). Conditioned runs keep the classes G was
+    asked for, so the figure shows one row per class."""
+    from jaxgan.data.images import to_unit_range
+
+    if len(data.shape) != 3:
+        raise ValueError(f"--config.evaluations: 'samples' is for image data, not {config.data.name!r}")
+    num_samples = config.eval_num_samples
+
+    def evaluate(game: Game, state: TrainState):
+        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
+        snapshot = to_unit_range(data_of(samples))
+        classes = requested_classes(z)
+        return {}, snapshot if classes is None else Labelled(snapshot, labels=classes)
+
+    def plot(path, snapshots, game, config):
+        plot_image_samples(path, snapshots, f"{config.data.name}, {describe_run(config)}")
+
+    return Evaluation(evaluate, lambda game, state, m: {}, lambda m: "samples saved", plot)
+
+
+def plot_image_samples(path, snapshots: dict[int, np.ndarray], title: str) -> None:
+    """The final samples as one row per class where G was asked for classes, else the snapshots over training."""
+    labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
+    if labels:
+        final = max(snapshots)
+        final_labels = labels[final] if labels[final].ndim == 1 else labels[final][0]  # a sweep: the first run
+        plotting.plot_class_grid(path, snapshots[final], final_labels, title=f"{title}, step {final}")
+    else:
+        plotting.plot_image_snapshots(path, snapshots, title=title)
+
+
 def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """FID, KID, Inception Score, precision and recall of `eval_num_samples` samples of G against the held-out
     split, all from the shipped digit classifier (`jaxgan.metrics.classifier`): features of its penultimate layer,
@@ -210,7 +248,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     average (`ema_*`, same noise); the saved samples and the figure are G's, the ones the unprefixed metrics score."""
     from jaxgan.data.images import to_model_range, to_unit_range
     from jaxgan.metrics import image
-    from jaxgan.metrics.classifier import load_classifier
+    from jaxgan.metrics.classifier import held_out_images_it_trained_on, load_classifier
 
     stacked = config.data.name == "stacked_mnist"
     name = "mnist_5k" if stacked else config.data.name
@@ -232,6 +270,17 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             f"--config.data.held_out_fraction={config.data.held_out_fraction!r}: holds out {num_held_out} of the "
             f"{num_held_out + data.info.train_images.shape[0]} images; the image metrics compare samples with the "
             f"held-out images and need at least {PRECISION_RECALL_K + 1}"
+        )
+    seen, classifier_held_out = (0, 0) if stacked else held_out_images_it_trained_on(
+        name, data.info.train_labels, data.info.test_labels
+    )
+    if seen:
+        total = num_held_out + data.info.train_images.shape[0]
+        raise ValueError(
+            f"--config.data.held_out_fraction={config.data.held_out_fraction!r}: {seen} of the {num_held_out} "
+            f"held-out images are ones the shipped {name} classifier was trained on, which would bias the metrics "
+            f"against them; hold out at most its {classifier_held_out} of the {total} "
+            f"(held_out_fraction <= {classifier_held_out / total:.3g})"
         )
     kid_subset = min(1000, num_samples, num_held_out)
     loaded: dict[str, Any] = {}
@@ -353,13 +402,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def plot(path, snapshots, game, config):
         title = f"{config.data.name}, {describe_run(config)}"
-        labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
-        if labels:
-            final = max(snapshots)
-            final_labels = labels[final] if labels[final].ndim == 1 else labels[final][0]  # a sweep: the first run
-            plotting.plot_class_grid(path, snapshots[final], final_labels, title=f"{title}, step {final}")
-        else:
-            plotting.plot_image_snapshots(path, snapshots, title=title)
+        plot_image_samples(path, snapshots, title)
         if snapshots and not stacked:  # the final samples beside their nearest training images
             classify, _ = reference()
             samples = np.asarray(snapshots[max(snapshots)][:8], np.float32)
@@ -395,6 +438,7 @@ EVALUATIONS = Registry("evaluation")
 EVALUATIONS.register("mixture", {}, mixture_evaluation)
 EVALUATIONS.register("dirac", {}, dirac_evaluation)
 EVALUATIONS.register("images", {}, image_evaluation)
+EVALUATIONS.register("samples", {}, sample_evaluation)
 
 
 def combine(evaluations: list[Evaluation]) -> Evaluation:

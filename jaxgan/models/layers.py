@@ -52,6 +52,12 @@ def spectral_norm(
     is a deterministic function of the parameters and the state, and equals W/σ with the stored σ once u has
     converged. The wrapped layer's parameters keep their own name and place in the parameter tree.
 
+    Initialisation differs from the paper's code: flax's `SpectralNorm` stores the normalised kernel W/σ̂ as the
+    parameter at `init` (σ̂ one power iteration from the random u), where Chainer keeps the raw W. The forward
+    pass is the same (W/σ is invariant to W's scale), but the stored kernel starts smaller than the layer's own
+    initializer draws it (by σ̂, about 1.1–1.5 for the layers here), so Adam's first steps are larger relative to
+    the weights than in the paper's setting.
+
     Returns a callable taking the layer's arguments; with `enabled=False`, `layer` itself.
     """
     if not enabled:

@@ -10,7 +10,8 @@ iteration vectors are model state in the `batch_stats` collection (pass `mutable
 
 Weights are initialised as in the paper's Chainer code: Glorot (Xavier) uniform with gain √2 for the 3x3
 convolutions of the residual branches and gain 1 for the 1x1 shortcut convolutions, the dense layers, the
-output convolution and the projection embedding; biases 0, batch-norm gains 1.
+output convolution and the projection embedding; biases 0, batch-norm gains 1. A spectrally normalised layer then
+stores its kernel divided by the first σ estimate (`jaxgan.models.layers.spectral_norm`).
 
 Parameter counts for 32x32x3 at the paper's widths (measured; z_dim 128, unconditional): generator base_width
 256: 4,276,739 params (+ 3,584 batch-norm statistics); discriminator base_width 128: 1,053,825 params
