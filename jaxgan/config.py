@@ -9,6 +9,7 @@ from inside a compiled function.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 from typing import Any, Callable, Iterable
@@ -373,10 +374,12 @@ _NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", 
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
                  "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
                  "generator.attention_resolution", "discriminator.attention_resolution", "generator.shared_embedding_dim",
-                 "lazy.r1_gamma", "lazy.path_length_weight")  # fmt: skip
+                 "lazy.r1_gamma", "lazy.path_length_weight", "generator.coarse_width", "discriminator.coarse_width")  # fmt: skip
 _POSITIVE = ("max_dispatch_seconds", "data.scale", "data.std", "generator.init_gain", "discriminator.init_gain", "discriminator.input_scale",
              "g_optimizer.learning_rate", "d_optimizer.learning_rate")  # fmt: skip
 _UNIT_INTERVAL = ("g_optimizer.b1", "d_optimizer.b1", "g_optimizer.b2", "d_optimizer.b2", "ema_decay")
+
+MAX_LOGGED_EIGENVALUES = 100
 
 _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (("data.held_out_fraction",), lambda v: 0 < v < 1, "must be in (0, 1)"),
@@ -384,6 +387,8 @@ _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (("lazy.path_length_decay",), lambda v: 0 < v <= 1, "must be in (0, 1]"),
     (("energy.margin",), lambda v: v > 0, "must be > 0"),
     (("data.image_size",), lambda v: v >= 0, "must be >= 0 (0: the images' own size)"),
+    # The top eigenvalues come from 2k Arnoldi iterations, each keeping a vector of every parameter.
+    (("log_eigenvalues",), lambda v: v <= MAX_LOGGED_EIGENVALUES, f"must be <= {MAX_LOGGED_EIGENVALUES}"),
     (_POSITIVE_INTS, lambda v: v >= 1, "must be a positive integer"),
     (_NON_NEGATIVE, lambda v: v >= 0, "must be >= 0"),
     (_POSITIVE, lambda v: v > 0, "must be > 0"),
@@ -407,6 +412,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
             ok_type = True
         if not ok_type:
             raise ConfigError(f"--config.{key}={value!r}: must be {_type_name(default)}, got {_type_name(value)}")
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--config.{key}={value!r}: must be a finite number")
+    last_seed = config.seed + config.num_seeds - 1
+    if config.seed < 0 or last_seed >= 2**32:
+        raise ConfigError(
+            f"--config.seed={config.seed!r}: the seeds (seed to seed + num_seeds − 1 = {last_seed}) must be in "
+            "[0, 2**32): a PRNG key keeps 32 bits of its seed, so others would repeat the runs of smaller seeds"
+        )
     for key, allowed in _CHOICES.items():
         value = registry_name(values[key]) if key == "data.name" else values[key]
         if value not in allowed:
@@ -418,6 +432,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         for key in keys:
             if not check(values[key]):
                 raise ConfigError(f"--config.{key}={values[key]!r}: {message}")
+    unread = DATASETS.unread_settings(registry_name(config.data.name), config.data)
+    if unread:
+        users = [n for n in DATASETS.names if unread[0] in DATASETS[n].defaults]
+        raise ConfigError(
+            f"--config.data.{unread[0]}={config.data[unread[0]]!r}: data set {config.data.name!r} does not read it "
+            f"(it is {', '.join(users)}'s setting)"
+        )
     for name in config.evaluations:
         if name not in EVALUATIONS:
             raise ConfigError(
@@ -564,8 +585,8 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"--config.sweep_key={key!r}: not sweepable; allowed: {', '.join(SWEEPABLE)}{did_you_mean(key, SWEEPABLE)}"
         )
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of numbers, e.g. '(1e-4, 1e-3)'")
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of finite numbers, e.g. '(1e-4, 1e-3)'")
     needs = _SWEEP_NEEDS.get(key)
     if needs is not None and not needs[0](config):
         raise ConfigError(f"--config.sweep_key={key!r}: has no effect in this config; it needs {needs[1]}")

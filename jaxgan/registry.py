@@ -76,6 +76,12 @@ class Registry:
             raise ValueError(unknown_name(self.kind, name, self.names))
         return self._entries[name]
 
+    def unread_settings(self, name: str, section: Any) -> list[str]:
+        """The keys of a config section that differ from their defaults but belong only to other entries than
+        `name`, the chosen one: settings that would be silently ignored."""
+        own = self[name].defaults
+        return [k for k, v in self.section_defaults().items() if k not in own and k in section and section[k] != v]
+
     def section_defaults(self) -> dict[str, Any]:
         """The union of every entry's defaults: the keys of the config section beside `name`."""
         out: dict[str, Any] = {}

@@ -465,7 +465,14 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
     saved = workdir / CONFIG_FILE
     if not has_checkpoints or not saved.exists():
         return
-    differences = resume_differences(json.loads(saved.read_text()), config)
+    try:
+        saved_dict = json.loads(saved.read_text())
+    except ValueError as error:
+        raise ConfigError(
+            f"--workdir={workdir}: its {CONFIG_FILE} is not valid JSON ({error}), so whether its checkpoints belong "
+            "to this config cannot be checked; restore the file or use a new --workdir"
+        ) from None
+    differences = resume_differences(saved_dict, config)
     if differences:
         raise ConfigError(
             f"{workdir} holds checkpoints of a run with another config ({shorten_differences(differences)}; saved "
@@ -555,7 +562,10 @@ def train_and_evaluate(
         config = run_configs(config)[0]
     workdir_path = pathlib.Path(workdir)
     samples_dir = workdir_path / "samples"
-    samples_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        samples_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file where the run's folders go
+        raise ConfigError(f"--workdir={workdir}: cannot make {samples_dir} ({error.strerror})") from None
 
     mesh = make_mesh(config)
     try:  # a data set, model or evaluation that does not fit the others: one line naming the flag

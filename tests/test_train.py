@@ -481,6 +481,25 @@ def test_workdir_of_another_config_is_refused_before_restoring_and_left_untouche
     assert (saved["num_steps"], saved["log_every_steps"]) == (40, 10)
 
 
+def test_a_workdir_damaged_or_blocked_is_refused_in_one_line_and_left_untouched(tmp_path):
+    from jaxgan.config import ConfigError
+
+    run = tmp_path / "run"
+    train_and_evaluate(tiny_config(num_steps=20), str(run), echo=lambda _: None)
+    (run / "config.json").write_text("{garbage")
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    with pytest.raises(ConfigError, match=r"^--workdir=.*run: its config.json is not valid JSON \(Expecting .*\), so whether"):
+        train_and_evaluate(tiny_config(num_steps=40), str(run), echo=lambda _: None)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "samples").write_text("a file where the run's samples folder goes")
+    with pytest.raises(ConfigError, match=r"^--workdir=.*blocked: cannot make .*samples \(File exists\)$"):
+        train_and_evaluate(tiny_config(), str(blocked), echo=lambda _: None)
+    assert not (blocked / "checkpoints").exists()
+
+
 def test_a_saved_run_is_read_without_a_change_and_refused_in_one_line(tmp_path):
     from jaxgan.config import ConfigError
     from jaxgan.train import abstract_state, restore_saved, saved_config
