@@ -36,7 +36,7 @@ CASES = {
     "ema_decay_one": ([RING, "--workdir={w}", "--config.ema_decay=1.0"], "--config.ema_decay=1.0: must be in [0, 1)"),
     "negative_penalty_weight": ([RING, "--workdir={w}", "--config.penalty_weight=-1.0"], "--config.penalty_weight=-1.0: must be >= 0"),
     "unsweepable_key": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rat", "--config.sweep_values=(1e-4,)"], "not sweepable; allowed: g_optimizer.learning_rate, d_optimizer.learning_rate, g_optimizer.b1, d_optimizer.b1, penalty_weight, weight_clip, consensus_gamma, sga_lambda, g_optimizer.eps_root, unroll_eps_root, class_loss_weight, info.weight, info.continuous_weight (did you mean 'd_optimizer.learning_rate'?)"),
-    "sweep_without_values": ([RING, "--workdir={w}", "--config.sweep_key=penalty_weight"], "--config.sweep_values=(): must be a non-empty tuple of numbers"),
+    "sweep_without_values": ([RING, "--workdir={w}", "--config.sweep_key=penalty_weight"], "--config.sweep_values=(): must be a non-empty tuple of finite numbers"),
     "sweep_values_without_key": ([RING, "--workdir={w}", "--config.sweep_values=(1.0, 2.0)"], "set --config.sweep_key to the hyperparameter to sweep"),
     "bad_swept_value": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rate", "--config.sweep_values=(1e-4, -1.0)"], "--config.sweep_values: --config.d_optimizer.learning_rate=-1.0: must be > 0"),
     "evaluation_misfit": ([RING, "--workdir={w}", "--config.data.name=digits"], "--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not 'digits'"),
