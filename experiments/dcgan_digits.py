@@ -1,4 +1,4 @@
-r"""DCGAN on scikit-learn's 8×8 digits (1437 training images, 360 held out): the fastest image experiment.
+r"""DCGAN on scikit-learn's 8×8 digits (1438 training images, 359 held out): the fastest image experiment.
 
     python -m jaxgan.main --config=experiments/dcgan_digits.py --workdir=/tmp/dcgan_digits
 
@@ -14,6 +14,6 @@ from jaxgan.config import load_config_file
 def get_config():
     config = load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))
     config.data.name = "digits"
-    config.eval_num_samples = 360  # the size of the held-out split
+    config.eval_num_samples = 360  # about the held-out split's 359 images
     config.steps_per_dispatch = 100
     return config

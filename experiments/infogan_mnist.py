@@ -7,8 +7,8 @@ The paper's MNIST latent (z ~ N(0, I_62), c1 ~ Cat(10), c2, c3 ~ U(−1, 1)), it
 1024 - FC 7x7x128 - deconv 64 - deconv 1, D: conv 64 - conv 128 - FC 1024, all with batch norm but D's first
 layer; the Q head on D's FC 1024 features: FC 128 - BN - LReLU, then the code logits and the continuous codes'
 means) and learning rates (G 1e-3, D 2e-4), with experiments/dcgan_mnist.py's training otherwise. With
-dcgan_mnist's smaller networks the code does not pick the digit (16–41% agreement); BUILD_NOTES.md, "InfoGAN: what
-the code needs", has the measurements that found this. G and Q both minimise λ·L_I with λ = 1 for the categorical code and 0.1 for the continuous ones
+dcgan_mnist's smaller networks the code does not pick the digit (16–41% agreement); BUILD_NOTES.md, "Image GANs: what
+is measured so far" (the InfoGAN item), has the measurements that found this. G and Q both minimise λ·L_I with λ = 1 for the categorical code and 0.1 for the continuous ones
 (jaxgan/conditioning.py). No labels are used in training; eval.json's `code_accuracy` is the agreement of the
 categorical code with the digit the classifier sees, under the best one-to-one matching (the paper reports about
 5% error on MNIST).

@@ -36,3 +36,11 @@ def test_readme_library_example_runs_one_step():
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
     assert int(namespace["state"].step) == 1
     assert set(namespace["metrics"]) == {"d_loss", "g_loss"}
+
+
+def test_readme_layout_lists_every_experiment():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1]
+    listed = set(re.findall(r"[\w]+\.py", layout.split("experiments/", 1)[1].split("scripts/", 1)[0]))
+    on_disk = {path.name for path in (ROOT / "experiments").glob("*.py") if path.name != "__init__.py"}
+    assert listed == on_disk
