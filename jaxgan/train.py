@@ -424,13 +424,21 @@ def next_boundary(step: int, config: ml_collections.ConfigDict) -> int:
 
 
 def _first_nonfinite(metrics: dict[str, np.ndarray]) -> tuple[int, str, float, int | None] | None:
-    """(step index in the chunk, metric, value, seed index or None) of the first NaN/inf."""
-    for key, values in metrics.items():
+    """(step index in the chunk, metric, value, seed index or None) of the first NaN/inf.
+
+    First in the step, then in the run of a sweep, then in the metrics' order: a player's bad update shows in its
+    own loss a step before it reaches the other's, so the earliest step names the cause.
+    """
+    found = []
+    for order, (key, values) in enumerate(metrics.items()):
         bad = np.argwhere(~np.isfinite(values))
         if bad.size:
-            index = tuple(int(i) for i in bad[0])
-            return index[0], key, float(values[index]), (index[1] if len(index) > 1 else None)
-    return None
+            index = tuple(int(i) for i in bad[0])  # argwhere is row-major: the earliest step, then the lowest run
+            found.append((index[0], index[1] if len(index) > 1 else -1, order, key, float(values[index])))
+    if not found:
+        return None
+    step, seed, _, key, value = min(found)
+    return step, key, value, (seed if seed >= 0 else None)
 
 
 class _SigtermFlag:

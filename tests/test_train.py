@@ -15,7 +15,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
-from jaxgan.train import NonFiniteLossError, build_game, init_state, next_boundary, train_and_evaluate
+from jaxgan.train import NonFiniteLossError, _first_nonfinite, build_game, init_state, next_boundary, train_and_evaluate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -120,6 +120,20 @@ def test_non_finite_loss_stops_with_the_step(tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"non-finite \w+=(nan|inf|-inf) at step \d+; last good checkpoint"):
         train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_first_nonfinite_is_the_earliest_step_then_run_over_all_metrics():
+    nan, inf = np.nan, np.inf
+    # G's loss goes bad at index 2; D's follows a step later, and comes first in the dict.
+    chunk = {"d_loss": np.array([0.7, 0.6, 0.5, nan, nan]), "g_loss": np.array([0.7, 0.8, inf, nan, nan])}
+    assert _first_nonfinite(chunk) == (2, "g_loss", inf, None)
+    sweep = {"d_loss": np.array([[0.0, 0.0], [0.0, 0.0], [nan, 0.0]]), "g_loss": np.array([[0.0, inf], [0.0, 0.0], [0.0, 0.0]])}
+    assert _first_nonfinite(sweep) == (0, "g_loss", inf, 1)
+    same_step = {"d_loss": np.array([[0.0, nan]]), "g_loss": np.array([[-inf, 0.0]])}
+    assert _first_nonfinite(same_step) == (0, "g_loss", -inf, 0)
+    tie = {"d_loss": np.array([1.0, nan]), "g_loss": np.array([1.0, inf])}
+    assert _first_nonfinite(tie)[:2] == (1, "d_loss")
+    assert _first_nonfinite({"d_loss": np.ones(3), "g_loss": np.zeros(3)}) is None
 
 
 def _wait_for_checkpoint(workdir, proc, timeout=120):
