@@ -557,8 +557,8 @@ def _validate_packing(config: ml_collections.ConfigDict) -> None:
         )
 
 
-# A swept hyperparameter that the config's rule, optimizer or objective never reads would give identical runs: what
-# each needs to act.
+# A swept hyperparameter (or one set on the command line) that the config's rule, optimizer or objective never reads
+# would give identical runs (or a run that ignores it): what each needs to act. None depends on a sweepable key.
 _SWEEP_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "consensus_gamma": (lambda c: c.update_rule == "consensus", "--config.update_rule=consensus"),
     "sga_lambda": (lambda c: c.update_rule == "sga", "--config.update_rule=sga"),
@@ -573,6 +573,16 @@ _SWEEP_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "info.continuous_weight": (lambda c: c.conditioning == "infogan" and c.info.continuous > 0,
                                "--config.conditioning=infogan with continuous codes (info.continuous > 0)"),
 }  # fmt: skip
+
+
+def check_overrides_have_effect(config: ml_collections.ConfigDict, overridden: Iterable[str]) -> None:
+    """Refuses a setting given on the command line that this config's rule, optimizer or conditioning never reads
+    (`--config.consensus_gamma=2` with the unrolled rule would train as if it were not there). Only the command
+    line's keys: an experiment file may set values for rules that scripts switch to."""
+    for key in overridden:
+        needs = _SWEEP_NEEDS.get(key)
+        if needs is not None and not needs[0](config):
+            raise ConfigError(f"--config.{key}={get_by_path(config, key)!r}: has no effect in this config; it needs {needs[1]}")
 
 
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:

@@ -167,10 +167,11 @@ def main(argv: list[str]) -> None:
     if workdir.exists() and not workdir.is_dir():
         fail(f"--workdir={workdir}: exists and is not a directory")
 
-    from jaxgan.config import ConfigError, validate
+    from jaxgan.config import ConfigError, check_overrides_have_effect, validate
 
     try:
         validate(config)
+        check_overrides_have_effect(config, config_flags.get_override_values(flags.FLAGS["config"]))
     except ConfigError as error:
         fail(str(error))
     initialize_distributed()

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.config import ConfigError, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, set_by_path, validate
+from jaxgan.config import ConfigError, check_overrides_have_effect, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, set_by_path, validate
 from scripts.notes import load_experiment
 
 
@@ -204,6 +204,21 @@ def test_settings_that_would_do_nothing_or_break_the_rule_are_refused(overrides,
         set_by_path(config, key, value)
     with pytest.raises(ConfigError, match=message):
         validate(config)
+
+
+def test_a_command_line_setting_the_config_never_reads_is_refused_but_a_file_setting_is_kept():
+    config = default_config()
+    config.update_rule = "alternating"
+    config.consensus_gamma = 2.0  # as an experiment file may set it for a script that switches rules
+    validate(config)
+    check_overrides_have_effect(config, ["update_rule", "penalty_weight"])
+    with pytest.raises(ConfigError, match=r"^--config.consensus_gamma=2.0: has no effect in this config; it needs --config.update_rule=consensus$"):
+        check_overrides_have_effect(config, ["consensus_gamma"])
+    config.update_rule = "consensus"
+    check_overrides_have_effect(config, ["consensus_gamma"])
+    config.d_optimizer.name = "sgd"
+    with pytest.raises(ConfigError, match=r"^--config.d_optimizer.b1=0.5: has no effect in this config; it needs --config.d_optimizer.name=adam$"):
+        check_overrides_have_effect(config, ["d_optimizer.b1"])
 
 
 def test_adam_without_eps_gives_nan_on_a_zero_gradient_unless_eps_root_is_positive():

@@ -43,6 +43,8 @@ CASES = {
     "missing_image_folder": ([RING, "--workdir={w}", "--config.data.name=image_folder", "--config.data.path={w}/nope"], "--config.data.path='{w}/nope': image folder '{w}/nope' is not a directory"),
     "unprepared_tfds": ([RING, "--workdir={w}", "--config.data.name=tfds:mnist", "--config.data.data_dir={w}"], "--config.data.name='tfds:mnist' (--config.data.data_dir='{w}'): TFDS data set 'mnist' is not prepared in data_dir '{w}'"),
     "model_misfit": ([RING, "--workdir={w}", "--config.generator.name=dcgan"], "--config.generator.name='dcgan': for [H, W, C] images, but data set 'ring' has examples of shape (2,); use --config.generator.name=mlp"),
+    "unread_rule_setting": ([RING, "--workdir={w}", "--config.consensus_gamma=2"], "--config.consensus_gamma=2.0: has no effect in this config; it needs --config.update_rule=consensus"),
+    "unread_conditioning_setting": ([RING, "--workdir={w}", "--config.info.weight=0.5"], "--config.info.weight=0.5: has no effect in this config; it needs --config.conditioning=infogan"),
     "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
 }
 
