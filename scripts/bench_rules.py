@@ -24,8 +24,8 @@ from jaxgan.train import build_game, init_state, make_train_chunk  # noqa: E402
 from jaxgan.updates import make_update_rule  # noqa: E402
 from scripts.notes import ROOT, replace_block  # noqa: E402
 
-_NUM_STEPS = flags.DEFINE_integer("num_steps", 300, "Timed update steps per measurement (one fused scan).")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.")
+_NUM_STEPS = flags.DEFINE_integer("num_steps", 300, "Timed update steps per measurement (one fused scan).", lower_bound=1)
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.", lower_bound=1)
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Replace the rule table in BUILD_NOTES.md.")
 
 RULES = {
@@ -77,8 +77,8 @@ def main(argv):
     if _WRITE_NOTES.value:
         machine = f"{platform.machine()}, {jax.devices()[0].platform}, jax {jax.__version__}"
         lines = [
-            f"`python scripts/bench_rules.py --num_steps={_NUM_STEPS.value} --write_notes` on {machine}; ring8 model, "
-            "batch 512, best of 3:",
+            f"`python scripts/bench_rules.py --num_steps={_NUM_STEPS.value} --repeats={_REPEATS.value} --write_notes` on "
+            f"{machine}; ring8 model, batch {default_config().batch_size}, best of {_REPEATS.value}:",
             "",
             "| update rule | steps/s |",
             "|---|---|",

@@ -34,18 +34,18 @@ python3 -c "import jax; print(jax.__version__, jax.devices())" 2>&1 | tee "$out/
 if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   zoo=(--steps=1 --repeats=1 --only=dcgan,sn_dcgan) images=(--steps=1 --repeats=1 --only=simultaneous)
   grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100)
-  limits=(300 300 300) notes=()
+  limits=(300 300 300) notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke  # apart from the full run's, which resumes
 else
   zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --only=simultaneous)
   grid=(--config.num_seeds=10)
-  limits=(270 90 120) notes=(--write_notes)
+  limits=(270 90 120) notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
 fi
 timeout "${limits[0]}" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1
 echo "bench_zoo: exit $?" | tee -a "$out/exits.txt"
 timeout "${limits[1]}" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1
 echo "bench_images: exit $?" | tee -a "$out/exits.txt"
 timeout "${limits[2]}" python3 -m jaxgan.main --config=experiments/grid25_pacgan_decay.py "${grid[@]}" \
-  --workdir=/tmp/jaxgan_grid_goal > "$out/grid_goal.log" 2>&1
+  --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1
 echo "grid goal: exit $?" | tee -a "$out/exits.txt"
-cp /tmp/jaxgan_grid_goal/metrics.jsonl "$out/grid_goal_metrics.jsonl" 2>/dev/null
+cp "$grid_dir/metrics.jsonl" "$out/grid_goal_metrics.jsonl" 2>/dev/null
 cp BUILD_NOTES.md "$out/BUILD_NOTES.md"

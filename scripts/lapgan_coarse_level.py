@@ -39,9 +39,9 @@ def main(argv):
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
     from jaxgan.models import lapgan
-    from scripts.notes import level0_trainer, load_run
+    from scripts.notes import level0_trainer, load_run_or_usage_error
 
-    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "images")
+    config, task, game, state, step = load_run_or_usage_error(pathlib.Path(_WORKDIR.value), "images")
     if config.generator.name != "lapgan":
         raise SystemExit(f"{_WORKDIR.value}: not a LapGAN run (generator {config.generator.name!r})")
     real = to_model_range(jnp.asarray(task.data.info.test_images))

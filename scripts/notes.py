@@ -171,6 +171,19 @@ def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | N
     return config, task, build_game(config, task), state, step
 
 
+def load_run_or_usage_error(workdir: pathlib.Path, evaluation: str | None = None, step: int | None = None):
+    """`load_run` for a script's `main`: a run that is missing or of the wrong kind ends the script with absl's usage
+    message and one line saying why, not a traceback."""
+    from absl import app
+
+    from jaxgan.config import ConfigError
+
+    try:
+        return load_run(workdir, evaluation, step)
+    except ConfigError as error:
+        raise app.UsageError(str(error)) from None
+
+
 def mixture_draws(config, task, game, state, draws: int) -> tuple[list[dict], dict]:
     """The run's mixture evaluation (modes, high-quality fraction, reverse KL, mode counts of G's samples) on `draws`
     independent sets of `config.eval_num_samples` noise vectors, draw 0 being the run's own evaluation noise, and

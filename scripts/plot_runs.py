@@ -42,7 +42,14 @@ def main(argv: list[str]) -> None:
     for reference in _REFERENCES.value:
         metric, rest = _pair(reference, "=", "references")
         value, label = _pair(rest, ":", "references")
-        references[metric] = (float(value), label)
+        if metric not in _METRICS.value:
+            raise app.UsageError(f"--references: {metric!r} is not plotted; plotted: {', '.join(_METRICS.value)} (--metrics)")
+        if metric in references:
+            raise app.UsageError(f"--references: two lines for {metric!r}; give one per metric")
+        try:
+            references[metric] = (float(value), label)
+        except ValueError:
+            raise app.UsageError(f"--references: {reference!r}: {value!r} is not a number") from None
     curves, finals, mixture, mixture_data = [], [], None, None
     for label, workdir in runs:
         workdir = pathlib.Path(workdir)
@@ -55,6 +62,8 @@ def main(argv: list[str]) -> None:
         if num_runs(config) > 1:
             raise app.UsageError(f"--runs: {workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
         curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
+        if not curves[-1][1]:
+            raise app.UsageError(f"--runs: {workdir} logged none of {', '.join(_METRICS.value)} (--metrics)")
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
             if mixture_data not in (None, config.data.to_dict()):

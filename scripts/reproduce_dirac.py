@@ -4,7 +4,7 @@ r"""Mescheder, Geiger, Nowozin 2018 on the Dirac-GAN: which training methods con
 
 Trains `experiments/dirac.py` from (θ, ψ) = (1, 1) with plain gradient steps (η = 0.1) under each method below,
 each run in its own resumable workdir, then writes a grid of trajectories over each method's update field
-(docs/figures/dirac.png) and a table of the final distance to the equilibrium and the Jacobian's eigenvalues at
+(docs/figures/dirac.png with --write_notes, else WORKDIR/dirac.png, so pilots keep the published figure) and a table of the final distance to the equilibrium and the Jacobian's eigenvalues at
 it, into BUILD_NOTES.md and README.md with --write_notes.
 """
 
@@ -26,11 +26,13 @@ from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
 from jaxgan.metrics.evaluations import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
-from scripts.notes import ROOT, load_experiment, publish, train_run  # noqa: E402
+from scripts.notes import figure_path, load_experiment, publish, train_run  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/dirac", "Parent directory of the runs.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Gradient steps per method.")
-_FIGURE = flags.DEFINE_string("figure", str(ROOT / "docs/figures/dirac.png"), "Where the figure goes.")
+_FIGURE = flags.DEFINE_string(
+    "figure", None, "Where the figure goes (default: docs/figures/dirac.png with --write_notes, else WORKDIR/dirac.png)."
+)
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 # name -> config overrides of experiments/dirac.py (minimax loss, simultaneous steps unless stated).
@@ -81,7 +83,9 @@ def main(argv):
         print(f"{name:<18s} distance {result['distance_to_equilibrium']:.4f}  "
               f"eigenvalues {eigen_text(result['jacobian_eigenvalues'])}", flush=True)  # fmt: skip
     fig.suptitle(f"Dirac-GAN from (1, 1), {_NUM_STEPS.value} gradient steps of size 0.1", fontsize=12)
-    save_figure(fig, _FIGURE.value, dpi=110)
+    figure = figure_path(_FIGURE.value, "dirac", _WORKDIR.value, _WRITE_NOTES.value)
+    save_figure(fig, figure, dpi=110)
+    print(f"figure: {figure}", flush=True)
 
     lines = [
         f"Dirac-GAN from (θ, ψ) = (1, 1), {_NUM_STEPS.value} plain gradient steps of size 0.1 "

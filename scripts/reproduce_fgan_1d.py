@@ -6,7 +6,7 @@ For each of the seven divergences of `jaxgan.losses.F_DIVERGENCES`, fits Q = N(�
 `jaxgan.fgan1d.MIXTURE` = 0.3 N(-1, 0.5²) + 0.7 N(2, 0.5²) by the f-GAN saddle-point game (`fit_gaussian`: a 2×64
 tanh critic, simultaneous Adam steps, one compiled `lax.scan` per divergence), and beside it the Gaussian that
 minimises D_f(P‖Q) itself (`exact_minimiser`: numerical integration, grid search then Adam). Writes the densities
-(docs/figures/fgan_1d.png) and prints a markdown table (into BUILD_NOTES.md and README.md with --write_notes).
+(docs/figures/fgan_1d.png with --write_notes, else runs/fgan_1d/fgan_1d.png) and prints a markdown table (into BUILD_NOTES.md and README.md with --write_notes).
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from absl import app, flags  # noqa: E402
 from jaxgan import fgan1d  # noqa: E402
 from jaxgan.plotting import save_figure  # noqa: E402
 from jaxgan.losses import F_DIVERGENCES  # noqa: E402
-from scripts.notes import ROOT, replace_block  # noqa: E402
+from scripts.notes import ROOT, figure_path, replace_block  # noqa: E402
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 4000, "f-GAN training steps per divergence.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 1024, "Samples of P and of Q per step.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (critic initialisation and every minibatch).")
-_FIGURE = flags.DEFINE_string("figure", str(ROOT / "docs/figures/fgan_1d.png"), "Where the figure goes.")
+_FIGURE = flags.DEFINE_string(
+    "figure", None, "Where the figure goes (default: docs/figures/fgan_1d.png with --write_notes, else runs/fgan_1d/)."
+)
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 COLOURS = dict(zip(F_DIVERGENCES, plt.get_cmap("tab10").colors))
@@ -98,7 +100,9 @@ def main(argv):
     fig.suptitle(f"One Gaussian fitted to P = 0.3 N(-1, 0.5²) + 0.7 N(2, 0.5²): f-GAN ({_NUM_STEPS.value} "
                  f"simultaneous Adam steps, batch {_BATCH_SIZE.value}, seed {_SEED.value}) vs the exact "
                  "minimiser of D_f(P‖Q)", fontsize=12)  # fmt: skip
-    save_figure(fig, _FIGURE.value, dpi=100)
+    figure = figure_path(_FIGURE.value, "fgan_1d", "runs/fgan_1d", _WRITE_NOTES.value)
+    save_figure(fig, figure, dpi=100)
+    print(f"figure: {figure}", flush=True)
 
     lines = [
         f"f-GAN, one Gaussian fitted to P = 0.3 N(-1, 0.5²) + 0.7 N(2, 0.5²) (mean {mixture.mean():.3f}, std "

@@ -13,6 +13,7 @@ into BUILD_NOTES.md and README.md (block `truncation_curve`).
 
 from __future__ import annotations
 
+import math
 import pathlib
 import sys
 
@@ -23,7 +24,7 @@ from absl import app, flags, logging
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
-from scripts.notes import evaluate_at, load_run, publish  # noqa: E402
+from scripts.notes import evaluate_at, load_run_or_usage_error, publish  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or checkpointed) image run.", required=True)
 _TRUNCATIONS = flags.DEFINE_list("truncations", ["0", "2", "1.5", "1", "0.75", "0.5", "0.25"], "Values of ψ (0: none).")
@@ -67,17 +68,28 @@ def plot(path: pathlib.Path, results: dict[float, dict], samples: dict[float, np
     )  # fmt: skip
 
 
+def truncations(values: list[str]) -> list[float]:
+    """The --truncations values as ψ ≥ 0 (0: none), or a usage error before anything is evaluated."""
+    try:
+        psis = [float(value) for value in values]
+    except ValueError:
+        raise app.UsageError(f"--truncations={','.join(values)}: must be numbers ψ >= 0 (0: none), e.g. 0,1,0.5") from None
+    if not psis or not all(math.isfinite(p) and p >= 0 for p in psis):
+        raise app.UsageError(f"--truncations={','.join(values)}: must be finite numbers ψ >= 0 (0: none), e.g. 0,1,0.5")
+    return psis
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
-    config, task, game, state, step = load_run(workdir, "images")
+    psis = truncations(_TRUNCATIONS.value)
+    config, task, game, state, step = load_run_or_usage_error(workdir, "images")
     results, samples = {}, {}
-    for value in _TRUNCATIONS.value:
-        psi = float(value)
+    for psi in psis:
         summary, samples[psi] = evaluate_at(config, task, game, state, psi)
         results[psi] = of_sampled_g(summary)
-        print(f"ψ={value}: fid {results[psi]['fid']:.2f}  inception_score {results[psi]['inception_score']:.3f}", flush=True)
+        print(f"ψ={psi:g}: fid {results[psi]['fid']:.2f}  inception_score {results[psi]['inception_score']:.3f}", flush=True)
     figure = pathlib.Path(_FIGURE.value or workdir / "truncation.png")
     plot(figure, results, samples, f"{workdir.parent.name}/{workdir.name}, step {step}: the truncation trade-off")
     text = table(results)

@@ -37,3 +37,29 @@ def test_a_sweep_and_a_metric_no_run_logged_are_refused_in_one_line(tmp_path):
     write_json(tmp_path / "config.json", config.to_dict())
     assert _last_line(args) == f"--runs: {tmp_path} holds a sweep of 2 runs; give the workdir of one run"
     assert not (tmp_path / "runs.png").exists()
+
+
+def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_line(tmp_path):
+    from jaxgan.config import default_config
+    from jaxgan.train import write_json
+
+    write_json(tmp_path / "config.json", default_config().to_dict())
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
+    other = tmp_path / "other"
+    other.mkdir()
+    write_json(other / "config.json", default_config().to_dict())
+    (other / "metrics.jsonl").write_text('{"step": 1, "d_loss": 0.5}\n')
+    args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}", "--metrics=eval/modes"]
+    procs = [
+        (subprocess.Popen(args + [extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), expected)
+        for extra, expected in [
+            ("--references=eval/modes=abc:x", "--references: 'eval/modes=abc:x': 'abc' is not a number"),
+            ("--references=eval/bogus=8:x", "--references: 'eval/bogus' is not plotted; plotted: eval/modes (--metrics)"),
+            ("--references=eval/modes=8:x,eval/modes=7:y", "--references: two lines for 'eval/modes'; give one per metric"),
+            (f"--runs=a={tmp_path},b={other}", f"--runs: {other} logged none of eval/modes (--metrics)"),
+        ]
+    ]
+    for proc, expected in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 1 and (out + err).strip().splitlines()[-1] == expected, err
+    assert not (tmp_path / "runs.png").exists()

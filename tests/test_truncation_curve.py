@@ -55,3 +55,22 @@ def test_the_script_writes_the_curve(tmp_path):
 def test_a_workdir_without_a_run_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r": no config.json; give the workdir of a run started by jaxgan.main"):
         load_run(tmp_path)
+
+
+def test_the_scripts_refuse_bad_input_in_one_line_before_evaluating(tmp_path):
+    """Bad ψ values are refused before the (long) evaluations start; a missing run is one line, not a traceback."""
+    cases = {
+        ("scripts/truncation_curve.py", f"--workdir={tmp_path}", "--truncations=0,abc"): "--truncations=0,abc: must be numbers ψ >= 0",
+        ("scripts/truncation_curve.py", f"--workdir={tmp_path}", "--truncations=-1"): "--truncations=-1: must be finite numbers ψ >= 0",
+        ("scripts/truncation_curve.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
+        ("scripts/lapgan_levels.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
+        ("scripts/lapgan_coarse_level.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
+        ("scripts/remeasure_mixture.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
+    }
+    procs = {args: subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for args in cases}  # fmt: skip
+    for args, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode != 0 and "Traceback" not in out + err, (args, err)
+        assert (out + err).strip().splitlines()[-1].startswith(cases[args]), (args, out + err)
+    assert list(tmp_path.iterdir()) == []  # nothing written
