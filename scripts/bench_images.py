@@ -75,7 +75,7 @@ from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, init_state, make_train_chunk, uses_host_loop
 from jaxgan.updates import make_update_rule
-from scripts.notes import ROOT, load_experiment, replace_block, timed_rounds
+from scripts.notes import ROOT, load_experiment, replace_block, run_script, timed_rounds
 
 PARTS = ("simultaneous", "unrolled", "classifier", "inception")
 
@@ -411,4 +411,4 @@ def write_notes(rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -45,7 +45,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from absl import app, flags
 
-from scripts.notes import ROOT, replace_block
+from scripts.notes import ROOT, replace_block, run_script
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 1000, "Update steps of the one-process runs.")
 _JOB_NUM_STEPS = flags.DEFINE_integer("job_num_steps", 60, "Update steps of the two-process job (much slower).")
@@ -542,4 +542,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -16,13 +16,13 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from jaxgan.config import default_config  # noqa: E402
 from jaxgan.tasks import make_task  # noqa: E402
 from jaxgan.train import build_game, init_state, make_train_chunk  # noqa: E402
 from jaxgan.updates import make_update_rule  # noqa: E402
-from scripts.notes import ROOT, replace_block  # noqa: E402
+from scripts.notes import ROOT, replace_block, run_script  # noqa: E402
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 300, "Timed update steps per measurement (one fused scan).", lower_bound=1)
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported.", lower_bound=1)
@@ -92,4 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -28,14 +28,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 
 from jaxgan.config import default_config
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.state import step_keys
 from jaxgan.train import build_game, make_train_chunk
 from jaxgan.updates import unrolled_step
-from scripts.notes import ROOT, replace_block
+from scripts.notes import ROOT, replace_block, run_script
 
 _UNROLL = flags.DEFINE_list("unroll_steps", ["0", "1", "5", "10", "50"], "Values of K to measure.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Timed update steps per measurement (one fused scan).")
@@ -187,4 +187,4 @@ def write_notes(rows):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -44,7 +44,7 @@ from jaxgan.game import generate
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, init_state, make_train_chunk, real_sampler, uses_host_loop
 from jaxgan.updates import make_update_rule
-from scripts.notes import ROOT, load_experiment, replace_block, timed_rounds
+from scripts.notes import ROOT, load_experiment, replace_block, run_script, timed_rounds
 
 _STEPS = flags.DEFINE_integer("steps", 3, "Update steps per timed call.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed rounds.")
@@ -173,4 +173,4 @@ def write_notes(rows: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -19,9 +19,11 @@ import math
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from scripts.notes import run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished lapgan_mnist run.", required=True)
 _STEPS = flags.DEFINE_list("steps", ["1500", "6000"], "Training lengths of the stand-alone level-0 GAN.")
@@ -39,9 +41,9 @@ def main(argv):
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
     from jaxgan.models import lapgan
-    from scripts.notes import level0_trainer, load_run_or_usage_error
+    from scripts.notes import level0_trainer, load_run
 
-    config, task, game, state, step = load_run_or_usage_error(pathlib.Path(_WORKDIR.value), "images")
+    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "images")
     if config.generator.name != "lapgan":
         raise SystemExit(f"{_WORKDIR.value}: not a LapGAN run (generator {config.generator.name!r})")
     real = to_model_range(jnp.asarray(task.data.info.test_images))
@@ -118,4 +120,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -19,10 +19,12 @@ import pathlib
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from scripts.notes import run_script  # noqa: E402
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _CONFIG = config_flags.DEFINE_config_file("config", str(_ROOT / "experiments" / "lapgan_mnist.py"), "A LapGAN experiment.")
@@ -106,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

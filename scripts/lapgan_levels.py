@@ -22,9 +22,11 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from scripts.notes import run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A LapGAN image run (finished or checkpointed).", required=True)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 1000, "Samples of G (the held-out split is used whole).")
@@ -41,9 +43,9 @@ def main(argv):
     from jaxgan.metrics import image
     from jaxgan.metrics.classifier import load_classifier
     from jaxgan.models import lapgan
-    from scripts.notes import load_run_or_usage_error
+    from scripts.notes import load_run
 
-    config, task, game, state, step = load_run_or_usage_error(pathlib.Path(_WORKDIR.value), "images")
+    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "images")
     if config.generator.name != "lapgan" or config.discriminator.name != "lapgan":
         raise SystemExit(f"{_WORKDIR.value}: not a LapGAN run (generator {config.generator.name!r})")
     real = to_model_range(jnp.asarray(task.data.info.test_images))
@@ -97,4 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

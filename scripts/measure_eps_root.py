@@ -4,8 +4,8 @@ r"""How small D's eps_root can be in the unrolled rule: G's unrolled gradient ag
         [--config.KEY=VALUE ...]
 
 For each eps_root and each state (the initial one of experiments/ring8.py and, with --workdir, every checkpoint of
-that run), G's gradient of the unrolled surrogate L_G(θ_G, θ_D^K) through K Adam steps of D is computed three ways
-on one fixed batch:
+that run, which must be a run of --config: its config.json is compared), G's gradient of the unrolled surrogate
+L_G(θ_G, θ_D^K) through K Adam steps of D is computed three ways on one fixed batch:
   * `float32`: the framework's gradient as training computes it;
   * `float64`: the same step traced in float64 (models, data and state), by reverse-mode autodiff;
   * `fd`: central finite differences of the float64 surrogate (h = 1e-5) along 8 random unit directions.
@@ -28,18 +28,27 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from jaxgan.checkpoint import Checkpointer  # noqa: E402
+from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences  # noqa: E402
 from jaxgan.tasks import make_task  # noqa: E402
-from jaxgan.train import build_game, init_state  # noqa: E402
+from jaxgan.train import abstract_state, build_game, init_state, restore_saved, saved_config  # noqa: E402
 from jaxgan.updates import make_update_rule, unrolled_step  # noqa: E402
-from scripts.notes import ROOT  # noqa: E402
+from scripts.notes import ROOT, run_script  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "The unrolled setting.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run of the same config whose checkpoints are measured too.")
 _VALUES = flags.DEFINE_list("values", ["0", "1e-30", "1e-20", "1e-16", "1e-12", "1e-8"], "eps_root values.")
+flags.register_validator("values", lambda values: all(_is_non_negative(v) for v in values), "must be numbers >= 0, e.g. 0,1e-12")
+
+
+def _is_non_negative(text: str) -> bool:
+    try:
+        return float(text) >= 0
+    except ValueError:
+        return False
 _DIRECTIONS = flags.DEFINE_integer("directions", 8, "Random directions for the finite differences.")
 
 
@@ -86,16 +95,27 @@ def measure(config, state, eps_root: float, key) -> dict:
             "float64_vs_fd_max": max(errors), "grad_norm": float(np.linalg.norm(g64))}  # fmt: skip
 
 
+def run_states(config, workdir: pathlib.Path) -> dict:
+    """{"step S": state} of every checkpoint of the run in `workdir`, read as the evaluation scripts read a run.
+    Raises ConfigError (one line naming --workdir) when it is no checkpointed run, or a run of another config than
+    `config` (apart from the settings a run resumes across and the eps_root measured here)."""
+    differences = config_differences(saved_config(workdir, "--workdir").to_dict(), config, ignore=(*RESUMABLE, "unroll_eps_root"))
+    if differences:
+        raise ConfigError(f"--workdir={workdir}: a run of another config than --config ({shorten_differences(differences)}); "
+                          "give the --config and overrides it was trained with")  # fmt: skip
+    abstract = abstract_state(config)
+    restore_saved(workdir, abstract, flag="--workdir")  # one line when it has no checkpoint that restores
+    with Checkpointer(workdir / "checkpoints") as checkpoints:
+        steps = checkpoints.all_steps()
+    return {f"step {step}": restore_saved(workdir, abstract, step, flag="--workdir")[0] for step in steps}
+
+
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # jax's backend probing and orbax's reads log at INFO
     config = _CONFIG.value
-
-    states = {"init": init_state(config, make_update_rule(build_game(config), config))}
-    if _WORKDIR.value:
-        checkpointer = Checkpointer(pathlib.Path(_WORKDIR.value) / "checkpoints", max_to_keep=100)
-        for step in checkpointer.all_steps():
-            states[f"step {step}"] = checkpointer.restore(states["init"], step)[0]
-        checkpointer.close()
+    checkpoints = run_states(config, pathlib.Path(_WORKDIR.value)) if _WORKDIR.value else {}
+    states = {"init": init_state(config, make_update_rule(build_game(config), config)), **checkpoints}
     print("| state | eps_root | float32 finite | ‖g32 − g64‖/‖g64‖ | max rel. error of g64 vs finite differences |")
     print("|---|---|---|---|---|")
     for name, state in states.items():
@@ -107,4 +127,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

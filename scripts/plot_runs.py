@@ -8,16 +8,21 @@ each run's last samples over the data.
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import jax
 import numpy as np
 from absl import app, flags
 
 from jaxgan import plotting
-from jaxgan.config import ConfigError, num_runs
+from jaxgan.config import num_runs
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.train import saved_config
 from jaxgan.writers import read_metric
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from scripts.notes import run_script  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "LABEL=WORKDIR for each run (a label may not hold a comma).", required=True)
 _METRICS = flags.DEFINE_list(
@@ -55,10 +60,7 @@ def main(argv: list[str]) -> None:
         workdir = pathlib.Path(workdir)
         if not (workdir / "metrics.jsonl").is_file():
             raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
-        try:
-            config = saved_config(workdir, "--runs")
-        except ConfigError as error:
-            raise app.UsageError(str(error)) from None
+        config = saved_config(workdir, "--runs")
         if num_runs(config) > 1:
             raise app.UsageError(f"--runs: {workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
         curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
@@ -82,4 +84,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -13,11 +13,11 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from scripts.notes import load_run_or_usage_error, mixture_draws  # noqa: E402
+from scripts.notes import load_run, mixture_draws, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A checkpointed run on a ring or grid mixture.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "The checkpoint to measure (default: the latest).")
@@ -27,7 +27,7 @@ _DRAWS = flags.DEFINE_integer("draws", 20, "Independent evaluation sets of eval_
 def main(argv: list[str]) -> None:
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it reads at INFO
-    config, task, game, state, step = load_run_or_usage_error(pathlib.Path(_WORKDIR.value), "mixture", _STEP.value)
+    config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "mixture", _STEP.value)
     per_draw, pooled = mixture_draws(config, task, game, state, _DRAWS.value)
     n = config.eval_num_samples
     print(f"{_WORKDIR.value} at step {step}: {_DRAWS.value} draws of {n} samples")
@@ -46,4 +46,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -20,13 +20,13 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
 from jaxgan.metrics.evaluations import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
-from scripts.notes import figure_path, load_experiment, publish, train_run  # noqa: E402
+from scripts.notes import figure_path, load_experiment, publish, run_script, train_run  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/dirac", "Parent directory of the runs.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Gradient steps per method.")
@@ -107,4 +107,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -23,12 +23,12 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from jaxgan import fgan1d  # noqa: E402
 from jaxgan.plotting import save_figure  # noqa: E402
 from jaxgan.losses import F_DIVERGENCES  # noqa: E402
-from scripts.notes import ROOT, figure_path, replace_block  # noqa: E402
+from scripts.notes import ROOT, figure_path, replace_block, run_script  # noqa: E402
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 4000, "f-GAN training steps per divergence.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 1024, "Samples of P and of Q per step.")
@@ -146,4 +146,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

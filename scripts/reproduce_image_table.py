@@ -35,15 +35,16 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
+from jaxgan.registry import unknown_name  # noqa: E402
 from scripts.notes import (  # noqa: E402
-    RESULTS, figure_path, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, train_run,
+    ROOT, RESULTS, figure_path, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, run_script, train_run,
 )  # fmt: skip
 
 _EXPERIMENTS = flags.DEFINE_list(
@@ -78,6 +79,17 @@ _VMAP_SEEDS = flags.DEFINE_boolean(
     "Train an experiment's missing seeds together as one vmapped run (config.num_seeds; WORKDIR/NAME/seeds_A-B), "
     "each seed's result then tabulated and recorded as its own: faster on an accelerator.",
 )  # fmt: skip
+
+
+@flags.validator("experiments")
+def _image_experiments(names: list[str]) -> bool:
+    """Every name one of the experiments/NAME.py with the image evaluation, whose metrics the table shows."""
+    allowed = [p.stem for p in sorted((ROOT / "experiments").glob("*.py")) if "images" in load_experiment(p.stem).evaluations]
+    for name in names:
+        if name not in allowed:
+            raise flags.ValidationError(unknown_name("image experiment", name, allowed))
+    return True
+
 
 # (eval.json key, column title, format); class accuracy only where the experiment conditions on classes.
 COLUMNS = (
@@ -230,4 +242,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

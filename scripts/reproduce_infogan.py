@@ -18,7 +18,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -28,7 +28,7 @@ from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.data.images import to_unit_range  # noqa: E402
 from jaxgan.game import generate  # noqa: E402
-from scripts.notes import ROOT, figure_path, load_run, publish, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, load_run, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
@@ -86,4 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -19,7 +19,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -27,11 +27,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
-from scripts.notes import ROOT, figure_path, mixture_cells, publish, settings_that_differ, train_run  # noqa: E402
+from jaxgan.registry import unknown_name  # noqa: E402
+from scripts.notes import ROOT, fail, figure_path, mixture_cells, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
-_SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.")
+_SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.", lower_bound=1)
 _FIGURE = flags.DEFINE_string(
     "figure", None, "Where the figure goes (default docs/figures/BLOCK.png with --write_notes, else WORKDIR/BLOCK.png)."
 )
@@ -49,6 +50,15 @@ METHODS = {
     "r1": ("simultaneous + R1 (γ=1)", {"update_rule": "simultaneous", "penalty": "r1", "penalty_weight": 1.0}),
 }
 _METHODS = flags.DEFINE_list("methods", list(METHODS), f"Methods to train, from {', '.join(METHODS)}.")
+
+
+@flags.validator("methods")
+def _known_methods(names: list[str]) -> bool:
+    for name in names:
+        if name not in METHODS:
+            raise flags.ValidationError(unknown_name("method", name, METHODS))
+    return True
+
 
 PUBLISHED = {
     "ring": (
@@ -74,12 +84,9 @@ def method_config(base, overrides: dict):
     return config
 
 
-def run_all(base) -> dict[str, list[dict]]:
+def run_all(configs: dict) -> dict[str, list[dict]]:
     results = {}
-    for name in _METHODS.value:
-        if name not in METHODS:
-            raise app.UsageError(f"--methods: unknown method '{name}'; allowed: {', '.join(METHODS)}")
-        config = method_config(base, METHODS[name][1])
+    for name, config in configs.items():
         start = time.perf_counter()
         out = train_run(config, str(pathlib.Path(_WORKDIR.value) / name))
         runs = out.get("runs", [out])  # one seed: eval.json is that run's own summary
@@ -141,12 +148,17 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     base = _CONFIG.value
-    validate(base)
-    results = run_all(base)
+    validate(base)  # every method's config checked before any of them trains
+    configs = {name: method_config(base, METHODS[name][1]) for name in _METHODS.value}
+    if "mixture" not in base.evaluations:
+        fail(f"--config={config_flags.get_config_filename(flags.FLAGS['config'])}: the table needs a ring or grid "
+             f"mixture with the 'mixture' evaluation (e.g. experiments/ring8.py, experiments/grid25.py), not data "
+             f"{base.data.name!r} with the evaluations {list(base.evaluations)}")  # fmt: skip
+    results = run_all(configs)
     write_figure(results, base)
     table = summary_table(results, base)
     publish(block_name(base), table, results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -17,21 +17,25 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
-from scripts.notes import ROOT, figure_path, publish, settings_that_differ, train_run  # noqa: E402
+from scripts.notes import ROOT, figure_path, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/stacked_mnist.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/stacked_mnist", "Parent directory of the sweeps.")
 _KS = flags.DEFINE_list("ks", ["0", "1", "5", "10"], "Unrolling steps K to train.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per K, trained as one vmapped program.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per K, trained as one vmapped program.", lower_bound=1)
 _FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/table_stacked_mnist.png with --write_notes, else WORKDIR/table_stacked_mnist.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
+
+flags.register_validator(
+    "ks", lambda ks: all(k.isdecimal() for k in ks), "must be non-negative integers (unrolling steps), e.g. --ks=0,1,5,10"
+)
 
 PUBLISHED = (
     "Published (Metz et al. 2016 as reported in PacGAN Table 3; modes of 1000 / KL): D of ¼ G's size: K=0 30.6 / "
@@ -65,14 +69,15 @@ def summary_table(results: dict[int, list[dict]], base) -> str:
     return "\n".join(lines + ["", PUBLISHED])
 
 
-def write_figure(results: dict[int, list[dict]]) -> None:
+def write_figure(results: dict[int, list[dict]], seed: int) -> None:
+    """One row per K: the final samples of its first seed, `seed` (the config's)."""
     rows = []
     for k in results:
         snapshots = plotting.load_snapshots(pathlib.Path(_WORKDIR.value) / f"k{k}" / "samples")
         final = snapshots[max(snapshots)]
         rows.append(final[0] if final.ndim == 5 else final)  # [runs, n, H, W, 3] or one run's [n, H, W, 3]
     path = figure_path(_FIGURE.value, "table_stacked_mnist", _WORKDIR.value, _WRITE_NOTES.value)
-    plotting.plot_image_rows(path, [f"K={k}" for k in results], [r[:16] for r in rows], title="Stacked MNIST, seed 0, final samples")
+    plotting.plot_image_rows(path, [f"K={k}" for k in results], [r[:16] for r in rows], title=f"Stacked MNIST, seed {seed}, final samples")
     print(f"figure: {path}")
 
 
@@ -80,17 +85,18 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     base = _CONFIG.value
-    validate(base)
+    validate(base)  # every K's config checked before any of them trains
+    configs = {int(k): k_config(base, int(k)) for k in _KS.value}
     results = {}
-    for k in (int(k) for k in _KS.value):
+    for k, config in configs.items():
         start = time.perf_counter()
-        out = train_run(k_config(base, k), str(pathlib.Path(_WORKDIR.value) / f"k{k}"))
+        out = train_run(config, str(pathlib.Path(_WORKDIR.value) / f"k{k}"))
         results[k] = out.get("runs", [out])
         mean = out.get("mean", out)
         print(f"K={k:<3d} modes {mean['modes']:.1f}  kl {mean['kl']:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
-    write_figure(results)
+    write_figure(results, base.seed)
     publish("table_stacked_mnist", summary_table(results, base), results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -24,7 +24,7 @@ from absl import app, flags, logging
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
-from scripts.notes import evaluate_at, load_run_or_usage_error, publish  # noqa: E402
+from scripts.notes import evaluate_at, load_run, publish, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or checkpointed) image run.", required=True)
 _TRUNCATIONS = flags.DEFINE_list("truncations", ["0", "2", "1.5", "1", "0.75", "0.5", "0.25"], "Values of ψ (0: none).")
@@ -84,7 +84,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
     psis = truncations(_TRUNCATIONS.value)
-    config, task, game, state, step = load_run_or_usage_error(workdir, "images")
+    config, task, game, state, step = load_run(workdir, "images")
     results, samples = {}, {}
     for psi in psis:
         summary, samples[psi] = evaluate_at(config, task, game, state, psi)
@@ -100,4 +100,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_script(main)

@@ -1,4 +1,5 @@
-"""scripts/plot_runs.py: a workdir that is not a jaxgan run is refused in one line naming the flag."""
+"""scripts/plot_runs.py: a workdir that is not a jaxgan run, or flags that would draw less than asked, are refused in
+one line naming the flag (exit 2)."""
 
 import subprocess
 import sys
@@ -8,19 +9,19 @@ def test_a_workdir_without_a_config_is_refused_in_one_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
     args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
     result = subprocess.run(args, capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = (result.stdout + result.stderr).strip().splitlines()[-1]
-    assert last == f"--runs={tmp_path}: no config.json; give the workdir of a run started by jaxgan.main"
+    assert last == f"error: --runs={tmp_path}: no config.json; give the workdir of a run started by jaxgan.main"
     assert not (tmp_path / "runs.png").exists()
     (tmp_path / "metrics.jsonl").unlink()
     result = subprocess.run(args, capture_output=True, text=True)
     last = (result.stdout + result.stderr).strip().splitlines()[-1]
-    assert last == f"--runs: {tmp_path} has no metrics.jsonl; give the workdir of a jaxgan run"
+    assert last == f"error: --runs: {tmp_path} has no metrics.jsonl; give the workdir of a jaxgan run"
 
 
 def _last_line(args):
     result = subprocess.run(args, capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     return (result.stdout + result.stderr).strip().splitlines()[-1]
 
 
@@ -32,10 +33,10 @@ def test_a_sweep_and_a_metric_no_run_logged_are_refused_in_one_line(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
     write_json(tmp_path / "config.json", config.to_dict())
     args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
-    assert _last_line(args + ["--metrics=eval/modes,eval/mode"]) == "--metrics: eval/mode logged by none of the runs"
+    assert _last_line(args + ["--metrics=eval/modes,eval/mode"]) == "error: --metrics: eval/mode logged by none of the runs"
     config.num_seeds = 2
     write_json(tmp_path / "config.json", config.to_dict())
-    assert _last_line(args) == f"--runs: {tmp_path} holds a sweep of 2 runs; give the workdir of one run"
+    assert _last_line(args) == f"error: --runs: {tmp_path} holds a sweep of 2 runs; give the workdir of one run"
     assert not (tmp_path / "runs.png").exists()
 
 
@@ -61,5 +62,5 @@ def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_li
     ]
     for proc, expected in procs:
         out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 1 and (out + err).strip().splitlines()[-1] == expected, err
+        assert proc.returncode == 2 and err.strip().splitlines() == [f"error: {expected}"], err
     assert not (tmp_path / "runs.png").exists()

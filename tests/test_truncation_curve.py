@@ -71,6 +71,7 @@ def test_the_scripts_refuse_bad_input_in_one_line_before_evaluating(tmp_path):
              for args in cases}  # fmt: skip
     for args, proc in procs.items():
         out, err = proc.communicate(timeout=300)
-        assert proc.returncode != 0 and "Traceback" not in out + err, (args, err)
-        assert (out + err).strip().splitlines()[-1].startswith(cases[args]), (args, out + err)
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2 and "Traceback" not in out + err, (args, err)
+        assert len(lines) == 1 and lines[0].startswith(f"error: {cases[args]}"), (args, err)
     assert list(tmp_path.iterdir()) == []  # nothing written

@@ -1,0 +1,103 @@
+"""The reproduction scripts (scripts.notes.run_script) check their inputs before training: a bad one is one line on stderr naming the flag and
+what is allowed (exit 2), and nothing is trained or written."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = ["--seeds=1", "--config.num_steps=20", "--workdir={w}"]
+
+# name: (script, arguments, start of the single stderr line, what else it must contain)
+CASES = {
+    "mixture_unknown_method": (
+        "reproduce_mixture_tables", ["--methods=k0,bogus", *TINY],
+        "error: flag --methods=['k0', 'bogus']: unknown method 'bogus'; allowed: k0, k1, k5, k10, consensus, extragradient, r1", "",
+    ),
+    "mixture_method_typo": ("reproduce_mixture_tables", ["--methods=r3", *TINY], "error: flag --methods=['r3']: unknown method 'r3'", "(did you mean 'r1'?)"),
+    "mixture_not_a_mixture": (
+        "reproduce_mixture_tables", ["--config=experiments/dirac.py", *TINY],
+        "error: --config=experiments/dirac.py: the table needs a ring or grid mixture with the 'mixture' evaluation", "not data 'dirac'",
+    ),
+    "mixture_zero_seeds": ("reproduce_mixture_tables", ["--seeds=0", "--workdir={w}"], "error: flag --seeds=0: 0 is not a positive integer", ""),
+    "image_unknown_experiment": (
+        "reproduce_image_table", ["--experiments=dcgan_mnis", "--finished_only", "--workdir={w}"],
+        "error: flag --experiments=['dcgan_mnis']: unknown image experiment 'dcgan_mnis'; allowed: acgan_mnist, ",
+        "(did you mean 'dcgan_mnist'?)",
+    ),
+    "image_not_an_image_experiment": (
+        "reproduce_image_table", ["--experiments=ring8", "--finished_only", "--workdir={w}"],
+        "error: flag --experiments=['ring8']: unknown image experiment 'ring8'; allowed: ", "dcgan_mnist",
+    ),
+    "stacked_k_not_an_integer": (
+        "reproduce_stacked_mnist", ["--ks=0,x", *TINY], "error: flag --ks=['0', 'x']: must be non-negative integers", "",
+    ),
+    "eps_root_no_run": ("measure_eps_root", ["--workdir={w}"], "error: --workdir={w}: no config.json", ""),
+    "eps_root_other_config": (
+        "measure_eps_root", ["--workdir={w}"],
+        "error: --workdir={w}: a run of another config than --config (d_optimizer.learning_rate: 0.001 → 0.0001", "",
+    ),
+    "config_file_missing": ("reproduce_stacked_mnist", ["--config=experiments/nope.py", *TINY], "error: --config=experiments/nope.py: no such file", ""),
+    "config_file_broken": ("reproduce_mixture_tables", ["--config={bad}", *TINY], "error: --config: could not load it (SyntaxError", ""),
+    "eps_root_values_not_numbers": ("measure_eps_root", ["--values=0,x", "--workdir={w}"], "error: flag --values=['0', 'x']: must be numbers >= 0", ""),
+}
+
+# write_figure's title names the seed it is given (the config's), not always seed 0
+TITLE = """
+import sys
+import numpy as np
+from scripts import reproduce_stacked_mnist as script
+script.flags.FLAGS(["x", "--workdir=" + sys.argv[1]])
+script.plotting.load_snapshots = lambda path: {20: np.zeros((4, 8, 8, 3))}
+script.plotting.plot_image_rows = lambda path, labels, rows, title: print(title)
+script.write_figure({0: []}, 7)
+"""
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    from jaxgan.config import load_config_file
+    from jaxgan.train import write_json
+
+    tmp = tmp_path_factory.mktemp("reproduction_inputs")
+    (tmp / "bad.py").write_text("def get_config(:\n")
+    (tmp / "eps_root_other_config").mkdir()  # a run of ring8_lr1e3.py, measured under the default ring8.py
+    write_json(tmp / "eps_root_other_config" / "config.json", load_config_file(ROOT / "experiments/ring8_lr1e3.py").to_dict())
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, f"scripts/{script}.py", *(a.format(w=tmp / name, bad=tmp / "bad.py") for a in args)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for name, (script, args, _, _) in CASES.items()
+    }  # fmt: skip
+    procs["title"] = subprocess.Popen(
+        [sys.executable, "-c", TITLE, str(tmp / "title")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    results = {name: (p.wait(timeout=300), *p.communicate()) for name, p in procs.items()}
+    return tmp, results
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_before_any_training(outcomes, name):
+    tmp, results = outcomes
+    code, out, err = results[name]
+    _, _, start, contains = CASES[name]
+    lines = err.strip().splitlines()
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and lines[0].startswith(start.format(w=tmp / name)), err
+    assert contains in lines[0]
+    assert "Traceback" not in err + out
+    if name == "eps_root_other_config":
+        assert [p.name for p in (tmp / name).iterdir()] == ["config.json"]  # no checkpoints folder made
+    else:
+        assert not (tmp / name).exists()  # nothing trained, nothing written
+
+
+def test_stacked_mnist_figure_title_names_the_seed(outcomes):
+    tmp, results = outcomes
+    code, out, err = results["title"]
+    assert code == 0, err
+    assert out.splitlines()[0] == "Stacked MNIST, seed 7, final samples"
+    assert not (tmp / "title").exists()
