@@ -24,9 +24,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import RESUMABLE, ConfigError, config_differences, num_runs, shorten_differences, validate
+from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences, validate
 from jaxgan.writers import metrics_up_to, write_text_atomic
 
 BRANCHED_FROM_FILE = "branched_from.json"
@@ -40,15 +41,22 @@ def _leaves_by_path(tree: Any) -> dict[str, Any]:
 
 
 def update_count(opt_state: Any) -> int | None:
-    """The number of updates an optimizer state has applied: its first `count` (Adam's), None if it keeps none."""
+    """The number of updates an optimizer state has applied: its first `count` (Adam's; one per run of a sweep, all
+    equal), None if it keeps none."""
     counts = [leaf for name, leaf in _leaves_by_path(opt_state).items() if name.endswith(".count")]
-    return int(counts[0]) if counts else None
+    if not counts:
+        return None
+    values = np.unique(np.asarray(counts[0]))
+    if values.size != 1:
+        raise ValueError(f"the runs of the sweep have applied different numbers of updates ({values.tolist()})")
+    return int(values[0])
 
 
 def graft_optimizer_state(source: Any, target: Any, count: int) -> Any:
     """`target`'s structure (an abstract optimizer state) filled with `source`'s values path by path; the leaves
-    only `target` has must be update counts (what a learning-rate schedule adds to a constant rate's state) and
-    get `count`. Raises ValueError when a leaf of either side has no counterpart."""
+    only `target` has must be update counts (what a learning-rate schedule adds to a constant rate's state: a
+    scalar, or one per run of a sweep) and get `count`. Raises ValueError when a leaf of either side has no
+    counterpart."""
     values = _leaves_by_path(source)
     paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(target)
     leaves = []
@@ -56,8 +64,8 @@ def graft_optimizer_state(source: Any, target: Any, count: int) -> Any:
         name = jax.tree_util.keystr(path)
         if name in values and values[name].shape == abstract.shape and values[name].dtype == abstract.dtype:
             leaves.append(values.pop(name))
-        elif name.endswith(".count") and abstract.shape == ():
-            leaves.append(jnp.asarray(count, abstract.dtype))
+        elif name.endswith(".count") and abstract.ndim <= 1:
+            leaves.append(jnp.full(abstract.shape, count, abstract.dtype))
         else:
             raise ValueError(f"the new optimizer state has {name} {abstract.shape}, which the source's lacks")
     if values:
@@ -82,7 +90,10 @@ def _branch_state(state: Any, source_config: Any, config: Any, step: int, source
                 f"--config.{player}.cosine_decay_steps: the run in {source} already decays this rate; a branch may "
                 "only add a decay to a constant rate"
             )
-        count = update_count(opt_state)
+        try:
+            count = update_count(opt_state)
+        except ValueError as error:
+            raise ConfigError(f"--branch_from={source}: {error}") from None
         if count is None:
             raise ConfigError(
                 f"--config.{player}.cosine_decay_steps: {config[player].name!r} keeps no update count to start the "
@@ -113,8 +124,6 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
     source_config = saved_config(source_path, "--branch_from")
     validate(config)
-    if num_runs(config) > 1 or num_runs(source_config) > 1:
-        raise ConfigError(f"--branch_from={source}: a branch is of one run, not of a sweep")
     saved = source_config.to_dict()
     acting_before = config_differences(saved, config, ignore=(*RESUMABLE, *BRANCHABLE))
     if acting_before:

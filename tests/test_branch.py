@@ -56,6 +56,21 @@ def test_a_branch_at_the_decays_start_equals_the_decayed_run_from_scratch(consta
     assert max(line["step"] for line in lines) == 60
 
 
+def test_a_sweep_of_seeds_branches_as_one_program_and_equals_its_decayed_sweep_from_scratch(tmp_path):
+    train_and_evaluate(tiny_config(num_seeds=2), str(tmp_path / "constant"), echo=lambda _: None)
+    decayed = tiny_config(num_seeds=2, **DECAY)
+    train_and_evaluate(decayed, str(tmp_path / "scratch"), echo=lambda _: None)
+    branch_run(str(tmp_path / "constant"), 40, decayed, str(tmp_path / "branch"))
+    train_and_evaluate(decayed, str(tmp_path / "branch"), echo=lambda _: None)
+    scratch, step = restore_final(tmp_path / "scratch", decayed)
+    branch, branch_step = restore_final(tmp_path / "branch", decayed)
+    assert step == branch_step == 60
+    assert_bitwise_equal(branch, scratch)
+    counts = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(branch.g_opt_state) if jax.tree_util.keystr(path).endswith(".count")]
+    assert np.asarray(counts[0]).tolist() == [60, 60]  # one count per run
+    assert (tmp_path / "branch" / "eval.json").read_bytes() == (tmp_path / "scratch" / "eval.json").read_bytes()
+
+
 def test_graft_fills_the_schedules_count_from_adams():
     params = {"w": np.ones(3, np.float32)}
     constant = optax.adam(1e-3).init(params)
@@ -64,6 +79,13 @@ def test_graft_fills_the_schedules_count_from_adams():
     grafted = graft_optimizer_state(constant, scheduled, update_count(constant))
     assert jax.tree.structure(grafted) == jax.tree.structure(scheduled)
     assert int(grafted[0].count) == int(grafted[1].count) == 7
+    swept = jax.tree.map(lambda leaf: np.stack([leaf, leaf]), constant)  # a sweep of two runs
+    grafted = graft_optimizer_state(swept, jax.eval_shape(lambda: jax.vmap(optax.adam(optax.constant_schedule(1e-3)).init)(
+        {"w": np.ones((2, 3), np.float32)})), update_count(swept))  # fmt: skip
+    assert grafted[1].count.tolist() == [7, 7]
+    uneven = (swept[0]._replace(count=np.array([7, 8], np.int32)),) + swept[1:]
+    with pytest.raises(ValueError, match=r"^the runs of the sweep have applied different numbers of updates \(\[7, 8\]\)$"):
+        update_count(uneven)
     with pytest.raises(ValueError, match=r"^the source's optimizer state has \[0\]\.count, which the new one lacks$"):
         graft_optimizer_state(constant, jax.eval_shape(lambda: optax.sgd(1e-3).init(params)), 7)
 
