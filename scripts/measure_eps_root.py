@@ -41,7 +41,7 @@ from scripts.notes import ROOT, run_script  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "The unrolled setting.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run of the same config whose checkpoints are measured too.")
 _VALUES = flags.DEFINE_list("values", ["0", "1e-30", "1e-20", "1e-16", "1e-12", "1e-8"], "eps_root values.")
-flags.register_validator("values", lambda values: all(_is_non_negative(v) for v in values), "must be numbers >= 0, e.g. 0,1e-12")
+_DIRECTIONS = flags.DEFINE_integer("directions", 8, "Random directions for the finite differences.")
 
 
 def _is_non_negative(text: str) -> bool:
@@ -49,7 +49,9 @@ def _is_non_negative(text: str) -> bool:
         return float(text) >= 0
     except ValueError:
         return False
-_DIRECTIONS = flags.DEFINE_integer("directions", 8, "Random directions for the finite differences.")
+
+
+flags.register_validator("values", lambda values: all(_is_non_negative(v) for v in values), "must be numbers >= 0, e.g. 0,1e-12")
 
 
 def surrogate_and_gradient(config, state, real):
@@ -104,10 +106,11 @@ def run_states(config, workdir: pathlib.Path) -> dict:
         raise ConfigError(f"--workdir={workdir}: a run of another config than --config ({shorten_differences(differences)}); "
                           "give the --config and overrides it was trained with")  # fmt: skip
     abstract = abstract_state(config)
-    restore_saved(workdir, abstract, flag="--workdir")  # one line when it has no checkpoint that restores
+    latest_state, _, latest = restore_saved(workdir, abstract, flag="--workdir")  # one line when none restores
     with Checkpointer(workdir / "checkpoints") as checkpoints:
         steps = checkpoints.all_steps()
-    return {f"step {step}": restore_saved(workdir, abstract, step, flag="--workdir")[0] for step in steps}
+    return {f"step {step}": latest_state if step == latest else restore_saved(workdir, abstract, step, flag="--workdir")[0]
+            for step in steps}  # fmt: skip
 
 
 def main(argv):
