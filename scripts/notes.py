@@ -80,7 +80,13 @@ def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
     if samples is not None:
-        np.save(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
+        record_samples(path, samples)
+
+
+def record_samples(path: pathlib.Path, samples: np.ndarray) -> None:
+    """Keeps `samples` (in [0, 1]) beside the record at `path`, as uint8 in [0, 255]."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
 
 
 def recorded_samples(path: pathlib.Path) -> np.ndarray | None:

@@ -19,7 +19,8 @@ settings: run folders are scratch, the recorded results are not, so a table over
 day or machine. With --vmap_seeds an experiment's missing seeds train together as one vmapped run (the runner's
 `num_seeds`), split into one result per seed. An `aggregate.json` beside them holds {"config" (seed 0's), "step",
 "aggregate": {"seeds", "n", "mean", "std"}}: the mean and population std of seeds whose per-run files were not
-kept, pooled with the other seeds exactly.
+kept, pooled with the other seeds exactly. Its figure row is `aggregate.samples.npy`, kept (with --write_notes)
+from a finished run of its first seed in WORKDIR/NAME/seed_S; without either the system has no row.
 
 --data=stacked_mnist trains every experiment, unchanged otherwise, on Stacked MNIST (three digits as R, G, B;
 Metz et al. 2016, Section 3.3) and adds the mode columns: modes covered of 1000 and KL(p ‖ uniform) of the triples'
@@ -44,7 +45,7 @@ from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
 from jaxgan.registry import unknown_name  # noqa: E402
 from scripts.notes import (  # noqa: E402
-    ROOT, RESULTS, figure_path, finished_result, load_experiment, publish, record_result, recorded_result, recorded_samples, run_script, train_run,
+    ROOT, RESULTS, figure_path, finished_result, load_experiment, publish, record_result, record_samples, recorded_result, recorded_samples, run_script, train_run,
 )  # fmt: skip
 
 _EXPERIMENTS = flags.DEFINE_list(
@@ -166,6 +167,24 @@ def train_seeds_together(name: str, seeds: list[int], workdir: pathlib.Path) -> 
     return dict(zip(seeds, split))
 
 
+def final_samples(run_dir: pathlib.Path) -> np.ndarray:
+    """The first eight samples of a run's last snapshot, as the figure draws them."""
+    snapshots = load_snapshots(run_dir / "samples")
+    return np.asarray(snapshots[max(snapshots)][:8], np.float32)
+
+
+def aggregate_samples(aggregate: pathlib.Path, config, run_dir: pathlib.Path, write: bool) -> np.ndarray | None:
+    """The figure's samples for seeds recorded only as an aggregate (no per-run files, so no samples of their
+    own): those kept beside `aggregate`, else those of a finished run of `config` (the aggregate's first seed) in
+    `run_dir`, then kept beside `aggregate` when `write`; None if neither exists."""
+    samples = recorded_samples(aggregate)
+    if samples is None and finished_result(config, run_dir) is not None:
+        samples = final_samples(run_dir)
+        if write:
+            record_samples(aggregate, samples)
+    return samples
+
+
 def run_config(name: str, seed: int):
     """experiments/NAME.py at `seed`, with the command's step count, data and evaluation size."""
     config = load_experiment(name)
@@ -191,6 +210,13 @@ def main(argv):
         records = RESULTS / _BLOCK.value / name
         aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
         runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
+        if aggregate:
+            first = min(aggregate["aggregate"]["seeds"])
+            samples = aggregate_samples(records / "aggregate.json", run_config(name, first),
+                                        workdir / name / f"seed_{first}", _WRITE_NOTES.value)  # fmt: skip
+            if samples is not None:
+                rows.append(samples)
+                labels.append(name)
         wanted = [s for s in range(_SEEDS.value) if not (aggregate and s in aggregate["aggregate"]["seeds"])]
         recorded = {}
         for seed in wanted if _RECORDS.value else ():
@@ -207,8 +233,7 @@ def main(argv):
                 config = run_config(name, seed)
                 result = finished_result(config, run_dir) if _FINISHED_ONLY.value else train_run(config, run_dir)
                 if result is not None:
-                    snapshots = load_snapshots(run_dir / "samples")
-                    samples = np.asarray(snapshots[max(snapshots)][:8], np.float32)
+                    samples = final_samples(run_dir)
             if result is not None and seed not in recorded and _RECORDS.value and _WRITE_NOTES.value:
                 record_result(record, result, samples)
             if result is None:

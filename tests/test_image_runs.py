@@ -366,3 +366,26 @@ def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
     ):
         with pytest.raises(ConfigError, match=message):
             train_and_evaluate(digits_config(**settings, evaluations=(evaluation,)), str(tmp_path / evaluation))
+
+
+def test_seeds_recorded_as_an_aggregate_get_their_figure_row_from_a_finished_run_of_the_first_seed(tmp_path):
+    import json
+
+    from scripts.reproduce_image_table import aggregate_samples
+
+    config = digits_config(num_steps=3)
+    aggregate, run_dir = tmp_path / "records" / "aggregate.json", tmp_path / "run"
+    assert aggregate_samples(aggregate, config, run_dir, write=True) is None  # no run, no record
+    (run_dir / "samples").mkdir(parents=True)
+    samples = np.linspace(0, 1, 10 * 8 * 8).reshape(10, 8, 8, 1).astype(np.float32)
+    np.save(run_dir / "samples" / "step_2.npy", samples[::-1])
+    np.save(run_dir / "samples" / "step_3.npy", samples)
+    (run_dir / "eval.json").write_text(json.dumps({"config": config.to_dict(), "step": 2}))
+    assert aggregate_samples(aggregate, config, run_dir, write=True) is None  # not finished
+    (run_dir / "eval.json").write_text(json.dumps({"config": config.to_dict(), "step": 3}))
+    assert aggregate_samples(aggregate, digits_config(num_steps=3, loss="hinge"), run_dir, write=True) is None
+    np.testing.assert_array_equal(aggregate_samples(aggregate, config, run_dir, write=False), samples[:8])
+    assert not aggregate.with_suffix(".samples.npy").exists()
+    aggregate_samples(aggregate, config, run_dir, write=True)
+    kept = aggregate_samples(aggregate, config, tmp_path / "gone", write=False)  # the run folder is scratch
+    assert np.abs(kept - samples[:8]).max() <= 0.5 / 255 + 1e-7
