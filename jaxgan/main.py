@@ -16,13 +16,12 @@ command resumes it.
 from __future__ import annotations
 
 import pathlib
-import re
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan.registry import did_you_mean
+from jaxgan.cli import fail, one_line, parse_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. experiments/ring8.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
@@ -36,74 +35,11 @@ _BRANCH_STEP = flags.DEFINE_integer("branch_step", None, "The step of --branch_f
 _FLAGS = ("config", "workdir", "coordinator_address", "num_processes", "process_id", "branch_from", "branch_step")
 
 
-def fail(message: str, code: int = 2) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(code)
-
-
-def _config_keys() -> list[str]:
-    from jaxgan.config import default_config, flatten
-
-    return list(flatten(default_config()))
-
-
-def _unknown_config_override(argv: list[str]) -> str | None:
-    """The first `--config.KEY=...` in argv whose KEY the runner does not know, as a one-line message."""
-    known = _config_keys()
-    for arg in argv[1:]:
-        match = re.match(r"--config\.([\w.]+)", arg)
-        if match and match.group(1) not in known:
-            return f"--config.{match.group(1)}: unknown config key{did_you_mean(match.group(1), known, '--config.')}"
-    return None
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
-
-
-def _config_path(argv: list[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl flag parsing (which also loads the config file), every failure turned into one line (exit 2)."""
-    try:
-        return flags.FLAGS(argv)
-    except Exception as error:  # noqa: BLE001 - includes any failure of user code in the config file
-        path = _config_path(argv)
-        unknown = re.search(r"Unknown command line flag '([^']+)'", str(error))
-        if path and not pathlib.Path(path).is_file():
-            fail(f"--config={path}: no such file")
-        if message := _unknown_config_override(argv):
-            fail(message)
-        if unknown:
-            hint = did_you_mean(unknown.group(1), _FLAGS, "--")
-            allowed = ", ".join(f"--{name}" for name in _FLAGS)
-            fail(f"--{unknown.group(1)}: unknown flag; allowed: {allowed}, --config.KEY{hint}")
-        if isinstance(error, flags.Error):
-            fail(_one_line(error))
-        cause = error.__cause__ or error
-        fail(f"--config={path}: could not load it ({type(cause).__name__}: {_one_line(cause)})")
-    return []
-
-
 def load_config():
-    """The config named by --config with its overrides applied, or a one-line error (exit 2)."""
+    """The config named by --config with its overrides applied (`parse_flags` has loaded it), or a one-line error."""
     if not flags.FLAGS["config"].present:
         fail("--config is required, e.g. --config=experiments/ring8.py")
-    path = flags.FLAGS["config"].config_filename
-    if not pathlib.Path(path).is_file():
-        fail(f"--config={path}: no such file")
-    try:
-        config = _CONFIG.value
-    except Exception as error:  # noqa: BLE001 - any failure of user code in the config file
-        cause = error.__cause__ or error
-        fail(f"--config={path}: could not load it ({type(cause).__name__}: {_one_line(cause)})")
+    config = _CONFIG.value
     if not hasattr(config, "items"):
         fail(f"--config: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
     return config
@@ -119,7 +55,7 @@ def initialize_distributed() -> None:
     try:
         jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
     except Exception as error:  # noqa: BLE001 - bad address, missing flag, coordinator unreachable
-        fail(f"--coordinator_address={_COORDINATOR.value}: could not join the job ({_one_line(error)})")
+        fail(f"--coordinator_address={_COORDINATOR.value}: could not join the job ({one_line(error)})")
 
 
 def branch(config, workdir: pathlib.Path) -> None:
@@ -209,4 +145,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=lambda argv: parse_flags(argv, _FLAGS))

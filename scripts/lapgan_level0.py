@@ -20,14 +20,14 @@ import sys
 import time
 
 from absl import flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.cli import define_config_file  # noqa: E402
 from scripts.notes import run_script  # noqa: E402
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
-_CONFIG = config_flags.DEFINE_config_file("config", str(_ROOT / "experiments" / "lapgan_mnist.py"), "A LapGAN experiment.")
+_CONFIG = define_config_file("config", str(_ROOT / "experiments" / "lapgan_mnist.py"), "A LapGAN experiment.")
 _MODELS = flags.DEFINE_list("models", ["mlp:64", "conv:32"], "coarse_model:coarse_width pairs to train.")
 _STEPS = flags.DEFINE_integer("steps", 3000, "Training steps of each level-0 GAN (a multiple of 500).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the initialisation, the batches and the noise.")

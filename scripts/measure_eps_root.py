@@ -29,8 +29,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from absl import flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
 
+from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan.checkpoint import Checkpointer  # noqa: E402
 from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences  # noqa: E402
 from jaxgan.tasks import make_task  # noqa: E402
@@ -38,7 +38,7 @@ from jaxgan.train import abstract_state, build_game, init_state, restore_saved, 
 from jaxgan.updates import make_update_rule, unrolled_step  # noqa: E402
 from scripts.notes import ROOT, run_script  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8.py"), "The unrolled setting.")
+_CONFIG = define_config_file("config", str(ROOT / "experiments/ring8.py"), "The unrolled setting.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run of the same config whose checkpoints are measured too.")
 _VALUES = flags.DEFINE_list("values", ["0", "1e-30", "1e-20", "1e-16", "1e-12", "1e-8"], "eps_root values.")
 _DIRECTIONS = flags.DEFINE_integer("directions", 8, "Random directions for the finite differences.")

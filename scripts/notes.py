@@ -5,13 +5,13 @@ results: `<!-- NAME:start -->…<!-- NAME:end -->`."""
 from __future__ import annotations
 
 import pathlib
-import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import NoReturn
 
 import numpy as np
 
+from jaxgan.cli import fail  # noqa: F401 - the scripts' one-line error
+from jaxgan.cli import run as run_script  # noqa: F401 - absl.app.run with one-line errors
 from jaxgan.writers import write_text_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -159,47 +159,6 @@ def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str
             call()
             seconds[name].append(time.perf_counter() - start)
     return {name: np.array(s) for name, s in seconds.items()}
-
-
-def fail(message: str) -> NoReturn:
-    """Bad input to a script: one line on stderr and exit code 2, as `python -m jaxgan.main` does."""
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def run_script(main: Callable[[list[str]], None]) -> None:
-    """`absl.app.run(main)` for a script: a bad flag (validators and bounds included), an `app.UsageError` or a
-    `ConfigError` raised by `main` (a missing run, a config that does not fit) ends in one line (`fail`), not in
-    absl's usage text or a traceback."""
-    from absl import app, flags
-    from ml_collections.config_flags.config_flags import is_config_flag
-
-    from jaxgan.config import ConfigError
-
-    def parse(argv: list[str]) -> list[str]:
-        config_names = [name for name in flags.FLAGS if is_config_flag(flags.FLAGS[name])]
-        for arg in argv[1:]:
-            name, _, path = arg.removeprefix("--").partition("=")
-            if name in config_names and not pathlib.Path(path).is_file():
-                fail(f"--{name}={path}: no such file")
-        try:
-            rest = flags.FLAGS(argv)
-            for name in config_names:  # a config file loads lazily: load it now, before any work
-                flags.FLAGS[name].value  # noqa: B018
-        except flags.Error as error:
-            fail(str(error))
-        except Exception as error:  # noqa: BLE001 - any failure of user code in a config file
-            cause = error.__cause__ or error
-            fail(f"--{config_names[0]}: could not load it ({type(cause).__name__}: {(str(cause) or '-').splitlines()[0]})")
-        return rest
-
-    def checked(argv: list[str]) -> None:
-        try:
-            main(argv)
-        except (app.UsageError, ConfigError) as error:
-            fail(str(error))
-
-    app.run(checked, flags_parser=parse)
 
 
 def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | None = None):

@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
@@ -30,7 +30,7 @@ from jaxgan.data.images import to_unit_range  # noqa: E402
 from jaxgan.game import generate  # noqa: E402
 from scripts.notes import ROOT, figure_path, load_run, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
+_CONFIG = define_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
 _FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/infogan.png with --write_notes, else WORKDIR/infogan.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the result into BUILD_NOTES.md and README.md.")

@@ -24,13 +24,14 @@ from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
 from jaxgan.registry import unknown_name  # noqa: E402
 from scripts.notes import ROOT, fail, figure_path, mixture_cells, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
+_CONFIG = define_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.", lower_bound=1)
 _FIGURE = flags.DEFINE_string(

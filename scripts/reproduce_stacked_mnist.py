@@ -18,15 +18,15 @@ import time
 
 import numpy as np
 from absl import flags, logging
-from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from scripts.notes import ROOT, figure_path, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", str(ROOT / "experiments/stacked_mnist.py"), "Base config.")
+_CONFIG = define_config_file("config", str(ROOT / "experiments/stacked_mnist.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/stacked_mnist", "Parent directory of the sweeps.")
 _KS = flags.DEFINE_list("ks", ["0", "1", "5", "10"], "Unrolling steps K to train.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per K, trained as one vmapped program.", lower_bound=1)

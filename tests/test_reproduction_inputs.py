@@ -40,7 +40,12 @@ CASES = {
         "error: --workdir={w}: a run of another config than --config (d_optimizer.learning_rate: 0.001 → 0.0001", "",
     ),
     "config_file_missing": ("reproduce_stacked_mnist", ["--config=experiments/nope.py", *TINY], "error: --config=experiments/nope.py: no such file", ""),
-    "config_file_broken": ("reproduce_mixture_tables", ["--config={bad}", *TINY], "error: --config: could not load it (SyntaxError", ""),
+    "config_file_broken": ("reproduce_mixture_tables", ["--config={bad}", *TINY], "error: --config=", ": could not load it (SyntaxError"),
+    "config_key_typo": (
+        "reproduce_stacked_mnist", ["--config.num_step=20", "--seeds=1", "--workdir={w}"],
+        "error: --config.num_step: unknown config key", "(did you mean --config.num_steps?)",
+    ),
+    "unknown_flag": ("reproduce_stacked_mnist", ["--seed=1", *TINY], "error: ", "Unknown command line flag 'seed'"),
     "eps_root_values_not_numbers": ("measure_eps_root", ["--values=0,x", "--workdir={w}"], "error: flag --values=['0', 'x']: must be numbers >= 0", ""),
 }
 

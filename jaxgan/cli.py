@@ -1,0 +1,119 @@
+"""One-line errors on the command line, shared by the runner (`jaxgan.main`) and the scripts.
+
+Bad input ends in `error: MESSAGE` on stderr and exit code 2, never in absl's usage text or a traceback: a bad flag
+value, an unknown flag, an unknown `--config.KEY`, a config file that is missing or whose `get_config()` fails. This
+module defines no flags, so a script can use it beside its own (importing `jaxgan.main` would define the runner's).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from absl import app, flags
+
+from jaxgan.registry import did_you_mean
+
+
+def one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+def fail(message: object, code: int = 2) -> NoReturn:
+    """Bad input: one line on stderr, then exit `code` (2; 1 for a training failure)."""
+    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _config_flags() -> list[str]:
+    from ml_collections.config_flags.config_flags import is_config_flag
+
+    return [name for name in flags.FLAGS if is_config_flag(flags.FLAGS[name])]
+
+
+def _flag_argument(argv: Sequence[str], name: str) -> str | None:
+    """The value given to `--name` in argv (`--name=VALUE` or `--name VALUE`), else None."""
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
+def _unknown_config_override(argv: Sequence[str], name: str) -> str | None:
+    """The first `--NAME.KEY=...` in argv whose KEY the runner's config does not have, as a one-line message."""
+    from jaxgan.config import default_config, flatten
+
+    known = None
+    for arg in argv[1:]:
+        match = re.match(rf"--{name}\.([\w.]+)", arg)
+        if match:
+            known = known or list(flatten(default_config()))
+            if match.group(1) not in known:
+                return f"--{name}.{match.group(1)}: unknown config key{did_you_mean(match.group(1), known, f'--{name}.')}"
+    return None
+
+
+def _load_failure(name: str, path: str | None, error: BaseException) -> str:
+    cause = error.__cause__ or error
+    return f"--{name}={path}: could not load it ({type(cause).__name__}: {one_line(cause) or '-'})"
+
+
+def parse_flags(argv: list[str], allowed: Sequence[str] = ()) -> list[str]:
+    """absl's parsing of `argv` that also loads every config file given (ml_collections loads them lazily: here
+    before any work), with each failure as one line (`fail`). `allowed`, the program's own flags, are listed when
+    a flag is unknown; without it, absl's message (with its suggestions) is the line."""
+    config_names = _config_flags()
+    for name in config_names:
+        path = _flag_argument(argv, name)
+        if path is not None and not pathlib.Path(path).is_file():
+            fail(f"--{name}={path}: no such file")
+    loading = None
+    try:
+        rest = flags.FLAGS(argv)
+        for loading in config_names:  # its default file too: `--NAME.KEY` overrides apply when it loads
+            flags.FLAGS[loading].value  # noqa: B018
+        return rest
+    except Exception as error:  # noqa: BLE001 - includes any failure of user code in a config file
+        for name in config_names:
+            if message := _unknown_config_override(argv, name):
+                fail(message)
+        unknown = re.search(r"Unknown command line flag '([^']+)'", str(error))
+        if unknown and allowed:
+            hint = did_you_mean(unknown.group(1), allowed, "--")
+            listed = ", ".join(f"--{name}" for name in allowed)
+            configs = "".join(f", --{name}.KEY" for name in config_names if name in allowed)
+            fail(f"--{unknown.group(1)}: unknown flag; allowed: {listed}{configs}{hint}")
+        if isinstance(error, flags.Error):
+            fail(error)
+        name = loading or (config_names[0] if config_names else "config")
+        fail(_load_failure(name, _flag_argument(argv, name) or flags.FLAGS[name].config_filename, error))
+
+
+def define_config_file(name: str, default: str, help_text: str):
+    """`config_flags.DEFINE_config_file` with a default file, whose overrides (`--NAME.KEY=...`, read from sys.argv
+    as the flag is defined, when the script is imported) fail in one line rather than in a traceback on import."""
+    from ml_collections import config_flags
+
+    try:
+        return config_flags.DEFINE_config_file(name, default, help_text)
+    except Exception as error:  # noqa: BLE001 - an override that does not fit the default file
+        fail(_unknown_config_override(sys.argv, name) or _load_failure(name, default, error))
+
+
+def run(main, allowed: Sequence[str] = ()) -> None:
+    """`absl.app.run(main)` with `parse_flags`, and `app.UsageError` or `jaxgan.config.ConfigError` raised by `main`
+    (a missing run, a config that does not fit) ending in one line."""
+    from jaxgan.config import ConfigError
+
+    def checked(argv: list[str]) -> None:
+        try:
+            main(argv)
+        except (app.UsageError, ConfigError) as error:
+            fail(error)
+
+    app.run(checked, flags_parser=lambda argv: parse_flags(argv, allowed))
