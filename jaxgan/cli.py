@@ -34,14 +34,22 @@ def _config_flags() -> list[str]:
     return [name for name in flags.FLAGS if is_config_flag(flags.FLAGS[name])]
 
 
-def _flag_argument(argv: Sequence[str], name: str) -> str | None:
-    """The value given to `--name` in argv (`--name=VALUE` or `--name VALUE`), else None."""
+def _flag_arguments(argv: Sequence[str], name: str) -> list[str]:
+    """The values given to `--name` in argv (`--name=VALUE` or `--name VALUE`), in order: absl keeps the last."""
+    values = []
     for i, arg in enumerate(argv):
         if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-        if arg == f"--{name}" and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
+            values.append(arg.split("=", 1)[1])
+        elif arg == f"--{name}" and i + 1 < len(argv):
+            values.append(argv[i + 1])
+    return values
+
+
+def _config_file(path: str) -> pathlib.Path:
+    """The file of a config flag's value: ml_collections reads `FILE:ARGUMENT` as FILE given ARGUMENT."""
+    if pathlib.Path(path).is_file() or ":" not in path:
+        return pathlib.Path(path)
+    return pathlib.Path(path.split(":", 1)[0])
 
 
 def _unknown_config_override(argv: Sequence[str], name: str) -> str | None:
@@ -58,8 +66,23 @@ def _unknown_config_override(argv: Sequence[str], name: str) -> str | None:
     return None
 
 
+def _given_file(argv: Sequence[str], name: str) -> str | None:
+    """The file config flag `name` was given (the last on the command line), else its default."""
+    given = _flag_arguments(argv, name)
+    if given:
+        return given[-1]
+    try:
+        return flags.FLAGS[name].config_filename
+    except Exception:  # noqa: BLE001 - not parsed: absl stopped before it
+        return None
+
+
 def _load_failure(name: str, path: str | None, error: BaseException) -> str:
-    cause = error.__cause__ or error
+    cause = error
+    while cause.__cause__ is not None:  # the user's own exception, under ml_collections' and absl's wrappers
+        cause = cause.__cause__
+    if _PARSE_FAILURE in str(cause):  # the traceback is in the message: its last line names the user's error
+        return f"--{name}={path}: could not load it ({str(cause).strip().splitlines()[-1].strip()})"
     return f"--{name}={path}: could not load it ({type(cause).__name__}: {one_line(cause) or '-'})"
 
 
@@ -69,14 +92,14 @@ def parse_flags(argv: list[str], allowed: Sequence[str] = ()) -> list[str]:
     a flag is unknown; without it, absl's message (with its suggestions) is the line."""
     config_names = _config_flags()
     for name in config_names:
-        path = _flag_argument(argv, name)
-        if path is not None and not pathlib.Path(path).is_file():
-            fail(f"--{name}={path}: no such file")
+        for path in _flag_arguments(argv, name):
+            if not _config_file(path).is_file():
+                fail(f"--{name}={path}: no such file")
     loading = None
     try:
         rest = flags.FLAGS(argv)
         for loading in config_names:  # its default file too: `--NAME.KEY` overrides apply when it loads
-            flags.FLAGS[loading].value  # noqa: B018
+            _check_loaded(loading, flags.FLAGS[loading].value)
         return rest
     except Exception as error:  # noqa: BLE001 - includes any failure of user code in a config file
         for name in config_names:
@@ -88,10 +111,25 @@ def parse_flags(argv: list[str], allowed: Sequence[str] = ()) -> list[str]:
             listed = ", ".join(f"--{name}" for name in allowed)
             configs = "".join(f", --{name}.KEY" for name in config_names if name in allowed)
             fail(f"--{unknown.group(1)}: unknown flag; allowed: {listed}{configs}{hint}")
-        if isinstance(error, flags.Error):
-            fail(error)
         name = loading or (config_names[0] if config_names else "config")
-        fail(_load_failure(name, _flag_argument(argv, name) or flags.FLAGS[name].config_filename, error))
+        if isinstance(error, flags.Error) and not (name in config_names and _PARSE_FAILURE in str(error)):
+            fail(error)
+        fail(_load_failure(name, _given_file(argv, name), error))
+
+
+# ml_collections' wording when get_config() raises while absl parses the flag (the traceback follows it)
+_PARSE_FAILURE = "Error whilst parsing config file"
+
+
+def _check_loaded(name: str, config: object) -> None:
+    """Fails in one line unless `config`, the loaded value of config flag `name`, is a config (or no file was
+    given). ml_collections keeps a file that raised OSError as a placeholder that raises on use."""
+    if config is None or hasattr(type(config), "items"):
+        return
+    stored = vars(config).get("_error") if hasattr(config, "__dict__") else None
+    if isinstance(stored, BaseException):
+        fail(_load_failure(name, flags.FLAGS[name].config_filename, stored))  # parsed: its name is known
+    fail(f"--{name}: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
 
 
 def define_config_file(name: str, default: str, help_text: str):

@@ -39,10 +39,7 @@ def load_config():
     """The config named by --config with its overrides applied (`parse_flags` has loaded it), or a one-line error."""
     if not flags.FLAGS["config"].present:
         fail("--config is required, e.g. --config=experiments/ring8.py")
-    config = _CONFIG.value
-    if not hasattr(config, "items"):
-        fail(f"--config: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
-    return config
+    return _CONFIG.value
 
 
 def initialize_distributed() -> None:

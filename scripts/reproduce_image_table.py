@@ -210,13 +210,13 @@ def main(argv):
         records = RESULTS / _BLOCK.value / name
         aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
         runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
+        drawn = {}  # seed: its samples; the figure's row is the first seed's
         if aggregate:
             first = min(aggregate["aggregate"]["seeds"])
             samples = aggregate_samples(records / "aggregate.json", run_config(name, first),
                                         workdir / name / f"seed_{first}", _WRITE_NOTES.value)  # fmt: skip
             if samples is not None:
-                rows.append(samples)
-                labels.append(name)
+                drawn[first] = samples
         wanted = [s for s in range(_SEEDS.value) if not (aggregate and s in aggregate["aggregate"]["seeds"])]
         recorded = {}
         for seed in wanted if _RECORDS.value else ():
@@ -240,9 +240,11 @@ def main(argv):
                 print(f"left out (not finished): {run_dir}")
                 continue
             runs.append({k: v for k, v in result.items() if k != "config"})
-            if samples is not None and (not labels or labels[-1] != name):
-                rows.append(samples)
-                labels.append(name)
+            if samples is not None:
+                drawn[seed] = samples
+        if drawn:
+            rows.append(drawn[min(drawn)])
+            labels.append(name)
         results[name], steps[name] = runs, run_config(name, 0).num_steps
     text = table(results, steps)
     seeds = f"up to {_SEEDS.value} seeds (the seeds column), from 0" if _SEEDS.value > 1 else "seed 0"

@@ -24,6 +24,11 @@ CASES = {
     "config_not_found": (["--config=experiments/nope.py", "--workdir={w}"], "--config=experiments/nope.py: no such file"),
     "config_syntax_error": (["--config={bad}", "--workdir={w}"], "could not load it (SyntaxError"),
     "config_without_get_config": (["--config={empty}", "--workdir={w}"], "could not load it (AttributeError"),
+    "config_raises": (["--config={raises}", "--workdir={w}"], "--config={raises}: could not load it (ValueError: no such experiment)"),
+    "config_raises_os_error": (["--config={oserror}", "--workdir={w}"], "--config={oserror}: could not load it (OSError: disk gone)"),
+    "config_not_a_config": (["--config={number}", "--workdir={w}"], "--config: get_config() must return an ml_collections.ConfigDict, got int"),
+    "config_twice_last_missing": ([RING, "--config=experiments/nope.py", "--workdir={w}"], "--config=experiments/nope.py: no such file"),
+    "config_argument": (["--config=experiments/ring8.py:large", "--workdir={w}"], "--config=experiments/ring8.py:large: could not load it (TypeError: get_config() takes 0 positional arguments but 1 was given)"),
     "missing_workdir": ([RING], "--workdir is required"),
     "workdir_is_a_file": ([RING, "--workdir=pyproject.toml"], "--workdir=pyproject.toml: exists and is not a directory"),
     "grid_not_square": ([RING, "--workdir={w}", "--config.data.name=grid", "--config.data.num_modes=24"], "--config.data.num_modes=24: a grid needs a perfect square"),
@@ -49,14 +54,21 @@ CASES = {
 }
 
 
+def config_files(tmp: pathlib.Path) -> dict[str, pathlib.Path]:
+    return {name: tmp / f"{name}.py" for name in ("bad", "empty", "raises", "oserror", "number")}
+
+
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad_input")
     (tmp / "bad.py").write_text("def get_config(:\n")
     (tmp / "empty.py").write_text("x = 1\n")
+    (tmp / "raises.py").write_text("def get_config():\n    raise ValueError('no such experiment')\n")
+    (tmp / "oserror.py").write_text("def get_config():\n    raise OSError('disk gone')\n")
+    (tmp / "number.py").write_text("def get_config():\n    return 5\n")
     procs = {}
     for name, (args, _) in CASES.items():
-        argv = [a.format(w=tmp / name, bad=tmp / "bad.py", empty=tmp / "empty.py") for a in args]
+        argv = [a.format(w=tmp / name, **config_files(tmp)) for a in args]
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", "jaxgan.main", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -71,6 +83,6 @@ def test_bad_input_is_one_clear_line(outcomes, name):
     lines = err.strip().splitlines()
     assert code == 2, (out, err)
     assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert CASES[name][1].format(w=tmp / name) in lines[0]
+    assert CASES[name][1].format(w=tmp / name, **config_files(tmp)) in lines[0]
     assert "Traceback" not in err + out
     assert not (tmp / name / "checkpoints").exists()  # nothing was started
