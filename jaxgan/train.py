@@ -132,12 +132,31 @@ def real_sampler(task: Task, game: Game) -> Callable:
 
 
 def init_state(config: ml_collections.ConfigDict, rule: UpdateRule, task: Task | None = None) -> TrainState:
-    """The initial state; for a sweep (`num_runs(config)` > 1) the runs' states stacked on a leading axis."""
+    """The initial state; for a sweep (`num_runs(config)` > 1) the runs' states stacked on a leading axis.
+
+    Every leaf has its own buffer: the train step donates the state, and a buffer donated twice is an error on
+    GPUs (an eager `init` may put one array in several places, as the EMA's copy of G or the step in progressive
+    players' model state)."""
     example = jnp.zeros((config.batch_size, *(task or make_task(config)).data.shape), jnp.float32)
     if num_runs(config) == 1:
-        return rule.init(jax.random.key(config.seed), example)
-    seeds = jnp.asarray([run.seed for run in run_configs(config)])
-    return jax.vmap(lambda s: rule.init(jax.random.key(s), example))(seeds)
+        state = rule.init(jax.random.key(config.seed), example)
+    else:
+        seeds = jnp.asarray([run.seed for run in run_configs(config)])
+        state = jax.vmap(lambda s: rule.init(jax.random.key(s), example))(seeds)
+    return own_buffers(state)
+
+
+def own_buffers(tree):
+    """`tree` with a copy of every array that occurs in it more than once (after its first occurrence)."""
+    seen = set()
+
+    def own(leaf):
+        if isinstance(leaf, jax.Array) and id(leaf) in seen:
+            return leaf.copy()
+        seen.add(id(leaf))
+        return leaf
+
+    return jax.tree.map(own, tree)
 
 
 def abstract_state(config: ml_collections.ConfigDict, rule: UpdateRule | None = None, task: Task | None = None) -> TrainState:

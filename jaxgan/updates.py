@@ -465,7 +465,7 @@ def with_generator_ema(rule: UpdateRule, decay: float, rampup: float = 0.0) -> U
 
     def init(key, example):
         state = rule.init(key, example)
-        return state.replace(g_params_ema=jax.tree.map(jnp.copy, state.g_params))  # own buffers: the state is donated
+        return state.replace(g_params_ema=state.g_params)  # its own buffers come from train.init_state
 
     def step(state, batch, **due):
         new_state, metrics = rule.step(state, batch, **due)

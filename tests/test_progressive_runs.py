@@ -3,12 +3,13 @@ are the progressive generator's at that level, and a run resumes bitwise across 
 
 import jax
 import numpy as np
+import pytest
 
 from jaxgan.game import discriminator_logits_fn, generate
 from jaxgan.models.progan import ProgressiveGenerator, fade_in_reals, level_at, progressive_plan
 from jaxgan.penalties import r1_penalty
 from jaxgan.tasks import make_task
-from jaxgan.train import build_game, real_sampler, train_and_evaluate
+from jaxgan.train import build_game, init_state, real_sampler, train_and_evaluate
 from jaxgan.updates import make_update_rule
 from test_image_runs import digits_config
 from test_train import assert_bitwise_equal, restore_final
@@ -39,6 +40,16 @@ def test_the_level_follows_the_step_and_g_samples_at_it():
         reference = plain.apply({"params": state.g_params["module"]}, z, level=level)
         np.testing.assert_allclose(samples, reference, rtol=1e-6, atol=1e-6)
     assert float(level_at(7, 3, 2)) == 1.0 and abs(float(level_at(4, 3, 2)) - 1 / 3) < 1e-7  # grown; mid fade-in
+
+
+@pytest.mark.parametrize("settings", [{}, {"num_seeds": 2}, {"ema_decay": 0.999}], ids=["run", "sweep", "ema"])
+def test_the_initial_state_has_a_buffer_per_leaf(settings):
+    # The step is in the state three times (the state's and both players' "progress"), and the EMA's G is G at
+    # initialisation; the train step donates the state, and a buffer donated twice fails on a GPU.
+    config = progan_config(**settings)
+    leaves = jax.tree.leaves(init_state(config, make_update_rule(build_game(config), config)))
+    pointers = [leaf.unsafe_buffer_pointer() for leaf in leaves if not jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)]
+    assert len(set(pointers)) == len(pointers) > 30
 
 
 def test_a_progressive_run_resumes_bitwise_across_a_phase(tmp_path):
