@@ -230,11 +230,11 @@ def plot_run_curves(
 ) -> None:
     """Runs compared over training: one panel per metric with a line per run ((steps, values) by metric), a dashed
     line at each metric's reference value (a paper's number or a goal), and below, if `finals` are given, each run's
-    last samples over the data (a 2-D mixture with `means`)."""
+    last samples over the data (a 2-D mixture with `means`), in rows of at most five unless the metrics are more."""
     references = references or {}
-    columns = max(len(metrics), len(finals))
-    rows = 2 if finals else 1
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    columns = max(len(metrics), min(len(finals), 5))
+    final_rows = -(-len(finals) // columns)
+    fig, axes = plt.subplots(1 + final_rows, columns, figsize=(4.2 * columns, 3.4 * (1 + final_rows)), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label, series in curves:
             if metric in series:
@@ -249,9 +249,9 @@ def plot_run_curves(
         ax.axis("off")
     if finals:
         limit = plot_limit(np.asarray(means))
-        for ax, (label, samples) in zip(axes[1], finals):
+        for ax, (label, samples) in zip(axes[1:].flat, finals):
             scatter_samples(ax, samples, np.asarray(means), limit, label, data)
-        for ax in axes[1][len(finals):]:
+        for ax in axes[1:].flat[len(finals):]:
             ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=11)

@@ -62,14 +62,15 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of metric `name` in `workdir`'s metrics.jsonl, in step order; the records without it (other
-    periods' metrics) and lines torn by a crash are skipped."""
+    periods' metrics) and lines torn by a crash are skipped. A sweep's `NAME/per_seed` lists give values of shape
+    [steps, runs]."""
     steps, values = [], []
     for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and isinstance(record.get(name), (int, float)):
+        if isinstance(record, dict) and isinstance(record.get(name), (int, float, list)):
             steps.append(record["step"])
             values.append(record[name])
     order = np.argsort(steps, kind="stable")

@@ -3,6 +3,9 @@ each run's last samples over the data.
 
     python scripts/plot_runs.py --runs="constant rate=runs/a/seed_0,decayed from 200000=runs/b/seed_0" \
         --references="eval/high_quality_fraction=0.936:PacGAN4 (paper)" --out=docs/figures/runs.png
+
+A sweep's workdir gives one line and one samples panel per run of it ("LABEL seed S", with the swept value where
+there is one). Each line's last values are printed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from absl import app, flags
 
 from jaxgan import plotting
-from jaxgan.config import num_runs
+from jaxgan.config import get_by_path, num_runs, run_configs
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.train import saved_config
 from jaxgan.writers import read_metric
@@ -40,6 +43,19 @@ def _pair(text: str, separator: str, flag: str) -> tuple[str, str]:
     return a.strip(), b.strip()
 
 
+def run_labels(label: str, config) -> list[str]:
+    """LABEL for a single run; for a sweep, one label per run in the sweep's order (its seed, and its value)."""
+    if num_runs(config) == 1:
+        return [label]
+    swept = f" {config.sweep_key}=" if config.sweep_key else None
+    return [f"{label} seed {run.seed}" + (f"{swept}{get_by_path(run, config.sweep_key)}" if swept else "") for run in run_configs(config)]
+
+
+def metric_name(metric: str, config) -> str:
+    """The name under which a run logs `metric`: a sweep logs every run's value as the list METRIC/per_seed."""
+    return metric if num_runs(config) == 1 else f"{metric}/per_seed"
+
+
 def main(argv: list[str]) -> None:
     del argv
     runs = [_pair(run, "=", "runs") for run in _RUNS.value]
@@ -61,11 +77,12 @@ def main(argv: list[str]) -> None:
         if not (workdir / "metrics.jsonl").is_file():
             raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
         config = saved_config(workdir, "--runs")
-        if num_runs(config) > 1:
-            raise app.UsageError(f"--runs: {workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
-        curves.append((label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])}))
-        if not curves[-1][1]:
+        labels = run_labels(label, config)
+        found = {m: s for m in _METRICS.value if len((s := read_metric(workdir, metric_name(m, config)))[0])}
+        if not found:
             raise app.UsageError(f"--runs: {workdir} logged none of {', '.join(_METRICS.value)} (--metrics)")
+        for i, run_label in enumerate(labels):
+            curves.append((run_label, {m: (steps, values[:, i] if len(labels) > 1 else values) for m, (steps, values) in found.items()}))
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
             if mixture_data not in (None, config.data.to_dict()):
@@ -73,10 +90,13 @@ def main(argv: list[str]) -> None:
             mixture_data = config.data.to_dict()
             mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
             last = max(snapshots)
-            finals.append((f"{label}\nstep {last}", snapshots[last]))
+            runs_samples = snapshots[last] if len(labels) > 1 else snapshots[last][None]
+            finals += [(f"{run_label}\nstep {last}", samples) for run_label, samples in zip(labels, runs_samples)]
     missing = [m for m in _METRICS.value if not any(m in found for _, found in curves)]
     if missing:
         raise app.UsageError(f"--metrics: {', '.join(missing)} logged by none of the runs")
+    for label, series in curves:
+        print(f"{label}: " + "  ".join(f"{m.removeprefix('eval/')} {v[-1]:.4g} at {s[-1]}" for m, (s, v) in series.items()))
     data = None if mixture is None else np.asarray(mixture.sample(jax.random.key(0), 2500))
     plotting.plot_run_curves(_OUT.value, curves, _METRICS.value, references, finals,
                              None if mixture is None else mixture.means, data, _TITLE.value)

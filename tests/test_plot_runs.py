@@ -1,5 +1,5 @@
 """scripts/plot_runs.py: a workdir that is not a jaxgan run, or flags that would draw less than asked, are refused in
-one line naming the flag (exit 2)."""
+one line naming the flag (exit 2); a sweep is drawn run by run."""
 
 import subprocess
 import sys
@@ -25,19 +25,38 @@ def _last_line(args):
     return (result.stdout + result.stderr).strip().splitlines()[-1]
 
 
-def test_a_sweep_and_a_metric_no_run_logged_are_refused_in_one_line(tmp_path):
+def test_a_metric_no_run_logged_is_refused_in_one_line(tmp_path):
+    from jaxgan.config import default_config
+    from jaxgan.train import write_json
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
+    write_json(tmp_path / "config.json", default_config().to_dict())
+    args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
+    assert _last_line(args + ["--metrics=eval/modes,eval/mode"]) == "error: --metrics: eval/mode logged by none of the runs"
+    assert not (tmp_path / "runs.png").exists()
+
+
+def test_a_sweep_is_drawn_as_one_line_and_one_samples_panel_per_run(tmp_path):
+    import numpy as np
+
     from jaxgan.config import default_config
     from jaxgan.train import write_json
 
     config = default_config()
-    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "eval/modes": 3}\n')
+    config.seed, config.num_seeds = 3, 2
     write_json(tmp_path / "config.json", config.to_dict())
-    args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
-    assert _last_line(args + ["--metrics=eval/modes,eval/mode"]) == "error: --metrics: eval/mode logged by none of the runs"
-    config.num_seeds = 2
-    write_json(tmp_path / "config.json", config.to_dict())
-    assert _last_line(args) == f"error: --runs: {tmp_path} holds a sweep of 2 runs; give the workdir of one run"
-    assert not (tmp_path / "runs.png").exists()
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 10, "eval/modes": 6.5, "eval/modes/per_seed": [5, 8]}\n'
+        '{"step": 20, "eval/modes": 7.5, "eval/modes/per_seed": [8, 7]}\n{"step": 20, "d_loss": 1.0}\n'
+    )
+    (tmp_path / "samples").mkdir()
+    np.save(tmp_path / "samples" / "step_00000020.npy", np.zeros((2, 50, 2), np.float32))
+    args = [sys.executable, "scripts/plot_runs.py", f"--runs=sweep={tmp_path}", f"--out={tmp_path / 'runs.png'}",
+            "--metrics=eval/modes"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["sweep seed 3: modes 8 at 20", "sweep seed 4: modes 7 at 20"]
+    assert (tmp_path / "runs.png").stat().st_size > 0
 
 
 def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_line(tmp_path):

@@ -32,6 +32,15 @@ def test_read_metric_returns_one_metrics_series_in_step_order(tmp_path):
     np.testing.assert_array_equal(read_metric(tmp_path, "eval/modes")[1], [1.0, 7.0])
 
 
+def test_read_metric_gives_a_sweeps_per_seed_lists_as_steps_by_runs(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 20, "eval/modes/per_seed": [8, 7]}\n{"step": 10, "eval/modes/per_seed": [5, 8]}\n'
+    )
+    steps, values = read_metric(tmp_path, "eval/modes/per_seed")
+    np.testing.assert_array_equal(steps, [10, 20])
+    np.testing.assert_array_equal(values, [[5, 8], [8, 7]])
+
+
 def test_metrics_up_to_keeps_the_lines_a_resume_at_that_step_keeps(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 10, "a": 1}\n{"step": 20, "a": 2}\n{"step": 30, "a": 3}\n{"step": 40, "a"')
