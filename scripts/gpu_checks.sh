@@ -3,13 +3,16 @@
 #
 #   bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]
 #
-# 1. bench_zoo.py: images/s of every image system's train step and sampling at batch 64, and the cost of SN,
-#    self-attention and R1 relative to the plain step (the zoo's benchmark);
-# 2. bench_images.py: the DCGAN-28 simultaneous step against the hand-written one (the image benchmark);
-# 3. the grid goal's 10 seeds of experiments/grid25_pacgan_decay.py as one vmapped program, for as long as its
-#    slot lasts: its steps/s says whether the 300000 steps fit a later slot, and its metrics how far it got.
-# Each part runs under its own time limit (seconds below; the whole run about 8 min) and writes its log to OUT_DIR;
-# BUILD_NOTES.md with the benchmarks' new `*_gpu` blocks is copied there at the end. A CUDA image that lacks
+# 1. the grid goal's 10 seeds of experiments/grid25_pacgan_b200.py as one vmapped program, to the end if its slot
+#    allows (its log's steps/s says how long the rest would take); everything of its workdir but the checkpoints
+#    comes back as grid_goal.tar.gz;
+# 2. bench_images.py: the DCGAN-28 simultaneous and unrolled steps against the hand-written ones, and the FID
+#    feature extractors (the image benchmark);
+# 3. bench_zoo.py, if time is left: images/s of every image system's train step and sampling at batch 64, and the
+#    cost of SN, self-attention and R1 relative to the plain step (the zoo's benchmark).
+# The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left of
+# it, less what the later parts are promised (seconds below), and writes its log to OUT_DIR; BUILD_NOTES.md with the
+# benchmarks' new `*_gpu` blocks is copied there at the end. A CUDA image that lacks
 # jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a machine with internet with
 # `bash scripts/gpu_checks.sh --fetch_wheels [WHEEL_DIR]`). GPU_CHECKS_SMOKE=1 runs every part for a few steps and
 # writes no notes (a CPU check of the script itself: its command lines and output paths, none of the numbers).
@@ -33,19 +36,26 @@ python3 -c "import jax; print(jax.__version__, jax.devices())" 2>&1 | tee "$out/
 
 if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   zoo=(--steps=1 --repeats=1 --only=dcgan,sn_dcgan) images=(--steps=1 --repeats=1 --only=simultaneous)
-  grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100)
-  limits=(300 300 300) notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke  # apart from the full run's, which resumes
+  grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100
+        --config.checkpoint_every_steps=20)
+  notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke
 else
-  zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --only=simultaneous)
-  grid=(--config.num_seeds=10)
-  limits=(270 90 120) notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
+  zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --inception_images=256 --inception_batch=64)
+  # Fewer checkpoints than the experiment's (each holds 10 seeds' Adam states); neither they nor the dispatch
+  # length change the training.
+  grid=(--config.num_seeds=10 --config.checkpoint_every_steps=100000 --config.steps_per_dispatch=1000)
+  notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
 fi
-timeout "${limits[0]}" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1
-echo "bench_zoo: exit $?" | tee -a "$out/exits.txt"
-timeout "${limits[1]}" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1
-echo "bench_images: exit $?" | tee -a "$out/exits.txt"
-timeout "${limits[2]}" python3 -m jaxgan.main --config=experiments/grid25_pacgan_decay.py "${grid[@]}" \
+total=${GPU_CHECKS_SECONDS:-570}
+left() { echo $(( total - SECONDS - $1 )); }  # seconds left, less $1 promised to later parts
+timeout "$(left 240)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
   --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1
-echo "grid goal: exit $?" | tee -a "$out/exits.txt"
-cp "$grid_dir/metrics.jsonl" "$out/grid_goal_metrics.jsonl" 2>/dev/null
+echo "grid goal: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
+tar -czf "$out/grid_goal.tar.gz" -C "$grid_dir" --exclude=checkpoints . 2>/dev/null
+timeout "$(left 15)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1
+echo "bench_images: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
+if [ "$(left 15)" -gt 60 ]; then
+  timeout "$(left 15)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1
+  echo "bench_zoo: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
+fi
 cp BUILD_NOTES.md "$out/BUILD_NOTES.md"
