@@ -16,7 +16,9 @@ It prints one JSON object per measurement; every line has `what`, `rule`, `impl`
   what="dcgan28_train": one update step of experiments/dcgan_mnist.py's model and optimizer (mnist_5k 28×28×1,
     base_width 32, batch 128, z 100, Adam 2e-4 β1 0.5, non-saturating loss, train-mode batch norm whose running
     statistics are carried in the state) with `rule` "simultaneous" or "unrolled" (K = `--unroll_steps`, the
-    paper's same-batch unroll; the framework rematerialises it as the runner does). `steps` update steps are run
+    paper's same-batch unroll; the framework rematerialises it as the runner does), followed by the form of D's
+    strided convolutions that both contenders use ("D space_to_depth" or "D conv": `--strided_conv`, by default
+    the runner's choice on this backend). `steps` update steps are run
     as the runner runs them (on a CPU: the compiled step called from Python with its inner loops traced out, since
     XLA's CPU backend runs convolutions inside loops 16–27× slower; elsewhere: fused in one `lax.scan`) and timed
     after a compile+warm-up call (whose seconds are compile_and_warmup_s);
@@ -71,6 +73,7 @@ from absl import app, flags
 
 from jaxgan.metrics.classifier import DigitClassifier, classifier_dir, load_classifier
 from jaxgan.metrics.inception import InceptionV3
+from jaxgan.models import strided_conv_as_space_to_depth
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, init_state, make_train_chunk, uses_host_loop
@@ -85,6 +88,10 @@ _ONLY = flags.DEFINE_list("only", list(PARTS), f"Measurements to run, a subset o
 _UNROLL_STEPS = flags.DEFINE_integer("unroll_steps", 5, "K of the unrolled rule.")
 _UNROLL_REMAT = flags.DEFINE_boolean(
     "unroll_remat", True, "The framework's unrolled rule rematerialises its unroll (the config's default)."
+)
+_STRIDED_CONV = flags.DEFINE_enum(
+    "strided_conv", "auto", ["auto", "space_to_depth", "conv"],
+    "D's strided convolutions, in both contenders (discriminator.strided_conv; auto: the runner's choice).",
 )
 _FEATURE_IMAGES = flags.DEFINE_integer("feature_images", 4000, "Images per pass through the digit classifier.")
 _FEATURE_BATCH = flags.DEFINE_integer("feature_batch", 500, "Batch size of the digit classifier.")
@@ -103,6 +110,7 @@ def dcgan_config(rule: str, unroll_steps: int):
     config.update_rule = rule
     config.unroll_steps = unroll_steps
     config.unroll_remat = _UNROLL_REMAT.value
+    config.discriminator.strided_conv = _STRIDED_CONV.value
     return config
 
 
@@ -118,7 +126,10 @@ def hand_written_chunk(config, train_images: np.ndarray, unroll_steps: int | Non
     """
     image_shape = tuple(train_images.shape[1:])  # [H, W, C]
     generator = DCGANGenerator(image_shape, config.generator.base_width, kernel_size=config.generator.kernel_size)
-    discriminator = DCGANDiscriminator(config.discriminator.base_width, kernel_size=config.discriminator.kernel_size)
+    discriminator = DCGANDiscriminator(
+        config.discriminator.base_width, kernel_size=config.discriminator.kernel_size,
+        space_to_depth=strided_conv_as_space_to_depth(config.discriminator.strided_conv, config),
+    )  # fmt: skip
     g, d = config.g_optimizer, config.d_optimizer
     g_optimizer = optax.adam(g.learning_rate, b1=g.b1, b2=g.b2, eps=g.eps, eps_root=g.eps_root)
     # Differentiating through Adam needs eps_root > 0 (d√v/dv is infinite at v = 0), as the framework sets it.
@@ -272,6 +283,8 @@ def measure_train(rule: str) -> list[dict]:
     rule_name = rule
     if unroll_steps is not None:
         rule_name = f"unrolled (K={unroll_steps}{'' if config.unroll_remat else ', no remat'})"
+    d_conv = "space_to_depth" if strided_conv_as_space_to_depth(config.discriminator.strided_conv, config) else "conv"
+    rule_name += f", D {d_conv}"
     rows = []
     for name in ("jaxgan", "hand_written"):
         steps_per_sec = steps / seconds[name]

@@ -260,8 +260,8 @@ def test_image_table_reports_mean_and_population_std_over_seeds():
         ({"update_rule": "unrolled", "unroll_steps": 3, "discriminator.strided_conv": "conv"}, False),
     ],
 )
-def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(settings, expected):
-    """On this CPU backend; on an accelerator "auto" keeps nn.Conv."""
+def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(settings, expected, monkeypatch):
+    """On a CPU "auto" keeps nn.Conv for a first-order game; on a GPU it always takes space-to-depth."""
     import jax
 
     from jaxgan.models import build_players
@@ -270,6 +270,9 @@ def test_strided_conv_auto_picks_space_to_depth_where_d_is_differentiated_twice(
     config = digits_config(**settings)
     _, discriminator = build_players(config, (8, 8, 1))
     assert discriminator.space_to_depth is expected
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    _, discriminator = build_players(config, (8, 8, 1))
+    assert discriminator.space_to_depth is (config.discriminator.strided_conv != "conv")
 
 
 def test_image_table_pools_recorded_aggregates_with_new_seeds_exactly():

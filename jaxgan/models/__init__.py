@@ -150,17 +150,18 @@ def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
         kernel_size=s.kernel_size,
         dtype=_dtype(config),
         norm=s.norm,
-        space_to_depth=_space_to_depth(s.strided_conv, config),
+        space_to_depth=strided_conv_as_space_to_depth(s.strided_conv, config),
         num_convs=s.num_convs,
         hidden_dense=s.hidden_dense,
     )
 
 
-def _space_to_depth(choice: str, config: ml_collections.ConfigDict) -> bool:
-    """D's strided convolutions as space-to-depth + matrix product ("space_to_depth") or as `nn.Conv` ("conv"),
-    the same function and parameters. "auto": space-to-depth on a CPU where the game differentiates D's input
-    gradient (unrolled K > 0, consensus, SGA, any penalty): XLA's CPU backend runs the second-order convolutions
-    there 3.6× slower (BUILD_NOTES.md), while the plain first-order step is about 20% faster with `nn.Conv`."""
+def strided_conv_as_space_to_depth(choice: str, config: ml_collections.ConfigDict) -> bool:
+    """Whether D computes its strided convolutions as space-to-depth + matrix product (`choice` "space_to_depth")
+    or as `nn.Conv` ("conv"): the same function and parameters. "auto": `nn.Conv` only on a CPU with a first-order
+    game, where it is the faster; space-to-depth on a CPU where the game differentiates D's input gradient
+    (unrolled K > 0, consensus, SGA, any penalty: XLA's CPU backend runs those second-order convolutions slowly)
+    and on accelerators (faster for the DCGAN-28 step on a GPU). The measurements are in BUILD_NOTES.md."""
     if choice != "auto":
         return choice == "space_to_depth"
     second_order = (
@@ -168,7 +169,7 @@ def _space_to_depth(choice: str, config: ml_collections.ConfigDict) -> bool:
         or config.update_rule in ("consensus", "sga")
         or config.penalty != "none"
     )
-    return second_order and jax.default_backend() == "cpu"
+    return second_order or jax.default_backend() != "cpu"
 
 
 GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
@@ -306,7 +307,7 @@ def _autoencoder_discriminator(s, shape, num_classes, config) -> AutoencoderDisc
         norm=s.norm,
         activation=s.autoencoder_activation,
         dtype=_dtype(config),
-        space_to_depth=_space_to_depth(s.strided_conv, config),
+        space_to_depth=strided_conv_as_space_to_depth(s.strided_conv, config),
     )
 
 
