@@ -48,7 +48,7 @@ from jaxgan.plotting import load_snapshots, sample_step
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
-from jaxgan.writers import MetricWriter, format_duration, write_text_atomic
+from jaxgan.writers import MetricWriter, format_duration, logged_at, write_text_atomic
 
 
 class NonFiniteLossError(RuntimeError):
@@ -577,13 +577,22 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return data_mesh(n) if n > 1 else None
 
 
+def interrupted_evaluation(config: ml_collections.ConfigDict, step: int, workdir: pathlib.Path) -> bool:
+    """Whether a run resumed at `step` owes that step's evaluation: it is an evaluation step, and metrics.jsonl
+    (the evaluation's last output, in the workdir that every process of a job shares) has no record of it."""
+    due = step % config.eval_every_steps == 0 or step == config.num_steps
+    return step > 0 and due and not any(name.startswith("eval/") for name in logged_at(workdir, step))
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str, *, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Trains (or resumes) the run in `workdir` up to `config.num_steps` and returns the final evaluation.
 
-    Raises `Preempted` after checkpointing on SIGTERM and `NonFiniteLossError` on a NaN/inf loss.
-    """
+    Raises `Preempted` after checkpointing on SIGTERM and `NonFiniteLossError` on a NaN/inf loss. At a step that
+    is both, the checkpoint is written before the evaluation, and a SIGTERM seen there stops the run before it
+    evaluates; the restart evaluates that step first. (A SIGTERM that arrives during an evaluation is seen when it
+    ends.)"""
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
@@ -662,7 +671,7 @@ def train_and_evaluate(
             np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))
             if isinstance(samples, Labelled):  # a conditioned run: the classes G was asked for
                 np.save(samples_dir / f"step_{step:08d}_labels.npy", samples.labels)
-        if log:
+        if log:  # last: these records mark the evaluation done (`interrupted_evaluation`)
             scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
             writer.write(step, {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()})
             if sweep:  # the per-seed values too, as lists in metrics.jsonl
@@ -674,6 +683,9 @@ def train_and_evaluate(
             start_step, start_time, last_log = step, time.perf_counter(), (step, time.perf_counter())
             clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
             final, since_log = None, []
+            if interrupted_evaluation(config, step, workdir_path):  # stopped before, or killed during, its evaluation
+                final = run_eval(state, step)
+                echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
             while step < config.num_steps:
                 if sigterm.raised:
                     save(step, state, force=True)
@@ -707,11 +719,13 @@ def train_and_evaluate(
                     eta = (config.num_steps - step) / rate if rate > 0 else math.inf
                     losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
                     echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
+                if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
+                    save(step, state)  # before the evaluation: a kill during a long one loses only the evaluation
                 if step % config.eval_every_steps == 0 or step == config.num_steps:
+                    if sigterm.raised and step < config.num_steps:
+                        continue  # stop now, unevaluated: the restart evaluates this step first
                     final = run_eval(state, step)
                     echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
-                if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
-                    save(step, state)
             elapsed = time.perf_counter() - start_time
             if step > start_step:
                 echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")

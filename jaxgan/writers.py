@@ -77,6 +77,20 @@ def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.n
     return np.asarray(steps)[order], np.asarray(values, dtype=np.float64)[order]
 
 
+def logged_at(workdir: str | os.PathLike, step: int) -> set[str]:
+    """The names of the metrics that `workdir`'s metrics.jsonl records at `step` (none if it has no such file)."""
+    path = pathlib.Path(workdir) / "metrics.jsonl"
+    names = set()
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        try:
+            record = json.loads(line)
+        except ValueError:  # torn by a crash
+            continue
+        if isinstance(record, dict) and record.get("step") == step:
+            names.update(k for k in record if k != "step")
+    return names
+
+
 def metrics_up_to(path: str | os.PathLike, step: int) -> str:
     """The lines of the metrics file `path` of steps up to `step`: what a run resumed (or branched) at `step` keeps.
     A line torn by a crash is dropped."""

@@ -366,6 +366,81 @@ def test_sigterm_latency_is_bounded_with_a_slow_step(tmp_path, monkeypatch):
     assert Checkpointer(tmp_path / "checkpoints").latest_step() == stop.value.step
 
 
+def _eval_records(workdir) -> list[str]:
+    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return [line for line in lines if '"eval/' in line]
+
+
+EVAL_STOP = {"num_steps": 60, "eval_every_steps": 20, "checkpoint_every_steps": 20, "log_every_steps": 20,
+             "steps_per_dispatch": 10}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def eval_stop_reference(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("eval_stop_reference")
+    train_and_evaluate(tiny_config(**EVAL_STOP), str(workdir), echo=lambda _: None)
+    return workdir
+
+
+def test_sigterm_at_an_evaluation_step_stops_before_evaluating_and_the_restart_evaluates_it(
+    tmp_path, monkeypatch, eval_stop_reference
+):
+    import os
+
+    import jaxgan.train as train
+    from jaxgan.train import Preempted
+
+    fast, done = train.make_train_chunk, []
+
+    def chunk_then_sigterm(*args, **kwargs):
+        chunk = fast(*args, **kwargs)
+
+        def run(state, num_steps, hparams=None):
+            done.append(num_steps)
+            if sum(done) == 40:  # the dispatch that ends at the second evaluation
+                os.kill(os.getpid(), signal.SIGTERM)
+            return chunk(state, num_steps, hparams)
+
+        return run
+
+    monkeypatch.setattr(train, "make_train_chunk", chunk_then_sigterm)
+    with pytest.raises(Preempted) as stop:
+        train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
+    assert stop.value.step == 40 == Checkpointer(tmp_path / "checkpoints").latest_step()
+    assert len(_eval_records(tmp_path)) == 1 and not (tmp_path / "samples" / "step_00000040.npy").exists()
+    monkeypatch.setattr(train, "make_train_chunk", fast)
+    lines = []
+    train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lines.append)
+    assert lines[1].startswith("eval      40") and "resuming from the checkpoint at step 40" in lines[0]
+    assert _eval_records(tmp_path) == _eval_records(eval_stop_reference)
+    assert (tmp_path / "eval.json").read_bytes() == (eval_stop_reference / "eval.json").read_bytes()
+
+
+def test_a_crash_during_an_evaluation_keeps_its_steps_checkpoint_and_the_restart_evaluates_it(
+    tmp_path, monkeypatch, eval_stop_reference
+):
+    import jaxgan.train as train
+
+    class Killed(Exception):
+        pass
+
+    write = train.MetricWriter.write
+
+    def killed_at_the_second_evaluation(self, step, metrics):
+        if step == 40 and any(k.startswith("eval/") for k in metrics):
+            raise Killed
+        write(self, step, metrics)
+
+    monkeypatch.setattr(train.MetricWriter, "write", killed_at_the_second_evaluation)
+    with pytest.raises(Killed):
+        train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 40  # written before the evaluation began
+    monkeypatch.setattr(train.MetricWriter, "write", write)
+    train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
+    assert _eval_records(tmp_path) == _eval_records(eval_stop_reference)
+    assert (tmp_path / "eval.json").read_bytes() == (eval_stop_reference / "eval.json").read_bytes()
+
+
 def dirac_config(**overrides):
     config = default_config()
     config.data.name, config.z_dim, config.batch_size = "dirac", 1, 1

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgan import writers
-from jaxgan.writers import MetricWriter, metrics_up_to, read_metric
+from jaxgan.writers import MetricWriter, logged_at, metrics_up_to, read_metric
 
 
 def test_read_metric_returns_one_metrics_series_in_step_order(tmp_path):
@@ -39,6 +39,13 @@ def test_read_metric_gives_a_sweeps_per_seed_lists_as_steps_by_runs(tmp_path):
     steps, values = read_metric(tmp_path, "eval/modes/per_seed")
     np.testing.assert_array_equal(steps, [10, 20])
     np.testing.assert_array_equal(values, [[5, 8], [8, 7]])
+
+
+def test_logged_at_names_the_metrics_of_one_step(tmp_path):
+    assert logged_at(tmp_path, 20) == set()  # no metrics.jsonl yet
+    (tmp_path / "metrics.jsonl").write_text('{"step": 20, "d_loss": 1}\n{"step": 40, "x": 1}\n{"step": 20, "eval/modes": 3}\n{"step": 20, "ev')
+    assert logged_at(tmp_path, 20) == {"d_loss", "eval/modes"}
+    assert logged_at(tmp_path, 30) == set()
 
 
 def test_metrics_up_to_keeps_the_lines_a_resume_at_that_step_keeps(tmp_path):
