@@ -477,6 +477,15 @@ class _SigtermFlag:
     def _handle(self, signum, frame):
         self.raised = True
 
+    def seen_by_any(self) -> bool:
+        """Whether any process of the job has seen SIGTERM. Every process polls this at the same points and takes
+        the same decision: a process that stopped alone would leave the others waiting in a collective."""
+        if jax.process_count() == 1:
+            return self.raised
+        from jax.experimental import multihost_utils
+
+        return bool(np.max(multihost_utils.process_allgather(np.int32(self.raised))))
+
     def __exit__(self, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
@@ -577,11 +586,18 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return data_mesh(n) if n > 1 else None
 
 
-def interrupted_evaluation(config: ml_collections.ConfigDict, step: int, workdir: pathlib.Path) -> bool:
+def is_due(step: int, every: int, config: ml_collections.ConfigDict) -> bool:
+    """Whether a periodic action (every `every` steps, and at the last step) falls on `step`."""
+    return step % every == 0 or step == config.num_steps
+
+
+def evaluation_owed(config: ml_collections.ConfigDict, step: int, workdir: pathlib.Path) -> bool:
     """Whether a run resumed at `step` owes that step's evaluation: it is an evaluation step, and metrics.jsonl
-    (the evaluation's last output, in the workdir that every process of a job shares) has no record of it."""
-    due = step % config.eval_every_steps == 0 or step == config.num_steps
-    return step > 0 and due and not any(name.startswith("eval/") for name in logged_at(workdir, step))
+    (in the workdir that every process of a job shares) has not its record, the evaluation's last output."""
+    return step > 0 and is_due(step, config.eval_every_steps, config) and EVAL_SECONDS not in logged_at(workdir, step)
+
+
+EVAL_SECONDS = "eval/seconds"  # in every evaluation's record, also one that measures nothing (samples only)
 
 
 def train_and_evaluate(
@@ -589,10 +605,11 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
     """Trains (or resumes) the run in `workdir` up to `config.num_steps` and returns the final evaluation.
 
-    Raises `Preempted` after checkpointing on SIGTERM and `NonFiniteLossError` on a NaN/inf loss. At a step that
-    is both, the checkpoint is written before the evaluation, and a SIGTERM seen there stops the run before it
-    evaluates; the restart evaluates that step first. (A SIGTERM that arrives during an evaluation is seen when it
-    ends.)"""
+    Raises `Preempted` after checkpointing on SIGTERM (seen by any process of a job: all stop at the same step) and
+    `NonFiniteLossError` on a NaN/inf loss. At a step with both a checkpoint and an evaluation, the checkpoint is
+    written first. A SIGTERM seen at an evaluation step other than the last stops the run before it evaluates, and
+    the restart evaluates that step first, as it does after a crash during an evaluation. (A SIGTERM that arrives
+    during an evaluation is seen when the evaluation ends.)"""
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
@@ -664,6 +681,7 @@ def train_and_evaluate(
     writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
+        start = time.perf_counter()
         metrics, samples = to_host(evaluate(state, hparams))
         if config.log_eigenvalues:  # a single run: validate refuses them for a sweep
             metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config, rule))
@@ -671,11 +689,12 @@ def train_and_evaluate(
             np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))
             if isinstance(samples, Labelled):  # a conditioned run: the classes G was asked for
                 np.save(samples_dir / f"step_{step:08d}_labels.npy", samples.labels)
-        if log:  # last: these records mark the evaluation done (`interrupted_evaluation`)
+        if log:  # one record, last: it marks the evaluation done (`evaluation_owed`)
             scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
-            writer.write(step, {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()})
-            if sweep:  # the per-seed values too, as lists in metrics.jsonl
-                writer.write(step, {f"eval/{k}/per_seed": v for k, v in scalars.items()})
+            record = {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()}
+            if sweep:  # the per-seed values too, as lists
+                record.update({f"eval/{k}/per_seed": v for k, v in scalars.items()})
+            writer.write(step, {**record, EVAL_SECONDS: time.perf_counter() - start})
         return metrics
 
     try:
@@ -683,11 +702,11 @@ def train_and_evaluate(
             start_step, start_time, last_log = step, time.perf_counter(), (step, time.perf_counter())
             clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
             final, since_log = None, []
-            if interrupted_evaluation(config, step, workdir_path):  # stopped before, or killed during, its evaluation
+            if evaluation_owed(config, step, workdir_path):  # stopped before, or killed during, its evaluation
                 final = run_eval(state, step)
                 echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
             while step < config.num_steps:
-                if sigterm.raised:
+                if sigterm.seen_by_any():
                     save(step, state, force=True)
                     checkpointer.wait()
                     raise Preempted(step)
@@ -709,7 +728,7 @@ def train_and_evaluate(
                         f"last good checkpoint: {'none' if last is None else f'step {last}'}"
                     )
                 step = target
-                if step % config.log_every_steps == 0 or step == config.num_steps:
+                if is_due(step, config.log_every_steps, config):
                     now = time.perf_counter()
                     rate = (step - last_log[0]) / max(now - last_log[1], 1e-9)
                     last_log = (step, now)
@@ -719,10 +738,10 @@ def train_and_evaluate(
                     eta = (config.num_steps - step) / rate if rate > 0 else math.inf
                     losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
                     echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
-                if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
+                if is_due(step, config.checkpoint_every_steps, config):
                     save(step, state)  # before the evaluation: a kill during a long one loses only the evaluation
-                if step % config.eval_every_steps == 0 or step == config.num_steps:
-                    if sigterm.raised and step < config.num_steps:
+                if is_due(step, config.eval_every_steps, config):
+                    if step < config.num_steps and sigterm.seen_by_any():
                         continue  # stop now, unevaluated: the restart evaluates this step first
                     final = run_eval(state, step)
                     echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")

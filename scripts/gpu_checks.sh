@@ -47,6 +47,7 @@ else
   grid=(--config.num_seeds=10 --config.checkpoint_every_steps=100000 --config.steps_per_dispatch=1000)
   notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
 fi
+grid_dir="${grid_dir}_$(printf %s "${GRID_ARGS:-}" | md5sum | cut -c1-8)"  # another lever: another run, not a resume
 total=${GPU_CHECKS_SECONDS:-570}
 left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
 read -r -a grid_args <<< "${GRID_ARGS:-}"
@@ -57,10 +58,10 @@ for part in "${parts[@]}"; do
     continue
   fi
   case "$part" in
-    images) timeout "$(left)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1 ;;
-    zoo) timeout "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1 ;;
+    images) timeout -k 20 "$(left)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1 ;;
+    zoo) timeout -k 20 "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1 ;;
     grid)
-      timeout "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
+      timeout -k 20 "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
         ${grid_args[@]+"${grid_args[@]}"} --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1 ;;
     *) echo "unknown part $part (GPU_CHECKS_PARTS: images, zoo, grid)" >&2; false ;;
   esac

@@ -192,7 +192,7 @@ def jaxgan_modules(width: int = EXPERIMENT["width"], kernel_size: int = EXPERIME
                    embedding: int = EXPERIMENT["embedding"]) -> tuple[nn.Module, nn.Module]:
     """jaxgan's two modules with the arguments jaxgan's registry builds them with for experiments/began_mnist.py
     (jaxgan/models/__init__.py: `_dcgan_generator`, `_autoencoder_discriminator`; strided_conv "auto" is nn.Conv
-    for a first-order rule, and space-to-depth is the same function anyway)."""
+    for a first-order rule on a CPU, and space-to-depth is the same function anyway)."""
     from jaxgan.models.autoencoder import AutoencoderDiscriminator
     from jaxgan.models.dcgan import DCGANGenerator
 

@@ -5,7 +5,8 @@ each run's last samples over the data.
         --references="eval/high_quality_fraction=0.936:PacGAN4 (paper)" --out=docs/figures/runs.png
 
 A sweep's workdir gives one line and one samples panel per run of it ("LABEL seed S", with the swept value where
-there is one). Each line's last values are printed.
+there is one), and one line "LABEL mean" for what it logs only as the runs' mean (the losses). Each line's last
+values are printed.
 """
 
 from __future__ import annotations
@@ -47,13 +48,20 @@ def run_labels(label: str, config) -> list[str]:
     """LABEL for a single run; for a sweep, one label per run in the sweep's order (its seed, and its value)."""
     if num_runs(config) == 1:
         return [label]
-    swept = f" {config.sweep_key}=" if config.sweep_key else None
-    return [f"{label} seed {run.seed}" + (f"{swept}{get_by_path(run, config.sweep_key)}" if swept else "") for run in run_configs(config)]
+    key = config.sweep_key
+    runs = run_configs(config)
+    return [f"{label} seed {run.seed}" + (f" {key}={get_by_path(run, key)}" if key else "") for run in runs]
 
 
-def metric_name(metric: str, config) -> str:
-    """The name under which a run logs `metric`: a sweep logs every run's value as the list METRIC/per_seed."""
-    return metric if num_runs(config) == 1 else f"{metric}/per_seed"
+def sweep_curves(label: str, workdir: pathlib.Path, config, metrics: list[str]) -> list[tuple[str, dict]]:
+    """(label, {metric: (steps, values)}) per run of a sweep, from its METRIC/per_seed lists (the evaluations); a
+    metric logged only as the runs' mean (the losses) is one more line, "LABEL mean"."""
+    labels = run_labels(label, config)
+    per_run = {m: s for m in metrics if len((s := read_metric(workdir, f"{m}/per_seed"))[0])}
+    means = {m: s for m in metrics if m not in per_run and len((s := read_metric(workdir, m))[0])}
+    curves = [(run, {m: (steps, values[:, i]) for m, (steps, values) in per_run.items()})
+              for i, run in enumerate(labels)]  # fmt: skip
+    return [c for c in curves if c[1]] + ([(f"{label} mean", means)] if means else [])
 
 
 def main(argv: list[str]) -> None:
@@ -77,12 +85,14 @@ def main(argv: list[str]) -> None:
         if not (workdir / "metrics.jsonl").is_file():
             raise app.UsageError(f"--runs: {workdir} has no metrics.jsonl; give the workdir of a jaxgan run")
         config = saved_config(workdir, "--runs")
-        labels = run_labels(label, config)
-        found = {m: s for m in _METRICS.value if len((s := read_metric(workdir, metric_name(m, config)))[0])}
-        if not found:
+        sweep = num_runs(config) > 1
+        if sweep:
+            found = sweep_curves(label, workdir, config, _METRICS.value)
+        else:
+            found = [(label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])})]
+        if not any(series for _, series in found):
             raise app.UsageError(f"--runs: {workdir} logged none of {', '.join(_METRICS.value)} (--metrics)")
-        for i, run_label in enumerate(labels):
-            curves.append((run_label, {m: (steps, values[:, i] if len(labels) > 1 else values) for m, (steps, values) in found.items()}))
+        curves += found
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
             if mixture_data not in (None, config.data.to_dict()):
@@ -90,13 +100,14 @@ def main(argv: list[str]) -> None:
             mixture_data = config.data.to_dict()
             mixture = make_mixture(config.data.name, config.data.num_modes, config.data.scale, config.data.std)
             last = max(snapshots)
-            runs_samples = snapshots[last] if len(labels) > 1 else snapshots[last][None]
-            finals += [(f"{run_label}\nstep {last}", samples) for run_label, samples in zip(labels, runs_samples)]
+            runs_samples = snapshots[last] if sweep else snapshots[last][None]
+            finals += [(f"{run}\nstep {last}", samples) for run, samples in zip(run_labels(label, config), runs_samples)]
     missing = [m for m in _METRICS.value if not any(m in found for _, found in curves)]
     if missing:
         raise app.UsageError(f"--metrics: {', '.join(missing)} logged by none of the runs")
     for label, series in curves:
-        print(f"{label}: " + "  ".join(f"{m.removeprefix('eval/')} {v[-1]:.4g} at {s[-1]}" for m, (s, v) in series.items()))
+        last = (f"{m.removeprefix('eval/')} {values[-1]:.4g} at {steps[-1]}" for m, (steps, values) in series.items())
+        print(f"{label}: {'  '.join(last)}")
     data = None if mixture is None else np.asarray(mixture.sample(jax.random.key(0), 2500))
     plotting.plot_run_curves(_OUT.value, curves, _METRICS.value, references, finals,
                              None if mixture is None else mixture.means, data, _TITLE.value)

@@ -178,3 +178,25 @@ def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path, run):
     for x, y in zip(state_leaves(job_state), state_leaves(whole_state)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
     assert_bitwise_equal(resumed_state, whole_state)
+
+
+def test_a_sigterm_to_one_process_of_a_job_stops_every_process_at_the_same_step(tmp_path):
+    """Preemption may reach one process of a job first: every process stops at the same step (one that stopped
+    alone would leave the other waiting in a collective), and the checkpoint there is the job's latest."""
+    import signal
+
+    from jaxgan.checkpoint import Checkpointer
+    from test_train import _wait_for_checkpoint
+
+    port = _free_port()
+    args = [*RING_RUN, "--config.num_steps=100000", "--config.max_dispatch_seconds=0.5", f"--workdir={tmp_path}",
+            f"--coordinator_address=localhost:{port}", "--num_processes=2"]  # fmt: skip
+    job = [_main([*args, f"--process_id={i}"], devices=2, wait=False) for i in range(2)]
+    _wait_for_checkpoint(tmp_path, job[0], timeout=300)
+    job[1].send_signal(signal.SIGTERM)
+    steps = []
+    for proc in job:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        steps.append(int(out.split("checkpoint written at step ")[1].split(";")[0]))
+    assert steps[0] == steps[1] == Checkpointer(tmp_path / "checkpoints").latest_step() > 0

@@ -57,6 +57,13 @@ def test_a_sweep_is_drawn_as_one_line_and_one_samples_panel_per_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[:2] == ["sweep seed 3: modes 8 at 20", "sweep seed 4: modes 7 at 20"]
     assert (tmp_path / "runs.png").stat().st_size > 0
+    # A metric that a sweep logs only as the runs' mean (a loss) is one line, and beside the per-run ones.
+    result = subprocess.run(args[:-1] + ["--metrics=eval/modes,d_loss"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        "sweep seed 3: modes 8 at 20", "sweep seed 4: modes 7 at 20", "sweep mean: d_loss 1 at 20"
+    ]  # fmt: skip
+    assert (tmp_path / "runs.png").stat().st_size > 0
 
 
 def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_line(tmp_path):

@@ -15,7 +15,9 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
-from jaxgan.train import NonFiniteLossError, _first_nonfinite, build_game, init_state, next_boundary, train_and_evaluate
+from jaxgan.train import (
+    EVAL_SECONDS, NonFiniteLossError, _first_nonfinite, build_game, init_state, next_boundary, train_and_evaluate
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -64,6 +66,12 @@ def state_leaves(state) -> list:
     return jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
 
 
+def without_wall_clock(workdir) -> list[dict]:
+    """The records of a run's metrics.jsonl without the timings (steps/s, seconds of an evaluation)."""
+    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_sec", EVAL_SECONDS)} for line in lines]
+
+
 def assert_bitwise_equal(a, b):
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(state_leaves(a), state_leaves(b)):
@@ -109,8 +117,7 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     train_and_evaluate(tiny_config(), str(split), echo=lambda _: None)
     assert_bitwise_equal(restore_final(straight, tiny_config())[0], restore_final(split, tiny_config())[0])
     assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if k != "steps_per_sec"} for l in p.read_text().splitlines()]  # noqa: E731, E741
-    assert strip(straight / "metrics.jsonl") == strip(split / "metrics.jsonl")
+    assert without_wall_clock(straight) == without_wall_clock(split)
 
 
 def test_non_finite_loss_stops_with_the_step(tmp_path):
@@ -366,20 +373,21 @@ def test_sigterm_latency_is_bounded_with_a_slow_step(tmp_path, monkeypatch):
     assert Checkpointer(tmp_path / "checkpoints").latest_step() == stop.value.step
 
 
-def _eval_records(workdir) -> list[str]:
-    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
-    return [line for line in lines if '"eval/' in line]
+def _eval_records(workdir) -> list[dict]:
+    return [record for record in without_wall_clock(workdir) if any(k.startswith("eval/") for k in record)]
 
 
 EVAL_STOP = {"num_steps": 60, "eval_every_steps": 20, "checkpoint_every_steps": 20, "log_every_steps": 20,
              "steps_per_dispatch": 10}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def eval_stop_reference(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 2], ids=["run", "sweep"])
+def eval_stop_reference(request, tmp_path_factory):
+    """(config, workdir) of an uninterrupted run of EVAL_STOP, and of a 2-seed sweep."""
+    config = tiny_config(**EVAL_STOP, num_seeds=request.param)
     workdir = tmp_path_factory.mktemp("eval_stop_reference")
-    train_and_evaluate(tiny_config(**EVAL_STOP), str(workdir), echo=lambda _: None)
-    return workdir
+    train_and_evaluate(config, str(workdir), echo=lambda _: None)
+    return config, workdir
 
 
 def test_sigterm_at_an_evaluation_step_stops_before_evaluating_and_the_restart_evaluates_it(
@@ -390,6 +398,7 @@ def test_sigterm_at_an_evaluation_step_stops_before_evaluating_and_the_restart_e
     import jaxgan.train as train
     from jaxgan.train import Preempted
 
+    config, reference = eval_stop_reference
     fast, done = train.make_train_chunk, []
 
     def chunk_then_sigterm(*args, **kwargs):
@@ -405,40 +414,57 @@ def test_sigterm_at_an_evaluation_step_stops_before_evaluating_and_the_restart_e
 
     monkeypatch.setattr(train, "make_train_chunk", chunk_then_sigterm)
     with pytest.raises(Preempted) as stop:
-        train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
+        train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
     assert stop.value.step == 40 == Checkpointer(tmp_path / "checkpoints").latest_step()
+    assert ("eval/modes/per_seed" in _eval_records(reference)[0]) == (config.num_seeds > 1)  # one record a step
     assert len(_eval_records(tmp_path)) == 1 and not (tmp_path / "samples" / "step_00000040.npy").exists()
     monkeypatch.setattr(train, "make_train_chunk", fast)
     lines = []
-    train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lines.append)
+    train_and_evaluate(config, str(tmp_path), echo=lines.append)
     assert lines[1].startswith("eval      40") and "resuming from the checkpoint at step 40" in lines[0]
-    assert _eval_records(tmp_path) == _eval_records(eval_stop_reference)
-    assert (tmp_path / "eval.json").read_bytes() == (eval_stop_reference / "eval.json").read_bytes()
+    assert _eval_records(tmp_path) == _eval_records(reference)
+    assert (tmp_path / "eval.json").read_bytes() == (reference / "eval.json").read_bytes()
 
 
+@pytest.mark.parametrize("killed_at", [40, 60])  # an evaluation within the run, and the last
 def test_a_crash_during_an_evaluation_keeps_its_steps_checkpoint_and_the_restart_evaluates_it(
-    tmp_path, monkeypatch, eval_stop_reference
+    tmp_path, monkeypatch, eval_stop_reference, killed_at
 ):
     import jaxgan.train as train
+
+    config, reference = eval_stop_reference
 
     class Killed(Exception):
         pass
 
     write = train.MetricWriter.write
 
-    def killed_at_the_second_evaluation(self, step, metrics):
-        if step == 40 and any(k.startswith("eval/") for k in metrics):
+    def killed_in_an_evaluation(self, step, metrics):
+        if step == killed_at and EVAL_SECONDS in metrics:
             raise Killed
         write(self, step, metrics)
 
-    monkeypatch.setattr(train.MetricWriter, "write", killed_at_the_second_evaluation)
+    monkeypatch.setattr(train.MetricWriter, "write", killed_in_an_evaluation)
     with pytest.raises(Killed):
-        train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
-    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 40  # written before the evaluation began
+        train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == killed_at  # written before the evaluation began
+    assert not (tmp_path / "eval.json").exists()
     monkeypatch.setattr(train.MetricWriter, "write", write)
-    train_and_evaluate(tiny_config(**EVAL_STOP), str(tmp_path), echo=lambda _: None)
-    assert _eval_records(tmp_path) == _eval_records(eval_stop_reference)
-    assert (tmp_path / "eval.json").read_bytes() == (eval_stop_reference / "eval.json").read_bytes()
+    train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert _eval_records(tmp_path) == _eval_records(reference)
+    assert (tmp_path / "eval.json").read_bytes() == (reference / "eval.json").read_bytes()
+
+
+def test_an_evaluation_is_owed_at_an_evaluation_step_without_its_record(tmp_path):
+    from jaxgan.train import evaluation_owed
+
+    config = tiny_config(**EVAL_STOP)
+    (tmp_path / "metrics.jsonl").write_text(
+        f'{{"step": 20, "d_loss": 1.0}}\n{{"step": 20, "{EVAL_SECONDS}": 0.1}}\n{{"step": 40, "d_loss": 1.0}}\n'
+    )  # an evaluation that measures nothing (samples only) still has its record
+    assert not evaluation_owed(config, 20, tmp_path)
+    assert evaluation_owed(config, 40, tmp_path) and evaluation_owed(config, 60, tmp_path)
+    assert not evaluation_owed(config, 30, tmp_path) and not evaluation_owed(config, 0, tmp_path)
 
 
 def dirac_config(**overrides):
