@@ -593,8 +593,14 @@ def is_due(step: int, every: int, config: ml_collections.ConfigDict) -> bool:
 
 def evaluation_owed(config: ml_collections.ConfigDict, step: int, workdir: pathlib.Path) -> bool:
     """Whether a run resumed at `step` owes that step's evaluation: it is an evaluation step, and metrics.jsonl
-    (in the workdir that every process of a job shares) has not its record, the evaluation's last output."""
-    return step > 0 and is_due(step, config.eval_every_steps, config) and EVAL_SECONDS not in logged_at(workdir, step)
+    has not its record, the evaluation's last output. Process 0 of a job reads it and decides for all (the others
+    could read it after process 0 wrote the record)."""
+    owed = step > 0 and is_due(step, config.eval_every_steps, config) and EVAL_SECONDS not in logged_at(workdir, step)
+    if jax.process_count() == 1:
+        return owed
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(owed)))
 
 
 EVAL_SECONDS = "eval/seconds"  # in every evaluation's record, also one that measures nothing (samples only)

@@ -65,12 +65,8 @@ def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.n
     periods' metrics) and lines torn by a crash are skipped. A sweep's `NAME/per_seed` lists give values of shape
     [steps, runs]."""
     steps, values = [], []
-    for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get(name), (int, float, list)):
+    for record in _records(pathlib.Path(workdir) / "metrics.jsonl"):
+        if isinstance(record.get(name), (int, float, list)):
             steps.append(record["step"])
             values.append(record[name])
     order = np.argsort(steps, kind="stable")
@@ -80,15 +76,19 @@ def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.n
 def logged_at(workdir: str | os.PathLike, step: int) -> set[str]:
     """The names of the metrics that `workdir`'s metrics.jsonl records at `step` (none if it has no such file)."""
     path = pathlib.Path(workdir) / "metrics.jsonl"
-    names = set()
-    for line in path.read_text().splitlines() if path.is_file() else ():
+    records = _records(path) if path.is_file() else ()
+    return {name for record in records if record.get("step") == step for name in record if name != "step"}
+
+
+def _records(path: pathlib.Path):
+    """The records of a metrics file, without the lines torn by a crash."""
+    for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
-        except ValueError:  # torn by a crash
+        except ValueError:
             continue
-        if isinstance(record, dict) and record.get("step") == step:
-            names.update(k for k in record if k != "step")
-    return names
+        if isinstance(record, dict):
+            yield record
 
 
 def metrics_up_to(path: str | os.PathLike, step: int) -> str:
