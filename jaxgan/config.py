@@ -21,7 +21,7 @@ from jaxgan.conditioning import CONDITIONINGS
 from jaxgan.data import DATASETS, registry_name
 from jaxgan.losses import ENERGY_LOSSES, LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
-from jaxgan.models import DISCRIMINATORS, GENERATORS
+from jaxgan.models import DISCRIMINATORS, GENERATORS, VECTOR_DISCRIMINATORS
 from jaxgan.models.lapgan import COARSE_MODELS
 from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS
 from jaxgan.registry import did_you_mean
@@ -52,7 +52,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.unroll_steps = 10
     config.unroll_same_batch = True  # the paper's choice: one minibatch for all K steps
     config.unroll_stop_gradient = False  # True: first-order ablation, no backprop through the unroll
-    config.unroll_remat = True  # rematerialise unrolled steps: memory flat in K
+    # Rematerialise the K unrolled steps in G's backward pass: "on" (memory flat in K), "off", or "auto": on for
+    # MLP players; for convolutional ones off, and the K steps traced out (no XLA loop): `updates.unroll_form`.
+    config.unroll_remat = "auto"
     # eps_root of D's Adam, √(v̂ + eps_root) + eps, in a rule that differentiates through D's optimizer (unrolled,
     # K > 0, not stop_gradient): d√v/dv is infinite at v = 0. Every other Adam uses its player's own eps_root.
     # BUILD_NOTES.md ("Ring of 8 at the paper's learning rate") has the measurements behind the value.
@@ -250,8 +252,8 @@ def differing_settings(
     (as written to a config.json) and `config`. A key only one side has counts as its default value there: a config
     written before a setting existed ran with that setting's default, so it matches a config that keeps the default
     and differs from one that changes it."""
-    now = _as_json(flatten(config))
-    before = _as_json(flatten(ml_collections.ConfigDict(saved)))
+    now = _resolved(_as_json(flatten(config)))
+    before = _resolved(_as_json(flatten(ml_collections.ConfigDict(saved))))
     default = _as_json(flatten(default_config()))
     missing = _Missing()
     values = {
@@ -269,12 +271,29 @@ class _Missing:
         return "(no such setting now)"
 
 
+def _in_current_spelling(values: dict[str, Any]) -> dict[str, Any]:
+    """A flattened saved config with the values an older jaxgan wrote in today's spelling: `unroll_remat` was a
+    bool before "auto" existed (True/False: today's "on"/"off", the same program)."""
+    remat = values.get("unroll_remat")
+    return {**values, "unroll_remat": "on" if remat else "off"} if isinstance(remat, bool) else values
+
+
+def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+    """A flattened config with an "auto" that resolves to an explicit setting replaced by it, so that configs that
+    run the same program compare equal: `unroll_remat` "auto" with MLP players is "on" (`updates.unroll_form`)."""
+    values = _in_current_spelling(values)
+    if values.get("unroll_remat") == "auto" and values.get("discriminator.name") in VECTOR_DISCRIMINATORS:
+        return {**values, "unroll_remat": "on"}
+    return values
+
+
 def config_from_saved(saved: dict[str, Any]) -> ml_collections.ConfigDict:
-    """The config a run's config.json was written from: the default config with the saved values, the lists that
-    JSON made of tuples made tuples again; keys it does not have keep their defaults (an older jaxgan)."""
+    """The config a run's config.json was written from: the default config with the saved values (in today's
+    spelling), the lists that JSON made of tuples made tuples again; keys it does not have keep their defaults (an
+    older jaxgan)."""
     config = default_config()
     reference = flatten(config)
-    for key, value in flatten(ml_collections.ConfigDict(saved)).items():
+    for key, value in _in_current_spelling(flatten(ml_collections.ConfigDict(saved))).items():
         if key not in reference:
             raise ConfigError(f"--config.{key}: unknown config key in a saved config{did_you_mean(key, reference, prefix='--config.')}")
         set_by_path(config, key, tuple(value) if isinstance(reference[key], tuple) else value)
@@ -355,6 +374,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "discriminator.energy": ("mse", "l1"),
     "discriminator.autoencoder_activation": ("leaky_relu", "elu"),
     "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),
+    "unroll_remat": ("auto", "on", "off"),
     "generator.coarse_model": COARSE_MODELS,
     "discriminator.coarse_model": COARSE_MODELS,
     "d_optimizer.name": OPTIMIZERS,

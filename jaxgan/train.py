@@ -48,7 +48,7 @@ from jaxgan.plotting import load_snapshots, sample_step
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
-from jaxgan.writers import MetricWriter, format_duration, logged_at, write_text_atomic
+from jaxgan.writers import EVAL_SECONDS, MetricWriter, format_duration, logged_at, write_text_atomic
 
 
 class NonFiniteLossError(RuntimeError):
@@ -603,7 +603,6 @@ def evaluation_owed(config: ml_collections.ConfigDict, step: int, workdir: pathl
     return bool(multihost_utils.broadcast_one_to_all(np.int32(owed)))
 
 
-EVAL_SECONDS = "eval/seconds"  # in every evaluation's record, also one that measures nothing (samples only)
 
 
 def train_and_evaluate(

@@ -17,6 +17,11 @@ import numpy as np
 from tensorboardX import SummaryWriter
 
 
+EVAL_SECONDS = "eval/seconds"  # in every evaluation's record, also one that measures nothing (samples only)
+# The timings in a record: everything else is computed, and two runs of one computation log it bitwise alike.
+WALL_CLOCK = ("steps_per_sec", EVAL_SECONDS)
+
+
 def _to_builtin(value):
     value = np.asarray(value)
     return value.item() if value.ndim == 0 else value.tolist()
@@ -78,6 +83,14 @@ def logged_at(workdir: str | os.PathLike, step: int) -> set[str]:
     path = pathlib.Path(workdir) / "metrics.jsonl"
     records = _records(path) if path.is_file() else ()
     return {name for record in records if record.get("step") == step for name in record if name != "step"}
+
+
+def records_without_wall_clock(workdir: str | os.PathLike) -> list[dict]:
+    """The records of `workdir`'s metrics.jsonl in file order, without their timings (`WALL_CLOCK`)."""
+    return [
+        {k: v for k, v in record.items() if k not in WALL_CLOCK}
+        for record in _records(pathlib.Path(workdir) / "metrics.jsonl")
+    ]
 
 
 def _records(path: pathlib.Path):

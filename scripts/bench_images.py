@@ -7,8 +7,9 @@ hand-written step of the same math.
 With the defaults it took 9 min 45 s on a 2-core CPU shared with other jobs (load average 7–12), two thirds of it
 in the unrolled rule (about 90 s of compile + warm-up per contender, 30–60 s per step there); `--only=simultaneous,
 classifier,inception` takes about 3 minutes. On a GPU use `--steps=200 --repeats=5`: a scan of a few steps takes
-milliseconds there. `--nounroll_remat` times the framework's unrolled rule without rematerialisation (the
-hand-written step never rematerialises), which separates remat's cost from the framework's.
+milliseconds there. `--unroll_remat=on` times the framework's unrolled rule with rematerialisation and its K
+steps in an XLA loop where "auto" (the config's default) has neither for these convolutional players, as the
+hand-written step; that separates their cost from the framework's.
 
 It prints one JSON object per measurement; every line has `what`, `rule`, `impl`, `images_per_sec` (best of
 `--repeats`), `median_images_per_sec`, `steps_per_sec` (best), `batch`, `steps`, `device` and `jax`:
@@ -16,7 +17,8 @@ It prints one JSON object per measurement; every line has `what`, `rule`, `impl`
   what="dcgan28_train": one update step of experiments/dcgan_mnist.py's model and optimizer (mnist_5k 28×28×1,
     base_width 32, batch 128, z 100, Adam 2e-4 β1 0.5, non-saturating loss, train-mode batch norm whose running
     statistics are carried in the state) with `rule` "simultaneous" or "unrolled" (K = `--unroll_steps`, the
-    paper's same-batch unroll; the framework rematerialises it as the runner does), followed by the form of D's
+    paper's same-batch unroll, in the form the runner gives it: "remat" or "no remat", its K steps "traced" or in
+    an "XLA loop"; `--unroll_remat`), followed by the form of D's
     strided convolutions that both contenders use ("D space_to_depth" or "D conv": `--strided_conv`, by default
     the runner's choice on this backend). `steps` update steps are run
     as the runner runs them (on a CPU: the compiled step called from Python with its inner loops traced out, since
@@ -32,10 +34,11 @@ It prints one JSON object per measurement; every line has `what`, `rule`, `impl`
       all_steps_loss_max_abs_diff: the same over all `steps` steps of the warm-up call (the updates as well);
       params_max_abs_diff: max |Δ| over both players' parameters and batch statistics after those steps. Adam's
         first step moves each parameter by lr·g/(|g| + eps), so where |g| is near eps (1e-8) float rounding of
-        the gradient moves it by a fraction of lr (2e-4): the unrolled rule's second-order gradient, summed in
-        another order by the framework's scan (with or without remat) than by the Python loop, gives 2e-5–3e-5 on
-        3 of G's 347,073 parameters, with equal losses and D identical (a deliberately wrong G loss in the
-        hand-written step gives a loss difference of 1.5 and a parameter difference of 4e-4 = 2 lr);
+        the gradient moves it by a fraction of lr (2e-4): with `--unroll_remat=on` the unrolled rule's
+        second-order gradient, summed in another order by the framework's remat (and XLA loop) than by the
+        Python loop, gives 2e-5–3e-5 on 3 of G's 347,073 parameters, with equal losses and D identical (a
+        deliberately wrong G loss in the hand-written step gives a loss difference of 1.5 and a parameter
+        difference of 4e-4 = 2 lr); in the default form they agreed exactly on the CPU (0.0);
       jaxgan_over_hand_written: median over rounds of the ratio of the two steps/s; the contenders are timed
         round-robin (the order reversed every other round), so the machine's drift cancels in each round's ratio.
   what="classifier_features": `--feature_images` images through the digit classifier's penultimate layer
@@ -77,7 +80,7 @@ from jaxgan.models import strided_conv_as_space_to_depth
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, init_state, make_train_chunk, uses_host_loop
-from jaxgan.updates import make_update_rule
+from jaxgan.updates import make_update_rule, unroll_form
 from scripts.notes import ROOT, load_experiment, replace_block, run_script, timed_rounds
 
 PARTS = ("simultaneous", "unrolled", "classifier", "inception")
@@ -86,8 +89,8 @@ _STEPS = flags.DEFINE_integer("steps", 1, "Update steps fused in one lax.scan pe
 _REPEATS = flags.DEFINE_integer("repeats", 2, "Timed calls (rounds) per measurement; best and median reported.")
 _ONLY = flags.DEFINE_list("only", list(PARTS), f"Measurements to run, a subset of {','.join(PARTS)}.")
 _UNROLL_STEPS = flags.DEFINE_integer("unroll_steps", 5, "K of the unrolled rule.")
-_UNROLL_REMAT = flags.DEFINE_boolean(
-    "unroll_remat", True, "The framework's unrolled rule rematerialises its unroll (the config's default)."
+_UNROLL_REMAT = flags.DEFINE_enum(
+    "unroll_remat", "auto", ["auto", "on", "off"], "The framework's unrolled rule's config.unroll_remat."
 )
 _STRIDED_CONV = flags.DEFINE_enum(
     "strided_conv", "auto", ["auto", "space_to_depth", "conv"],
@@ -282,7 +285,9 @@ def measure_train(rule: str) -> list[dict]:
     ratio = seconds["hand_written"] / seconds["jaxgan"]  # per-round steps/s of jaxgan over hand-written
     rule_name = rule
     if unroll_steps is not None:
-        rule_name = f"unrolled (K={unroll_steps}{'' if config.unroll_remat else ', no remat'})"
+        remat, traced = unroll_form(config)
+        form = ", ".join(["remat" if remat else "no remat", "traced" if traced or host_loop else "XLA loop"])
+        rule_name = f"unrolled (K={unroll_steps}, {form})"
     d_conv = "space_to_depth" if strided_conv_as_space_to_depth(config.discriminator.strided_conv, config) else "conv"
     rule_name += f", D {d_conv}"
     rows = []

@@ -3,9 +3,11 @@
 #
 #   bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]
 #
-# Parts, run in the order of GPU_CHECKS_PARTS (default "images,zoo,grid"):
+# Parts, run in the order of GPU_CHECKS_PARTS (default "images,repeat,zoo,grid"):
 #   images: bench_images.py, the DCGAN-28 simultaneous and unrolled steps against the hand-written ones, and the FID
 #     feature extractors (the image benchmark);
+#   repeat: whether a GPU repeats a run bitwise: the grid's setting (2 seeds) and dcgan_mnist, each run twice the
+#     same way and once stopped at a checkpoint and resumed, compared by scripts/same_runs.py (exit 1: they differ);
 #   zoo: bench_zoo.py, images/s of every image system's train step and sampling at batch 64, and the cost of SN,
 #     self-attention and R1 relative to the plain step (the zoo's benchmark);
 #   grid: experiments/grid25_pacgan_b200.py over 10 seeds as one vmapped program (about 4 min on an H200), with
@@ -40,18 +42,38 @@ if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100
         --config.checkpoint_every_steps=20)
   notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke
+  repeat_grid=(40 20 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=20
+               --config.log_every_steps=10 --config.eval_num_samples=100)
+  repeat_dcgan=(4 2 --config=experiments/dcgan_mnist.py --config.eval_every_steps=2 --config.log_every_steps=1
+                --config.eval_num_samples=100)
 else
   zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --inception_images=256 --inception_batch=64)
   # Fewer checkpoints than the experiment's (each holds 10 seeds' Adam states); neither they nor the dispatch
   # length change the training.
   grid=(--config.num_seeds=10 --config.checkpoint_every_steps=100000 --config.steps_per_dispatch=1000)
   notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
+  # steps, the step where the third run stops, the command line
+  repeat_grid=(10000 5000 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=5000)
+  repeat_dcgan=(400 200 --config=experiments/dcgan_mnist.py --config.eval_every_steps=200)
 fi
+# repeat_runs DIR STEPS STOP ARGS...: two runs of ARGS for STEPS steps, and one stopped at STOP (a logging step) and
+# resumed; then whether all three logged and evaluated the same numbers.
+repeat_runs() {
+  local dir=$1 steps=$2 stop=$3
+  shift 3
+  rm -rf "$dir"
+  python3 -m jaxgan.main "$@" --config.num_steps="$steps" --workdir="$dir/a" \
+    && python3 -m jaxgan.main "$@" --config.num_steps="$steps" --workdir="$dir/b" \
+    && python3 -m jaxgan.main "$@" --config.num_steps="$stop" --config.checkpoint_every_steps="$stop" --workdir="$dir/c" \
+    && python3 -m jaxgan.main "$@" --config.num_steps="$steps" --config.checkpoint_every_steps="$stop" --workdir="$dir/c" \
+    && python3 scripts/same_runs.py --runs="$dir/a,$dir/b,$dir/c"
+}
+export -f repeat_runs
 grid_dir="${grid_dir}_$(printf %s "${GRID_ARGS:-}" | md5sum | cut -c1-8)"  # another lever: another run, not a resume
 total=${GPU_CHECKS_SECONDS:-570}
 left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
 read -r -a grid_args <<< "${GRID_ARGS:-}"
-IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,zoo,grid}"
+IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,repeat,zoo,grid}"
 for part in "${parts[@]}"; do
   if [ "$(left)" -lt 30 ]; then
     echo "$part: not run, $(left)s left" | tee -a "$out/exits.txt"
@@ -60,10 +82,14 @@ for part in "${parts[@]}"; do
   case "$part" in
     images) timeout -k 20 "$(left)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1 ;;
     zoo) timeout -k 20 "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1 ;;
+    repeat)
+      { timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/grid "${repeat_grid[@]}" \
+          && timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/dcgan "${repeat_dcgan[@]}"
+      } > "$out/repeat.log" 2>&1 ;;
     grid)
       timeout -k 20 "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
         ${grid_args[@]+"${grid_args[@]}"} --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1 ;;
-    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, zoo, grid)" >&2; false ;;
+    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, repeat, zoo, grid)" >&2; false ;;
   esac
   echo "$part: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
   if [ "$part" = grid ]; then

@@ -15,6 +15,7 @@ from jaxgan.checkpoint import Checkpointer
 from jaxgan.config import default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
+from jaxgan.writers import records_without_wall_clock
 from jaxgan.train import (
     EVAL_SECONDS, NonFiniteLossError, _first_nonfinite, build_game, init_state, next_boundary, train_and_evaluate
 )
@@ -66,12 +67,6 @@ def state_leaves(state) -> list:
     return jax.tree.leaves(state.replace(key=jax.random.key_data(state.key)))
 
 
-def without_wall_clock(workdir) -> list[dict]:
-    """The records of a run's metrics.jsonl without the timings (steps/s, seconds of an evaluation)."""
-    lines = (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_sec", EVAL_SECONDS)} for line in lines]
-
-
 def assert_bitwise_equal(a, b):
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(state_leaves(a), state_leaves(b)):
@@ -117,7 +112,7 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     train_and_evaluate(tiny_config(), str(split), echo=lambda _: None)
     assert_bitwise_equal(restore_final(straight, tiny_config())[0], restore_final(split, tiny_config())[0])
     assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
-    assert without_wall_clock(straight) == without_wall_clock(split)
+    assert records_without_wall_clock(straight) == records_without_wall_clock(split)
 
 
 def test_non_finite_loss_stops_with_the_step(tmp_path):
@@ -374,7 +369,7 @@ def test_sigterm_latency_is_bounded_with_a_slow_step(tmp_path, monkeypatch):
 
 
 def _eval_records(workdir) -> list[dict]:
-    return [record for record in without_wall_clock(workdir) if any(k.startswith("eval/") for k in record)]
+    return [record for record in records_without_wall_clock(workdir) if any(k.startswith("eval/") for k in record)]
 
 
 EVAL_STOP = {"num_steps": 60, "eval_every_steps": 20, "checkpoint_every_steps": 20, "log_every_steps": 20,

@@ -497,3 +497,47 @@ def test_unroll_eps_root_keeps_the_gradient_finite_where_a_d_gradient_is_exactly
         smaller = generator_grad(unrolled_step(smaller_game, 3), state, {"real": real})
         other = np.concatenate([np.ravel(x) for x in jax.tree.leaves(smaller)])
         assert np.linalg.norm(leaves - other) < 1e-4 * np.linalg.norm(other)
+
+
+def _primitive_names(jaxpr) -> set[str]:
+    """Names of the primitives of a jaxpr, nested jaxprs (jit, remat, scan bodies) included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (list, tuple)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    names |= _primitive_names(inner)
+    return names
+
+
+@pytest.mark.parametrize(
+    "experiment, setting, remat, loop",
+    [
+        ("ring8", "auto", True, True),  # MLP players: remat, the K steps in an XLA loop (memory flat in K)
+        ("ring8", "off", False, True),
+        ("dcgan_digits", "auto", False, False),  # convolutional players: neither, on every backend
+        ("dcgan_digits", "on", True, True),  # the form before "auto": an XLA loop unless the runner traces it
+        ("dcgan_digits", "off", False, True),
+    ],
+)
+def test_unroll_remat_auto_rematerialises_mlp_players_only(experiment, setting, remat, loop):
+    """The compiled unrolled step has remat (a checkpoint primitive) and an XLA loop (a `scan`) exactly where
+    `config.unroll_remat` and the players say (`updates.unroll_form`)."""
+    from jaxgan.tasks import make_task
+    from jaxgan.train import init_state
+    from scripts.notes import load_experiment
+
+    config = load_experiment(experiment)
+    config.update_rule, config.unroll_steps, config.unroll_remat = "unrolled", 3, setting
+    if experiment == "dcgan_digits":
+        config.generator.base_width = config.discriminator.base_width = 8
+        config.batch_size, config.z_dim = 8, 4
+    task = make_task(config)
+    rule = make_update_rule(build_game(config, task), config)
+    state = init_state(config, rule, task)
+    real = jnp.zeros((rule.num_real_batches, config.batch_size, *task.data.shape))
+    names = _primitive_names(jax.make_jaxpr(rule.step)(state, {"real": real}).jaxpr)
+    assert bool(names & {"checkpoint", "remat2"}) is remat, sorted(names)  # the remat primitive's names across jax
+    assert ("scan" in names) is loop, sorted(names)

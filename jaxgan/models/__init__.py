@@ -125,6 +125,8 @@ DISCRIMINATORS.register(
     _needs(1, "discriminator", lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, s.weight_init, s.maxout_pieces, _dtype(config))),
 )
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
+# The discriminators on vectors; every other one is convolutional (`updates.unroll_form` treats them differently).
+VECTOR_DISCRIMINATORS = ("mlp", "linear")
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
 # hidden_dense > 0: a fully connected layer of that width after D's trunk / before G's projection (InfoGAN's nets)
 _DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
@@ -356,6 +358,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator", "VECTOR_DISCRIMINATORS",
     "Player", "build_players", "linen_player",
 ]  # fmt: skip
