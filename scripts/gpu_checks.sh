@@ -10,6 +10,9 @@
 #     same way and once stopped at a checkpoint and resumed, compared by scripts/same_runs.py (exit 1: they differ);
 #   zoo: bench_zoo.py, images/s of every image system's train step and sampling at batch 64, and the cost of SN,
 #     self-attention and R1 relative to the plain step (the zoo's benchmark);
+#   resnets: why the SNGAN ResNets trail DCGAN on mnist_5k at 1500 steps (BUILD_NOTES.md): dcgan_mnist, sngan_mnist
+#     and sngan_mnist with its paper's ResNet optimizer (five D steps per G step, Adam β1 0, β2 0.9), each for
+#     10000 steps, evaluated every 2500; the workdirs but the checkpoints come back as resnets.tar.gz;
 #   grid: experiments/grid25_pacgan_b200.py over 10 seeds as one vmapped program (about 4 min on an H200), with
 #     GRID_ARGS added to its command line (a sweep of a lever, say `--config.sweep_key=d_optimizer.learning_rate
 #     --config.sweep_values=(1e-4,2e-4)`); its workdir but the checkpoints comes back as grid_goal.tar.gz.
@@ -46,6 +49,7 @@ if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
                --config.log_every_steps=10 --config.eval_num_samples=100)
   repeat_dcgan=(4 2 --config=experiments/dcgan_mnist.py --config.eval_every_steps=2 --config.log_every_steps=1
                 --config.eval_num_samples=100)
+  resnets=(--config.num_steps=2 --config.eval_every_steps=2 --config.log_every_steps=1 --config.eval_num_samples=100)
 else
   zoo=(--steps=48 --repeats=3) images=(--steps=200 --repeats=5 --inception_images=256 --inception_batch=64)
   # Fewer checkpoints than the experiment's (each holds 10 seeds' Adam states); neither they nor the dispatch
@@ -55,6 +59,7 @@ else
   # steps, the step where the third run stops, the command line
   repeat_grid=(10000 5000 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=5000)
   repeat_dcgan=(400 200 --config=experiments/dcgan_mnist.py --config.eval_every_steps=200)
+  resnets=(--config.num_steps=10000 --config.eval_every_steps=2500 --config.checkpoint_every_steps=5000)
 fi
 # repeat_runs DIR STEPS STOP ARGS...: two runs of ARGS for STEPS steps, and one stopped at STOP (a logging step) and
 # resumed; then whether all three logged and evaluated the same numbers.
@@ -86,10 +91,20 @@ for part in "${parts[@]}"; do
       { timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/grid "${repeat_grid[@]}" \
           && timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/dcgan "${repeat_dcgan[@]}"
       } > "$out/repeat.log" 2>&1 ;;
+    resnets)
+      status=0
+      for spec in "dcgan dcgan_mnist" "sngan sngan_mnist" "sngan_paper_optimizer sngan_mnist --config.d_steps=5 \
+          --config.g_optimizer.b1=0.0 --config.d_optimizer.b1=0.0 --config.g_optimizer.b2=0.9 --config.d_optimizer.b2=0.9"; do
+        read -r -a words <<< "$spec"
+        timeout -k 20 "$(left)" python3 -m jaxgan.main --config="experiments/${words[1]}.py" "${resnets[@]}" \
+          "${words[@]:2}" --workdir="/tmp/jaxgan_resnets/${words[0]}" || { status=$?; break; }
+      done > "$out/resnets.log" 2>&1
+      tar -czf "$out/resnets.tar.gz" -C /tmp/jaxgan_resnets --exclude=checkpoints . 2>/dev/null
+      (exit $status) ;;
     grid)
       timeout -k 20 "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
         ${grid_args[@]+"${grid_args[@]}"} --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1 ;;
-    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, repeat, zoo, grid)" >&2; false ;;
+    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, repeat, zoo, resnets, grid)" >&2; false ;;
   esac
   echo "$part: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
   if [ "$part" = grid ]; then
