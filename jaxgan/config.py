@@ -252,15 +252,11 @@ def differing_settings(
     (as written to a config.json) and `config`. A key only one side has counts as its default value there: a config
     written before a setting existed ran with that setting's default, so it matches a config that keeps the default
     and differs from one that changes it."""
-    now = _resolved(_as_json(flatten(config)))
-    before = _resolved(_as_json(flatten(ml_collections.ConfigDict(saved))))
     default = _as_json(flatten(default_config()))
+    now = _resolved({**default, **_as_json(flatten(config))})
+    before = _resolved({**default, **_as_json(flatten(ml_collections.ConfigDict(saved)))})
     missing = _Missing()
-    values = {
-        key: (before.get(key, default.get(key, missing)), now.get(key, default.get(key, missing)))
-        for key in {**before, **now}
-        if key not in ignore
-    }
+    values = {key: (before.get(key, missing), now.get(key, missing)) for key in {**before, **now} if key not in ignore}
     return {key: pair for key, pair in values.items() if pair[0] != pair[1]}
 
 
@@ -279,10 +275,13 @@ def _in_current_spelling(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resolved(values: dict[str, Any]) -> dict[str, Any]:
-    """A flattened config with an "auto" that resolves to an explicit setting replaced by it, so that configs that
-    run the same program compare equal: `unroll_remat` "auto" with MLP players is "on" (`updates.unroll_form`)."""
+    """A flattened config (every key present) with the settings that do not change its program made equal, so
+    that configs that run the same program compare equal: `unroll_remat` means nothing without unrolled inner
+    steps (another rule, or K ≤ 1), and "auto" with MLP players is "on" (`updates.unroll_form`)."""
     values = _in_current_spelling(values)
-    if values.get("unroll_remat") == "auto" and values.get("discriminator.name") in VECTOR_DISCRIMINATORS:
+    if values["update_rule"] != "unrolled" or values["unroll_steps"] <= 1:
+        return {**values, "unroll_remat": "auto"}
+    if values["unroll_remat"] == "auto" and values["discriminator.name"] in VECTOR_DISCRIMINATORS:
         return {**values, "unroll_remat": "on"}
     return values
 

@@ -603,8 +603,6 @@ def evaluation_owed(config: ml_collections.ConfigDict, step: int, workdir: pathl
     return bool(multihost_utils.broadcast_one_to_all(np.int32(owed)))
 
 
-
-
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str, *, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:

@@ -7,9 +7,9 @@ hand-written step of the same math.
 With the defaults it took 9 min 45 s on a 2-core CPU shared with other jobs (load average 7–12), two thirds of it
 in the unrolled rule (about 90 s of compile + warm-up per contender, 30–60 s per step there); `--only=simultaneous,
 classifier,inception` takes about 3 minutes. On a GPU use `--steps=200 --repeats=5`: a scan of a few steps takes
-milliseconds there. `--unroll_remat=on` times the framework's unrolled rule with rematerialisation and its K
-steps in an XLA loop where "auto" (the config's default) has neither for these convolutional players, as the
-hand-written step; that separates their cost from the framework's.
+milliseconds there. `--unroll_remat=on` times the framework's unrolled rule with rematerialisation and (but on a
+CPU, where the runner traces them out) its K steps in an XLA loop, where "auto" (the config's default) has neither
+for these convolutional players, as the hand-written step; that separates their cost from the framework's.
 
 It prints one JSON object per measurement; every line has `what`, `rule`, `impl`, `images_per_sec` (best of
 `--repeats`), `median_images_per_sec`, `steps_per_sec` (best), `batch`, `steps`, `device` and `jax`:

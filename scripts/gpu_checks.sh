@@ -3,7 +3,7 @@
 #
 #   bash scripts/gpu_checks.sh OUT_DIR [WHEEL_DIR]
 #
-# Parts, run in the order of GPU_CHECKS_PARTS (default "images,repeat,zoo,grid"):
+# Parts, run in the order of GPU_CHECKS_PARTS (default "images,repeat,grid,zoo"; a part without the time it needs is skipped):
 #   images: bench_images.py, the DCGAN-28 simultaneous and unrolled steps against the hand-written ones, and the FID
 #     feature extractors (the image benchmark);
 #   repeat: whether a GPU repeats a run bitwise: the grid's setting (2 seeds) and dcgan_mnist, each run twice the
@@ -67,10 +67,11 @@ repeat_runs() {
   local dir=$1 steps=$2 stop=$3
   shift 3
   rm -rf "$dir"
+  set -- "$@" --config.checkpoint_every_steps="$stop"  # the same dispatch boundaries in all three
   python3 -m jaxgan.main "$@" --config.num_steps="$steps" --workdir="$dir/a" \
     && python3 -m jaxgan.main "$@" --config.num_steps="$steps" --workdir="$dir/b" \
-    && python3 -m jaxgan.main "$@" --config.num_steps="$stop" --config.checkpoint_every_steps="$stop" --workdir="$dir/c" \
-    && python3 -m jaxgan.main "$@" --config.num_steps="$steps" --config.checkpoint_every_steps="$stop" --workdir="$dir/c" \
+    && python3 -m jaxgan.main "$@" --config.num_steps="$stop" --workdir="$dir/c" \
+    && python3 -m jaxgan.main "$@" --config.num_steps="$steps" --workdir="$dir/c" \
     && python3 scripts/same_runs.py --runs="$dir/a,$dir/b,$dir/c"
 }
 export -f repeat_runs
@@ -78,17 +79,18 @@ grid_dir="${grid_dir}_$(printf %s "${GRID_ARGS:-}" | md5sum | cut -c1-8)"  # ano
 total=${GPU_CHECKS_SECONDS:-570}
 left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
 read -r -a grid_args <<< "${GRID_ARGS:-}"
-IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,repeat,zoo,grid}"
+IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,repeat,grid,zoo}"
 for part in "${parts[@]}"; do
   if [ "$(left)" -lt 30 ]; then
     echo "$part: not run, $(left)s left" | tee -a "$out/exits.txt"
     continue
   fi
   case "$part" in
-    images) timeout -k 20 "$(left)" python3 scripts/bench_images.py "${images[@]}" "${notes[@]}" > "$out/bench_images.log" 2>&1 ;;
-    zoo) timeout -k 20 "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" "${notes[@]}" > "$out/bench_zoo.log" 2>&1 ;;
+    images) timeout -k 20 "$(left)" python3 scripts/bench_images.py "${images[@]}" ${notes[@]+"${notes[@]}"} > "$out/bench_images.log" 2>&1 ;;
+    zoo) timeout -k 20 "$(left)" python3 scripts/bench_zoo.py "${zoo[@]}" ${notes[@]+"${notes[@]}"} > "$out/bench_zoo.log" 2>&1 ;;
     repeat)
       { timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/grid "${repeat_grid[@]}" \
+          && [ "$(left)" -ge 30 ] \
           && timeout -k 20 "$(left)" bash -c 'repeat_runs "$@"' _ /tmp/jaxgan_repeat/dcgan "${repeat_dcgan[@]}"
       } > "$out/repeat.log" 2>&1 ;;
     resnets)
@@ -96,6 +98,7 @@ for part in "${parts[@]}"; do
       for spec in "dcgan dcgan_mnist" "sngan sngan_mnist" "sngan_paper_optimizer sngan_mnist --config.d_steps=5 \
           --config.g_optimizer.b1=0.0 --config.d_optimizer.b1=0.0 --config.g_optimizer.b2=0.9 --config.d_optimizer.b2=0.9"; do
         read -r -a words <<< "$spec"
+        [ "$(left)" -ge 30 ] || { status=124; break; }
         timeout -k 20 "$(left)" python3 -m jaxgan.main --config="experiments/${words[1]}.py" "${resnets[@]}" \
           "${words[@]:2}" --workdir="/tmp/jaxgan_resnets/${words[0]}" || { status=$?; break; }
       done > "$out/resnets.log" 2>&1

@@ -17,10 +17,9 @@ import sys
 
 from absl import app, flags
 
-from jaxgan.writers import records_without_wall_clock
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.writers import records_without_wall_clock  # noqa: E402
 from scripts.notes import run_script  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "Workdirs of the runs; the first is the reference.", required=True)
@@ -31,14 +30,20 @@ def first_difference(reference: str | pathlib.Path, other: str | pathlib.Path) -
     record and the results are bitwise equal."""
     a, b = records_without_wall_clock(reference), records_without_wall_clock(other)
     for i, (x, y) in enumerate(zip(a, b)):
-        if x != y:
-            keys = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))
+        if _text(x) != _text(y):  # as written: NaN equals NaN, and -0.0 differs from 0.0
+            keys = sorted(k for k in x.keys() | y.keys() if _text(x.get(k)) != _text(y.get(k)))
             return f"record {i} (step {x.get('step')}): {', '.join(keys)} differ ({x.get(keys[0])!r} against {y.get(keys[0])!r})"
     if len(a) != len(b):
         return f"{len(a)} records against {len(b)}"
     results = [json.loads((pathlib.Path(run) / "eval.json").read_text()) for run in (reference, other)]
-    keys = sorted(k for k in results[0].keys() | results[1].keys() if k != "config" and results[0].get(k) != results[1].get(k))
+    keys = sorted(
+        k for k in results[0].keys() | results[1].keys() if k != "config" and _text(results[0].get(k)) != _text(results[1].get(k))
+    )
     return f"eval.json: {', '.join(keys)} differ" if keys else None
+
+
+def _text(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def main(argv):

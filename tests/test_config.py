@@ -139,14 +139,16 @@ def test_a_setting_missing_from_a_saved_config_counts_as_its_default():
     assert resume_differences(saved, config) == ["energy.margin: 0.3 → 0.5"]
 
 
-@pytest.mark.parametrize("experiment, saved_remat, now, differs", [
-    ("ring8", True, "auto", False),  # MLP players: "auto" is "on", the program the old run ran
-    ("ring8", False, "auto", True),
-    ("dcgan_digits", True, "auto", True),  # convolutional players: "auto" drops remat and the loop
-    ("dcgan_digits", True, "on", False),
-    ("dcgan_digits", False, "off", False),
+@pytest.mark.parametrize("experiment, rule, saved_remat, now, differs", [
+    ("ring8", "unrolled", True, "auto", False),  # MLP players: "auto" is "on", the program the old run ran
+    ("ring8", "unrolled", False, "auto", True),
+    ("dcgan_digits", "unrolled", True, "auto", True),  # convolutional players: "auto" drops remat and the loop
+    ("dcgan_digits", "unrolled", True, "on", False),
+    ("dcgan_digits", "unrolled", False, "off", False),
+    ("dcgan_digits", "alternating", True, "auto", False),  # nothing unrolled: the setting is not read
+    ("dcgan_digits", "alternating", False, "on", False),
 ])
-def test_unroll_remat_saved_as_a_bool_resumes_as_the_same_program(experiment, saved_remat, now, differs):
+def test_unroll_remat_saved_as_a_bool_resumes_as_the_same_program(experiment, rule, saved_remat, now, differs):
     """A config.json written when `unroll_remat` was a bool loads in today's spelling ("on"/"off"), and a resume
     is refused exactly when the run's program would change."""
     import json
@@ -154,6 +156,7 @@ def test_unroll_remat_saved_as_a_bool_resumes_as_the_same_program(experiment, sa
     from jaxgan.config import config_differences, config_from_saved
 
     config = load_experiment(experiment)
+    config.update_rule, config.unroll_steps = rule, 3
     saved = json.loads(json.dumps(config.to_dict()))
     saved["unroll_remat"] = saved_remat
     assert config_from_saved(saved).unroll_remat == ("on" if saved_remat else "off")

@@ -29,6 +29,11 @@ def test_timings_and_configs_do_not_count_but_every_computed_value_does(tmp_path
     )
     assert first_difference(a, _run(tmp_path / "d", RECORDS, {"step": 10, "modes": 7})) == "eval.json: modes differ"
     assert first_difference(a, _run(tmp_path / "e", RECORDS[:1], {"step": 10, "modes": 8})) == "2 records against 1"
+    signed_zero = [{**RECORDS[0], "d_loss": -0.0}, RECORDS[1]]
+    zero = _run(tmp_path / "f", [{**RECORDS[0], "d_loss": 0.0}, RECORDS[1]], {"step": 10, "modes": 8})
+    assert first_difference(zero, _run(tmp_path / "g", signed_zero, {"step": 10, "modes": 8})) == (
+        "record 0 (step 10): d_loss differ (0.0 against -0.0)"
+    )
 
 
 @pytest.mark.parametrize("second, status, says", [("same", 0, "the same as"), ("other", 1, "eval.json: modes differ")])
