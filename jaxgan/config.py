@@ -21,13 +21,13 @@ from jaxgan.conditioning import CONDITIONINGS
 from jaxgan.data import DATASETS, registry_name
 from jaxgan.losses import ENERGY_LOSSES, LOSSES
 from jaxgan.metrics.evaluations import EVALUATIONS
-from jaxgan.models import DISCRIMINATORS, GENERATORS, VECTOR_DISCRIMINATORS
+from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.lapgan import COARSE_MODELS
 from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS
 from jaxgan.registry import did_you_mean
 from jaxgan import penalties
 from jaxgan.penalties import INPUT_GRADIENT_PENALTIES, PENALTIES
-from jaxgan.updates import UPDATE_RULES
+from jaxgan.updates import UNROLL_SETTING_OF_FORM, UPDATE_RULES, unroll_form
 
 DTYPES = ("bfloat16", "float32")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -277,13 +277,13 @@ def _in_current_spelling(values: dict[str, Any]) -> dict[str, Any]:
 def _resolved(values: dict[str, Any]) -> dict[str, Any]:
     """A flattened config (every key present) with the settings that do not change its program made equal, so
     that configs that run the same program compare equal: `unroll_remat` means nothing without unrolled inner
-    steps (another rule, or K ≤ 1), and "auto" with MLP players is "on" (`updates.unroll_form`)."""
+    steps (another rule, or K ≤ 1), and otherwise it is written as the setting that names its form
+    (`updates.unroll_form`: "auto" with MLP players is "on")."""
     values = _in_current_spelling(values)
     if values["update_rule"] != "unrolled" or values["unroll_steps"] <= 1:
         return {**values, "unroll_remat": "auto"}
-    if values["unroll_remat"] == "auto" and values["discriminator.name"] in VECTOR_DISCRIMINATORS:
-        return {**values, "unroll_remat": "on"}
-    return values
+    form = unroll_form(values["unroll_remat"], values["discriminator.name"])
+    return {**values, "unroll_remat": UNROLL_SETTING_OF_FORM[form]}
 
 
 def config_from_saved(saved: dict[str, Any]) -> ml_collections.ConfigDict:

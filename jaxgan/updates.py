@@ -38,7 +38,7 @@ from jaxgan import energy, losses, penalties
 from jaxgan.conditioning import Labelled, data_of, logits_of
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.energy import BeganController
-from jaxgan.models import VECTOR_DISCRIMINATORS, progan, stylegan
+from jaxgan.models import DISCRIMINATORS, example_rank, progan, stylegan
 from jaxgan.game import (
     Game, discriminate, discriminator_logits_fn, discriminator_loss, discriminator_step, generate, generator_loss,
     update_discriminator,
@@ -663,18 +663,24 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
     return with_generator_ema(rule, config.ema_decay, config.ema_rampup) if config.ema_decay > 0 else rule
 
 
-def unroll_form(config: Any) -> tuple[bool, bool]:
-    """(remat, traced) of the unrolled rule's K − 1 inner D steps for `config.unroll_remat`. "on"/"off": remat or
-    not, the steps in an XLA loop unless the runner traces them out (a CPU with image data): the form before "auto"
-    existed. "auto": "on" for MLP players; for convolutional ones neither remat nor a loop (the steps traced one
-    after another) on every backend. Why, as measured (BUILD_NOTES.md, "The unrolled rule's form"): for MLP players
-    remat keeps memory flat in K at no loss of speed; for the DCGAN-28 step remat and the XLA loop each slow it
-    down against a hand-written step with neither, while the memory they save is a few activations per step. A
-    traced unroll compiles in time linear in K."""
-    if config.unroll_remat != "auto":
-        return config.unroll_remat == "on", False
-    convolutional = config.discriminator.name not in VECTOR_DISCRIMINATORS
+def unroll_form(setting: str, discriminator_name: str) -> tuple[bool, bool]:
+    """(remat, traced) of the unrolled rule's K − 1 inner D steps for `config.unroll_remat` = `setting` and D
+    `config.discriminator.name`. "on"/"off": remat or not, the steps in an XLA loop unless the runner traces them
+    out (a CPU with image data): the form before "auto" existed. "auto": for a D on images (a convolutional one;
+    `models.example_rank` 3) neither remat nor a loop, the steps traced one after another, on every backend; for
+    any other D (the MLPs, the Dirac critic, a model registered without a rank) "on". Why, as measured
+    (BUILD_NOTES.md, "The unrolled rule's form"): for MLP players remat keeps memory flat in K at no loss of speed;
+    for the DCGAN-28 step remat and the XLA loop each slow it down against a hand-written step with neither, while
+    the memory they save is a few activations per step. A traced unroll compiles in time linear in K."""
+    if setting != "auto":
+        return setting == "on", False
+    convolutional = example_rank(DISCRIMINATORS, discriminator_name) == 3
     return not convolutional, convolutional
+
+
+# The setting that names each (remat, traced) form: saved configs are compared by the form they run
+# (`config.differing_settings`), so "auto" with an MLP D equals "on".
+UNROLL_SETTING_OF_FORM = {(True, False): "on", (False, False): "off", (False, True): "auto"}
 
 
 def _named_rule(game: Game, config: Any, unroll_inner: bool) -> UpdateRule:
@@ -682,7 +688,7 @@ def _named_rule(game: Game, config: Any, unroll_inner: bool) -> UpdateRule:
     if name == "alternating":
         return alternating_step(game, d_steps=config.d_steps, unroll_inner=unroll_inner)
     if name == "unrolled":
-        remat, traced = unroll_form(config)
+        remat, traced = unroll_form(config.unroll_remat, config.discriminator.name)
         return unrolled_step(
             game,
             config.unroll_steps,

@@ -285,7 +285,7 @@ def measure_train(rule: str) -> list[dict]:
     ratio = seconds["hand_written"] / seconds["jaxgan"]  # per-round steps/s of jaxgan over hand-written
     rule_name = rule
     if unroll_steps is not None:
-        remat, traced = unroll_form(config)
+        remat, traced = unroll_form(config.unroll_remat, config.discriminator.name)
         form = ", ".join(["remat" if remat else "no remat", "traced" if traced or host_loop else "XLA loop"])
         rule_name = f"unrolled (K={unroll_steps}, {form})"
     d_conv = "space_to_depth" if strided_conv_as_space_to_depth(config.discriminator.strided_conv, config) else "conv"

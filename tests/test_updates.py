@@ -14,7 +14,7 @@ import chex
 from jaxgan import losses
 from jaxgan.config import default_config
 from jaxgan.game import Game, discriminator_step, generate
-from jaxgan.models import linen_player
+from jaxgan.models import DISCRIMINATORS, linen_player
 from jaxgan.state import TrainState, step_keys
 from jaxgan.train import build_game
 from jaxgan.updates import alternating_step, make_update_rule, simultaneous_step, unrolled_step
@@ -541,3 +541,23 @@ def test_unroll_remat_auto_rematerialises_mlp_players_only(experiment, setting, 
     names = _primitive_names(jax.make_jaxpr(rule.step)(state, {"real": real}).jaxpr)
     assert bool(names & {"checkpoint", "remat2"}) is remat, sorted(names)  # the remat primitive's names across jax
     assert ("scan" in names) is loop, sorted(names)
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS.names)
+def test_unroll_form_auto_follows_the_examples_a_discriminator_takes(name):
+    """"auto" picks the convolutional form (no remat, traced) exactly for the discriminators whose registry entry
+    takes [H, W, C] images, and the rank an entry declares is the one its build accepts."""
+    from jaxgan.models import example_rank
+    from jaxgan.updates import unroll_form
+
+    rank = example_rank(DISCRIMINATORS, name)
+    assert rank == {"mlp": 1, "linear": None}.get(name, 3)
+    if rank is not None:
+        config = default_config()
+        config.discriminator.name = name
+        wrong = (2,) if rank == 3 else (8, 8, 1)
+        with pytest.raises(ValueError, match="for flat vectors" if rank == 1 else r"for \[H, W, C\] images"):
+            DISCRIMINATORS[name].build(config.discriminator, wrong, 0, config)
+    assert unroll_form("auto", name) == ((False, True) if rank == 3 else (True, False))
+    assert unroll_form("on", name) == (True, False) and unroll_form("off", name) == (False, False)
+    assert example_rank(DISCRIMINATORS, "no_such_model") is None

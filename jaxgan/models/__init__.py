@@ -110,7 +110,14 @@ def _needs(rank: int, what: str, build: Callable) -> Callable:
             )
         return build(settings, shape, num_classes, config)
 
+    checked.example_rank = rank
     return checked
+
+
+def example_rank(registry: Registry, name: str) -> int | None:
+    """The number of axes of the examples that model `name` of `registry` takes (1: vectors, 3: [H, W, C] images),
+    or None where its entry does not say (a build not wrapped in `_needs`) or no such model is registered."""
+    return None if name not in registry else getattr(registry[name].build, "example_rank", None)
 
 
 GENERATORS.register(
@@ -125,8 +132,6 @@ DISCRIMINATORS.register(
     _needs(1, "discriminator", lambda s, shape, num_classes, config: MLPDiscriminator(s.width, s.depth, s.activation, s.input_scale, s.init_gain, s.weight_init, s.maxout_pieces, _dtype(config))),
 )
 DISCRIMINATORS.register("linear", {}, lambda s, shape, num_classes, config: LinearCritic(config.dirac.psi0))
-# The discriminators on vectors; every other one is convolutional (`updates.unroll_form` treats them differently).
-VECTOR_DISCRIMINATORS = ("mlp", "linear")
 # DCGAN (Radford et al. 2015), unconditional; base_width 64 is the paper's, 32 trains several times faster on a CPU.
 # hidden_dense > 0: a fully connected layer of that width after D's trunk / before G's projection (InfoGAN's nets)
 _DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
@@ -358,6 +363,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator", "VECTOR_DISCRIMINATORS",
-    "Player", "build_players", "linen_player",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "Player", "build_players", "example_rank", "linen_player",
 ]  # fmt: skip
