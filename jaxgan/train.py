@@ -663,6 +663,8 @@ def train_and_evaluate(
     fresh = init_state(config, rule, task)
     if mesh is not None:
         fresh, hparams = replicate((fresh, hparams), mesh)
+    else:  # committed to its device, as a restored state is: a new run and its resumption run one compiled program
+        fresh = jax.tree.map(lambda x: jax.device_put(x, x.sharding), fresh)
     state, step = checkpointer.restore(fresh)  # into fresh's shapes, dtypes and shardings
     if stream is not None and state is not None:
         stream.restore(checkpointer.restore_data(step), step, workdir_path)

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: sets up .venv if needed, then runs pytest.
+# The whole test suite, from a fresh clone: sets up .venv if needed, then runs pytest, one worker per core (up to
+# 4; JAXGAN_TEST_WORKERS overrides, 0 runs in this process), each test file on one worker so that its module-level
+# fixtures are built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
-exec python -m pytest tests "$@"
+workers="${JAXGAN_TEST_WORKERS:-$(python -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}"
+exec python -m pytest tests -n "$workers" --dist loadfile "$@"

@@ -1,6 +1,16 @@
 import os
 import sys
+import tempfile
 
 # Tests run on the CPU; a few multi-device tests ask for more host devices themselves in subprocesses.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One on-disk XLA compilation cache for every test process and the subprocesses they start (the environment is
+# inherited): many tests compile the same programs (a run and its resumed twin, the same step in several files),
+# and compiling dominates the suite's time on a CPU. A cached program is the same executable, so no number changes;
+# the key holds the program, the backend, the jax version and XLA_FLAGS.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxgan-tests-xla-cache-{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+# A size limit turns on the cache's file lock (and least-recently-used eviction): test processes run side by side.
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

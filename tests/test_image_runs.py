@@ -2,7 +2,10 @@
 samples in [0, 1], and resumes bitwise; the registries reject what they do not know in one line."""
 
 import json
+import logging
+import re
 
+import jax
 import numpy as np
 import pytest
 
@@ -24,11 +27,25 @@ def digits_config(**overrides):
     return config
 
 
-def test_dcgan_digits_trains_evaluates_and_resumes_bitwise(tmp_path):
+def compiled_programs(caplog, run) -> set[str]:
+    """The compilation-cache keys of the programs `run()` compiles or finds in the on-disk cache (tests/conftest.py
+    turns it on): a key hashes the program, its argument shardings and the compile options."""
+    assert jax.config.jax_compilation_cache_dir, "tests/conftest.py sets JAX_COMPILATION_CACHE_DIR"
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="jax._src.compiler"):
+        run()
+    keys = {m.group(1) for r in caplog.records if (m := re.search(r"with key '([^']+)'", r.getMessage()))}
+    assert keys, "no compilation-cache lookups were logged"
+    return keys
+
+
+def test_dcgan_digits_trains_evaluates_and_resumes_bitwise(tmp_path, caplog):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    result = train_and_evaluate(digits_config(), str(straight), echo=lambda _: None)
+    result = {}
+    new_run = compiled_programs(caplog, lambda: result.update(train_and_evaluate(digits_config(), str(straight), echo=lambda _: None)))
     train_and_evaluate(digits_config(num_steps=10), str(split), echo=lambda _: None)
-    train_and_evaluate(digits_config(), str(split), echo=lambda _: None)
+    resumed = compiled_programs(caplog, lambda: train_and_evaluate(digits_config(), str(split), echo=lambda _: None))
+    assert resumed <= new_run  # a resumed run runs the very programs of a new run (its state restored as committed)
     assert_bitwise_equal(restore_final(straight, digits_config())[0], restore_final(split, digits_config())[0])
     assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
 
