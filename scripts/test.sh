@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 workers="${JAXGAN_TEST_WORKERS:-$(python -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}"
-exec python -m pytest tests -n "$workers" --dist loadfile "$@"
+exec python -m pytest -n "$workers" --dist loadfile "$@"  # no path given: pyproject.toml's testpaths, tests/
