@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
-workers="${JAXGAN_TEST_WORKERS:-$(python -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')}"
+cores='import os; print(min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))'
+workers="${JAXGAN_TEST_WORKERS:-$(python -c "$cores")}"
 exec python -m pytest -n "$workers" --dist loadfile "$@"  # no path given: pyproject.toml's testpaths, tests/

@@ -8,9 +8,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # inherited): many tests compile the same programs (a run and its resumed twin, the same step in several files),
 # and compiling dominates the suite's time on a CPU. A cached program is the same executable, so no number changes;
 # the key holds the program, the backend, the jax version and XLA_FLAGS.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxgan-tests-xla-cache-{os.getuid()}"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"jaxgan-tests-xla-cache-{getattr(os, 'getuid', lambda: 0)()}"))
+# Only programs that took a second or more to compile: caching every small one (thousands in a run) made each write
+# scan a directory of tens of thousands of entries under the cache's lock, and the suite slower, not faster.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 # A size limit turns on the cache's file lock (and least-recently-used eviction): test processes run side by side.
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
