@@ -36,7 +36,9 @@ FLAGS = flags.FLAGS
 
 def _define_flags() -> None:
     """Defined only when run as a script, so that tests can import this file."""
-    flags.DEFINE_enum("mode", "train", ["train", "compare"], "train a run, or compare one step with jaxgan")
+    flags.DEFINE_enum("mode", "train", ["train", "compare", "gradients"],
+                      "train a run; compare one step with jaxgan; or train --steps and then measure G's gradient "
+                      "norm for each K in --gradient_ks and both losses, on one batch")
     flags.DEFINE_integer("k", 5, "unrolled steps K (0: the ordinary, simultaneous GAN step)")
     flags.DEFINE_integer("steps", 5000, "training steps")
     flags.DEFINE_integer("seed", 0, "seed of the initialisation and of every draw")
@@ -49,11 +51,12 @@ def _define_flags() -> None:
     flags.DEFINE_boolean("d_bn", True, "batch norm in D's second and third convolutions")
     flags.DEFINE_boolean("joint_bn", False, "D sees real and fake as one batch (shared BN statistics)")
     flags.DEFINE_enum("eval_bn", "running", ["running", "batch"], "G's batch norm when sampling for evaluation")
-    flags.DEFINE_float("eps_root", 1e-12, "eps_root of D's Adam (inside the unroll)")
+    flags.DEFINE_float("eps_root", 1e-12, "eps_root of D's Adam, at every K (jaxgan: only for K > 0, 0 at K = 0)")
     flags.DEFINE_integer("eval_every", 1000, "evaluate every this many steps")
     flags.DEFINE_integer("num_eval", 10000, "samples per evaluation")
     flags.DEFINE_integer("chunk", 50, "steps per compiled lax.scan")
     flags.DEFINE_integer("after", 0, "--mode=compare: compare the step after this many jaxgan steps")
+    flags.DEFINE_list("gradient_ks", ["0", "1", "5", "10"], "--mode=gradients: the K to measure")
     flags.DEFINE_string("out", "", "JSON file for the evaluations (and the flags)")
 
 
@@ -264,7 +267,9 @@ def one_step_difference(k: int, after: int = 0, batch_size: int = 0, float64: bo
     sgd_state = jax.jit(make_update_rule(sgd_game, config).step)(state, {"real": real[None]})[0]
     theirs_grad = jax.tree.map(lambda a, b: a - b, state.g_params, sgd_state.g_params)
 
-    _, one_step, g_gradient = make_step(k, config.loss, g_lr, d_lr, True, False, config.unroll_eps_root)
+    # jaxgan gives D's Adam its unroll_eps_root only where it is differentiated through (K > 0)
+    eps_root = config.unroll_eps_root if k > 0 else config.d_optimizer.eps_root
+    _, one_step, g_gradient = make_step(k, config.loss, g_lr, d_lr, True, False, eps_root)
     carry = (state.g_params, _adam_moments(state.g_opt_state), state.g_model_state["batch_stats"],
              state.d_params, _adam_moments(state.d_opt_state), state.d_model_state["batch_stats"])  # fmt: skip
     ours_grad, (carry_after, (dl, gl)) = jax.jit(lambda c, r, z: (g_gradient(c, r, z), one_step(c, r, z)))(carry, real, z)
@@ -355,10 +360,42 @@ def train() -> None:
                 pathlib.Path(FLAGS.out).write_text(json.dumps(record, indent=1))
 
 
+def gradients() -> None:
+    """Train --steps with the flags' setting, then G's gradient norm for every K and both losses from that state, on
+    one batch: how much gradient each objective gives G where D already wins."""
+    global IMAGES, BATCH
+    images, _ = mnist_5k_train()
+    IMAGES, BATCH = jnp.asarray(images), FLAGS.batch
+    init_key, run_key, batch_key = jax.random.split(jax.random.key(FLAGS.seed), 3)
+    g, g_stats, d, d_stats = init(init_key, FLAGS.g_width, FLAGS.d_width, FLAGS.d_bn)
+    carry = (g, adam_init(g), g_stats, d, adam_init(d), d_stats)
+    step, _, _ = make_step(FLAGS.k, FLAGS.loss, FLAGS.g_lr, FLAGS.d_lr, FLAGS.d_bn, FLAGS.joint_bn, FLAGS.eps_root)
+    keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(jnp.arange(FLAGS.steps))
+    carry, (dl, _) = jax.jit(lambda c, k: jax.lax.scan(step, c, k))(carry, keys)
+    data_key, noise_key = jax.random.split(batch_key)
+    real, z = stacked_batch(data_key, IMAGES, BATCH), jax.random.normal(noise_key, (BATCH, Z_DIM))
+    rows = []
+    for loss in ("minimax", "nonsaturating"):
+        for k in map(int, FLAGS.gradient_ks):
+            g_gradient = make_step(k, loss, FLAGS.g_lr, FLAGS.d_lr, FLAGS.d_bn, FLAGS.joint_bn, FLAGS.eps_root)[2]
+            grads = jax.jit(g_gradient)(carry, real, z)
+            norm = float(jnp.sqrt(sum(jnp.sum(x * x) for x in jax.tree.leaves(grads))))
+            rows.append(dict(loss=loss, k=k, g_grad_norm=norm))
+            print(json.dumps(rows[-1]), flush=True)
+    record = dict(trained_steps=FLAGS.steps, trained_k=FLAGS.k, trained_loss=FLAGS.loss, seed=FLAGS.seed,
+                  last_d_loss=float(dl[-1]), rows=rows)  # fmt: skip
+    print(json.dumps(record))
+    if FLAGS.out:
+        pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(FLAGS.out).write_text(json.dumps(record, indent=1))
+
+
 def main(argv):
     del argv
     if FLAGS.mode == "compare":
         one_step_difference(FLAGS.k, FLAGS.after, verbose=True)
+    elif FLAGS.mode == "gradients":
+        gradients()
     else:
         train()
 
