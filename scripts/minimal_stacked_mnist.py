@@ -2,7 +2,8 @@ r"""Stacked MNIST with the unrolled GAN in one file of plain JAX: an independent
 `experiments/stacked_mnist.py`, where the published ordering (modes rising with K) did not reproduce.
 
 Nothing of jaxgan is used for the model, the data, the loss, the optimizer or the unroll (only the shipped digit
-classifier, to count modes as the experiment does, and, in `--mode=compare`, jaxgan itself as the thing compared).
+classifier and `mode_coverage`, to count modes as the experiment does, and, in `--mode=compare`, jaxgan itself as
+the thing compared).
 
     # one training step of both, from the same parameters, noise and real batch: the differences printed
     python scripts/minimal_stacked_mnist.py --mode=compare --k=5
@@ -157,7 +158,10 @@ def adam_step(p, opt, grads, lr, eps_root):
 
 
 # ---------------------------------------------------------------------------------------------------- the step
-def make_step(k, loss, g_lr, d_lr, d_bn, joint_bn, eps_root):
+def make_step(k, loss, g_lr, d_lr, d_bn, joint_bn, eps_root, images=None, batch_size=0):
+    """(step(carry, key): one training step on a batch drawn from `images`, one_step(carry, real, z),
+    g_gradient(carry, real, z))."""
+
     def d_outputs(d, d_stats, real, fake):
         if joint_bn:
             logits, d_stats = discriminator(d, d_stats, jnp.concatenate([real, fake]), d_bn)
@@ -182,10 +186,9 @@ def make_step(k, loss, g_lr, d_lr, d_bn, joint_bn, eps_root):
         return jnp.mean(jax.nn.softplus(-fake_logits))  # -log D(G(z))
 
     def step(carry, key):
-        g, g_opt, g_stats, d, d_opt, d_stats = carry
         data_key, noise_key = jax.random.split(key)
-        real = stacked_batch(data_key, IMAGES, BATCH)
-        z = jax.random.normal(noise_key, (BATCH, Z_DIM))
+        real = stacked_batch(data_key, images, batch_size)
+        z = jax.random.normal(noise_key, (batch_size, Z_DIM))
         return one_step(carry, real, z)
 
     def objective_of(carry, real, z):
@@ -217,9 +220,6 @@ def make_step(k, loss, g_lr, d_lr, d_bn, joint_bn, eps_root):
         return (g, g_opt, g_stats, d, d_opt, d_stats), (dl, gl)
 
     return step, one_step, g_gradient
-
-
-IMAGES, BATCH = None, None
 
 
 # ---------------------------------------------------------------------------------------------------- compare
@@ -284,15 +284,17 @@ def one_step_difference(k: int, after: int = 0, batch_size: int = 0, float64: bo
     summary = {}
     say = print if verbose else (lambda *args: None)
 
+    def flat(tree):
+        return np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+
     def report(name, ours, theirs, before):
-        ours, theirs, before = (np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)]) for t in (ours, theirs, before))
+        ours, theirs, before = flat(ours), flat(theirs), flat(before)
         moved = np.max(np.abs(theirs - before))
         summary[name] = float(np.max(np.abs(ours - theirs)))
         say(f"  {name:14s} max |minimal - jaxgan| {summary[name]:.3e}   (largest change in the step {moved:.3e})")
 
     say(f"K = {k}, from step {int(state.step)}: d_loss minimal {float(dl):.7f} jaxgan {float(metrics['d_loss']):.7f}; "
           f"g_loss minimal {float(gl):.7f} jaxgan {float(metrics['g_loss']):.7f}")
-    flat = lambda t: np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)])  # noqa: E731
     a, b = flat(ours_grad), flat(theirs_grad)
     say(f"  G gradient     relative error ‖minimal - jaxgan‖ / ‖jaxgan‖ {np.linalg.norm(a - b) / np.linalg.norm(b):.3e}"
           f"   (‖jaxgan‖ {np.linalg.norm(b):.3e})")
@@ -312,17 +314,28 @@ def one_step_difference(k: int, after: int = 0, batch_size: int = 0, float64: bo
 
 
 # ---------------------------------------------------------------------------------------------------- train
-def train() -> None:
-    global IMAGES, BATCH
-    from jaxgan.metrics.classifier import load_classifier
-
-    images, _ = mnist_5k_train()
-    IMAGES, BATCH = jnp.asarray(images), FLAGS.batch
-    key = jax.random.key(FLAGS.seed)
-    init_key, run_key, eval_key = jax.random.split(key, 3)
+def _start():
+    """(initial carry, the flags' training step, its run key, a third key, the images) for --seed."""
+    images = jnp.asarray(mnist_5k_train()[0])
+    init_key, run_key, other_key = jax.random.split(jax.random.key(FLAGS.seed), 3)
     g, g_stats, d, d_stats = init(init_key, FLAGS.g_width, FLAGS.d_width, FLAGS.d_bn)
     carry = (g, adam_init(g), g_stats, d, adam_init(d), d_stats)
-    step, _, _ = make_step(FLAGS.k, FLAGS.loss, FLAGS.g_lr, FLAGS.d_lr, FLAGS.d_bn, FLAGS.joint_bn, FLAGS.eps_root)
+    step = make_step(FLAGS.k, FLAGS.loss, FLAGS.g_lr, FLAGS.d_lr, FLAGS.d_bn, FLAGS.joint_bn, FLAGS.eps_root,
+                     images, FLAGS.batch)[0]  # fmt: skip
+    return carry, step, run_key, other_key, images
+
+
+def _write_out(record: dict) -> None:
+    if FLAGS.out:
+        pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(FLAGS.out).write_text(json.dumps(record, indent=1))
+
+
+def train() -> None:
+    from jaxgan.metrics.classifier import load_classifier
+    from jaxgan.metrics.image import mode_coverage
+
+    carry, step, run_key, eval_key, _ = _start()
 
     @jax.jit
     def chunk(carry, start):
@@ -337,9 +350,7 @@ def train() -> None:
         samples = generator(g, g_stats, z, FLAGS.eval_bn == "batch")[0]
         channels = jnp.moveaxis(samples, -1, 0)[..., None]
         digits = jnp.argmax(jax.lax.map(lambda x: classify(x)[0], channels), axis=-1)
-        histogram = jnp.bincount(100 * digits[0] + 10 * digits[1] + digits[2], length=1000) / FLAGS.num_eval
-        kl = jnp.sum(jnp.where(histogram > 0, histogram * jnp.log(jnp.where(histogram > 0, histogram, 1.0) * 1000), 0.0))
-        return jnp.sum(histogram > 0), kl
+        return mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], 1000)
 
     names = ("k", "steps", "seed", "batch", "loss", "g_lr", "d_lr", "g_width", "d_width", "d_bn", "joint_bn", "eval_bn", "eps_root", "num_eval")
     record = {"flags": {name: FLAGS[name].value for name in names}, "evals": []}
@@ -355,25 +366,17 @@ def train() -> None:
                        seconds=round(time.time() - start_time, 1))  # fmt: skip
             record["evals"].append(row)
             print(json.dumps(row), flush=True)
-            if FLAGS.out:
-                pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
-                pathlib.Path(FLAGS.out).write_text(json.dumps(record, indent=1))
+            _write_out(record)
 
 
 def gradients() -> None:
     """Train --steps with the flags' setting, then G's gradient norm for every K and both losses from that state, on
     one batch: how much gradient each objective gives G where D already wins."""
-    global IMAGES, BATCH
-    images, _ = mnist_5k_train()
-    IMAGES, BATCH = jnp.asarray(images), FLAGS.batch
-    init_key, run_key, batch_key = jax.random.split(jax.random.key(FLAGS.seed), 3)
-    g, g_stats, d, d_stats = init(init_key, FLAGS.g_width, FLAGS.d_width, FLAGS.d_bn)
-    carry = (g, adam_init(g), g_stats, d, adam_init(d), d_stats)
-    step, _, _ = make_step(FLAGS.k, FLAGS.loss, FLAGS.g_lr, FLAGS.d_lr, FLAGS.d_bn, FLAGS.joint_bn, FLAGS.eps_root)
+    carry, step, run_key, batch_key, images = _start()
     keys = jax.vmap(lambda i: jax.random.fold_in(run_key, i))(jnp.arange(FLAGS.steps))
     carry, (dl, _) = jax.jit(lambda c, k: jax.lax.scan(step, c, k))(carry, keys)
     data_key, noise_key = jax.random.split(batch_key)
-    real, z = stacked_batch(data_key, IMAGES, BATCH), jax.random.normal(noise_key, (BATCH, Z_DIM))
+    real, z = stacked_batch(data_key, images, FLAGS.batch), jax.random.normal(noise_key, (FLAGS.batch, Z_DIM))
     rows = []
     for loss in ("minimax", "nonsaturating"):
         for k in map(int, FLAGS.gradient_ks):
@@ -385,9 +388,7 @@ def gradients() -> None:
     record = dict(trained_steps=FLAGS.steps, trained_k=FLAGS.k, trained_loss=FLAGS.loss, seed=FLAGS.seed,
                   last_d_loss=float(dl[-1]), rows=rows)  # fmt: skip
     print(json.dumps(record))
-    if FLAGS.out:
-        pathlib.Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
-        pathlib.Path(FLAGS.out).write_text(json.dumps(record, indent=1))
+    _write_out(record)
 
 
 def main(argv):
