@@ -34,6 +34,7 @@ from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS, MLP, Maxout, MLPDiscrim
 from jaxgan.models.packing import Packed
 from jaxgan.models.progan import ProgressiveDiscriminator, ProgressiveGenerator, level_at, progressive_plan
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.small_dcgan import SmallDCGANDiscriminator, SmallDCGANGenerator
 from jaxgan.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator
 from jaxgan.registry import Registry
 
@@ -184,6 +185,24 @@ GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
 # strided_conv: "auto", "space_to_depth", "conv" (how D computes its strided convolutions; the same function)
 DISCRIMINATORS.register(
     "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto", "num_convs": 0}, _needs(3, "discriminator", _dcgan_discriminator)
+)
+
+
+# The small DCGAN of the unrolled GAN paper's stacked MNIST experiment (Metz et al. 2017; jaxgan/models/small_dcgan.py):
+# a list of widths per player (G: the start map's, then one per stride-2 transposed conv; D: one per stride-2 conv);
+# D's default (2, 4, 8) is the paper's D of ¼ G's size, (4, 8, 16) its ½ size; 3×3 kernels. Unconditional.
+GENERATORS.register(
+    "small_dcgan",
+    {"widths": (64, 32, 16, 8)},
+    _needs(3, "generator", lambda s, shape, n, config: SmallDCGANGenerator(tuple(shape), tuple(s.widths), dtype=_dtype(config))),
+)
+DISCRIMINATORS.register(
+    "small_dcgan",
+    {"widths": (2, 4, 8), "leak": 0.3, "strided_conv": "auto"},
+    _needs(3, "discriminator", lambda s, shape, n, config: SmallDCGANDiscriminator(
+        tuple(s.widths), leak=s.leak, dtype=_dtype(config),
+        space_to_depth=strided_conv_as_space_to_depth(s.strided_conv, config),
+    )),
 )
 
 
@@ -363,6 +382,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "SmallDCGANDiscriminator", "SmallDCGANGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
     "Player", "build_players", "example_rank", "linen_player",
 ]  # fmt: skip

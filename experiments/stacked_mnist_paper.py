@@ -1,0 +1,35 @@
+r"""Stacked MNIST with the unrolled GAN paper's own networks and training setting (Metz et al. 2017, Section 3.3).
+
+    python -m jaxgan.main --config=experiments/stacked_mnist_paper.py --workdir=/tmp/stacked_mnist_paper
+    python -m jaxgan.main --config=experiments/stacked_mnist_paper.py --config.unroll_steps=0 ...   # no unrolling
+
+The setting as PacGAN's authors ran it to reproduce the paper's table (Lin et al. 2018, Section 5.2): the small
+DCGAN of jaxgan/models/small_dcgan.py (G 64-32-16-8 channels from a 4×4 map, D 2-4-8 channels, a quarter of G's
+size: `--config.discriminator.widths="(4, 8, 16)"` is the half-size D), z ~ N(0, I_256), the minimax loss, batch
+128, Adam with β1 = 0.5, β2 = 0.99, learning rate 2e-4 for D and 1e-4 for G, unrolled K = 5 through D's Adam
+(`--config.unroll_steps`). Data: stacked mnist_5k training digits, each channel drawn independently
+(jaxgan/data), where the paper draws from MNIST's 60000; the paper trains far longer than `num_steps` here.
+Evaluation as in experiments/stacked_mnist.py: `modes` (distinct digit triples, of 1000) and `kl` in eval.json.
+"""
+
+from jaxgan.config import default_config
+
+
+def get_config():
+    config = default_config()
+    config.data.name = "stacked_mnist"
+    config.generator.name = config.discriminator.name = "small_dcgan"
+    config.evaluations = ("images",)
+    config.z_dim = 256
+    config.batch_size = 128
+    config.loss = "minimax"
+    config.update_rule, config.unroll_steps = "unrolled", 5
+    config.g_optimizer.learning_rate = 1e-4
+    config.d_optimizer.learning_rate = 2e-4
+    config.g_optimizer.b2 = config.d_optimizer.b2 = 0.99
+    config.num_steps = 5000
+    config.log_every_steps = 100
+    config.eval_every_steps = config.checkpoint_every_steps = 1000
+    config.eval_num_samples = 10000
+    config.steps_per_dispatch = 100
+    return config
