@@ -3,7 +3,8 @@ r"""Stacked MNIST mode counts of the unrolled GAN (Metz et al. 2016, Table 2 as 
     python scripts/reproduce_stacked_mnist.py [--ks=0,1,5,10] [--seeds=3] [--workdir=runs/stacked_mnist] \
         [--write_notes] [--config.KEY=VALUE ...]
 
-experiments/stacked_mnist.py (a DCGAN G, a D of a quarter of G's width) trained with the unrolled rule for each K in
+experiments/stacked_mnist.py (a DCGAN G, a D of a quarter of G's width; `--config=experiments/stacked_mnist_paper.py`
+for the paper's own networks and training setting) trained with the unrolled rule for each K in
 --ks, --seeds seeds per K as one vmapped program, in its own resumable workdir (a finished sweep is reused, an
 interrupted one resumes). The table (mean ± std over seeds of the modes produced, of 1000, and KL(p ‖ uniform) of
 the triple histogram) goes beside the published numbers into BUILD_NOTES.md and README.md with --write_notes (block
@@ -18,6 +19,7 @@ import time
 
 import numpy as np
 from absl import flags, logging
+from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -51,12 +53,20 @@ def k_config(base, k: int):
     return config
 
 
+def discriminator_size(config) -> str:
+    """D's size beside G's, in the terms of the players' settings."""
+    g, d = config.generator, config.discriminator
+    if d.name == "small_dcgan":
+        return f"D widths {tuple(d.widths)}, G widths {tuple(g.widths)}"
+    return f"D of {d.base_width / g.base_width:g}× G's width"
+
+
 def summary_table(results: dict[int, list[dict]], base) -> str:
-    changed = settings_that_differ(base, "stacked_mnist", ignore=("unroll_steps", "update_rule"))
+    experiment = pathlib.Path(config_flags.get_config_filename(flags.FLAGS["config"])).stem
+    changed = settings_that_differ(base, experiment, ignore=("unroll_steps", "update_rule"))
     setting = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the experiment's defaults"
-    ratio = base.discriminator.base_width / base.generator.base_width
     lines = [
-        f"Stacked MNIST ({base.num_steps} steps, D of {ratio:g}× G's width, {_SEEDS.value} seeds per K as one vmapped "
+        f"Stacked MNIST ({experiment}, {base.num_steps} steps, {discriminator_size(base)}, {_SEEDS.value} seeds per K as one vmapped "
         f"program, {base.eval_num_samples} samples classified per evaluation; {setting}); mean ± std over seeds:",
         "",
         "| method | modes (of 1000) | KL(p ‖ uniform) |",
