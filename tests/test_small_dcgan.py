@@ -107,3 +107,17 @@ def test_registry_builds_the_paper_setting_and_refuses_flat_data():
     assert isinstance(d, SmallDCGANDiscriminator) and d.widths == (4, 8, 16) and d.leak == 0.3
     with pytest.raises(ValueError, match=r"^--config.discriminator.name='small_dcgan': for \[H, W, C\] images"):
         build_players(config, (2,))
+
+
+def test_first_batch_norm_makes_d_blind_to_a_channel_offset_away_from_the_borders():
+    """With batch norm on the first conv, adding a constant to a channel changes D's output only through the zero
+    padding (none with 1×1 kernels); without it (a bias instead), D sees the constant through the first leaky ReLU
+    (the constant is of the size of the pre-activations' spread, so it moves some of them across 0)."""
+    images = jax.random.uniform(jax.random.key(3), (8, 28, 28, 3), minval=-1.0, maxval=1.0)
+    shifted = images.at[..., 1].add(0.5)
+    for first_batch_norm, blind in ((True, True), (False, False)):
+        d = SmallDCGANDiscriminator(widths=(4, 8), first_batch_norm=first_batch_norm, kernel_size=1)  # 1×1: no padding
+        variables = d.init(jax.random.key(0), images)
+        assert ("bias" in variables["params"]["Conv_0"]) == (not first_batch_norm)
+        (out, _), (moved, _) = (d.apply(variables, x, mutable=["batch_stats"]) for x in (images, shifted))
+        assert np.allclose(out, moved, atol=1e-4) == blind

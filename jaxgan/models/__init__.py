@@ -190,7 +190,8 @@ DISCRIMINATORS.register(
 
 # The small DCGAN of the unrolled GAN paper's stacked MNIST experiment (Metz et al. 2017; jaxgan/models/small_dcgan.py):
 # a list of widths per player (G: the start map's, then one per stride-2 transposed conv; D: one per stride-2 conv);
-# D's default (2, 4, 8) is the paper's D of ¼ G's size, (4, 8, 16) its ½ size; 3×3 kernels. Unconditional.
+# D's default (2, 4, 8) is the paper's D of ¼ G's size, (4, 8, 16) its ½ size; 3×3 kernels; first_batch_norm=False:
+# a bias instead of batch norm on D's first conv (DCGAN's convention). Unconditional.
 GENERATORS.register(
     "small_dcgan",
     {"widths": (64, 32, 16, 8)},
@@ -198,9 +199,9 @@ GENERATORS.register(
 )
 DISCRIMINATORS.register(
     "small_dcgan",
-    {"widths": (2, 4, 8), "leak": 0.3, "strided_conv": "auto"},
+    {"widths": (2, 4, 8), "leak": 0.3, "first_batch_norm": True, "strided_conv": "auto"},
     _needs(3, "discriminator", lambda s, shape, n, config: SmallDCGANDiscriminator(
-        tuple(s.widths), leak=s.leak, dtype=_dtype(config),
+        tuple(s.widths), leak=s.leak, first_batch_norm=s.first_batch_norm, dtype=_dtype(config),
         space_to_depth=strided_conv_as_space_to_depth(s.strided_conv, config),
     )),
 )

@@ -80,11 +80,17 @@ class SmallDCGANGenerator(nn.Module):
 
 class SmallDCGANDiscriminator(nn.Module):
     """images [B, H, W, C] -> logits [B]: one stride-2 convolution per width, each followed by batch norm and
-    LeakyReLU(`leak`), then Dense(1). `space_to_depth` as in `DCGANDiscriminator` (the same function)."""
+    LeakyReLU(`leak`), then Dense(1). `space_to_depth` as in `DCGANDiscriminator` (the same function).
+
+    `first_batch_norm=False` replaces the first conv's batch norm by a bias (DCGAN's convention). With it, D
+    cannot see a constant added to an input channel: the first conv turns it into a constant per output channel,
+    which the batch's mean removes (up to the zero padding at the borders).
+    """
 
     widths: Sequence[int] = (2, 4, 8)
     kernel_size: int = 3
     leak: float = 0.3
+    first_batch_norm: bool = True
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
     space_to_depth: bool = True
@@ -94,10 +100,13 @@ class SmallDCGANDiscriminator(nn.Module):
         x = x.astype(self.dtype)
         conv = SpaceToDepthConv if self.space_to_depth else _strided_conv
         for layer, features in enumerate(self.widths):
+            norm = layer > 0 or self.first_batch_norm
             x = conv(
-                features, self.kernel_size, 2, padding="SAME", use_bias=False, kernel_init=_WEIGHT_INIT,
+                features, self.kernel_size, 2, padding="SAME", use_bias=not norm, kernel_init=_WEIGHT_INIT,
                 dtype=self.dtype, name=f"Conv_{layer}",
             )(x)  # fmt: skip
-            x = nn.leaky_relu(_batch_norm(train, self.bn_momentum, self.dtype)(x), self.leak)
+            if norm:
+                x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
+            x = nn.leaky_relu(x, self.leak)
         logits = nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit")(x.reshape(x.shape[0], -1))
         return logits[:, 0].astype(jnp.promote_types(self.dtype, jnp.float32))
