@@ -3,12 +3,14 @@ r"""Stacked MNIST with the unrolled GAN paper's own networks and training settin
     python -m jaxgan.main --config=experiments/stacked_mnist_paper.py --workdir=/tmp/stacked_mnist_paper
     python -m jaxgan.main --config=experiments/stacked_mnist_paper.py --config.unroll_steps=0 ...   # no unrolling
 
-The setting as PacGAN's authors ran it to reproduce the paper's table (Lin et al. 2018, Section 5.2): the small
-DCGAN of jaxgan/models/small_dcgan.py (G 64-32-16-8 channels from a 4×4 map, D 2-4-8 channels, a quarter of G's
-size: `--config.discriminator.widths="(4, 8, 16)"` is the half-size D), z ~ N(0, I_256), the minimax loss, batch
-128, Adam with β1 = 0.5, β2 = 0.99, learning rate 2e-4 for D and 1e-4 for G, unrolled K = 5 through D's Adam
-(`--config.unroll_steps`). Data: stacked mnist_5k training digits, each channel drawn independently
-(jaxgan/data), where the paper draws from MNIST's 60000; the paper trains far longer than `num_steps` here.
+The networks and optimizer of PacGAN's code for its comparison with the paper's mode counts (Lin et al. 2018,
+Section 5.2, Table 3; built on the unrolled GAN paper's architecture): the small DCGAN of jaxgan/models/small_dcgan.py (G 64-32-16-8
+channels from a 4×4 map, D 2-4-8 channels, a quarter of G's size; `--config.discriminator.widths="(4, 8, 16)"` is
+the half-size D), z ~ N(0, I_256), batch 128, Adam with β1 = 0.5, β2 = 0.99, learning rate 2e-4 for D and 1e-4
+for G; the minimax loss of the unrolled objective (PacGAN's code gives G the non-saturating loss:
+`--config.loss=nonsaturating`), unrolled K = 5 through D's Adam (`--config.unroll_steps`). Data: stacked mnist_5k
+training digits, each channel drawn independently, where the paper draws from MNIST's 60000. PacGAN's code trains
+500000 steps; `num_steps` here is what a CPU run allows.
 Evaluation as in experiments/stacked_mnist.py: `modes` (distinct digit triples, of 1000) and `kl` in eval.json.
 """
 
