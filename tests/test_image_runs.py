@@ -63,7 +63,7 @@ def test_dcgan_digits_trains_evaluates_and_resumes_bitwise(tmp_path, caplog):
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("generator.name", "dcgn", "--config.generator.name='dcgn': unknown value; allowed: dcgan, dirac, lapgan, mlp, progan, resnet, stylegan2 (did you mean 'dcgan'?)"),
+        ("generator.name", "dcgn", "--config.generator.name='dcgn': unknown value; allowed: dcgan, dirac, lapgan, mlp, progan, resnet, small_dcgan, stylegan2 (did you mean 'dcgan'?)"),
         ("data.name", "mnist5k", "(did you mean 'mnist_5k'?)"),
         ("evaluations", ("image",), "--config.evaluations: unknown evaluation 'image'; allowed: dirac, images, mixture, samples (did you mean 'images'?)"),
         ("data.held_out_fraction", 1.0, "--config.data.held_out_fraction=1.0: must be in (0, 1)"),
