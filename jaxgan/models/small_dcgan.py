@@ -24,7 +24,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models.dcgan import _WEIGHT_INIT, SpaceToDepthConv, _batch_norm, _strided_conv
+from jaxgan.models.dcgan import _WEIGHT_INIT, SpaceToDepthConv, _batch_norm, _conv_padding, _strided_conv
 
 
 def halving_sides(side: int, stages: int) -> list[int]:
@@ -39,8 +39,7 @@ def transpose_padding(size_in: int, size_out: int, kernel_size: int) -> tuple[in
     """The explicit padding of a stride-2 transposed convolution from `size_in` to `size_out` that makes it the
     adjoint (gradient) of the stride-2 "SAME" convolution from `size_out` to `size_in`, as TensorFlow's
     `conv2d_transpose` with an output shape is; e.g. 4 -> 7 (kernel 3): (1, 1); 7 -> 14: (2, 1)."""
-    total = max((size_in - 1) * 2 + kernel_size - size_out, 0)  # the forward conv's "SAME" padding
-    low = kernel_size - 1 - total // 2
+    low = kernel_size - 1 - _conv_padding(size_out, kernel_size, 2, "SAME")[0]  # the forward conv's low padding
     return low, size_out - 2 * size_in + kernel_size - low
 
 
