@@ -129,11 +129,12 @@ CADENCE = ("seed", "num_seeds", "log_every_steps", "eval_every_steps", "checkpoi
            "steps_per_dispatch")  # fmt: skip
 
 
-def settings_that_differ(config, experiment: str, ignore: Iterable[str] = ()) -> dict:
-    """Config values that differ from experiments/EXPERIMENT.py, apart from cadence keys and `ignore`."""
-    from jaxgan.config import flatten
+def settings_that_differ(config, experiment: str | pathlib.Path, ignore: Iterable[str] = ()) -> dict:
+    """Config values that differ from `experiment` (a name: experiments/EXPERIMENT.py; a path: that config file),
+    apart from cadence keys and `ignore`."""
+    from jaxgan.config import flatten, load_config_file
 
-    reference = flatten(load_experiment(experiment))
+    reference = flatten(load_config_file(experiment) if isinstance(experiment, pathlib.Path) else load_experiment(experiment))
     skip = set(CADENCE) | set(ignore)
     return {k: v for k, v in flatten(config).items() if reference.get(k) != v and k not in skip}
 

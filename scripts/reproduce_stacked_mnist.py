@@ -62,8 +62,9 @@ def discriminator_size(config) -> str:
 
 
 def summary_table(results: dict[int, list[dict]], base) -> str:
-    experiment = pathlib.Path(config_flags.get_config_filename(flags.FLAGS["config"])).stem
-    changed = settings_that_differ(base, experiment, ignore=("unroll_steps", "update_rule"))
+    config_file = pathlib.Path(config_flags.get_config_filename(flags.FLAGS["config"]))  # a user's own file too
+    experiment = config_file.stem
+    changed = settings_that_differ(base, config_file, ignore=("unroll_steps", "update_rule"))
     setting = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the experiment's defaults"
     lines = [
         f"Stacked MNIST ({experiment}, {base.num_steps} steps, {discriminator_size(base)}, {_SEEDS.value} seeds per K as one vmapped "

@@ -60,6 +60,16 @@ script.plotting.plot_image_rows = lambda path, labels, rows, title: print(title)
 script.write_figure({0: []}, 7)
 """
 
+# the table of a config file outside experiments/ (a user's own) names it and lists the overrides made on top of it
+OWN_TABLE = """
+import sys
+from scripts import reproduce_stacked_mnist as script
+argv = ["x", "--config=" + sys.argv[1], "--config.loss=nonsaturating"]
+sys.argv = argv
+script.flags.FLAGS(argv)
+print(script.summary_table({0: [{"modes": 3, "kl": 6.0}]}, script._CONFIG.value).splitlines()[0])
+"""
+
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
@@ -77,6 +87,15 @@ def outcomes(tmp_path_factory):
         )
         for name, (script, args, _, _) in CASES.items()
     }  # fmt: skip
+    (tmp / "my_stacked.py").write_text(
+        "from jaxgan.config import load_config_file\n\n\ndef get_config():\n"
+        f"    config = load_config_file({str(ROOT / 'experiments/stacked_mnist_paper.py')!r})\n"
+        "    config.batch_size = 64\n    return config\n"
+    )
+    procs["own_table"] = subprocess.Popen(
+        [sys.executable, "-c", OWN_TABLE, str(tmp / "my_stacked.py")], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )
     procs["title"] = subprocess.Popen(
         [sys.executable, "-c", TITLE, str(tmp / "title")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -106,3 +125,12 @@ def test_stacked_mnist_figure_title_names_the_seed(outcomes):
     assert code == 0, err
     assert out.splitlines()[0] == "Stacked MNIST, seed 7, final samples"
     assert not (tmp / "title").exists()
+
+
+def test_stacked_mnist_table_of_a_users_own_config_file(outcomes):
+    _, results = outcomes
+    code, out, err = results["own_table"]
+    assert code == 0, err
+    line = out.splitlines()[0]
+    assert line.startswith("Stacked MNIST (my_stacked, 5000 steps, D widths (2, 4, 8), G widths (64, 32, 16, 8),"), line
+    assert line.endswith("; loss=nonsaturating); mean ± std over seeds:"), line  # its own batch size is no override
