@@ -410,3 +410,18 @@ def test_held_out_images_the_classifier_trained_on_match_the_index_sets(data_nam
     _, run_test = stratified_split(labels, num_train)
     assert seen == len(np.intersect1d(run_test, classifier_train))
     assert (seen > 0) == (num_train < len(labels) - classifier_held_out)
+
+
+def test_classifier_reads_many_images_in_chunks_with_the_same_result(monkeypatch):
+    """Above `CLASSIFY_CHUNK` images the classifier runs chunk by chunk (bounded memory; the remainder too) and
+    gives what one pass over all of them gives."""
+    from jaxgan.metrics import classifier
+
+    images = jax.random.uniform(jax.random.key(0), (10, 8, 8, 1), minval=-1.0, maxval=1.0)
+    whole = classifier.load_classifier("digits", (8, 8, 1))[0]
+    assert "while" not in jax.jit(whole).lower(images).as_text()
+    expected = jax.jit(whole)(images)
+    monkeypatch.setattr(classifier, "CLASSIFY_CHUNK", 4)  # read when a call is traced
+    chunked = classifier.load_classifier("digits", (8, 8, 1))[0]  # a new function: jit's cache is per function
+    assert "while" in jax.jit(chunked).lower(images).as_text()  # the chunks are a loop, not one pass
+    chex.assert_trees_all_close(jax.jit(chunked)(images), expected, rtol=1e-5, atol=1e-6)

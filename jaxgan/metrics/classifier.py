@@ -19,6 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
+# Images per pass of the classifier: its first layer holds 32 floats per pixel, 12.8 GB for Stacked MNIST's 25600
+# samples × 3 channels in one pass (BUILD_NOTES.md, "Stacked MNIST with the paper's own networks").
+CLASSIFY_CHUNK = 1024
 
 
 class DigitClassifier(nn.Module):
@@ -64,7 +67,8 @@ def held_out_images_it_trained_on(data_name: str, train_labels: np.ndarray, test
 def load_classifier(data_name: str, image_shape: tuple[int, ...]) -> tuple[Callable[[jax.Array], Any], dict]:
     """`(classify, metadata)`: classify(images in [−1, 1]) -> (logits, features), with the shipped parameters of
     the classifier of `data_name` ('mnist_5k' or 'digits'); a one-line FileNotFoundError names the script that
-    trains it when it is missing."""
+    trains it when it is missing. More than `CLASSIFY_CHUNK` images are classified that many at a time, so that
+    memory stays bounded however many samples an evaluation reads."""
     import orbax.checkpoint as ocp
 
     path = classifier_dir(data_name)
@@ -82,4 +86,11 @@ def load_classifier(data_name: str, image_shape: tuple[int, ...]) -> tuple[Calla
     me = jax.process_index()
     alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
     params = ocp.StandardCheckpointer(multiprocessing_options=alone).restore((path / "params").absolute(), abstract)
-    return (lambda images: model.apply({"params": params}, images)), metadata
+
+    def classify(images: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if images.shape[0] <= CLASSIFY_CHUNK:
+            return model.apply({"params": params}, images)
+        one = lambda image: jax.tree.map(lambda a: a[0], model.apply({"params": params}, image[None]))  # noqa: E731
+        return jax.lax.map(one, images, batch_size=CLASSIFY_CHUNK)
+
+    return classify, metadata
