@@ -162,21 +162,22 @@ def timed_rounds(calls: dict[str, Callable[[], None]], repeats: int) -> dict[str
     return {name: np.array(s) for name, s in seconds.items()}
 
 
-def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | None = None):
+def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | None = None, flag: str = "--workdir"):
     """(config, task, game, state, step) of the run in `workdir` (one run; evaluated by `evaluation` when that is
-    given) at checkpoint `step` (default: its latest). Raises ConfigError (one line) when it is not such a run."""
+    given) at checkpoint `step` (default: its latest). Raises ConfigError (one line, naming `flag`) when it is not
+    such a run."""
     from jaxgan.config import ConfigError, num_runs
     from jaxgan.tasks import make_task
     from jaxgan.train import abstract_state, build_game, restore_saved, saved_config
 
     workdir = pathlib.Path(workdir)
-    config = saved_config(workdir, "--workdir")
+    config = saved_config(workdir, flag)
     if num_runs(config) > 1:
         raise ConfigError(f"{workdir} holds a sweep of {num_runs(config)} runs; give the workdir of one run")
     if evaluation is not None and evaluation not in config.evaluations:
         raise ConfigError(f"{workdir}: needs a run with the {evaluation!r} evaluation, not {list(config.evaluations)}")
     task = make_task(config)
-    state, _, step = restore_saved(workdir, abstract_state(config, task=task), step, flag="--workdir")
+    state, _, step = restore_saved(workdir, abstract_state(config, task=task), step, flag=flag)
     return config, task, build_game(config, task), state, step
 
 

@@ -1,0 +1,101 @@
+"""scripts/recount_stacked_modes.py: at the run's own sample size the count is exactly its eval.json; with batch
+statistics it is the count an independent numpy reading of G's train-mode samples gives; bad input is one line."""
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxgan.config import load_config_file
+from jaxgan.train import train_and_evaluate, write_json
+from test_image_runs import digits_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, "scripts/recount_stacked_modes.py"]
+LINE = re.compile(r"step (\d+)  (\d+) samples: modes (\d+)  kl ([\d.]+)  \|  batch statistics of (\d+): modes (\d+)  kl ([\d.]+)$")
+
+
+def tiny_stacked_config():
+    config = load_config_file(ROOT / "experiments/stacked_mnist_paper.py")
+    config.unroll_steps, config.batch_size, config.z_dim = 0, 16, 8
+    config.num_steps, config.log_every_steps, config.eval_every_steps = 6, 3, 3
+    config.checkpoint_every_steps, config.steps_per_dispatch, config.eval_num_samples = 3, 3, 96
+    return config
+
+
+@pytest.fixture(scope="module")
+def stacked_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("recount") / "run"
+    result = train_and_evaluate(tiny_stacked_config(), str(workdir), echo=lambda _: None)
+    return workdir, result
+
+
+def numpy_count(workdir: pathlib.Path, num_samples: int) -> tuple[int, float]:
+    """Modes and KL of G's train-mode samples on the run's evaluation noise, counted with numpy."""
+    from jaxgan.conditioning import data_of
+    from jaxgan.game import generate
+    from jaxgan.metrics.classifier import load_classifier
+    from jaxgan.metrics.evaluations import eval_generator_key, eval_noise
+    from scripts.notes import load_run
+
+    config, _, game, state, _ = load_run(workdir)
+    z = eval_noise(game, state, num_samples)
+    samples = data_of(generate(game, state.g_params, state.g_model_state, z, train=True, key=eval_generator_key(state))[0])
+    classify, _ = load_classifier("mnist_5k", (28, 28, 1))
+    digits = np.stack([np.argmax(np.asarray(classify(samples[..., c : c + 1])[0]), -1) for c in range(3)])
+    _, counts = np.unique(digits[0] * 100 + digits[1] * 10 + digits[2], return_counts=True)
+    p = counts / counts.sum()
+    return len(counts), float(np.sum(p * np.log(p * 1000)))
+
+
+def test_counts_match_the_runs_evaluation_and_a_numpy_count(stacked_run):
+    workdir, result = stacked_run
+    out = subprocess.run(
+        [*SCRIPT, f"--workdirs={workdir}", "--num_samples=96", "--batch_statistics=96"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    step, samples, modes, kl, batch, batch_modes, batch_kl = LINE.search(out.strip()).groups()
+    assert (int(step), int(samples), int(batch)) == (6, 96, 96)
+    saved = json.loads((workdir / "eval.json").read_text())
+    assert int(modes) == saved["modes"] == result["modes"]
+    assert float(kl) == pytest.approx(saved["kl"], abs=5e-4)  # printed to 3 decimals
+    expected_modes, expected_kl = numpy_count(workdir, 96)
+    assert int(batch_modes) == expected_modes
+    assert float(batch_kl) == pytest.approx(expected_kl, abs=5e-4)
+
+
+def test_more_samples_count_at_least_as_many_modes(stacked_run):
+    """The first 96 of a draw of 192 are the run's own 96 (the evaluation noise is one stream): a larger draw can
+    only add triples."""
+    from jaxgan.metrics.evaluations import eval_noise
+    from scripts.notes import load_run
+
+    workdir, result = stacked_run
+    _, _, game, state, _ = load_run(workdir)
+    np.testing.assert_array_equal(eval_noise(game, state, 192)[:96], eval_noise(game, state, 96))
+    out = subprocess.run(
+        [*SCRIPT, f"--workdirs={workdir}", "--num_samples=192", "--batch_statistics=96"], cwd=ROOT, capture_output=True,
+        text=True, check=True,
+    ).stdout  # fmt: skip
+    assert int(LINE.search(out.strip()).group(3)) >= result["modes"]
+
+
+def test_bad_input_is_one_line(stacked_run, tmp_path):
+    workdir, _ = stacked_run
+    (tmp_path / "digits").mkdir()  # a run's config is all the check reads
+    write_json(tmp_path / "digits" / "config.json", digits_config().to_dict())
+    cases = {
+        "error: --batch_statistics=64: must divide --num_samples=96 (whole batches)": [f"--workdirs={workdir}", "--num_samples=96", "--batch_statistics=64"],
+        f"error: --workdirs={tmp_path / 'digits'}: a run on stacked_mnist data is needed, not 'digits'": [f"--workdirs={workdir},{tmp_path / 'digits'}"],
+        f"error: --workdirs={tmp_path / 'none'}: no config.json": [f"--workdirs={tmp_path / 'none'}"],
+    }  # fmt: skip
+    procs = {line: subprocess.Popen([*SCRIPT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for line, args in cases.items()}
+    for start, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and err.startswith(start), err
+        assert out == ""  # nothing counted before the bad run was found
