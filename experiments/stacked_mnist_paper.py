@@ -11,7 +11,9 @@ for G; the minimax loss of the unrolled objective (PacGAN's code gives G the non
 `--config.loss=nonsaturating`), unrolled K = 5 through D's Adam (`--config.unroll_steps`). Data: stacked mnist_5k
 training digits, each channel drawn independently, where the paper draws from MNIST's 60000. PacGAN's code trains
 500000 steps; `num_steps` here is what a CPU run allows.
-Evaluation as in experiments/stacked_mnist.py: `modes` (distinct digit triples, of 1000) and `kl` in eval.json.
+Evaluation as in experiments/stacked_mnist.py (`modes`, distinct digit triples of 1000, and `kl` in eval.json), on
+25600 samples as PacGAN's code counts them: a count grows with the number of samples (BUILD_NOTES.md, "Stacked MNIST
+with the paper's networks: the sample count, seeds, the half-size D").
 """
 
 from jaxgan.config import default_config
@@ -32,6 +34,6 @@ def get_config():
     config.num_steps = 5000
     config.log_every_steps = 100
     config.eval_every_steps = config.checkpoint_every_steps = 1000
-    config.eval_num_samples = 10000
+    config.eval_num_samples = 25600  # PacGAN's code counts modes on 25600 samples (its `num_test_sample`)
     config.steps_per_dispatch = 100
     return config

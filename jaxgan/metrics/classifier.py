@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 ASSETS = pathlib.Path(__file__).resolve().parent / "assets"
-# Images per pass of the classifier: its first layer holds 32 floats per pixel, 12.8 GB for Stacked MNIST's 25600
-# samples × 3 channels in one pass (BUILD_NOTES.md, "Stacked MNIST with the paper's own networks").
+# Images per pass of the classifier: its first layer holds 32 floats per pixel, and one pass over Stacked MNIST's
+# 25600 samples × 3 channels took a run to 11.6 GB (BUILD_NOTES.md, "Stacked MNIST with the paper's networks: ...").
 CLASSIFY_CHUNK = 1024
 
 
