@@ -18,6 +18,9 @@ Generative Adversarial Networks with Limited Data", Section 2.1, on logits):
     r_v = (E[D_train] − E[D_held-out]) / (E[D_train] − E[D_generated])
 
 0 when D rates held-out images as it rates the training images, 1 when it rates them as it rates G's samples.
+A second line per checkpoint reads the same draws two other ways: one batch of half training images and half
+G's samples in one call (a D with batch norm that separates all-real from all-fake batches by their statistics,
+rather than sample by sample, stops separating there), and D in evaluation mode (batch norm's running averages).
 Only for unconditional image runs (a D that takes labels would need the held-out labels' conditioning).
 """
 
@@ -59,9 +62,15 @@ def heldout_sampler(config, task):
 
 
 def discriminator_logits(config, task, game, state, num_batches: int, key: jax.Array) -> dict[str, np.ndarray]:
-    """D's logits `[num_batches, batch_size]` on training images, held-out images and G's samples (keys
-    "train", "held_out", "generated"), each batch its own call in training mode (its model-state update
-    discarded). Batch b of each kind is drawn from `fold_in(key, b)`."""
+    """D's logits on training images, held-out images and G's samples (keys "train", "held_out", "generated";
+    `[num_batches, batch_size]` each), each batch its own call in training mode (its model-state update discarded),
+    as the training step calls D. Batch b of each kind is drawn from `fold_in(key, b)`. Also, on the same draws:
+
+    * "mixed_train", "mixed_generated" `[num_batches, batch_size // 2]`: one call on a batch of the first halves of
+      the training and the generated batch: with batch norm, whether D tells the two apart sample by sample or
+      by the statistics of a batch that is all real or all fake;
+    * "eval_train", "eval_held_out", "eval_generated": D in evaluation mode (batch norm's running averages), where
+      each sample is judged on its own."""
     from jaxgan.conditioning import logits_of
     from jaxgan.game import discriminate, generate
 
@@ -69,19 +78,20 @@ def discriminator_logits(config, task, game, state, num_batches: int, key: jax.A
         raise ConfigError(f"conditioning={config.conditioning!r}: this reads unconditional runs only")
     heldout, n = heldout_sampler(config, task), config.batch_size
 
-    def d_logits(x):
-        return logits_of(discriminate(game, state.d_params, state.d_model_state, x, train=True)[0]).reshape(-1)
+    def d_logits(x, train=True):
+        return logits_of(discriminate(game, state.d_params, state.d_model_state, x, train=train)[0]).reshape(-1)
 
     @jax.jit
     def one_batch(batch_key):
         data_key, heldout_key, noise_key, g_key = jax.random.split(batch_key, 4)
         z = game.sample_noise(noise_key, n)
         fake, _ = generate(game, state.g_params, state.g_model_state, z, train=True, key=g_key)
-        return {
-            "train": d_logits(task.data.sample(data_key, n)),
-            "held_out": d_logits(heldout(heldout_key, n)),
-            "generated": d_logits(fake),
-        }
+        batches = {"train": task.data.sample(data_key, n), "held_out": heldout(heldout_key, n), "generated": fake}
+        logits = {name: d_logits(x) for name, x in batches.items()}
+        logits.update({f"eval_{name}": d_logits(x, train=False) for name, x in batches.items()})
+        half = n // 2
+        mixed = d_logits(jnp.concatenate([batches["train"][:half], fake[:half]]))
+        return {**logits, "mixed_train": mixed[:half], "mixed_generated": mixed[half:]}
 
     batches = [one_batch(jax.random.fold_in(key, b)) for b in range(num_batches)]
     return {name: np.stack([np.asarray(b[name]) for b in batches]) for name in batches[0]}
@@ -137,7 +147,10 @@ def main(argv):
             print(
                 f"{workdir}  step {step}:  D(x) training {s['d_train']:.4f}  held-out {s['d_held_out']:.4f}  "
                 f"generated {s['d_generated']:.4f}  |  logits {s['logit_train']:.2f} / {s['logit_held_out']:.2f} / "
-                f"{s['logit_generated']:.2f}  r_v {s['r_v']:.3f}",
+                f"{s['logit_generated']:.2f}  r_v {s['r_v']:.3f}\n"
+                f"{workdir}  step {step}:  one batch of half training, half generated: D(x) {s['d_mixed_train']:.4f} / "
+                f"{s['d_mixed_generated']:.4f}  |  running averages: D(x) training {s['d_eval_train']:.4f}  held-out "
+                f"{s['d_eval_held_out']:.4f}  generated {s['d_eval_generated']:.4f}",
                 flush=True,
             )
     if _JSON.value:

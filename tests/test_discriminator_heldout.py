@@ -1,6 +1,6 @@
 """scripts/discriminator_heldout.py: held-out batches hold only held-out images (Stacked MNIST: three held-out
-digits), r_v and the mean D(x) against their closed forms, the printed line against the run's own D, bad input
-one line."""
+digits), r_v and the mean D(x) against their closed forms, the printed lines against the run's own D applied by
+hand (separate, mixed and evaluation-mode batches), bad input one line."""
 
 import json
 import pathlib
@@ -20,8 +20,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = [sys.executable, "scripts/discriminator_heldout.py"]
 LINE = re.compile(
     r"step (\d+):  D\(x\) training ([\d.]+)  held-out ([\d.]+)  generated ([\d.]+)  \|  "
-    r"logits (-?[\d.]+) / (-?[\d.]+) / (-?[\d.]+)  r_v (-?[\d.]+|nan)$"
+    r"logits (-?[\d.]+) / (-?[\d.]+) / (-?[\d.]+)  r_v (-?[\d.]+|nan)$", re.MULTILINE
 )
+MIXED = re.compile(r"one batch of half training, half generated: D\(x\) ([\d.]+) / ([\d.]+)  \|  running averages: "
+                   r"D\(x\) training ([\d.]+)  held-out ([\d.]+)  generated ([\d.]+)$", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -73,25 +75,38 @@ def test_printed_line_is_the_runs_discriminator(stacked_run, tmp_path):
         [*SCRIPT, f"--workdirs={stacked_run}", "--num_batches=2", "--steps=6", f"--json={tmp_path / 'r.json'}"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    step, d_train, d_heldout, d_generated, *_ = LINE.search(out.strip()).groups()
+    step, d_train, d_heldout, d_generated, *_ = LINE.search(out).groups()
+    mixed_train, mixed_generated, eval_train, eval_heldout, eval_generated = map(float, MIXED.search(out).groups())
     assert int(step) == 6
     config, task, game, state, _ = load_run(stacked_run, None, 6)
     from scripts.discriminator_heldout import heldout_sampler
 
-    expected = {"train": [], "held_out": [], "generated": []}
+    def d_of(x, train=True):
+        logits = np.asarray(discriminate(game, state.d_params, state.d_model_state, x, train=train)[0], np.float64)
+        return 1 / (1 + np.exp(-logits.reshape(-1)))
+
+    expected = {name: [] for name in ("train", "held_out", "generated", "mixed_train", "mixed_generated")}
+    expected.update({f"eval_{name}": [] for name in ("train", "held_out", "generated")})
     for b in range(2):
         data_key, heldout_key, noise_key, g_key = jax.random.split(jax.random.fold_in(jax.random.key(0), b), 4)
         fake, _ = generate(game, state.g_params, state.g_model_state, game.sample_noise(noise_key, 16), key=g_key)
-        for name, x in (
-            ("train", task.data.sample(data_key, 16)),
-            ("held_out", heldout_sampler(config, task)(heldout_key, 16)),
-            ("generated", fake),
-        ):
-            logits = np.asarray(discriminate(game, state.d_params, state.d_model_state, x)[0], np.float64)
-            expected[name].append(1 / (1 + np.exp(-logits)))
+        real = task.data.sample(data_key, 16)
+        for name, x in (("train", real), ("held_out", heldout_sampler(config, task)(heldout_key, 16)), ("generated", fake)):
+            expected[name].append(d_of(x))
+            expected[f"eval_{name}"].append(d_of(x, train=False))
+        mixed = d_of(np.concatenate([real[:8], fake[:8]]))
+        expected["mixed_train"].append(mixed[:8])
+        expected["mixed_generated"].append(mixed[8:])
     assert float(d_train) == pytest.approx(np.mean(expected["train"]), abs=1e-4)
     assert float(d_heldout) == pytest.approx(np.mean(expected["held_out"]), abs=1e-4)
     assert float(d_generated) == pytest.approx(np.mean(expected["generated"]), abs=1e-4)
+    assert mixed_train == pytest.approx(np.mean(expected["mixed_train"]), abs=1e-4)
+    assert mixed_generated == pytest.approx(np.mean(expected["mixed_generated"]), abs=1e-4)
+    assert eval_train == pytest.approx(np.mean(expected["eval_train"]), abs=1e-4)
+    assert eval_heldout == pytest.approx(np.mean(expected["eval_held_out"]), abs=1e-4)
+    assert eval_generated == pytest.approx(np.mean(expected["eval_generated"]), abs=1e-4)
+    # batch statistics: the mixed batch's real half is not D's output on the all-real batch's first half
+    assert not np.allclose(np.concatenate(expected["mixed_train"]), np.concatenate([e[:8] for e in expected["train"]]))
     saved = json.loads((tmp_path / "r.json").read_text())
     assert [r["step"] for r in saved] == [6] and saved[0]["d_train"] == pytest.approx(float(d_train), abs=1e-4)
 
