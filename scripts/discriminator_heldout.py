@@ -110,11 +110,12 @@ def summarize(logits: dict[str, np.ndarray]) -> dict[str, float]:
 def checked_steps(workdir: pathlib.Path, steps: list[int] | None) -> list[int]:
     """The checkpoints of `workdir` to read; ConfigError (one line) for a run this cannot read or a missing step."""
     from jaxgan.checkpoint import Checkpointer
+    from jaxgan.data.images import IMAGE_DATA_NAMES
     from jaxgan.train import saved_config
 
     config = saved_config(workdir, "--workdirs")
     name = config.data.name
-    if name not in ("mnist_5k", "digits", "stacked_mnist", "image_folder") and not name.startswith("tfds:"):
+    if name not in (*IMAGE_DATA_NAMES, "stacked_mnist") and not name.startswith("tfds:"):
         raise ConfigError(f"--workdirs={workdir}: needs a run on image data with a held-out split, not {name!r}")
     if config.conditioning != "none":
         raise ConfigError(f"--workdirs={workdir}: reads unconditional runs only, not conditioning={config.conditioning!r}")
