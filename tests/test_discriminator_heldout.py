@@ -14,7 +14,7 @@ import pytest
 
 from jaxgan.train import train_and_evaluate, write_json
 from test_image_runs import digits_config
-from test_recount_stacked_modes import tiny_stacked_config
+from test_recount_stacked_modes import assert_one_line_errors, tiny_stacked_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = [sys.executable, "scripts/discriminator_heldout.py"]
@@ -122,9 +122,4 @@ def test_bad_input_is_one_line(stacked_run, tmp_path):
         f"error: --steps=7: {stacked_run} has no checkpoint of that step (it has [3, 6])": [f"--workdirs={stacked_run}", "--steps=7"],
         f"error: --workdirs={tmp_path / 'none'}: no config.json": [f"--workdirs={tmp_path / 'none'}"],
     }  # fmt: skip
-    procs = {line: subprocess.Popen([*SCRIPT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for line, args in cases.items()}
-    for start, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 2, err
-        assert len(err.strip().splitlines()) == 1 and err.startswith(start), err
-        assert out == ""  # nothing read before the bad run was found
+    assert_one_line_errors(SCRIPT, cases)

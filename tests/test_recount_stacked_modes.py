@@ -27,6 +27,17 @@ def tiny_stacked_config():
     return config
 
 
+def assert_one_line_errors(script: list[str], cases: dict[str, list[str]]) -> None:
+    """Runs `script` with each case's arguments (in parallel): exit 2, a one-line error starting with the case's
+    key on stderr, and nothing on stdout (nothing read or printed before the bad input was found)."""
+    procs = {line: subprocess.Popen([*script, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for line, args in cases.items()}
+    for start, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err
+        assert len(err.strip().splitlines()) == 1 and err.startswith(start), err
+        assert out == ""
+
+
 @pytest.fixture(scope="module")
 def stacked_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("recount") / "run"
@@ -93,9 +104,4 @@ def test_bad_input_is_one_line(stacked_run, tmp_path):
         f"error: --workdirs={tmp_path / 'digits'}: a run on stacked_mnist data is needed, not 'digits'": [f"--workdirs={workdir},{tmp_path / 'digits'}"],
         f"error: --workdirs={tmp_path / 'none'}: no config.json": [f"--workdirs={tmp_path / 'none'}"],
     }  # fmt: skip
-    procs = {line: subprocess.Popen([*SCRIPT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for line, args in cases.items()}
-    for start, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 2, err
-        assert len(err.strip().splitlines()) == 1 and err.startswith(start), err
-        assert out == ""  # nothing counted before the bad run was found
+    assert_one_line_errors(SCRIPT, cases)
