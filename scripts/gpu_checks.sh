@@ -15,7 +15,12 @@
 #     10000 steps, evaluated every 2500; the workdirs but the checkpoints come back as resnets.tar.gz;
 #   grid: experiments/grid25_pacgan_b200.py over 10 seeds as one vmapped program (about 4 min on an H200), with
 #     GRID_ARGS added to its command line (a sweep of a lever, say `--config.sweep_key=d_optimizer.learning_rate
-#     --config.sweep_values=(1e-4,2e-4)`); its workdir but the checkpoints comes back as grid_goal.tar.gz.
+#     --config.sweep_values=(1e-4,2e-4)`); its workdir but the checkpoints comes back as grid_goal.tar.gz;
+#   stacked: the stacked MNIST goal's setting at length: experiments/stacked_mnist_paper.py unrolled K = 10 over
+#     STACKED_SEEDS seeds (default 5) as one vmapped program, up to PacGAN's code's 500000 steps or as far as the
+#     time allows (stopped by SIGTERM, it checkpoints and keeps every evaluation so far), modes of 1000 and KL on
+#     25600 samples every 10000 steps, with STACKED_ARGS added; its workdir but the checkpoints comes back as
+#     stacked_goal.tar.gz, and a second call resumes it (the workdir is kept per STACKED_ARGS, as the grid's).
 # The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left, and
 # writes its log to OUT_DIR; BUILD_NOTES.md with the benchmarks' new `*_gpu` blocks is copied there at the end. A
 # CUDA image that lacks jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a
@@ -44,7 +49,9 @@ if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   zoo=(--steps=1 --repeats=1 --only=dcgan,sn_dcgan) images=(--steps=1 --repeats=1 --only=simultaneous)
   grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100
         --config.checkpoint_every_steps=20)
-  notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke
+  stacked=(--config.num_seeds=2 --config.num_steps=4 --config.eval_every_steps=2 --config.eval_num_samples=100
+           --config.checkpoint_every_steps=2 --config.log_every_steps=1 --config.steps_per_dispatch=1)
+  notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke stacked_dir=/tmp/jaxgan_stacked_goal_smoke
   repeat_grid=(40 20 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=20
                --config.log_every_steps=10 --config.eval_num_samples=100)
   repeat_dcgan=(4 2 --config=experiments/dcgan_mnist.py --config.eval_every_steps=2 --config.log_every_steps=1
@@ -55,7 +62,9 @@ else
   # Fewer checkpoints than the experiment's (each holds 10 seeds' Adam states); neither they nor the dispatch
   # length change the training.
   grid=(--config.num_seeds=10 --config.checkpoint_every_steps=100000 --config.steps_per_dispatch=1000)
-  notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal
+  stacked=(--config.num_seeds="${STACKED_SEEDS:-5}" --config.num_steps=500000 --config.eval_every_steps=10000
+           --config.checkpoint_every_steps=10000 --config.log_every_steps=1000 --config.steps_per_dispatch=1000)
+  notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal stacked_dir=/tmp/jaxgan_stacked_goal
   # steps, the step where the third run stops, the command line
   repeat_grid=(10000 5000 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=5000)
   repeat_dcgan=(400 200 --config=experiments/dcgan_mnist.py --config.eval_every_steps=200)
@@ -76,9 +85,11 @@ repeat_runs() {
 }
 export -f repeat_runs
 grid_dir="${grid_dir}_$(printf %s "${GRID_ARGS:-}" | md5sum | cut -c1-8)"  # another lever: another run, not a resume
+stacked_dir="${stacked_dir}_$(printf %s "${STACKED_SEEDS:-5} ${STACKED_ARGS:-}" | md5sum | cut -c1-8)"
 total=${GPU_CHECKS_SECONDS:-570}
 left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
 read -r -a grid_args <<< "${GRID_ARGS:-}"
+read -r -a stacked_args <<< "${STACKED_ARGS:-}"
 IFS=, read -r -a parts <<< "${GPU_CHECKS_PARTS:-images,repeat,grid,zoo}"
 for part in "${parts[@]}"; do
   if [ "$(left)" -lt 30 ]; then
@@ -107,11 +118,17 @@ for part in "${parts[@]}"; do
     grid)
       timeout -k 20 "$(left)" python3 -m jaxgan.main --config=experiments/grid25_pacgan_b200.py "${grid[@]}" \
         ${grid_args[@]+"${grid_args[@]}"} --workdir="$grid_dir" > "$out/grid_goal.log" 2>&1 ;;
-    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, repeat, zoo, resnets, grid)" >&2; false ;;
+    stacked)
+      timeout -k 20 "$(left)" python3 -m jaxgan.main --config=experiments/stacked_mnist_paper.py \
+        --config.unroll_steps=10 "${stacked[@]}" ${stacked_args[@]+"${stacked_args[@]}"} --workdir="$stacked_dir" \
+        > "$out/stacked_goal.log" 2>&1 ;;
+    *) echo "unknown part $part (GPU_CHECKS_PARTS: images, repeat, zoo, resnets, grid, stacked)" >&2; false ;;
   esac
   echo "$part: exit $? at ${SECONDS}s" | tee -a "$out/exits.txt"
   if [ "$part" = grid ]; then
     tar -czf "$out/grid_goal.tar.gz" -C "$grid_dir" --exclude=checkpoints . 2>/dev/null
+  elif [ "$part" = stacked ]; then
+    tar -czf "$out/stacked_goal.tar.gz" -C "$stacked_dir" --exclude=checkpoints . 2>/dev/null
   fi
 done
 cp BUILD_NOTES.md "$out/BUILD_NOTES.md"
