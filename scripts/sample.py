@@ -1,0 +1,147 @@
+r"""Samples of a trained image GAN, as a figure and an array: a grid, or walks through G's latent space.
+
+    python scripts/sample.py --workdir=DIR [--step=N] [--num_samples=64] [--draw=0] [--truncation=PSI] \
+        [--generator=raw|ema] [--interpolate=K [--path=slerp|linear]] [--out=DIR/generated.png]
+
+The run's checkpoint (its latest, or --step) is loaded with its saved config, and G is evaluated as the run's own
+evaluations evaluate it (batch norm's running averages; the EMA of G with `--generator=ema`, batch norm then
+normalising by the batch itself). The noise is the run's evaluation noise: `--draw=0` is the very draw of the run's
+evaluations, so at its `eval_num_samples` the samples equal the run's `samples/step_N.npy`; `--draw=d > 0` is
+another, independent draw. `--truncation` (default: the run's `eval_truncation`) draws z from the normal truncated
+to [−ψ, ψ] (BigGAN's truncation trick, Brock et al. 2019). In a conditioned run (class labels, InfoGAN codes) the
+classes cycle through 0, 1, ..., K − 1, so the grid has one row per class.
+
+`--interpolate=K` draws `num_samples // K` rows of K images instead, each from G along the path from one noise
+vector to another: the great circle (`slerp`, White 2016, "Sampling Generative Networks": a Gaussian z keeps its
+typical norm along it) or the straight line (`linear`, as in DCGAN's figure, Radford et al. 2015). A row keeps its
+start's class and codes; only z moves.
+
+Writes OUT (the figure) and OUT with `.npy`: float32 in [0, 1], [n, H, W, C], or [rows, K, H, W, C] for walks.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags, logging
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from jaxgan import plotting  # noqa: E402
+from jaxgan.config import ConfigError  # noqa: E402
+from scripts.notes import load_run, run_script  # noqa: E402
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of one image run.", required=True)
+_STEP = flags.DEFINE_integer("step", None, "The checkpoint to sample (default: the run's latest).", lower_bound=0)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "Images to draw (walks: rows × K).", lower_bound=1)
+_DRAW = flags.DEFINE_integer("draw", 0, "Which draw of noise: 0 is the run's evaluation noise.", lower_bound=0)
+_TRUNCATION = flags.DEFINE_float("truncation", None, "ψ > 0: z from N(0, I) truncated to [−ψ, ψ]; 0: untruncated "
+                                 "(default: the run's eval_truncation).", lower_bound=0.0)  # fmt: skip
+_GENERATOR = flags.DEFINE_enum("generator", "raw", ["raw", "ema"], "G's trained weights, or their moving average.")
+_INTERPOLATE = flags.DEFINE_integer("interpolate", 0, "K ≥ 2: rows of K images along a path between two noise "
+                                    "vectors (0: a grid of independent samples).", lower_bound=0)  # fmt: skip
+_PATH = flags.DEFINE_enum("path", "slerp", ["slerp", "linear"], "The path of a walk through the noise space.")
+_OUT = flags.DEFINE_string("out", None, "The figure (default WORKDIR/generated.png); the array beside it as .npy.")
+
+
+def interpolate(start: jax.Array, end: jax.Array, steps: int, path: str = "slerp") -> jax.Array:
+    """[..., steps, d]: `steps` points from `start` to `end` ([..., d] each), both ends included. `slerp` moves along
+    the great circle, sin((1 − t)Ω)/sin Ω · a + sin(tΩ)/sin Ω · b with Ω the angle between a and b, and its norm
+    from |a| to |b| linearly (so for |a| = |b| it is the textbook slerp); `linear` is (1 − t) a + t b."""
+    t = jnp.linspace(0.0, 1.0, steps)[:, None]
+    a, b = start[..., None, :], end[..., None, :]
+    if path == "linear":
+        return (1 - t) * a + t * b
+    norm_a, norm_b = (jnp.linalg.norm(x, axis=-1, keepdims=True) for x in (a, b))
+    unit_a, unit_b = a / norm_a, b / norm_b
+    omega = jnp.arccos(jnp.clip(jnp.sum(unit_a * unit_b, axis=-1, keepdims=True), -1.0, 1.0))
+    sin = jnp.sin(omega)
+    parallel = sin < 1e-6  # (anti)parallel ends: the great circle is not unique; fall back to the chord
+    safe = jnp.where(parallel, 1.0, sin)
+    direction = jnp.where(
+        parallel, (1 - t) * unit_a + t * unit_b, (jnp.sin((1 - t) * omega) * unit_a + jnp.sin(t * omega) * unit_b) / safe
+    )
+    return direction * ((1 - t) * norm_a + t * norm_b)
+
+
+def sample_images(config, game, state, num_samples: int, draw: int, truncation: float, generator: str,
+                  walk: int = 0, path: str = "slerp") -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """(images in [0, 1], the classes G was asked for or None) of the run's G on draw `draw` of its evaluation noise:
+    [num_samples, H, W, C], or with `walk` = K ≥ 2, [num_samples // K, K, H, W, C] along paths in z."""
+    from jaxgan.conditioning import Labelled, data_of
+    from jaxgan.data.images import to_unit_range
+    from jaxgan.game import generate
+    from jaxgan.metrics.evaluations import eval_generator_key, eval_noise, generate_ema, requested_classes
+
+    if draw:  # as scripts.notes.mixture_draws draws: draw 0 is the run's own
+        state = state.replace(key=jax.random.fold_in(state.key, draw))
+    if walk:
+        rows = num_samples // walk
+        ends = eval_noise(game, state, 2 * rows, truncation)
+        start, end = ends[:rows], ends[rows:]
+        steps = interpolate(data_of(start), data_of(end), walk, path)
+        z = jax.tree.map(lambda x: jnp.repeat(x[:, None], walk, axis=1), start)  # each row keeps its start's codes
+        z = z.replace(data=steps) if isinstance(z, Labelled) else steps
+    else:
+        z = eval_noise(game, state, num_samples, truncation)
+
+    @jax.jit
+    def draw_from(state, z):
+        if generator == "ema":
+            return generate_ema(game, state, z)
+        return data_of(generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0])
+
+    images = np.asarray(to_unit_range(draw_from(state, z)))
+    classes = requested_classes(z)
+    return images, None if classes is None else np.asarray(classes)
+
+
+def check_run(workdir: pathlib.Path) -> None:
+    """One-line errors for a run this script cannot sample, before any checkpoint is restored."""
+    from jaxgan.tasks import make_task
+    from jaxgan.train import saved_config
+
+    config = saved_config(workdir, "--workdir")
+    if len(make_task(config).data.shape) != 3:
+        raise ConfigError(f"--workdir={workdir}: a run on image data is needed, not {config.data.name!r} (its "
+                          "samples are in its samples/ folder and samples.png)")  # fmt: skip
+    if _GENERATOR.value == "ema" and not config.ema_decay:
+        raise ConfigError("--generator=ema: the run keeps no moving average of G (its ema_decay is 0)")
+    if _INTERPOLATE.value == 1 or _INTERPOLATE.value > _NUM_SAMPLES.value:
+        raise ConfigError(
+            f"--interpolate={_INTERPOLATE.value}: a walk needs K ≥ 2 images per row and at most --num_samples="
+            f"{_NUM_SAMPLES.value}"
+        )
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    workdir = pathlib.Path(_WORKDIR.value)
+    check_run(workdir)
+    config, task, game, state, step = load_run(workdir, step=_STEP.value)
+    truncation = config.eval_truncation if _TRUNCATION.value is None else _TRUNCATION.value
+    images, classes = sample_images(config, game, state, _NUM_SAMPLES.value, _DRAW.value, truncation,
+                                    _GENERATOR.value, _INTERPOLATE.value, _PATH.value)  # fmt: skip
+    out = pathlib.Path(_OUT.value) if _OUT.value else workdir / "generated.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out.with_suffix(".npy"), images)
+    what = f"{config.data.name}, step {step}, {'EMA of G' if _GENERATOR.value == 'ema' else 'G'}"
+    what += f", truncation {truncation:g}" if truncation else ""
+    if _INTERPOLATE.value:
+        labels = [f"class {int(k)}" for k in classes[:, 0]] if classes is not None else [""] * len(images)
+        plotting.plot_image_rows(out, labels, list(images), title=f"{what}: {_PATH.value} walks in z")
+    elif classes is not None and classes.ndim == 1:
+        plotting.plot_class_grid(out, images, classes, per_class=max(1, len(images) // len(np.unique(classes))), title=what)
+    else:
+        plotting.plot_image_rows(out, [""] * -(-len(images) // 8), [images[i : i + 8] for i in range(0, len(images), 8)], title=what)
+    print(f"{out} and {out.with_suffix('.npy')}: {images.shape[0]}{' rows' if _INTERPOLATE.value else ''} "
+          f"of {what}", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    run_script(main)
