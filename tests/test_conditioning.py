@@ -175,6 +175,18 @@ def test_code_accuracy_takes_the_best_matching():
     assert code_accuracy(counts) == pytest.approx(12 / 20)
 
 
+def test_mode_coverage_refuses_indices_outside_the_modes():
+    for bad in ([0, 1, 2, 7], [0, 1, 2, -1], [9, 9, 9, 9]):
+        with pytest.raises(ValueError, match=r"mode indices must be in \[0, 4\)"):
+            mode_coverage(jnp.array(bad), 4)
+    with pytest.raises(ValueError, match="n >= 1"):
+        mode_coverage(jnp.zeros((0,), jnp.int32), 4)
+    _, kl = jax.jit(mode_coverage, static_argnums=1)(jnp.array([0, 1, 2, 7]), 4)  # traced: NaN, not a number
+    assert np.isnan(kl)
+    _, kl = jax.jit(mode_coverage, static_argnums=1)(jnp.array([0, 1, 2, 3]), 4)
+    assert kl == 0.0
+
+
 def test_mode_coverage_closed_forms():
     modes, kl = mode_coverage(jnp.arange(1000), 1000)
     assert int(modes) == 1000 and float(kl) == pytest.approx(0.0, abs=1e-5)

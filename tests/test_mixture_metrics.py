@@ -202,3 +202,13 @@ def test_jit_matches_eager_without_high_quality_samples():
         np.testing.assert_allclose(float(out["reverse_kl"]), math.log(8), rtol=1e-6)
         assert int(out["modes"]) == 0
         assert float(out["high_quality_fraction"]) == 0.0
+
+
+def test_shapes_that_would_broadcast_are_refused():
+    means = jnp.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    with pytest.raises(ValueError, match=r"samples \[N, d\] and means \[M, d\]"):
+        mixture_metrics(jnp.array([[0.0], [1.0], [2.0]]), means, 0.1)  # 1-D points: would broadcast to 3 modes
+    with pytest.raises(ValueError, match=r"samples \[N, d\] and means \[M, d\]"):
+        mixture_metrics(means, means[:, :1], 0.1)
+    with pytest.raises(ValueError, match=r"samples \[N, d\] and means \[M, d\]"):
+        mixture_metrics(means[0], means, 0.1)

@@ -107,3 +107,12 @@ def test_packs_must_fit_each_devices_part_of_the_batch(monkeypatch):
         "--config.packing=4: each of the 4 devices holds 6 samples of the batch, which must be a multiple of it "
         "(packs stay on one device)"
     )
+
+
+def test_a_packed_minibatch_stddev_discriminator_is_not_per_example():
+    from jaxgan.models import linen_player
+    from jaxgan.models.stylegan import StyleGAN2Discriminator
+
+    assert not linen_player(StyleGAN2Discriminator()).per_example
+    assert not linen_player(Packed(StyleGAN2Discriminator(), 2)).per_example  # the wrapper kept it hidden before
+    assert linen_player(Packed(MLPDiscriminator(), 2)).per_example

@@ -56,6 +56,10 @@ def mixture_metrics(
     """
     samples = jnp.asarray(samples)
     means = jnp.asarray(means)
+    if samples.ndim != 2 or means.ndim != 2 or samples.shape[1] != means.shape[1]:  # else they would broadcast
+        raise ValueError(
+            f"mixture_metrics: samples [N, d] and means [M, d] of one dimension d, got {samples.shape} and {means.shape}"
+        )
     num_modes = means.shape[0]
 
     # Direct differences rather than |a|^2 - 2ab + |b|^2: no cancellation error near the threshold, and

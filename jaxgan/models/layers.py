@@ -41,8 +41,11 @@ def spectral_norm(
 
         v = Wu / ‖Wu‖,   u' = Wᵀv / ‖Wᵀv‖,   σ = vᵀ W u'     (W as the [in, out] kernel matrix),
 
-    `power_iterations` times per call (the paper uses one per training step, Algorithm 1, reusing u across
-    steps, so the estimate converges as training goes). u and v are constants for differentiation
+    `power_iterations` times per call (the paper uses one per update of W, Algorithm 1, reusing u across
+    steps, so the estimate converges as training goes). Stored per train-mode call, as the authors' Chainer code
+    stores it whenever W̄ is computed in training (pfnet-research/sngan_projection, `SNConvolution2D.W_bar`): a D
+    step calls D on the real and on the fake batch, so u advances twice per D step there and here, and the fake
+    call's σ is one iteration further on than the real call's (G's call keeps nothing here). u and v are constants for differentiation
     (`stop_gradient`, the paper's treatment), so σ's gradient is ∂σ/∂W = v u'ᵀ and that of a loss L through
     W̄ = W/σ is (1/σ)(G − ⟨G, W̄⟩ v u'ᵀ), G = ∂L/∂W̄: the gradient of the paper's Section 2.2.
 

@@ -37,6 +37,12 @@ class Packed(nn.Module):
     discriminator: nn.Module
     num_packed: int
 
+    @property
+    def mbstd_group_size(self) -> int:
+        """The wrapped D's minibatch-stddev group size (1 without one): a player reads it to know whether D's
+        outputs mix examples, which the wrapper must not hide."""
+        return getattr(self.discriminator, "mbstd_group_size", 1)
+
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = True) -> jax.Array:
         return self.discriminator(pack(x, self.num_packed), **call_kwargs(self.discriminator.__call__, train))
