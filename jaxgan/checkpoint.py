@@ -175,12 +175,15 @@ class Checkpointer:
             self._last_saved = step
         return started
 
-    def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, int] | tuple[None, None]:
+    def restore(
+        self, abstract_state: Any, step: int | None = None, *, with_data: bool = False
+    ) -> tuple[Any, int] | tuple[None, None]:
         """Restores into the structure/shapes/dtypes of `abstract_state` (arrays or `jax.ShapeDtypeStruct`s).
 
         `step=None`: the newest readable checkpoint, skipping unreadable ones with a warning; (None, None) if
         there is no checkpoint at all, RuntimeError if there are some but none is readable. An explicit
-        `step` is restored or raises.
+        `step` is restored or raises. `with_data`: a step without its data position (a streamed run's) counts
+        as unreadable.
         """
         abstract = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), abstract_state
@@ -188,7 +191,7 @@ class Checkpointer:
         if step is not None:
             if not self._is_finalized(step):
                 raise FileNotFoundError(f"no finalized checkpoint for step {step} in {self.directory}")
-            return self._restore_step(abstract, int(step)), int(step)
+            return self._restore_step(abstract, int(step), with_data), int(step)
         steps = self.all_steps()
         if not steps:
             return None, None
@@ -196,7 +199,7 @@ class Checkpointer:
         for s in reversed(steps):
             try:
                 with _quiet_orbax() as held_back:
-                    restored = self._restore_step(abstract, s)
+                    restored = self._restore_step(abstract, s, with_data)
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
                 logged = f" (orbax: {_one_line_text(held_back[0])})" if held_back else ""
                 failures.append((s, _one_line(e) + logged))
@@ -228,12 +231,15 @@ class Checkpointer:
         os.rename(os.path.join(self.directory, str(step)), target)
         return target
 
-    def _restore_step(self, abstract: Any, step: int) -> Any:
+    def _restore_step(self, abstract: Any, step: int, with_data: bool = False) -> Any:
         _check_stored_layout(self._manager.item_metadata(step)["state"], abstract)
         restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))
         restored = restored["state"]
         _check_matches(restored, abstract)
-        self.restore_data(step)  # a damaged data position makes the step unreadable too, so an older one is tried
+        # A damaged (or, where one is needed, missing) data position makes the step unreadable too, so an older
+        # one is tried.
+        if self.restore_data(step) is None and with_data:
+            raise FileNotFoundError(f"step {step} has no data position ({DATA_ITEM}/)")
         return restored
 
     def restore_data(self, step: int) -> dict | None:

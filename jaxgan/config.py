@@ -529,6 +529,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 "0 gets the update 0/0 = NaN; use eps > 0 (e.g. 1e-8)"
                 + (f" or --config.{eps_root_key} > 0" if settings.name == "adam" else "")
             )
+    if config.log_eigenvalues and config.data.get("loader") == "stream" and config.data.name.startswith("tfds:"):
+        raise ConfigError(
+            f"--config.log_eigenvalues={config.log_eigenvalues}: the eigenvalues are taken on a batch drawn in memory, "
+            f"and a streamed {config.data.name} keeps its training split on disk; use --config.data.loader=device or "
+            "--config.log_eigenvalues=0"
+        )
     if config.log_eigenvalues and num_runs(config) > 1:
         raise ConfigError(
             f"--config.log_eigenvalues={config.log_eigenvalues}: the eigenvalues are logged for a single run, not for "

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import Checkpointer
@@ -278,7 +279,8 @@ class StreamedBatches:
     and assembled into one array over the mesh from every process's slice.
 
     Its position (global batches handed out) is saved beside the train state in every checkpoint; a resumed run
-    continues the stream exactly, checked against the step (`num_real_batches` batches per step)."""
+    continues the stream exactly, checked against the step (one global batch of `num_real_batches` × `batch_size`
+    images per step)."""
 
     def __init__(self, config: ml_collections.ConfigDict, task: Task, game: Game, num_real_batches: int,
                  mesh: Mesh | None, pad_to: int | None):  # fmt: skip
@@ -288,7 +290,6 @@ class StreamedBatches:
 
         if task.data.source is None:
             raise ConfigError(f"--config.data.loader='stream': {config.data.name!r} cannot be streamed (use 'device')")
-        self.per_step = num_real_batches
         self.labelled = game.conditioning is not None and game.conditioning.uses_labels
         self.loader = StreamingImages(
             task.data.source(),
@@ -322,9 +323,9 @@ class StreamedBatches:
             self.loader.set_state(saved)
         except ValueError as error:
             raise ConfigError(f"the checkpoint of step {step} in {workdir}: {error}") from None
-        if self.loader.get_state()["next_batch"] != step * self.per_step:
+        if self.loader.get_state()["next_batch"] != step:
             raise ConfigError(f"the checkpoint of step {step} in {workdir} holds a data position that does not "
-                              f"match its step ({saved['next_batch']} batches, expected {step * self.per_step})")  # fmt: skip
+                              f"match its step ({saved['next_batch']} batches, expected {step})")  # fmt: skip
 
     def close(self) -> None:
         self.loader.close()
@@ -499,7 +500,9 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
     started with a config that differs from `config` outside `jaxgan.config.RESUMABLE`. Checked before any restore,
     so the checkpoints are never read, let alone changed."""
     saved = workdir / CONFIG_FILE
-    if not has_checkpoints or not saved.exists():
+    if not has_checkpoints:
+        return
+    if not saved.exists():  # a workdir of an older jaxgan: only the stored layout is compared, by the restore
         return
     try:
         saved_dict = json.loads(saved.read_text())
@@ -665,7 +668,10 @@ def train_and_evaluate(
         fresh, hparams = replicate((fresh, hparams), mesh)
     else:  # committed to its device, as a restored state is: a new run and its resumption run one compiled program
         fresh = jax.tree.map(lambda x: jax.device_put(x, x.sharding), fresh)
-    state, step = checkpointer.restore(fresh)  # into fresh's shapes, dtypes and shardings
+    state, step = checkpointer.restore(fresh, with_data=stream is not None)  # into fresh's shapes, dtypes and shardings
+    if state is not None and not (workdir_path / CONFIG_FILE).exists():
+        logging.warning("%s had no %s: its checkpoint's layout fits this config, and settings that keep the shapes "
+                        "(a loss, a learning rate) resume as given", workdir_path, CONFIG_FILE)
     if stream is not None and state is not None:
         stream.restore(checkpointer.restore_data(step), step, workdir_path)
     save = lambda step, state, **kw: checkpointer.save(step, state, data=stream and stream.state(), **kw)  # noqa: E731

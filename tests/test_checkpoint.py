@@ -176,6 +176,26 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, caplog, corrupt):
 
 
 @_IGNORE_LOOP_CLOSED
+def test_a_step_without_its_data_position_is_unreadable_only_where_one_is_needed(tmp_path):
+    from jaxgan.checkpoint import DATA_ITEM
+
+    for name in ("needed", "not_needed"):
+        with Checkpointer(tmp_path / name) as ckpt:
+            ckpt.save(1, make_state(1), data={"next_batch": 1})
+            ckpt.save(2, make_state(2), data={"next_batch": 2})
+            ckpt.wait()
+        shutil.rmtree(tmp_path / name / "2" / DATA_ITEM)
+    with Checkpointer(tmp_path / "needed") as ckpt:  # a streamed run: fall back to step 1 and its position
+        restored, step = ckpt.restore(abstract_state(), with_data=True)
+        gc.collect()
+        assert step == 1 and ckpt.restore_data(1) == {"next_batch": 1}
+    assert_bitwise_equal(restored, make_state(1))
+    assert (tmp_path / "needed" / "unreadable_step_2").is_dir()
+    with Checkpointer(tmp_path / "not_needed") as ckpt:
+        assert ckpt.restore(abstract_state())[1] == 2
+
+
+@_IGNORE_LOOP_CLOSED
 def test_missing_metadata_falls_back(tmp_path, caplog):
     with Checkpointer(tmp_path) as ckpt:
         ckpt.save(1, make_state(1, typed_key=True))

@@ -213,6 +213,8 @@ def test_ema_rampup_needs_an_ema():
         ({"data.name": "digits", "data.image_size": 7}, r"^--config.data.image_size=7: data set 'digits' does not read it \(it is image_folder's setting\)$"),
         ({"data.name": "ring", "data.held_out_fraction": 0.3},
          r"^--config.data.held_out_fraction=0.3: data set 'ring' does not read it \(it is digits, image_folder, mnist_5k, stacked_mnist's setting\)$"),
+        ({"data.name": "tfds:mnist", "data.loader": "stream", "log_eigenvalues": 2},
+         r"^--config.log_eigenvalues=2: the eigenvalues are taken on a batch drawn in memory, and a streamed tfds:mnist"),
         ({"log_eigenvalues": 2, "num_seeds": 3},
          r"^--config.log_eigenvalues=2: the eigenvalues are logged for a single run, not for the 3 runs of a sweep"),
         ({"update_rule": "alternating", "sweep_key": "consensus_gamma", "sweep_values": (0.1, 1.0)},

@@ -20,6 +20,7 @@ from jaxgan.data.images import (
     load_mnist_5k,
     load_tfds,
     stacked_mnist_batch,
+    stratified_split,
     to_model_range,
     to_unit_range,
 )
@@ -218,10 +219,12 @@ def test_image_folder_errors(tmp_path):
     mixed.mkdir()
     _write_png(mixed / "a.png", np.zeros((8, 8), np.uint8))
     _write_png(mixed / "b.png", np.zeros((9, 8), np.uint8))
-    with pytest.raises(ValueError, match=r"b\.png.*9x8.*image_size") as info:
+    with pytest.raises(ValueError, match=r"b\.png.*9x8.*--config\.data\.image_size=N") as info:
         load_image_folder(mixed)
     assert "\n" not in str(info.value)
     assert load_image_folder(mixed, image_size=(8, 8)).train_images.shape == (2, 8, 8, 1)
+    with pytest.raises(ValueError, match=r"held_out_fraction=0.9 leaves 0 of the 2 images for training, fewer than the 1 classes; lower"):
+        load_image_folder(mixed, image_size=(8, 8), held_out_fraction=0.9)
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -230,6 +233,33 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=r"cannot read image .*b\.png") as info:
         load_image_folder(broken)
     assert "\n" not in str(info.value)
+
+
+def test_image_folder_applies_the_exif_orientation(tmp_path):
+    from PIL import Image
+
+    wide = np.zeros((8, 16), np.uint8)
+    wide[:, :4] = 255  # a bright left edge, to tell the rotation
+    Image.fromarray(wide, mode="L").save(tmp_path / "plain.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation 6: rotate the stored image 90° clockwise to show it
+    stored = np.ascontiguousarray(np.rot90(wide))  # [16, 8], turned 90° anticlockwise: shown, it is `wide`
+    Image.fromarray(stored, mode="L").save(tmp_path / "tagged.jpg", exif=exif, quality=100)
+    data = load_image_folder(tmp_path, held_out_fraction=0)
+    assert data.train_images.shape == (2, 8, 16, 1)  # both as shown: 8 high, 16 wide (refused as 16x8 before)
+    assert np.abs(data.train_images[1, :, :4, 0].astype(int) - 255).max() < 8  # the bright edge is on the left again
+
+
+def test_stratified_split_keeps_a_training_image_of_every_class():
+    labels = np.array([0] * 10 + [1, 2, 3])
+    train, test = stratified_split(labels, 6)  # shares 4.6, 0.46, 0.46, 0.46 round to 5, 1, 0, 0 by remainders
+    assert set(labels[train]) == {0, 1, 2, 3} and len(train) == 6
+    np.testing.assert_array_equal(np.bincount(labels[train]), [3, 1, 1, 1])
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(labels)
+    balanced = np.repeat(np.arange(10), 500)  # mnist_5k's shape: unchanged, 400 of each class
+    np.testing.assert_array_equal(np.bincount(balanced[stratified_split(balanced, 4000)[0]]), [400] * 10)
+    with pytest.raises(ValueError, match=r"num_train must be in 4\.\.12"):
+        stratified_split(labels, 3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -337,6 +367,9 @@ def test_tfds_without_a_test_split_holds_out_part_of_train(tmp_path):
     build_tiny_tfds(tmp_path, {"train": range(10)}, "JaxganTrainOnly")
     with pytest.raises(ValueError, match=r"^split_test='test': TFDS data set 'jaxgan_train_only' has the splits train; hold out"):
         load_tfds("jaxgan_train_only", data_dir=tmp_path)
+    for bad in ("train[10:]", "train[9:3]", "train[:0]"):  # an empty split: named, not a reader's error
+        with pytest.raises(ValueError, match=rf"^split_train='train\[.*\]': selects no example of TFDS data set 'jaxgan_train_only'$"):
+            load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train=bad, split_test="train[8:]")
     data = load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train="train[:8]", split_test="train[8:]")
     train_ids, test_ids = data.train_images[:, 0, 0, 0], data.test_images[:, 0, 0, 0]
     assert len(train_ids) == 8 and len(test_ids) == 2 and not set(train_ids) & set(test_ids)
@@ -360,3 +393,17 @@ def test_load_tfds_not_prepared_message(tmp_path):
         with pytest.raises(RuntimeError, match=f"TFDS data set '{name}'.*(not prepared|not found)") as info:
             load_tfds(name, data_dir=tmp_path)
         assert "\n" not in str(info.value) and "file_format=array_record" in str(info.value)
+
+
+def test_model_range_is_exact_and_the_same_on_host_and_device():
+    from jaxgan.data.images import to_model_range
+    from jaxgan.data.streaming import _to_model_range
+
+    pixels = np.arange(256, dtype=np.uint8)
+    exact = (pixels.astype(np.float64) * 2 - 255) / 255  # 2v/255 − 1 without rounding on the way
+    for got in (to_model_range(pixels), jax.jit(to_model_range)(pixels), _to_model_range(pixels)):
+        got = np.asarray(got)
+        assert got.dtype == np.float32 and got[0] == -1.0 and got[255] == 1.0  # x · (1/255) under jit gave 1.0000001
+        np.testing.assert_array_equal(got, exact.astype(np.float32))  # each value correctly rounded
+    with pytest.raises(ValueError, match="uint8 pixel values are needed, got float32"):
+        to_model_range(pixels.astype(np.float32))

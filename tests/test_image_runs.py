@@ -220,24 +220,27 @@ def test_given_batches_train_exactly_as_the_batches_drawn_on_device(host_loop):
     assert rounding <= 1e-3 * off_by_one, (rounding, off_by_one)
 
 
-def test_streamed_run_resumes_bitwise_and_refuses_a_mismatched_position(tmp_path):
+@pytest.mark.parametrize("d_steps", [1, 2])  # 2: two real batches per step, one global batch of the stream
+def test_streamed_run_resumes_bitwise_and_refuses_a_mismatched_position(tmp_path, d_steps):
     """data.loader='stream': batches read on the host with grain; the loader's position is saved in each
     checkpoint and a split run ends bitwise where the straight one does."""
     import json as _json
 
     from jaxgan.checkpoint import Checkpointer
 
-    config = lambda **kw: digits_config(**{"data.loader": "stream", **kw})  # noqa: E731
+    config = lambda **kw: digits_config(**{"data.loader": "stream", "d_steps": d_steps, **kw})  # noqa: E731
     straight, split = tmp_path / "straight", tmp_path / "split"
     train_and_evaluate(config(), str(straight), echo=lambda _: None)
     train_and_evaluate(config(num_steps=10), str(split), echo=lambda _: None)
     saved = Checkpointer(split / "checkpoints").restore_data(10)
-    assert saved["next_batch"] == 10 and saved["global_batch_size"] == config().batch_size
+    assert saved["next_batch"] == 10 and saved["global_batch_size"] == d_steps * config().batch_size
     train_and_evaluate(config(), str(split), echo=lambda _: None)
     assert_bitwise_equal(restore_final(straight, config())[0], restore_final(split, config())[0])
     assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
     assert Checkpointer(straight / "checkpoints").restore_data(20)["next_batch"] == 20
 
+    if d_steps > 1:
+        return
     # The device path draws other batches: the streamed run really trained on the stream.
     device = tmp_path / "device"
     train_and_evaluate(digits_config(), str(device), echo=lambda _: None)

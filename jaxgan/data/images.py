@@ -90,18 +90,24 @@ def stratified_split(labels: np.ndarray, num_train: int) -> tuple[np.ndarray, np
 
     k_c is class c's share of `num_train` by largest remainders: floor(n_c * num_train / N), plus one for the
     classes with the largest fractional parts (ties to the smaller class label) until the k_c sum to num_train.
+    Every class keeps at least one training image (else a conditional G is asked for a class it never saw): a
+    class whose share rounds to 0 takes one from the class with the largest k_c (ties to the smaller label).
     Returns (train_indices, test_indices), each sorted in file order.
     """
     total = len(labels)
-    if not 0 < num_train < total:
-        raise ValueError(f"num_train must be in 1..{total - 1} (both splits non-empty), got {num_train}")
     classes, counts = np.unique(labels, return_counts=True)
+    if not len(classes) <= num_train < total:
+        raise ValueError(f"num_train must be in {len(classes)}..{total - 1} (both splits non-empty, every class "
+                         f"in training), got {num_train}")  # fmt: skip
     exact = counts * num_train / total
     quota = np.floor(exact).astype(np.int64)
     # Stable sort on the negated remainders: ties keep class order, so the split never depends on float noise
     # beyond the remainders themselves.
     order = np.argsort(-(exact - quota), kind="stable")
     quota[order[: num_train - int(quota.sum())]] += 1
+    for empty in np.flatnonzero(quota == 0):
+        quota[np.argmax(quota)] -= 1  # the largest share is >= 2 here: num_train >= the number of classes
+        quota[empty] = 1
     is_train = np.zeros(total, dtype=bool)
     for cls, k in zip(classes, quota):
         is_train[np.flatnonzero(labels == cls)[:k]] = True
@@ -257,7 +263,7 @@ def load_image_folder(
         ValueError: no images, an empty class folder, mixed sizes without image_size, colour images after a
             grayscale first one without `channels`, an unreadable file.
     """
-    from PIL import Image, UnidentifiedImageError  # Pillow only when asked for
+    from PIL import Image, ImageOps, UnidentifiedImageError  # Pillow only when asked for
 
     root = os.fspath(path)
     if not os.path.isdir(root):
@@ -297,6 +303,7 @@ def load_image_folder(
             try:
                 with Image.open(file) as img:
                     img.load()
+                    img = ImageOps.exif_transpose(img)  # a camera's orientation tag: the image as it is shown
                     if mode is None:  # channels inferred from the first image read
                         mode, first_file = ("L" if img.mode in _GRAY_MODES else "RGB"), file
                     elif channels is None and mode == "L" and img.mode not in _GRAY_MODES:
@@ -318,7 +325,7 @@ def load_image_folder(
             elif (img.height, img.width) != first_size:
                 raise ValueError(
                     f"images differ in size: {first_file!r} is {first_size[0]}x{first_size[1]} but {file!r} is "
-                    f"{img.height}x{img.width} (HxW); pass image_size=(H, W) to resize them"
+                    f"{img.height}x{img.width} (HxW); set --config.data.image_size=N to resize them all to N×N"
                 )
             array = np.asarray(img, dtype=np.uint8)
             images.append(array[..., None] if array.ndim == 2 else array)
@@ -327,6 +334,11 @@ def load_image_folder(
     stack = np.stack(images)
     label_array = np.asarray(labels, dtype=np.int32)
     num_train = int(round(len(stack) * (1 - held_out_fraction)))
+    if num_train < len(set(labels)):
+        raise ValueError(
+            f"held_out_fraction={held_out_fraction!r} leaves {num_train} of the {len(stack)} images for training, "
+            f"fewer than the {len(set(labels))} classes; lower --config.data.held_out_fraction"
+        )
     if num_train >= len(stack):
         train, test = np.arange(len(stack)), np.arange(0)
     else:
@@ -381,6 +393,10 @@ def _read_split(
     return stack, (np.asarray(labels, dtype=np.int32) if label_key is not None else None)
 
 
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def load_tfds(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -428,8 +444,7 @@ def load_tfds(
         builder = tfds.builder(name, data_dir=data_dir)
         prepared = builder.is_prepared()
     except Exception as e:  # DatasetNotFoundError, bad version, ...: all mean "not usable from here"
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RuntimeError(f"TFDS data set {name!r} not found in {where} ({first_line}); {hint}") from None
+        raise RuntimeError(f"TFDS data set {name!r} not found in {where} ({_first_line(e)}); {hint}") from None
     finally:
         absl_logging.set_verbosity(verbosity)
     if not prepared:
@@ -448,6 +463,12 @@ def load_tfds(
                 f"{what}={split!r}: TFDS data set {name!r} has the splits {', '.join(prepared_splits)}; hold out "
                 "part of one with split strings such as 'train[:90%]' and 'train[90%:]'"
             )
+        try:
+            size = builder.info.splits[split].num_examples
+        except Exception as e:  # a malformed slice
+            raise ValueError(f"{what}={split!r}: not a split string TFDS reads ({_first_line(e)})") from None
+        if size <= 0:
+            raise ValueError(f"{what}={split!r}: selects no example of TFDS data set {name!r}")
     features = builder.info.features
     if label_key is not None and label_key not in features:
         label_key = None  # an unlabelled data set (or one whose labels are named otherwise): no labels
@@ -500,9 +521,20 @@ def stacked_mnist_batch(
     return stacked, 100 * digits[:, 0] + 10 * digits[:, 1] + digits[:, 2]
 
 
+# Pixel value v -> 2v/255 − 1, each correctly rounded to float32 (0 -> −1 and 255 -> 1 exactly). A table, not
+# arithmetic: under jit XLA turns x / 255 into x · (1/255) rounded, which put 255 at 1.0000001, above a tanh
+# generator's range, and host (numpy) and device arithmetic differed by an ulp on a third of the values. Looking the
+# values up gives the same floats everywhere (jaxgan.data.streaming uses it on the host).
+MODEL_RANGE = (np.arange(256, dtype=np.float64) / 255.0 * 2.0 - 1.0).astype(np.float32)
+
+
 def to_model_range(images_uint8: jax.Array) -> jax.Array:
-    """uint8 pixel values 0..255 to float32 in [-1, 1]: (x / 255) * 2 - 1 (the range of a tanh generator)."""
-    return jnp.asarray(images_uint8, dtype=jnp.float32) / 255.0 * 2.0 - 1.0
+    """uint8 pixel values 0..255 to float32 in [-1, 1]: 2x/255 − 1 (the range of a tanh generator), each value
+    correctly rounded (`MODEL_RANGE`)."""
+    images_uint8 = jnp.asarray(images_uint8)
+    if images_uint8.dtype != jnp.uint8:
+        raise ValueError(f"to_model_range: uint8 pixel values are needed, got {images_uint8.dtype}")
+    return jnp.asarray(MODEL_RANGE)[images_uint8]
 
 
 def to_unit_range(x: jax.Array) -> jax.Array:

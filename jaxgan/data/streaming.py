@@ -47,8 +47,10 @@ class ImageBatch(NamedTuple):
 
 
 def _to_model_range(images: np.ndarray) -> np.ndarray:
-    # Same float32 arithmetic as `images.to_model_range` ((x / 255) * 2 - 1), so host- and device-drawn batches agree.
-    return images.astype(np.float32) / np.float32(255.0) * np.float32(2.0) - np.float32(1.0)
+    # The table of `images.to_model_range`, so host- and device-drawn batches hold the same floats.
+    from jaxgan.data.images import MODEL_RANGE
+
+    return MODEL_RANGE[images.astype(np.uint8, copy=False)]
 
 
 class StreamingImages:
