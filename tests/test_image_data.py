@@ -368,7 +368,7 @@ def test_tfds_without_a_test_split_holds_out_part_of_train(tmp_path):
     with pytest.raises(ValueError, match=r"^split_test='test': TFDS data set 'jaxgan_train_only' has the splits train; hold out"):
         load_tfds("jaxgan_train_only", data_dir=tmp_path)
     for bad in ("train[10:]", "train[9:3]", "train[:0]"):  # an empty split: named, not a reader's error
-        with pytest.raises(ValueError, match=rf"^split_train='train\[.*\]': selects no example of TFDS data set 'jaxgan_train_only'$"):
+        with pytest.raises(ValueError, match=r"^split_train='train\[.*\]': selects no example of TFDS data set 'jaxgan_train_only'$"):
             load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train=bad, split_test="train[8:]")
     data = load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train="train[:8]", split_test="train[8:]")
     train_ids, test_ids = data.train_images[:, 0, 0, 0], data.test_images[:, 0, 0, 0]
