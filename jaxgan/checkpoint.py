@@ -185,8 +185,12 @@ class Checkpointer:
         `step` is restored or raises. `with_data`: a step without its data position (a streamed run's) counts
         as unreadable.
         """
+        # A leaf without a sharding is read onto this process's first device: orbax would otherwise try the layout
+        # it was saved from, which fails for a checkpoint of another device count ("topology mismatch").
+        local = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)), abstract_state
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None) or local),
+            abstract_state,
         )
         if step is not None:
             if not self._is_finalized(step):

@@ -693,7 +693,13 @@ def train_and_evaluate(
 
     def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
         start = time.perf_counter()
-        metrics, samples = to_host(evaluate(state, hparams))
+        if sweep and mesh is not None:
+            # A sweep's evaluation on the mesh hung on 2 CPU devices (the vmapped image evaluation, 2026-12-05);
+            # the state is replicated, so each process evaluates its own replica on one device instead.
+            state, hp = jax.tree.map(lambda x: x.addressable_data(0), (state, hparams))
+        else:
+            hp = hparams
+        metrics, samples = to_host(evaluate(state, hp))
         if config.log_eigenvalues:  # a single run: validate refuses them for a sweep
             metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config, rule))
         if primary:
