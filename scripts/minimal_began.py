@@ -367,7 +367,7 @@ def one_step_difference(seed: int = 0, batch_size: int = 8) -> dict[str, float]:
     # The runner's inputs of step 0, reproduced without jaxgan's samplers.
     step_key = jax.random.fold_in(state.key, 0)
     data_key, noise_key = jax.random.fold_in(step_key, 0), jax.random.fold_in(step_key, 1)
-    train = jnp.asarray(load_mnist_5k(4000).train_images, jnp.float32) / 255.0 * 2.0 - 1.0
+    train = jnp.asarray(load_mnist_5k(4000).train_images.astype(np.float64) * 2.0 / 255.0 - 1.0, jnp.float32)  # rounded once
     real = train[jax.random.randint(data_key, (batch_size,), 0, train.shape[0])]
     z = sample_z(noise_key, batch_size, config.z_dim)
     real_diff = _max_abs(real, task.data.sample(step_keys(state).data, batch_size))

@@ -206,7 +206,7 @@ def main(argv):
     cfg = {k: FLAGS[k].value for k in ("arch", "lr_g", "lr_d", "batch", "info_weight", "cont_weight", "info_to_g",
                                         "info_in_d", "steps", "seed")}
     print("config", cfg, flush=True)
-    train = jnp.asarray(load_mnist_5k(4000).train_images, jnp.float32) / 255.0 * 2.0 - 1.0
+    train = jnp.asarray(load_mnist_5k(4000).train_images.astype(np.float64) * 2.0 / 255.0 - 1.0, jnp.float32)  # rounded once
     classify, _ = load_classifier("mnist_5k", (28, 28, 1))
     key = jax.random.key(cfg["seed"])
     G, D, g_opt, d_opt, s = build(cfg, key, cfg["batch"])
