@@ -1,4 +1,4 @@
-"""scripts/sample.py: the path through z against its closed forms, draw 0 equal to the run's own saved samples,
+"""jaxgan.sampling and scripts/sample.py: the path through z against its closed forms, draw 0 equal to the run's own saved samples,
 walks that start and end at the grid's samples, conditioned rows that keep their class, bad input one line."""
 
 import pathlib
@@ -26,7 +26,7 @@ def digits_run(tmp_path_factory):
 
 
 def test_interpolate_closed_forms():
-    from scripts.sample import interpolate
+    from jaxgan.sampling import interpolate
 
     a, b = jax.random.normal(jax.random.key(0), (2, 3, 16))
     b = b * (jnp.linalg.norm(a, axis=-1, keepdims=True) / jnp.linalg.norm(b, axis=-1, keepdims=True))  # |a| = |b|
@@ -61,7 +61,7 @@ def test_draw_zero_is_the_runs_own_evaluation_and_other_draws_differ(digits_run,
 
 def test_walks_run_between_the_grids_samples(digits_run):
     from scripts.notes import load_run
-    from scripts.sample import sample_images
+    from jaxgan.sampling import sample_images
 
     config, _, game, state, _ = load_run(digits_run)
     grid, classes = sample_images(config, game, state, 8, 2, 0.0, "raw")
@@ -77,7 +77,7 @@ def test_walks_run_between_the_grids_samples(digits_run):
 def test_conditioned_rows_keep_their_class():
     from jaxgan.tasks import make_task
     from jaxgan.train import build_game
-    from scripts.sample import sample_images
+    from jaxgan.sampling import sample_images
 
     config = digits_config(conditioning="concat")
     task = make_task(config)
