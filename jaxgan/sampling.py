@@ -31,7 +31,7 @@ def interpolate(start: jax.Array, end: jax.Array, steps: int, path: str = "slerp
     return direction * ((1 - t) * norm_a + t * norm_b)
 
 
-def sample_images(config, game, state, num_samples: int, draw: int, truncation: float, generator: str,
+def sample_images(game, state, num_samples: int, draw: int, truncation: float, generator: str,
                   walk: int = 0, path: str = "slerp") -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
     """(images in [0, 1], the classes G was asked for or None) of the run's G on draw `draw` of its evaluation noise:
     [num_samples, H, W, C], or with `walk` = K ≥ 2, [num_samples // K, K, H, W, C] along paths in z."""

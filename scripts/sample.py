@@ -72,7 +72,7 @@ def main(argv):
     check_run(workdir)
     config, task, game, state, step = load_run(workdir, step=_STEP.value)
     truncation = config.eval_truncation if _TRUNCATION.value is None else _TRUNCATION.value
-    images, classes = sample_images(config, game, state, _NUM_SAMPLES.value, _DRAW.value, truncation,
+    images, classes = sample_images(game, state, _NUM_SAMPLES.value, _DRAW.value, truncation,
                                     _GENERATOR.value, _INTERPOLATE.value, _PATH.value)  # fmt: skip
     out = pathlib.Path(_OUT.value) if _OUT.value else workdir / "generated.png"
     out.parent.mkdir(parents=True, exist_ok=True)

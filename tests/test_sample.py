@@ -64,10 +64,10 @@ def test_walks_run_between_the_grids_samples(digits_run):
     from jaxgan.sampling import sample_images
 
     config, _, game, state, _ = load_run(digits_run)
-    grid, classes = sample_images(config, game, state, 8, 2, 0.0, "raw")
+    grid, classes = sample_images(game, state, 8, 2, 0.0, "raw")
     assert classes is None
     for path in ("slerp", "linear"):
-        walks, _ = sample_images(config, game, state, 20, 2, 0.0, "raw", walk=5, path=path)
+        walks, _ = sample_images(game, state, 20, 2, 0.0, "raw", walk=5, path=path)
         assert walks.shape == (4, 5, 8, 8, 1)
         np.testing.assert_allclose(walks[:, 0], grid[:4], atol=1e-5)  # from the first half of 2 · rows draws
         np.testing.assert_allclose(walks[:, -1], grid[4:], atol=1e-5)  # to the second half
@@ -83,9 +83,9 @@ def test_conditioned_rows_keep_their_class():
     task = make_task(config)
     game = build_game(config, task)
     state = game.init(jax.random.key(0), task.data.sample(jax.random.key(1), config.batch_size))
-    images, classes = sample_images(config, game, state, 30, 0, 0.0, "raw")
+    images, classes = sample_images(game, state, 30, 0, 0.0, "raw")
     np.testing.assert_array_equal(classes, np.arange(30) % 10)
-    walks, row_classes = sample_images(config, game, state, 12, 0, 0.0, "raw", walk=4)
+    walks, row_classes = sample_images(game, state, 12, 0, 0.0, "raw", walk=4)
     assert walks.shape[:2] == (3, 4)
     np.testing.assert_array_equal(row_classes, np.repeat(np.arange(3)[:, None], 4, 1))  # the start's class: 0, 1, 2
 
