@@ -160,7 +160,8 @@ def plot_image_rows(path, labels: Sequence[str], rows: Sequence[np.ndarray], tit
     grid = image_grid(np.concatenate(padded), per_row)
     fig, ax = plt.subplots(figsize=(0.6 * per_row + 1.2, 0.6 * len(rows) + 0.8))
     ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-    ax.set_yticks([(i + 0.5) * (h + 1) for i in range(len(rows))] if any(labels) else [], list(labels) if any(labels) else [], fontsize=7)
+    labelled = any(labels)  # unlabelled rows get no tick marks
+    ax.set_yticks([(i + 0.5) * (h + 1) for i in range(len(rows))] if labelled else [], list(labels) if labelled else [], fontsize=7)
     ax.set_xticks([(i + 0.5) * (w + 1) for i in range(len(column_labels))], list(column_labels), fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)

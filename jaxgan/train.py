@@ -500,9 +500,7 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
     started with a config that differs from `config` outside `jaxgan.config.RESUMABLE`. Checked before any restore,
     so the checkpoints are never read, let alone changed."""
     saved = workdir / CONFIG_FILE
-    if not has_checkpoints:
-        return
-    if not saved.exists():  # a workdir of an older jaxgan: only the stored layout is compared, by the restore
+    if not has_checkpoints or not saved.exists():  # no config.json (an older jaxgan's): the restore compares layouts
         return
     try:
         saved_dict = json.loads(saved.read_text())

@@ -334,10 +334,11 @@ def load_image_folder(
     stack = np.stack(images)
     label_array = np.asarray(labels, dtype=np.int32)
     num_train = int(round(len(stack) * (1 - held_out_fraction)))
-    if num_train < len(set(labels)):
+    num_classes = len(set(labels))
+    if num_train < num_classes:
         raise ValueError(
             f"held_out_fraction={held_out_fraction!r} leaves {num_train} of the {len(stack)} images for training, "
-            f"fewer than the {len(set(labels))} classes; lower --config.data.held_out_fraction"
+            f"fewer than the {num_classes} classes; lower --config.data.held_out_fraction"
         )
     if num_train >= len(stack):
         train, test = np.arange(len(stack)), np.arange(0)
