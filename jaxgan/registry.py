@@ -1,4 +1,5 @@
-"""Names chosen from a fixed set: the one did-you-mean helper, and the registries of data sets, models and evaluations."""
+"""Names chosen from a fixed set: the one did-you-mean helper, one-line error text, and the registries of data sets,
+models and evaluations."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> str:
     """"unknown KIND 'name'; allowed: a, b, c (did you mean 'b'?)": the one-line error of a bad name."""
     allowed = list(allowed)
     return f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}{did_you_mean(name, allowed)}"
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of `error`'s message (at most `limit` characters), else its type's name.
+
+    For one-line errors that quote an exception raised by a library (TFDS, Orbax), whose messages run over many lines.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
 
 
 class Entry(NamedTuple):

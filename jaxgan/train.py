@@ -46,6 +46,7 @@ from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import linen_player
 from jaxgan.parallel import DATA_AXIS, Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
 from jaxgan.plotting import load_snapshots, sample_step
+from jaxgan.registry import first_line
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
@@ -554,8 +555,9 @@ def restore_saved(
             state, _ = checkpoints.restore(abstract, step=step)
             data = checkpoints.restore_data(step)
         except Exception as error:  # noqa: BLE001 - a damaged checkpoint or another state layout
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ConfigError(f"{flag}={workdir}: the checkpoint of step {step} does not restore ({first[:300]})") from None
+            raise ConfigError(
+                f"{flag}={workdir}: the checkpoint of step {step} does not restore ({first_line(error)})"
+            ) from None
     return state, data, step
 
 

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.registry import unknown_name
+from jaxgan.registry import first_line, unknown_name
 
 __all__ = [
     "IMAGE_DATA_NAMES",
@@ -394,10 +394,6 @@ def _read_split(
     return stack, (np.asarray(labels, dtype=np.int32) if label_key is not None else None)
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
 def load_tfds(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -445,7 +441,7 @@ def load_tfds(
         builder = tfds.builder(name, data_dir=data_dir)
         prepared = builder.is_prepared()
     except Exception as e:  # DatasetNotFoundError, bad version, ...: all mean "not usable from here"
-        raise RuntimeError(f"TFDS data set {name!r} not found in {where} ({_first_line(e)}); {hint}") from None
+        raise RuntimeError(f"TFDS data set {name!r} not found in {where} ({first_line(e)}); {hint}") from None
     finally:
         absl_logging.set_verbosity(verbosity)
     if not prepared:
@@ -467,7 +463,7 @@ def load_tfds(
         try:
             size = builder.info.splits[split].num_examples
         except Exception as e:  # a malformed slice
-            raise ValueError(f"{what}={split!r}: not a split string TFDS reads ({_first_line(e)})") from None
+            raise ValueError(f"{what}={split!r}: not a split string TFDS reads ({first_line(e)})") from None
         if size <= 0:
             raise ValueError(f"{what}={split!r}: selects no example of TFDS data set {name!r}")
     features = builder.info.features
