@@ -50,6 +50,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxgan.game import Game, discriminator_loss, generate, generator_loss
 from jaxgan.models import ModelState, Params
+from jaxgan.registry import check_count
 
 # d_penalty(d_params, real, fake) -> scalar, added to D's loss (e.g. R1: lambda p, r, f: gamma / 2 * r1(p, r)).
 Penalty = Callable[[Params, jax.Array, jax.Array], jax.Array]
@@ -314,7 +315,9 @@ def top_eigenvalues_arnoldi(
       ``min(k, m')`` complex Ritz values sorted by magnitude, descending (m' = the Krylov dimension reached).
     """
     n = _num_params(g_params, d_params)
-    if k < 1 or num_iters < k:
+    check_count("k", k, 1)
+    check_count("num_iters", num_iters, 1)
+    if num_iters < k:
         raise ValueError(f"need 1 <= k <= num_iters, got k={k}, num_iters={num_iters}")
     m = min(num_iters, n)
     hessenberg = np.asarray(

@@ -44,6 +44,7 @@ import optax
 
 from jaxgan.losses import F_DIVERGENCES, FDivergence, f_gan_discriminator_loss, f_gan_generator_loss
 from jaxgan.models.mlp import MLPDiscriminator
+from jaxgan.registry import check_count
 
 Array = jax.Array
 
@@ -228,12 +229,17 @@ def fit_gaussian(
       :func:`critic_module`).
 
     Raises:
-      ValueError: for an unknown divergence name or an ``average_fraction`` outside (0, 1].
+      ValueError: for an unknown divergence name, an ``average_fraction`` outside (0, 1], a count below 1 or
+        ``init_sigma <= 0``.
     """
     if divergence_name not in F_DIVERGENCES:
         raise ValueError(f"unknown divergence {divergence_name!r}; allowed: {', '.join(F_DIVERGENCES)}")
     if not 0.0 < average_fraction <= 1.0:
         raise ValueError(f"average_fraction must be in (0, 1], got {average_fraction}")
+    check_count("num_steps", num_steps, 1)
+    check_count("batch_size", batch_size, 1)
+    if not init_sigma > 0:
+        raise ValueError(f"init_sigma must be > 0, got {init_sigma}")
     trajectory, critic_params = _train(
         key, mixture, init_mu, init_sigma, divergence_name=divergence_name, num_steps=num_steps,
         batch_size=batch_size, critic_width=critic_width, critic_depth=critic_depth,
@@ -343,6 +349,8 @@ def exact_minimiser(
     """
     if divergence_name not in F_DIVERGENCES:
         raise ValueError(f"unknown divergence {divergence_name!r}; allowed: {', '.join(F_DIVERGENCES)}")
+    if start is not None and not start[1] > 0:
+        raise ValueError(f"start: sigma must be > 0, got {start[1]}")
     mean, std = mixture.mean(), mixture.std()
     if start is None:
         mu_candidates = jnp.linspace(mean - 2.0 * std, mean + 2.0 * std, num_candidates)

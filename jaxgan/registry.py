@@ -4,6 +4,7 @@ models and evaluations."""
 from __future__ import annotations
 
 import difflib
+import numbers
 from typing import Any, Callable, Iterable, NamedTuple
 
 
@@ -34,6 +35,16 @@ def unknown_name(kind: str, name: object, allowed: Iterable[str]) -> str:
     """"unknown KIND 'name'; allowed: a, b, c (did you mean 'b'?)": the one-line error of a bad name."""
     allowed = list(allowed)
     return f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}{did_you_mean(name, allowed)}"
+
+
+def check_count(name: str, value: object, minimum: int) -> None:
+    """Raises ValueError("NAME must be an integer >= MINIMUM, got VALUE") unless `value` is such an integer.
+
+    For counts given to the Python API (steps, iterations), which would otherwise fail deep inside a trace or, as
+    floats, round silently; bools are refused too.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -43,7 +43,7 @@ from jaxgan.game import (
     Game, discriminate, discriminator_logits_fn, discriminator_loss, discriminator_step, generate, generator_loss,
     update_discriminator,
 )  # fmt: skip
-from jaxgan.registry import unknown_name
+from jaxgan.registry import check_count, unknown_name
 from jaxgan.state import TrainState, step_keys
 
 Batch = dict[str, jax.Array]
@@ -163,10 +163,14 @@ def alternating_step(game: Game, d_steps: int = 1, unroll_inner: bool = False) -
     `unroll_inner` unrolls the loop over D's steps (the same math; for convolutional players on a CPU, whose XLA
     backend runs convolutions inside loops 16–27× slower).
     """
-    if d_steps < 1:
-        raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+    check_count("d_steps", d_steps, 1)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        if batch["real"].shape[0] != d_steps:
+            raise ValueError(
+                f"alternating_step with d_steps={d_steps} needs batch['real'] of {d_steps} real batches "
+                f"([d_steps, B, ...]), got {batch['real'].shape[0]}"
+            )
         z = game.sample_noise(step_keys(state).noise, d_steps + 1, batch["real"].shape[1])  # [d_steps+1, B, z]
         keys = [_g_key(state, 0 if i == 0 else i + 1) for i in range(d_steps)]  # 1 is G's step's
         fake, g_model_state = _generate_batches(
@@ -249,8 +253,7 @@ def unrolled_step(
       unroll_inner: unroll the loop over the K steps in the compiled program (the same math; for convolutional
         players on a CPU, whose XLA backend runs convolutions inside loops 16–27× slower).
     """
-    if unroll_steps < 0:
-        raise ValueError(f"unroll_steps must be >= 0, got {unroll_steps}")
+    check_count("unroll_steps", unroll_steps, 0)
     num_batches = 1 if same_batch else max(unroll_steps, 1)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
@@ -352,11 +355,11 @@ def extragradient_step(game: Game) -> UpdateRule:
     """
 
     def adjusted(field, params, state):
-        g_grads, d_grads = optax.tree.scale(-1.0, field(params)[0])  # params are the state's: the look-ahead starts there
+        v, losses = field(params)  # params are the state's: the look-ahead starts there, and so do the logged losses
+        g_grads, d_grads = optax.tree.scale(-1.0, v)
         # the players' own updates, their optimizer states dropped (D's clipped as in every D update)
         lookahead = (_generator_update(game, state, g_grads)[0], _discriminator_update(game, state, d_grads)[0])
-        v, losses = field(lookahead)
-        return optax.tree.scale(-1.0, v), losses, {}
+        return optax.tree.scale(-1.0, field(lookahead)[0]), losses, {}
 
     return _joint_rule(game, adjusted)
 
@@ -368,6 +371,8 @@ def consensus_step(game: Game, gamma: float) -> UpdateRule:
     pulls both players toward stationary points of the game and damps the rotation that makes simultaneous
     gradient descent cycle. The optimizers descend −v + γ Jᵀv.
     """
+    if not gamma >= 0:
+        raise ValueError(f"consensus_step: gamma must be >= 0, got {gamma}")
 
     def adjusted(field, params, state):
         v, vjp, losses = jax.vjp(field, params, has_aux=True)
@@ -386,6 +391,8 @@ def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
     one JVP, and ∇H = Jᵀξ = J_vᵀv. With `align`, λ takes the sign of ⟨ξ, ∇H⟩⟨Aᵀξ, ∇H⟩/d + 1/10 (the paper's
     Algorithm 1), which makes the adjustment point toward stable fixed points and away from unstable ones.
     """
+    if not lam >= 0:  # a negative λ would reverse the alignment
+        raise ValueError(f"sga_step: lam must be >= 0, got {lam}")
 
     def adjusted(field, params, state):
         v, vjp, losses = jax.vjp(field, params, has_aux=True)
@@ -393,7 +400,7 @@ def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
         _, j_v = jax.jvp(lambda p: field(p)[0], (params,), (v,))
         at_xi = jax.tree.map(lambda a, b: 0.5 * (a - b), grad_h, j_v)
         xi = optax.tree.scale(-1.0, v)
-        scale = jnp.asarray(lam, jnp.float32)
+        scale = jnp.asarray(lam, jnp.result_type(*jax.tree.leaves(xi)))  # float64 players keep λ exact
         if align:
             dim = optax.tree.size(xi)
             scale = scale * jnp.sign(optax.tree.vdot(xi, grad_h) * optax.tree.vdot(at_xi, grad_h) / dim + 0.1)

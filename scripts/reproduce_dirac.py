@@ -3,7 +3,7 @@ r"""Mescheder, Geiger, Nowozin 2018 on the Dirac-GAN: which training methods con
     python scripts/reproduce_dirac.py --workdir=runs/dirac [--num_steps=500] [--write_notes]
 
 Trains `experiments/dirac.py` from (θ, ψ) = (1, 1) with plain gradient steps (η = 0.1) under each method below,
-each run in its own resumable workdir, then writes a grid of trajectories over each method's update field
+each run in its own resumable workdir, then writes a grid of trajectories over the plain simultaneous-gradient field
 (docs/figures/dirac.png with --write_notes, else WORKDIR/dirac.png, so pilots keep the published figure) and a table of the final distance to the equilibrium and the Jacobian's eigenvalues at
 it, into BUILD_NOTES.md and README.md with --write_notes.
 """
@@ -64,6 +64,8 @@ def slug(name: str) -> str:
 
 
 def eigen_text(pairs) -> str:
+    if pairs is None:  # the gradient penalty's field is not differentiable at (0, 0)
+        return "none: the penalty's field jumps at ψ = 0"
     return ", ".join(f"{re:+.3g}{im:+.3g}i" for re, im in pairs)
 
 

@@ -258,3 +258,5 @@ def test_argument_checks():
     args = (DIRAC_GAMES["minimax"], *dirac_params(0.0, 0.0), DIRAC_REAL, DIRAC_Z)
     with pytest.raises(ValueError, match="k <= num_iters"):
         top_eigenvalues_arnoldi(*args, k=3, num_iters=2, key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"^num_iters must be an integer >= 1, got 3.0$"):
+        top_eigenvalues_arnoldi(*args, k=1, num_iters=3.0, key=jax.random.key(0))

@@ -125,3 +125,19 @@ def test_unknown_divergence_is_refused():
         fgan1d.fit_gaussian("kll", jax.random.key(0))
     with pytest.raises(ValueError, match="unknown divergence"):
         fgan1d.exact_minimiser("kll")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"num_steps": 0}, r"^num_steps must be an integer >= 1, got 0$"),
+        ({"batch_size": 0}, r"^batch_size must be an integer >= 1, got 0$"),
+        ({"init_sigma": -1.0}, r"^init_sigma must be > 0, got -1.0$"),
+        ({"init_sigma": 0.0}, r"^init_sigma must be > 0, got 0.0$"),  # log σ = −inf: σ would stay 0 for ever
+    ],
+)
+def test_bad_fit_settings_are_refused_in_one_line(options, message):
+    with pytest.raises(ValueError, match=message):
+        fgan1d.fit_gaussian("kl", jax.random.key(0), **options)
+    with pytest.raises(ValueError, match=r"^start: sigma must be > 0, got 0.0$"):
+        fgan1d.exact_minimiser("kl", start=(0.0, 0.0))

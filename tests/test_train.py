@@ -16,6 +16,7 @@ from jaxgan.config import default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
 from jaxgan.writers import records_without_wall_clock
+from jaxgan.metrics.evaluations import dirac_field
 from jaxgan.train import (
     EVAL_SECONDS, NonFiniteLossError, _first_nonfinite, build_game, init_state, next_boundary, train_and_evaluate
 )
@@ -490,6 +491,21 @@ def test_dirac_run_reports_the_closed_form_jacobian_eigenvalues(tmp_path, gamma)
     assert (tmp_path / "samples.png").stat().st_size > 10_000
     trajectory = sorted((tmp_path / "samples").glob("step_*.npy"))
     assert len(trajectory) == 4
+
+
+@pytest.mark.parametrize("penalty", ["wgan_gp", "dragan"])
+def test_dirac_run_under_a_gradient_penalty_reports_no_jacobian(tmp_path, penalty):
+    """D's part of the field, −2λ(|ψ| − 1)·sign(ψ), jumps from +2λ to −2λ across ψ = 0: no Jacobian at (0, 0)."""
+    config = dirac_config(loss="wasserstein", penalty=penalty, penalty_weight=1.0)
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert result["jacobian_eigenvalues"] is None
+    assert result["jacobian_note"] == "the gradient penalty's field jumps at psi = 0, so (0, 0) is no equilibrium and has no Jacobian"
+    # the jump itself, measured on the field either side of ψ = 0
+    game = build_game(config)
+    field = dirac_field(game)
+    _, up = field(np.zeros(1), np.array([1e-4]))
+    _, down = field(np.zeros(1), np.array([-1e-4]))
+    np.testing.assert_allclose([up[0], down[0]], [2.0, -2.0], atol=1e-3)
 
 
 def test_dirac_r1_converges_and_plain_simultaneous_does_not(tmp_path):

@@ -258,7 +258,8 @@ def test_n_critic_refuses_fewer_real_batches_than_discriminator_steps():
     _, game, state = ring8_game_and_state()
     rule = alternating_step(game, d_steps=3)
     real = jax.random.normal(jax.random.key(5), (2, 64, 2))
-    with pytest.raises(ValueError, match="as many fake batches as real ones, got 3 and 2"):
+    with pytest.raises(ValueError, match=r"^alternating_step with d_steps=3 needs batch\['real'\] of 3 real batches "
+                       r"\(\[d_steps, B, \.\.\.\]\), got 2$"):
         rule.step(state, {"real": real})
 
 
@@ -281,10 +282,15 @@ def test_make_update_rule_rejects_unknown_names():
     config.update_rule = "unroled"
     with pytest.raises(ValueError, match=r"unknown update rule 'unroled'.*did you mean 'unrolled'"):
         make_update_rule(game, config)
-    with pytest.raises(ValueError, match="unroll_steps must be >= 0"):
+    with pytest.raises(ValueError, match=r"^unroll_steps must be an integer >= 0, got -1$"):
         unrolled_step(game, -1)
-    with pytest.raises(ValueError, match="d_steps must be >= 1"):
+    with pytest.raises(ValueError, match=r"^unroll_steps must be an integer >= 0, got 1.5$"):
+        unrolled_step(game, 1.5)
+    with pytest.raises(ValueError, match=r"^d_steps must be an integer >= 1, got 0$"):
         alternating_step(game, 0)
+    with pytest.raises(ValueError, match=r"^d_steps must be an integer >= 1, got 2.0$"):
+        alternating_step(game, 2.0)
+    assert alternating_step(game, np.int64(2)).num_real_batches == 2
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -372,6 +378,32 @@ def test_bilinear_game_closed_form(name, make_rule, matrix):
         assert 0.8 < radius < 1.25  # area-preserving: neither converges nor diverges
     else:
         assert radius < 0.9
+
+
+def test_joint_rules_refuse_a_negative_weight():
+    game = dirac_game(0.1)
+    with pytest.raises(ValueError, match=r"^consensus_step: gamma must be >= 0, got -1$"):
+        consensus_step(game, -1)
+    with pytest.raises(ValueError, match=r"^sga_step: lam must be >= 0, got -0.5$"):
+        sga_step(game, -0.5)
+
+
+def test_extragradient_logs_the_losses_at_the_point_it_starts_from():
+    """Its update uses the look-ahead's gradient, but its g_loss/d_loss are the current point's, as every rule's."""
+    _, game, state = ring8_game_and_state()
+    real = jax.random.normal(jax.random.key(3), (1, 64, 2))
+    _, logged = jax.jit(extragradient_step(game).step)(state, {"real": real})
+    _, at_start = jax.jit(simultaneous_step(game).step)(state, {"real": real})
+    for name in ("g_loss", "d_loss"):
+        np.testing.assert_array_equal(logged[name], at_start[name])
+
+
+def test_sga_keeps_lambda_in_the_players_dtype(x64):
+    """In float64 the adjustment is ξ + λ Aᵀξ with λ = 0.1 exactly, not its float32 rounding 0.10000000149."""
+    state = dirac_trajectory(sga_step(dirac_game(0.1), 0.1, align=False), num_steps=0)[0]
+    state = jax.tree.map(lambda x: x.astype(jnp.float64) if jnp.issubdtype(x.dtype, jnp.floating) else x, state)
+    _, metrics = sga_step(dirac_game(0.1), 0.1, align=False).step(state, {"real": jnp.zeros((1, 4, 1), jnp.float64)})
+    assert metrics["sga_lambda"].dtype == jnp.float64 and float(metrics["sga_lambda"]) == 0.1
 
 
 def test_optimistic_gradient_descent_matches_its_recurrence_and_converges():

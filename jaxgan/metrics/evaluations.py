@@ -135,12 +135,18 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
     return Evaluation(evaluate, summarize, describe, plot)
 
 
+NORM_PENALTIES = ("wgan_gp", "dragan")  # penalise (‖∇D‖ − 1)²: not differentiable where ∇D = 0
+NO_JACOBIAN = "the gradient penalty's field jumps at psi = 0, so (0, 0) is no equilibrium and has no Jacobian"
+
+
 def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """The Dirac-GAN (Mescheder et al. 2018): data at 0, p_θ = δ_θ, D_ψ(x) = ψx; equilibrium (0, 0).
 
     Records the point (θ, ψ) (the trajectory, one point per evaluation), its distance to the equilibrium, and the
     eigenvalues of the Jacobian of the update field at the equilibrium for the configured loss and penalty:
-    negative real parts mean local convergence of the continuous dynamics.
+    negative real parts mean local convergence of the continuous dynamics. Under the gradient penalties (WGAN-GP,
+    DRAGAN) the field has no Jacobian there: D's part −2λ(|ψ| − 1)·sign(ψ) jumps from +2λ to −2λ across ψ = 0, so
+    (0, 0) is no equilibrium of it and the eigenvalues are recorded as None, with the reason.
     """
 
     if config.data.name != "dirac":
@@ -154,14 +160,17 @@ def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         return {"theta": p[0], "psi": p[1], "distance_to_equilibrium": jnp.linalg.norm(p)}, p
 
     def summarize(game, state, m):
-        zeros = jax.tree.map(jnp.zeros_like, (state.g_params, state.d_params))
-        eigenvalues = jacobian_eigenvalues(game, *zeros, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
-        return {
+        summary = {
             "distance_to_equilibrium": m["distance_to_equilibrium"].item(),
             "theta": m["theta"].item(),
             "psi": m["psi"].item(),
-            "jacobian_eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues],
         }
+        if config.penalty in NORM_PENALTIES and config.penalty_weight > 0:
+            # a subgradient of 0 at ψ = 0 would give ±f'(0)i: eigenvalues of a Jacobian that does not exist
+            return summary | {"jacobian_eigenvalues": None, "jacobian_note": NO_JACOBIAN}
+        zeros = jax.tree.map(jnp.zeros_like, (state.g_params, state.d_params))
+        eigenvalues = jacobian_eigenvalues(game, *zeros, jnp.zeros((1, 1)), jnp.zeros((1, game.z_dim)))
+        return summary | {"jacobian_eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues]}
 
     def describe(m):
         return f"theta {float(m['theta']):+.4f}  psi {float(m['psi']):+.4f}  distance {float(m['distance_to_equilibrium']):.4f}"
