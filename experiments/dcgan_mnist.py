@@ -2,13 +2,15 @@ r"""DCGAN (Radford, Metz, Chintala 2015) on mnist_5k: 4000 real MNIST digits, th
 
     python -m jaxgan.main --config=experiments/dcgan_mnist.py --workdir=/tmp/dcgan_mnist
 
-The paper's training setting (Adam, β1 = 0.5, batch 128, z ~ N(0, I_100), the non-saturating loss, one D step
-per G step) except G's learning rate: 1e-3 for G, 2e-4 for D (the paper: 2e-4 for both; 1e-3 for G is InfoGAN's
-MNIST setting), which gives clearly readable digits within this run's length where 2e-4 does not (BUILD_NOTES.md,
-"DCGAN on mnist_5k: G's learning rate"). The paper's architecture (strided (transposed) convolutions, batch
-norm, leaky ReLU in D, tanh output; jaxgan/models/dcgan.py) at half its widths (base_width 32), which trains
-several times faster on a CPU. Evaluation: FID, KID, Inception Score, precision and recall from the shipped digit classifier against the
-held-out split (jaxgan/metrics/classifier.py); samples.png shows fixed-noise samples over training.
+The paper's training setting (Adam, β1 = 0.5, batch 128, a 100-d z, the non-saturating loss, one D step per G step;
+z ~ N(0, I_100) where the paper draws it uniformly) except G's learning rate: 1e-3 for G, 2e-4 for D (the paper:
+2e-4 for both; 1e-3 for G is InfoGAN's MNIST setting), which gives clearly readable digits within this run's length
+where 2e-4 does not (BUILD_NOTES.md, "DCGAN on mnist_5k: G's learning rate"). The paper's architecture (strided
+(transposed) convolutions, batch norm, leaky ReLU in D, tanh output; jaxgan/models/dcgan.py) at base_width 32, a
+quarter of the widths of the paper's 64×64 generator (4×4×1024 first, base 128) and half of the models' default 64,
+which trains several times faster on a CPU. Evaluation: FID, KID, Inception Score, precision and recall from the
+shipped digit classifier against the held-out split (jaxgan/metrics/classifier.py); samples.png shows fixed-noise
+samples over training.
 """
 
 from jaxgan.config import default_config

@@ -1,4 +1,4 @@
-r"""Grid of 25 Gaussians (5 × 5, spacing 2, std 0.05: the VEEGAN / PacGAN grid) with an unrolled GAN.
+r"""Grid of 25 Gaussians (5 × 5, spacing 2, std 0.05: PacGAN's grid) with an unrolled GAN.
 
     python -m jaxgan.main --config=experiments/grid25.py --workdir=/tmp/grid25
 

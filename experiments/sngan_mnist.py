@@ -6,7 +6,8 @@ normalization in every layer of D, and the hinge loss.
 The networks (jaxgan/models/resnet.py) at 28×28: G projects z ~ N(0, I_128) to 7×7, two up-sampling residual
 blocks, BN-ReLU-conv-tanh; D has an optimized first block and one more down-sampling block (28 → 14 → 7), two
 residual blocks at 7×7, ReLU, global sum pooling and a linear output, every layer spectrally normalized with one
-power iteration per step. Widths 32 for both (the paper: 256 for G, 128 for D), batch 64. Optimizer: the paper's
+power iteration per training-mode D call (two per D step, on the real and the fake batch, as in the authors'
+Chainer code). Widths 32 for both (the paper: 256 for G, 128 for D), batch 64. Optimizer: the paper's
 setting C (Adam 2e-4, β1 = 0.5, β2 = 0.999, one D step per G step), which fits the CPU budget; its ResNet runs
 use β1 = 0, β2 = 0.9 and five D steps per G step.
 """

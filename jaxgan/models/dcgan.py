@@ -247,7 +247,8 @@ class DCGANGenerator(nn.Module):
       -> (n-1) x [ConvTranspose(stride 2, SAME), channels halved each stage -> BN -> ReLU]
       -> ConvTranspose(C, stride 2, SAME) -> tanh,
     each ConvTranspose computed as `SubpixelConvTranspose` (the same parameters and outputs, faster on CPUs).
-    E.g. 64x64x3: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3 (the paper's layout with base 64);
+    E.g. 64x64x3 with base 64: 4x4x512 -> 8x8x256 -> 16x16x128 -> 32x32x64 -> 64x64x3 (the paper's Figure 1 is
+    this layout at base 128, 4x4x1024 first);
     28x28x1: 7x7x128 -> 14x14x64 -> 28x28x1.
 
     With `num_classes > 0` the one-hot label is concatenated to z (Mirza & Osindero 2014) and `labels`
