@@ -122,6 +122,10 @@ class CheckpointMismatchError(RuntimeError):
     """No checkpoint in the directory can be restored into the requested state: left untouched."""
 
 
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (a full disk, a lost mount): the run cannot go on without losing work."""
+
+
 class Checkpointer:
     """Keeps the newest `max_to_keep` checkpoints of one state pytree under `directory`; saves are async."""
 
@@ -170,7 +174,10 @@ class Checkpointer:
         items = {"state": ocp.args.StandardSave(state)}
         if data is not None:
             items[DATA_ITEM] = ocp.args.JsonSave(dict(data))
-        started = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
+        try:
+            started = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
+        except Exception as e:  # the synchronous part of the save (its folder), or orbax re-raising an earlier one
+            raise CheckpointSaveError(f"the checkpoint of step {step} was not written ({_one_line(e)})") from e
         if started:
             self._last_saved = step
         return started
@@ -253,17 +260,17 @@ class Checkpointer:
         return self._manager.restore(step, args=ocp.args.Composite(**{DATA_ITEM: ocp.args.JsonRestore()}))[DATA_ITEM]
 
     def wait(self) -> None:
-        """Blocks until the pending async save is committed; raises RuntimeError if it failed.
+        """Blocks until the pending async save is committed; raises CheckpointSaveError if it failed.
 
         orbax keeps re-raising a failed async save on every later wait/save/close, so treat it as fatal.
         """
+        step, self._last_saved = self._last_saved, None  # reported once, whatever happens below
         try:
             self._manager.wait_until_finished()
         except Exception as e:
-            raise RuntimeError(f"async save of step {self._last_saved} failed: {_one_line(e)}") from e
-        step, self._last_saved = self._last_saved, None
+            raise CheckpointSaveError(f"the checkpoint of step {step} was not written ({_one_line(e)})") from e
         if step is not None and not self._is_finalized(step):
-            raise RuntimeError(f"async save of step {step} to {self.directory} did not commit (see log)")
+            raise CheckpointSaveError(f"the checkpoint of step {step} in {self.directory} did not commit (see log)")
 
     def close(self) -> None:
         self.wait()

@@ -23,7 +23,7 @@ def one_line(message: object) -> str:
 
 
 def fail(message: object, code: int = 2) -> NoReturn:
-    """Bad input: one line on stderr, then exit `code` (2; 1 for a training failure)."""
+    """Bad input: one line on stderr, then exit `code` (2; 1 for a training failure, 3 for an unwritten checkpoint)."""
     print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(code)
 
@@ -61,8 +61,12 @@ def _unknown_config_override(argv: Sequence[str], name: str) -> str | None:
         match = re.match(rf"--{name}\.([\w.]+)", arg)
         if match:
             known = known or list(flatten(default_config()))
-            if match.group(1) not in known:
-                return f"--{name}.{match.group(1)}: unknown config key{did_you_mean(match.group(1), known, f'--{name}.')}"
+            key = match.group(1)
+            inside = sorted((k for k in known if k.startswith(f"{key}.")), key=lambda k: k != f"{key}.name")
+            if inside:  # a section, not a setting
+                return f"--{name}.{key}: a section of the config, not a setting; give one of its keys, e.g. --{name}.{inside[0]}"
+            if key not in known:
+                return f"--{name}.{key}: unknown config key{did_you_mean(key, known, f'--{name}.')}"
     return None
 
 
@@ -106,6 +110,10 @@ def parse_flags(argv: list[str], allowed: Sequence[str] = ()) -> list[str]:
             if message := _unknown_config_override(argv, name):
                 fail(message)
         unknown = re.search(r"Unknown command line flag '([^']+)'", str(error))
+        for name in config_names if unknown else ():
+            if unknown.group(1).startswith(f"{name}.") and not _flag_arguments(argv, name):
+                fail(f"--{unknown.group(1)}: an override of --{name}, which is not given; give --{name}=FILE first "
+                     "(an experiment file, e.g. experiments/ring8.py)")  # fmt: skip
         if unknown and allowed:
             hint = did_you_mean(unknown.group(1), allowed, "--")
             listed = ", ".join(f"--{name}" for name in allowed)

@@ -599,15 +599,46 @@ _SWEEP_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
                                "--config.conditioning=infogan with continuous codes (info.continuous > 0)"),
 }  # fmt: skip
 
+_UNROLLED = (lambda c: c.update_rule == "unrolled", "--config.update_rule=unrolled")
+_PROGAN = (lambda c: "progan" in (c.generator.name, c.discriminator.name), "a progan generator or discriminator")
+# Settings that only some rules, losses, models or optimizers read, beyond the sweepable ones above.
+_OVERRIDE_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **_SWEEP_NEEDS,
+    **{key: _UNROLLED for key in ("unroll_steps", "unroll_same_batch", "unroll_stop_gradient", "unroll_remat")},
+    "penalty_weight": (lambda c: c.penalty != "none", "a --config.penalty"),
+    "energy.margin": (lambda c: c.loss == "ebgan", "--config.loss=ebgan"),
+    "energy.gamma": (lambda c: c.loss == "began", "--config.loss=began"),
+    "energy.lambda_k": (lambda c: c.loss == "began", "--config.loss=began"),
+    "progressive_phase_steps": _PROGAN,
+    "dirac.theta0": (lambda c: c.generator.name == "dirac", "--config.generator.name=dirac"),
+    "dirac.psi0": (lambda c: c.discriminator.name == "linear", "--config.discriminator.name=linear"),
+    "info.categorical": (lambda c: c.conditioning == "infogan", "--config.conditioning=infogan"),
+    "info.continuous": (lambda c: c.conditioning == "infogan", "--config.conditioning=infogan"),
+    **{f"{p}.b2": (lambda c, p=p: c[p].name in ("adam", "rmsprop"), f"--config.{p}.name=adam or rmsprop")
+       for p in ("g_optimizer", "d_optimizer")},
+    **{f"{p}.eps": (lambda c, p=p: c[p].name in ("adam", "rmsprop"), f"--config.{p}.name=adam or rmsprop")
+       for p in ("g_optimizer", "d_optimizer")},
+}  # fmt: skip
+
 
 def check_overrides_have_effect(config: ml_collections.ConfigDict, overridden: Iterable[str]) -> None:
-    """Refuses a setting given on the command line that this config's rule, optimizer or conditioning never reads
-    (`--config.consensus_gamma=2` with the unrolled rule would train as if it were not there). Only the command
-    line's keys: an experiment file may set values for rules that scripts switch to."""
+    """Refuses a setting given on the command line that this config never reads: one of another update rule,
+    optimizer, loss or conditioning (`--config.consensus_gamma=2` with the unrolled rule would train as if it were
+    not there), or one of another generator or discriminator than the one chosen (`--config.generator.base_width`
+    with the MLP). Only the command line's keys: an experiment file may set values for rules that scripts switch to."""
     for key in overridden:
-        needs = _SWEEP_NEEDS.get(key)
+        needs = _OVERRIDE_NEEDS.get(key)
         if needs is not None and not needs[0](config):
             raise ConfigError(f"--config.{key}={get_by_path(config, key)!r}: has no effect in this config; it needs {needs[1]}")
+        section, _, setting = key.partition(".")
+        registry = {"generator": GENERATORS, "discriminator": DISCRIMINATORS}.get(section)
+        name = config[section].name if registry is not None else None
+        if registry is not None and setting and setting != "name" and setting not in registry[name].defaults:
+            users = [n for n in registry.names if setting in registry[n].defaults]
+            raise ConfigError(
+                f"--config.{key}={get_by_path(config, key)!r}: {section} {name!r} does not read it"
+                + (f" (it is {', '.join(users)}'s setting)" if users else "")
+            )
 
 
 def _validate_sweep(config: ml_collections.ConfigDict) -> None:

@@ -116,7 +116,7 @@ def main(argv: list[str]) -> None:
     if _BRANCH_FROM.value is not None or _BRANCH_STEP.value is not None:
         branch(config, workdir)
 
-    from jaxgan.checkpoint import CheckpointMismatchError
+    from jaxgan.checkpoint import CheckpointMismatchError, CheckpointSaveError
     from jaxgan.train import NonFiniteLossError, Preempted, train_and_evaluate
 
     try:
@@ -133,6 +133,12 @@ def main(argv: list[str]) -> None:
         sys.exit(0)
     except NonFiniteLossError as error:
         fail(str(error), code=1)
+    except CheckpointSaveError as error:
+        fail(
+            f"--workdir={workdir}: {error}; the run stopped there. Once the disk has room (or the path is back), the "
+            "same command resumes from the last checkpoint that was written",
+            code=3,
+        )
     shown = {"step": result["step"], **result["mean"]} if "mean" in result else result
     summary = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
                         if k not in ("config", "jacobian_eigenvalues"))  # fmt: skip

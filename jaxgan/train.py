@@ -16,6 +16,7 @@ import json
 import math
 import pathlib
 import signal
+import sys
 import time
 from typing import Any, Callable
 
@@ -589,6 +590,50 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return data_mesh(n) if n > 1 else None
 
 
+class Pace:
+    """The training rate and the time left, from the training dispatches alone.
+
+    `steps_per_sec` is an interval's steps over its dispatches' seconds (their host sync included; the evaluations,
+    checkpoints and logging between them left out). The ETA's rate is the run's so far in this process, without its
+    first dispatch, which compiles; the evaluations still due are added at the last one's duration.
+    """
+
+    def __init__(self):
+        self._interval = (0, 0.0)  # steps, seconds since the last log
+        self._steady = (0, 0.0)  # steps, seconds of every dispatch but the first
+        self._dispatches = 0
+        self._eval_seconds = 0.0
+        self._last_rate = 0.0
+
+    def trained(self, steps: int, seconds: float) -> None:
+        self._interval = (self._interval[0] + steps, self._interval[1] + seconds)
+        if self._dispatches:
+            self._steady = (self._steady[0] + steps, self._steady[1] + seconds)
+        self._dispatches += 1
+
+    def evaluated(self, seconds: float) -> None:
+        self._eval_seconds = seconds
+
+    def interval_rate(self) -> float:
+        """Steps per second of the dispatches since the last call."""
+        steps, seconds = self._interval
+        self._interval = (0, 0.0)
+        self._last_rate = steps / max(seconds, 1e-9)
+        return self._last_rate
+
+    def eta(self, step: int, config: ml_collections.ConfigDict) -> float:
+        """Seconds to `config.num_steps` from `step`: the steady rate (the last interval's before there is one) and
+        the evaluations still due, each as long as the last."""
+        steps, seconds = self._steady
+        rate = steps / seconds if steps and seconds > 0 else self._last_rate
+        if rate <= 0:
+            return math.inf
+        every = config.eval_every_steps
+        # logged before the evaluation of this step, so that one is still due
+        evals_left = config.num_steps // every - (step - 1) // every + (config.num_steps % every != 0)
+        return (config.num_steps - step) / rate + evals_left * self._eval_seconds
+
+
 def is_due(step: int, every: int, config: ml_collections.ConfigDict) -> bool:
     """Whether a periodic action (every `every` steps, and at the last step) falls on `step`."""
     return step % every == 0 or step == config.num_steps
@@ -615,7 +660,16 @@ def train_and_evaluate(
     `NonFiniteLossError` on a NaN/inf loss. At a step with both a checkpoint and an evaluation, the checkpoint is
     written first. A SIGTERM seen at an evaluation step other than the last stops the run before it evaluates, and
     the restart evaluates that step first, as it does after a crash during an evaluation. (A SIGTERM that arrives
-    during an evaluation is seen when the evaluation ends.)"""
+    during an evaluation is seen when the evaluation ends.) A SIGTERM during start-up (loading data, compiling,
+    restoring) stops the run at its first step boundary the same way; one during the final evaluation lets it
+    finish."""
+    with _SigtermFlag() as sigterm:
+        return _train_and_evaluate(config, workdir, echo, sigterm)
+
+
+def _train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, echo: Callable[[str], None], sigterm: _SigtermFlag
+) -> dict[str, Any]:
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
@@ -625,6 +679,8 @@ def train_and_evaluate(
         samples_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # a file where the run's folders go
         raise ConfigError(f"--workdir={workdir}: cannot make {samples_dir} ({error.strerror})") from None
+    if (workdir_path / "checkpoints").exists() and not (workdir_path / "checkpoints").is_dir():  # made when first saved
+        raise ConfigError(f"--workdir={workdir}: cannot make {workdir_path / 'checkpoints'} (File exists)")
 
     mesh = make_mesh(config)
     try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
@@ -676,17 +732,21 @@ def train_and_evaluate(
         stream.restore(checkpointer.restore_data(step), step, workdir_path)
     save = lambda step, state, **kw: checkpointer.save(step, state, data=stream and stream.state(), **kw)  # noqa: E731
     primary = is_primary()  # one process of a multi-host job writes the files; all of them compute
+    if state is not None and step > config.num_steps:
+        checkpointer.close()
+        raise ConfigError(
+            f"--config.num_steps={config.num_steps}: {workdir_path} has trained to step {step} already; give at least "
+            f"{step}, or branch from an earlier step (--branch_from, --branch_step) into a new --workdir"
+        )
     if state is None:
         state, step = fresh, 0
-        if primary:
-            write_json(workdir_path / CONFIG_FILE, config.to_dict())
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
-        if primary:  # check_resumable allowed only RESUMABLE changes: config.json holds what the run now does
-            write_json(workdir_path / CONFIG_FILE, config.to_dict())
-        for stale in samples_dir.glob("step_*.npy") if primary else ():
-            if sample_step(stale) > step:  # also the labels of that step
+    if primary:  # check_resumable allowed only RESUMABLE changes: config.json holds what the run now does
+        write_json(workdir_path / CONFIG_FILE, config.to_dict())
+        for stale in samples_dir.glob("step_*.npy"):  # of an attempt that died after them (also their labels)
+            if sample_step(stale) > step:
                 stale.unlink()
     del fresh
     writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
@@ -715,56 +775,57 @@ def train_and_evaluate(
         return metrics
 
     try:
-        with _SigtermFlag() as sigterm:
-            start_step, start_time, last_log = step, time.perf_counter(), (step, time.perf_counter())
-            clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
-            final, since_log = None, []
-            if evaluation_owed(config, step, workdir_path):  # stopped before, or killed during, its evaluation
+        start_step, start_time = step, time.perf_counter()
+        clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
+        pace = Pace()
+        final, since_log = None, []
+        if evaluation_owed(config, step, workdir_path):  # stopped before, or killed during, its evaluation
+            final = run_eval(state, step)
+            echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
+        while step < config.num_steps:
+            if sigterm.seen_by_any():
+                save(step, state, force=True)
+                checkpointer.wait()
+                raise Preempted(step)
+            target = clock.end(step, next_boundary(step, config))
+            dispatched = time.perf_counter()
+            real = () if stream is None else (stream.next(target - step),)
+            state, metrics = train_chunk(state, target - step, hparams, *real)
+            metrics = {k: v[: target - step] for k, v in to_host(metrics).items()}  # the one host sync
+            clock.record(target - step, time.perf_counter() - dispatched)
+            pace.trained(target - step, time.perf_counter() - dispatched)
+            since_log.append(metrics)
+            bad = _first_nonfinite(metrics)
+            if bad is not None:
+                index, key, value, seed = bad
+                checkpointer.wait()
+                last = checkpointer.latest_step()
+                where = "" if seed is None else f" (run {seed}: {describe_sweep_run(config, seed)})"
+                raise NonFiniteLossError(
+                    f"non-finite {key}={value} at step {step + index + 1}{where}; "
+                    f"last good checkpoint: {'none' if last is None else f'step {last}'}"
+                )
+            step = target
+            if is_due(step, config.log_every_steps, config):
+                rate = pace.interval_rate()
+                means = {k: float(np.mean(np.concatenate([m[k] for m in since_log]))) for k in metrics}
+                since_log = []
+                writer.write(step, {**means, "steps_per_sec": rate})
+                eta = pace.eta(step, config)
+                losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
+                echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
+            if is_due(step, config.checkpoint_every_steps, config):
+                save(step, state)  # before the evaluation: a kill during a long one loses only the evaluation
+            if is_due(step, config.eval_every_steps, config):
+                if step < config.num_steps and sigterm.seen_by_any():
+                    continue  # stop now, unevaluated: the restart evaluates this step first
+                eval_start = time.perf_counter()
                 final = run_eval(state, step)
+                pace.evaluated(time.perf_counter() - eval_start)
                 echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
-            while step < config.num_steps:
-                if sigterm.seen_by_any():
-                    save(step, state, force=True)
-                    checkpointer.wait()
-                    raise Preempted(step)
-                target = clock.end(step, next_boundary(step, config))
-                dispatched = time.perf_counter()
-                real = () if stream is None else (stream.next(target - step),)
-                state, metrics = train_chunk(state, target - step, hparams, *real)
-                metrics = {k: v[: target - step] for k, v in to_host(metrics).items()}  # the one host sync
-                clock.record(target - step, time.perf_counter() - dispatched)
-                since_log.append(metrics)
-                bad = _first_nonfinite(metrics)
-                if bad is not None:
-                    index, key, value, seed = bad
-                    checkpointer.wait()
-                    last = checkpointer.latest_step()
-                    where = "" if seed is None else f" (run {seed}: {describe_sweep_run(config, seed)})"
-                    raise NonFiniteLossError(
-                        f"non-finite {key}={value} at step {step + index + 1}{where}; "
-                        f"last good checkpoint: {'none' if last is None else f'step {last}'}"
-                    )
-                step = target
-                if is_due(step, config.log_every_steps, config):
-                    now = time.perf_counter()
-                    rate = (step - last_log[0]) / max(now - last_log[1], 1e-9)
-                    last_log = (step, now)
-                    means = {k: float(np.mean(np.concatenate([m[k] for m in since_log]))) for k in metrics}
-                    since_log = []
-                    writer.write(step, {**means, "steps_per_sec": rate})
-                    eta = (config.num_steps - step) / rate if rate > 0 else math.inf
-                    losses = "  ".join(f"{k} {v:+.4f}" for k, v in means.items())
-                    echo(f"step {step:>7d}/{config.num_steps}  {losses}  {rate:7.1f} steps/s  ETA {format_duration(eta)}")
-                if is_due(step, config.checkpoint_every_steps, config):
-                    save(step, state)  # before the evaluation: a kill during a long one loses only the evaluation
-                if is_due(step, config.eval_every_steps, config):
-                    if step < config.num_steps and sigterm.seen_by_any():
-                        continue  # stop now, unevaluated: the restart evaluates this step first
-                    final = run_eval(state, step)
-                    echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
-            elapsed = time.perf_counter() - start_time
-            if step > start_step:
-                echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")
+        elapsed = time.perf_counter() - start_time
+        if step > start_step:
+            echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")
 
         if final is None:  # resumed a finished run: evaluate again without logging twice
             final = run_eval(state, step, log=False)
@@ -778,8 +839,15 @@ def train_and_evaluate(
         save(step, state)
         return result
     finally:
-        checkpointer.wait()
-        checkpointer.close()
-        writer.close()
-        if stream is not None:
-            stream.close()
+        failing = sys.exc_info()[1]
+        try:
+            checkpointer.close()  # waits for the last save
+        except Exception as error:
+            if failing is None:
+                raise
+            # orbax re-raises a failed save on every later call: the error already on its way says it
+            logging.error("closing the checkpoints while handling %r: %s", failing, first_line(error))
+        finally:
+            writer.close()
+            if stream is not None:
+                stream.close()

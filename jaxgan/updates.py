@@ -28,6 +28,7 @@ Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -371,7 +372,7 @@ def consensus_step(game: Game, gamma: float) -> UpdateRule:
     pulls both players toward stationary points of the game and damps the rotation that makes simultaneous
     gradient descent cycle. The optimizers descend −v + γ Jᵀv.
     """
-    if not gamma >= 0:
+    if isinstance(gamma, numbers.Real) and not gamma >= 0:  # a sweep passes it traced: validated in its config
         raise ValueError(f"consensus_step: gamma must be >= 0, got {gamma}")
 
     def adjusted(field, params, state):
@@ -391,7 +392,7 @@ def sga_step(game: Game, lam: float, align: bool = True) -> UpdateRule:
     one JVP, and ∇H = Jᵀξ = J_vᵀv. With `align`, λ takes the sign of ⟨ξ, ∇H⟩⟨Aᵀξ, ∇H⟩/d + 1/10 (the paper's
     Algorithm 1), which makes the adjustment point toward stable fixed points and away from unstable ones.
     """
-    if not lam >= 0:  # a negative λ would reverse the alignment
+    if isinstance(lam, numbers.Real) and not lam >= 0:  # a negative λ would reverse the alignment; a swept one is traced
         raise ValueError(f"sga_step: lam must be >= 0, got {lam}")
 
     def adjusted(field, params, state):

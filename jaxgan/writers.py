@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import time
 from typing import Mapping
 
 import numpy as np
@@ -36,10 +37,19 @@ class MetricWriter:
         if not enabled:
             return
         self._path = pathlib.Path(workdir) / "metrics.jsonl"
+        kept = metrics_up_to(self._path, resume_step) if self._path.exists() else ""
         if self._path.exists():
-            write_text_atomic(self._path, metrics_up_to(self._path, resume_step))
-        # also at step 0: a fresh start in a workdir whose earlier attempt died before its first checkpoint
-        self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"), purge_step=resume_step)
+            write_text_atomic(self._path, kept)
+        tensorboard = pathlib.Path(workdir) / "tensorboard"
+        had_events = any(tensorboard.glob("events.out.tfevents.*"))
+        # TensorBoard hides every event at or after purge_step: the records kept above (those of resume_step
+        # included) stay, and so at step 0 do none of an earlier attempt that died before its first checkpoint
+        # tensorboardX names a file by the second it opens it, and truncates one of the same name: the nanoseconds
+        # keep a restart within the same second from erasing the run's events, in the order TensorBoard reads them
+        self._tb = SummaryWriter(str(tensorboard), purge_step=resume_step + 1, filename_suffix=f".{time.time_ns():020d}")
+        if not had_events:  # a branch (its metrics copied from the source run) or a removed tensorboard/ folder
+            for line in kept.splitlines():
+                self._add_scalars(json.loads(line))
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
         if not self._enabled:
@@ -47,9 +57,12 @@ class MetricWriter:
         record = {"step": int(step), **{k: _to_builtin(v) for k, v in metrics.items()}}
         with self._path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        self._add_scalars(record)
+
+    def _add_scalars(self, record: Mapping[str, object]) -> None:
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)):
-                self._tb.add_scalar(key, value, int(step))
+                self._tb.add_scalar(key, value, int(record["step"]))
 
     def close(self) -> None:
         if self._enabled:

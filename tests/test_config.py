@@ -2,12 +2,14 @@
 
 import math
 import pathlib
+import re
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxgan.config import ConfigError, check_overrides_have_effect, default_config, differentiates_d_optimizer, make_optimizer, make_optimizers, set_by_path, validate
+from jaxgan.models import DISCRIMINATORS, GENERATORS
 from scripts.notes import load_experiment
 
 
@@ -238,7 +240,7 @@ def test_a_command_line_setting_the_config_never_reads_is_refused_but_a_file_set
     config.update_rule = "alternating"
     config.consensus_gamma = 2.0  # as an experiment file may set it for a script that switches rules
     validate(config)
-    check_overrides_have_effect(config, ["update_rule", "penalty_weight"])
+    check_overrides_have_effect(config, ["update_rule", "batch_size"])
     with pytest.raises(ConfigError, match=r"^--config.consensus_gamma=2.0: has no effect in this config; it needs --config.update_rule=consensus$"):
         check_overrides_have_effect(config, ["consensus_gamma"])
     config.update_rule = "consensus"
@@ -246,6 +248,35 @@ def test_a_command_line_setting_the_config_never_reads_is_refused_but_a_file_set
     config.d_optimizer.name = "sgd"
     with pytest.raises(ConfigError, match=r"^--config.d_optimizer.b1=0.5: has no effect in this config; it needs --config.d_optimizer.name=adam$"):
         check_overrides_have_effect(config, ["d_optimizer.b1"])
+
+
+@pytest.mark.parametrize(
+    "settings, key, message",
+    [
+        ({"update_rule": "alternating"}, "unroll_steps", "unroll_steps=10: has no effect in this config; it needs --config.update_rule=unrolled"),
+        ({}, "generator.base_width", "generator.base_width=64: generator 'mlp' does not read it (it is dcgan, lapgan, resnet, stylegan2's setting)"),
+        ({}, "penalty_weight", "penalty_weight=0.0: has no effect in this config; it needs a --config.penalty"),
+        ({}, "energy.margin", "energy.margin=0.3: has no effect in this config; it needs --config.loss=ebgan"),
+        ({}, "progressive_phase_steps", "progressive_phase_steps=500: has no effect in this config; it needs a progan generator or discriminator"),
+        ({}, "dirac.theta0", "dirac.theta0=1.0: has no effect in this config; it needs --config.generator.name=dirac"),
+        ({}, "info.categorical", "info.categorical=10: has no effect in this config; it needs --config.conditioning=infogan"),
+        ({"g_optimizer.name": "sgd"}, "g_optimizer.b2", "g_optimizer.b2=0.999: has no effect in this config; it needs --config.g_optimizer.name=adam or rmsprop"),
+    ],
+)
+def test_a_command_line_setting_of_another_rule_loss_model_or_optimizer_is_refused(settings, key, message):
+    config = default_config()
+    for k, v in settings.items():
+        set_by_path(config, k, v)
+    with pytest.raises(ConfigError, match="^" + re.escape("--config." + message) + "$"):
+        check_overrides_have_effect(config, [key])
+
+
+def test_every_setting_of_the_chosen_models_and_rule_is_accepted_on_the_command_line():
+    config = default_config()  # the MLP players, the unrolled rule, Adam
+    keys = [f"{s}.{k}" for s in ("generator", "discriminator") for k in config[s].keys() if k in
+            {"generator": GENERATORS, "discriminator": DISCRIMINATORS}[s][config[s].name].defaults]
+    keys += ["unroll_steps", "unroll_same_batch", "unroll_remat", "g_optimizer.b2", "d_optimizer.eps", "generator.name"]
+    check_overrides_have_effect(config, keys)
 
 
 def test_adam_without_eps_gives_nan_on_a_zero_gradient_unless_eps_root_is_positive():

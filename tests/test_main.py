@@ -51,11 +51,15 @@ CASES = {
     "unread_rule_setting": ([RING, "--workdir={w}", "--config.consensus_gamma=2"], "--config.consensus_gamma=2.0: has no effect in this config; it needs --config.update_rule=consensus"),
     "unread_conditioning_setting": ([RING, "--workdir={w}", "--config.info.weight=0.5"], "--config.info.weight=0.5: has no effect in this config; it needs --config.conditioning=infogan"),
     "stray_argument": ([RING, "--workdir={w}", "extra"], "unexpected argument 'extra'"),
+    "override_without_config": (["--config.batch_size=4", "--workdir={w}"], "--config.batch_size: an override of --config, which is not given; give --config=FILE first (an experiment file, e.g. experiments/ring8.py)"),
+    "section_as_setting": ([RING, "--workdir={w}", "--config.data=ring"], "--config.data: a section of the config, not a setting; give one of its keys, e.g. --config.data.name"),
+    "unread_model_setting": ([RING, "--workdir={w}", "--config.generator.base_width=64"], "--config.generator.base_width=64: generator 'mlp' does not read it (it is dcgan, lapgan, resnet, stylegan2's setting)"),
+    "workdir_checkpoints_is_a_file": ([RING, "--workdir={blocked}"], "--workdir={blocked}: cannot make {blocked}/checkpoints (File exists)"),
 }
 
 
 def config_files(tmp: pathlib.Path) -> dict[str, pathlib.Path]:
-    return {name: tmp / f"{name}.py" for name in ("bad", "empty", "raises", "oserror", "number")}
+    return {"blocked": tmp / "blocked", **{name: tmp / f"{name}.py" for name in ("bad", "empty", "raises", "oserror", "number")}}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +70,8 @@ def outcomes(tmp_path_factory):
     (tmp / "raises.py").write_text("def get_config():\n    raise ValueError('no such experiment')\n")
     (tmp / "oserror.py").write_text("def get_config():\n    raise OSError('disk gone')\n")
     (tmp / "number.py").write_text("def get_config():\n    return 5\n")
+    (tmp / "blocked").mkdir()
+    (tmp / "blocked" / "checkpoints").write_text("a file where the run's checkpoints go")
     procs = {}
     for name, (args, _) in CASES.items():
         argv = [a.format(w=tmp / name, **config_files(tmp)) for a in args]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import default_config, set_by_path
+from jaxgan.config import ConfigError, default_config, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
 from jaxgan.writers import records_without_wall_clock
@@ -712,3 +712,110 @@ def test_top_jacobian_eigenvalues_are_logged_at_evaluations(tmp_path):
     got = sorted([complex(last["eval/eig0_real"], last["eval/eig0_imag"]), complex(last["eval/eig1_real"], last["eval/eig1_imag"])], key=lambda c: (c.real, c.imag))
     np.testing.assert_allclose(got, sorted(expected, key=lambda c: (c.real, c.imag)), atol=1e-5)
     assert abs(got[0].imag) > 0.1  # a rotation, not a trivial answer
+
+
+def test_sigterm_during_start_up_checkpoints_step_0_and_the_restart_equals_a_straight_run(tmp_path, monkeypatch):
+    """A signal while the run loads its data and builds its models (before the loop) stops it at its first step
+    boundary, checkpointed, instead of killing it with no message."""
+    import os
+
+    import jaxgan.train as train
+    from jaxgan.train import Preempted
+
+    building = train.make_task
+
+    def make_task_then_sigterm(config):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return building(config)
+
+    monkeypatch.setattr(train, "make_task", make_task_then_sigterm)
+    with pytest.raises(Preempted) as stop:
+        train_and_evaluate(tiny_config(), str(tmp_path / "split"), echo=lambda _: None)
+    assert stop.value.step == 0 == Checkpointer(tmp_path / "split" / "checkpoints").latest_step()
+    monkeypatch.setattr(train, "make_task", building)
+    resumed = train_and_evaluate(tiny_config(), str(tmp_path / "split"), echo=lambda _: None)
+    straight = train_and_evaluate(tiny_config(), str(tmp_path / "straight"), echo=lambda _: None)
+    assert resumed == straight
+
+
+def test_a_fresh_start_drops_the_samples_of_an_attempt_that_left_no_checkpoint(tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for step in (20, 30):  # an earlier attempt with other settings, killed before its first checkpoint
+        np.save(samples / f"step_{step:08d}.npy", np.zeros((3, 2)))
+    train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
+    assert sorted(p.name for p in samples.iterdir()) == ["step_00000020.npy", "step_00000040.npy"]
+    assert np.load(samples / "step_00000020.npy").shape == (200, 2)  # this run's
+
+
+def test_num_steps_below_the_trained_step_is_refused_and_the_workdir_left_as_it_was(tmp_path):
+    train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
+    files = lambda: sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))  # noqa: E731
+    before = files()
+    with pytest.raises(ConfigError, match=r"^--config.num_steps=20: .* has trained to step 40 already; give at "
+                       r"least 40, or branch from an earlier step \(--branch_from, --branch_step\) into a new --workdir$"):
+        train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    assert files() == before
+
+
+def test_pace_counts_training_dispatches_after_the_compiling_one_and_the_evaluations_still_due():
+    from jaxgan.train import Pace
+
+    pace = Pace()
+    config = tiny_config(num_steps=100, eval_every_steps=30)  # evaluations at 30, 60, 90 and 100
+    pace.trained(10, 5.0)  # the first dispatch compiles
+    pace.trained(10, 1.0)
+    pace.trained(10, 1.0)
+    assert pace.interval_rate() == pytest.approx(30 / 7.0)  # the interval's own dispatches, compile and all
+    pace.evaluated(4.0)
+    pace.trained(10, 2.0)
+    assert pace.interval_rate() == pytest.approx(5.0)
+    # steady rate 30 steps / 4 s; at step 40 (logged before its evaluation, if one were due) 60 steps and 3 evaluations
+    assert pace.eta(40, config) == pytest.approx(60 / 7.5 + 3 * 4.0)
+    assert pace.eta(30, config) == pytest.approx(70 / 7.5 + 4 * 4.0)  # step 30's own evaluation is still due
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_that_error(tmp_path, monkeypatch):
+    """A full disk: the failed save's own error reaches the caller, not a second one raised while closing."""
+    import orbax.checkpoint as ocp
+
+    from jaxgan.checkpoint import CheckpointSaveError
+
+    waiting = ocp.CheckpointManager.wait_until_finished
+    calls = []
+
+    def full_disk(self):
+        waiting(self)
+        calls.append(None)
+        if len(calls) >= 3:  # the wait before the save of step 40 finds step 20's failed; orbax re-raises it after
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ocp.CheckpointManager, "wait_until_finished", full_disk)
+    with pytest.raises(CheckpointSaveError, match=r"^the checkpoint of step 20 was not written \(OSError: \[Errno 28\] "
+                       r"No space left on device\)$"):
+        train_and_evaluate(tiny_config(), str(tmp_path), echo=lambda _: None)
+
+
+def test_main_reports_an_unwritten_checkpoint_in_one_line_and_exits_3(tmp_path):
+    driver = "\n".join([
+        "import runpy, sys",
+        "import orbax.checkpoint as ocp",
+        "waiting, calls = ocp.CheckpointManager.wait_until_finished, []",
+        "def full_disk(self):",
+        "    waiting(self)",
+        "    calls.append(None)",
+        "    if len(calls) >= 3:",
+        "        raise OSError(28, 'No space left on device')",
+        "ocp.CheckpointManager.wait_until_finished = full_disk",
+        "sys.argv = ['jaxgan.main'] + sys.argv[1:]",
+        "runpy.run_module('jaxgan.main', run_name='__main__', alter_sys=True)",
+    ])  # fmt: skip
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", driver, *cli(run)[3:]], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: --workdir={run}: the checkpoint of step 20 was not written (OSError: [Errno 28] No space left on "
+        "device); the run stopped there. Once the disk has room (or the path is back), the same command resumes "
+        "from the last checkpoint that was written"
+    ]

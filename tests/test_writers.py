@@ -72,3 +72,53 @@ def test_write_text_atomic_leaves_the_old_file_whole_when_the_write_dies(tmp_pat
     monkeypatch.undo()
     writers.write_text_atomic(target, "new line one\nnew line two\n")  # the next write replaces it whole
     assert target.read_text() == "new line one\nnew line two\n"
+
+
+def tensorboard_scalars(workdir) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows of `workdir`/tensorboard: its event files read in name order, as TensorBoard reads
+    them, each SessionLog.START at step T hiding the events at steps >= T read before it (TensorBoard's purge)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    shown: dict[tuple[str, int], float] = {}
+    for path in sorted((pathlib.Path(workdir) / "tensorboard").glob("events.out.tfevents.*")):
+        data, i = path.read_bytes(), 0
+        while i < len(data):
+            (length,) = struct.unpack("<Q", data[i : i + 8])
+            event = event_pb2.Event.FromString(data[i + 12 : i + 12 + length])
+            i += 12 + length + 4  # length, its CRC, the record, its CRC
+            if event.HasField("session_log") and event.session_log.status == event_pb2.SessionLog.START:
+                shown = {k: v for k, v in shown.items() if k[1] < event.step}
+            for value in event.summary.value:
+                shown[(value.tag, event.step)] = value.simple_value
+    series: dict[str, list[tuple[int, float]]] = {}
+    for (tag, step), value in sorted(shown.items()):
+        series.setdefault(tag, []).append((step, value))
+    return series
+
+
+def test_tensorboard_after_a_resume_shows_what_metrics_jsonl_keeps(tmp_path):
+    """A resume at step 20 keeps the records of step 20 (the checkpoint's) and hides the later ones of the lost
+    attempt, in TensorBoard as in metrics.jsonl; a restart within the same second erases nothing."""
+    writer = MetricWriter(tmp_path)
+    for step in (10, 20, 30):
+        writer.write(step, {"loss": step / 10, **({"eval/modes": step} if step == 20 else {})})
+    writer.close()
+    writer = MetricWriter(tmp_path, resume_step=20)
+    writer.write(30, {"loss": 9.0})
+    writer.write(40, {"loss": 4.0})
+    writer.close()
+    shown = tensorboard_scalars(tmp_path)
+    assert shown["loss"] == [(10, 1.0), (20, 2.0), (30, 9.0), (40, 4.0)]
+    assert shown["eval/modes"] == [(20, 20.0)]
+    np.testing.assert_array_equal(read_metric(tmp_path, "loss")[1], [1.0, 2.0, 9.0, 4.0])
+
+
+def test_a_workdir_without_tensorboard_events_gets_its_kept_records_replayed(tmp_path):
+    """A branch copies the source's metrics.jsonl up to its step: TensorBoard shows them too."""
+    (tmp_path / "metrics.jsonl").write_text('{"step": 10, "loss": 1.5}\n{"step": 20, "loss": 2.5}\n{"step": 30, "loss": 3.5}\n')
+    writer = MetricWriter(tmp_path, resume_step=20)
+    writer.write(30, {"loss": 7.0})
+    writer.close()
+    assert tensorboard_scalars(tmp_path)["loss"] == [(10, 1.5), (20, 2.5), (30, 7.0)]
