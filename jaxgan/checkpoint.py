@@ -220,6 +220,10 @@ class Checkpointer:
                 logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, restored step %d instead",
                                 bad, self.directory, reason, self._set_aside(bad), s)
             if failures:
+                if jax.process_count() > 1:  # every process reloads after process 0 has renamed them
+                    from jax.experimental import multihost_utils
+
+                    multihost_utils.sync_global_devices(f"jaxgan: checkpoints set aside before step {s}")
                 self._manager.reload()  # forget the steps set aside, so training can save them again
             return restored, s
         # Nothing restores: more likely a different state layout (another config or version) than damage, so
@@ -233,7 +237,10 @@ class Checkpointer:
         )
 
     def _set_aside(self, step: int) -> str:
-        """Renames an unreadable step out of orbax's view (kept for inspection, never deleted)."""
+        """Renames an unreadable step out of orbax's view (kept for inspection, never deleted). Process 0 of a job
+        renames it; the others, which found the same step unreadable, leave it to process 0 (two renames race)."""
+        if jax.process_index() != 0:
+            return "unreadable_step_* (by process 0)"
         target = os.path.join(self.directory, f"unreadable_step_{step}")
         suffix = 0
         while os.path.exists(target + (f".{suffix}" if suffix else "")):
