@@ -122,6 +122,14 @@ class CheckpointMismatchError(RuntimeError):
     """No checkpoint in the directory can be restored into the requested state: left untouched."""
 
 
+def _barrier(name: str) -> None:
+    """Waits for every process of a multi-process job to reach the barrier `name` (nothing with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 class CheckpointSaveError(RuntimeError):
     """A checkpoint could not be written (a full disk, a lost mount): the run cannot go on without losing work."""
 
@@ -204,6 +212,7 @@ class Checkpointer:
                 raise FileNotFoundError(f"no finalized checkpoint for step {step} in {self.directory}")
             return self._restore_step(abstract, int(step), with_data), int(step)
         steps = self.all_steps()
+        _barrier("jaxgan: checkpoints listed")  # every process lists them before process 0 may set one aside
         if not steps:
             return None, None
         failures: list[tuple[int, str]] = []
@@ -220,10 +229,7 @@ class Checkpointer:
                 logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, restored step %d instead",
                                 bad, self.directory, reason, self._set_aside(bad), s)
             if failures:
-                if jax.process_count() > 1:  # every process reloads after process 0 has renamed them
-                    from jax.experimental import multihost_utils
-
-                    multihost_utils.sync_global_devices(f"jaxgan: checkpoints set aside before step {s}")
+                _barrier("jaxgan: checkpoints set aside")  # the same failures on every process: the same listing
                 self._manager.reload()  # forget the steps set aside, so training can save them again
             return restored, s
         # Nothing restores: more likely a different state layout (another config or version) than damage, so
