@@ -41,6 +41,7 @@ import sys
 from typing import Any, Iterator
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -122,12 +123,17 @@ class CheckpointMismatchError(RuntimeError):
     """No checkpoint in the directory can be restored into the requested state: left untouched."""
 
 
-def _barrier(name: str) -> None:
-    """Waits for every process of a multi-process job to reach the barrier `name` (nothing with one process)."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+def _same_on_every_process(value: int, what: str) -> None:
+    """Every process of a multi-process job waits here for the others (nothing with one process), and raises
+    RuntimeError unless all hold the same `value`: processes that read their checkpoints differently would train
+    from different states."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices(name)
+    values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    if len(set(values)) > 1:
+        raise RuntimeError(f"the processes of this job disagree on {what}: {values} (process 0 first)")
 
 
 class CheckpointSaveError(RuntimeError):
@@ -184,7 +190,7 @@ class Checkpointer:
             items[DATA_ITEM] = ocp.args.JsonSave(dict(data))
         try:
             started = self._manager.save(step, args=ocp.args.Composite(**items), force=force)
-        except Exception as e:  # the synchronous part of the save (its folder), or orbax re-raising an earlier one
+        except OSError as e:  # the synchronous part of the save (its folder); an earlier save's failure is wait()'s
             raise CheckpointSaveError(f"the checkpoint of step {step} was not written ({_one_line(e)})") from e
         if started:
             self._last_saved = step
@@ -212,26 +218,29 @@ class Checkpointer:
                 raise FileNotFoundError(f"no finalized checkpoint for step {step} in {self.directory}")
             return self._restore_step(abstract, int(step), with_data), int(step)
         steps = self.all_steps()
-        _barrier("jaxgan: checkpoints listed")  # every process lists them before process 0 may set one aside
         if not steps:
             return None, None
         failures: list[tuple[int, str]] = []
+        found = None
         for s in reversed(steps):
             try:
                 with _quiet_orbax() as held_back:
-                    restored = self._restore_step(abstract, s, with_data)
+                    found = self._restore_step(abstract, s, with_data), s
+                break
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
                 logged = f" (orbax: {_one_line_text(held_back[0])})" if held_back else ""
                 failures.append((s, _one_line(e) + logged))
-                continue
+        # Every process has read before process 0 renames anything, and all must have restored the same step.
+        _same_on_every_process(-1 if found is None else found[1], f"the step restored from {self.directory}")
+        if found is not None:
             # An older step restores, so the newer ones are damaged: move them out of the way, kept for inspection.
             for bad, reason in failures:
                 logging.warning("Checkpoint step %d in %s is unreadable (%s); moved to %s, restored step %d instead",
-                                bad, self.directory, reason, self._set_aside(bad), s)
+                                bad, self.directory, reason, self._set_aside(bad), found[1])
             if failures:
-                _barrier("jaxgan: checkpoints set aside")  # the same failures on every process: the same listing
+                _same_on_every_process(len(failures), "the steps set aside")  # the others reload after the renames
                 self._manager.reload()  # forget the steps set aside, so training can save them again
-            return restored, s
+            return found
         # Nothing restores: more likely a different state layout (another config or version) than damage, so
         # nothing is moved and the caller is told.
         listed = ""

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -238,7 +239,7 @@ def fit_gaussian(
         raise ValueError(f"average_fraction must be in (0, 1], got {average_fraction}")
     check_count("num_steps", num_steps, 1)
     check_count("batch_size", batch_size, 1)
-    if not init_sigma > 0:
+    if isinstance(init_sigma, numbers.Real) and not init_sigma > 0:  # a traced one (vmap over starts) is the caller's
         raise ValueError(f"init_sigma must be > 0, got {init_sigma}")
     trajectory, critic_params = _train(
         key, mixture, init_mu, init_sigma, divergence_name=divergence_name, num_steps=num_steps,
@@ -349,7 +350,7 @@ def exact_minimiser(
     """
     if divergence_name not in F_DIVERGENCES:
         raise ValueError(f"unknown divergence {divergence_name!r}; allowed: {', '.join(F_DIVERGENCES)}")
-    if start is not None and not start[1] > 0:
+    if start is not None and isinstance(start[1], numbers.Real) and not start[1] > 0:
         raise ValueError(f"start: sigma must be > 0, got {start[1]}")
     mean, std = mixture.mean(), mixture.std()
     if start is None:

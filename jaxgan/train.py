@@ -16,7 +16,6 @@ import json
 import math
 import pathlib
 import signal
-import sys
 import time
 from typing import Any, Callable
 
@@ -661,10 +660,13 @@ def train_and_evaluate(
     written first. A SIGTERM seen at an evaluation step other than the last stops the run before it evaluates, and
     the restart evaluates that step first, as it does after a crash during an evaluation. (A SIGTERM that arrives
     during an evaluation is seen when the evaluation ends.) A SIGTERM during start-up (loading data, compiling,
-    restoring) stops the run at its first step boundary the same way; one during the final evaluation lets it
-    finish."""
+    restoring) stops the run at its first step boundary the same way, before an evaluation the restart still owes;
+    one during the final evaluation lets it finish and then raises `Preempted`."""
     with _SigtermFlag() as sigterm:
-        return _train_and_evaluate(config, workdir, echo, sigterm)
+        result = _train_and_evaluate(config, workdir, echo, sigterm)
+    if sigterm.raised:  # during the final evaluation, which finished: a caller running several runs stops here
+        raise Preempted(result["step"])
+    return result
 
 
 def _train_and_evaluate(
@@ -774,11 +776,16 @@ def _train_and_evaluate(
             writer.write(step, {**record, EVAL_SECONDS: time.perf_counter() - start})
         return metrics
 
+    failing: BaseException | None = None
     try:
         start_step, start_time = step, time.perf_counter()
         clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
         pace = Pace()
         final, since_log = None, []
+        if step < config.num_steps and sigterm.seen_by_any():  # during start-up: the owed evaluation can wait
+            save(step, state, force=True)  # a fresh run's step 0 (a restored step is saved already)
+            checkpointer.wait()
+            raise Preempted(step)
         if evaluation_owed(config, step, workdir_path):  # stopped before, or killed during, its evaluation
             final = run_eval(state, step)
             echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
@@ -838,8 +845,10 @@ def _train_and_evaluate(
             task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
         save(step, state)
         return result
+    except BaseException as error:
+        failing = error
+        raise
     finally:
-        failing = sys.exc_info()[1]
         try:
             checkpointer.close()  # waits for the last save
         except Exception as error:

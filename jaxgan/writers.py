@@ -50,6 +50,7 @@ class MetricWriter:
         if not had_events:  # a branch (its metrics copied from the source run) or a removed tensorboard/ folder
             for line in kept.splitlines():
                 self._add_scalars(json.loads(line))
+            self._tb.flush()  # else a hard kill before tensorboardX's next flush leaves an empty events file for good
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
         if not self._enabled:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -141,3 +142,10 @@ def test_bad_fit_settings_are_refused_in_one_line(options, message):
         fgan1d.fit_gaussian("kl", jax.random.key(0), **options)
     with pytest.raises(ValueError, match=r"^start: sigma must be > 0, got 0.0$"):
         fgan1d.exact_minimiser("kl", start=(0.0, 0.0))
+
+
+def test_a_fit_can_be_vmapped_over_its_starting_sigma():
+    """The argument checks leave traced values to the caller, so the Python API stays usable under jax.vmap."""
+    fit = lambda sigma: fgan1d.fit_gaussian("kl", jax.random.key(0), init_sigma=sigma, num_steps=3, batch_size=16)["final_sigma"]  # noqa: E731
+    batched = jax.vmap(fit)(jnp.array([0.5, 1.0]))
+    np.testing.assert_allclose(batched, [fit(0.5), fit(1.0)], rtol=1e-5)

@@ -508,6 +508,13 @@ def test_dirac_run_under_a_gradient_penalty_reports_no_jacobian(tmp_path, penalt
     np.testing.assert_allclose([up[0], down[0]], [2.0, -2.0], atol=1e-3)
 
 
+def test_a_dirac_sweep_over_the_gradient_penalty_weight_reports_no_jacobian_for_any_run(tmp_path):
+    config = dirac_config(loss="wasserstein", penalty="wgan_gp", penalty_weight=0.0, sweep_key="penalty_weight",
+                          sweep_values=(1.0, 2.0))  # fmt: skip
+    result = train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+    assert [run["jacobian_eigenvalues"] for run in result["runs"]] == [None, None]
+
+
 def test_dirac_r1_converges_and_plain_simultaneous_does_not(tmp_path):
     plain = train_and_evaluate(dirac_config(num_steps=400, checkpoint_every_steps=400), str(tmp_path / "a"), echo=lambda _: None)
     r1 = train_and_evaluate(
@@ -819,3 +826,50 @@ def test_main_reports_an_unwritten_checkpoint_in_one_line_and_exits_3(tmp_path):
         "device); the run stopped there. Once the disk has room (or the path is back), the same command resumes "
         "from the last checkpoint that was written"
     ]
+
+
+def test_sigterm_during_start_up_stops_before_an_evaluation_the_restart_owes(tmp_path, monkeypatch):
+    import os
+
+    import jaxgan.train as train
+    from jaxgan.train import Preempted
+
+    train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
+    records = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    owed = [r for r in records if not (json.loads(r)["step"] == 40 and "eval/modes" in r)]
+    (tmp_path / "metrics.jsonl").write_text("".join(r + "\n" for r in owed))  # as a kill during that evaluation leaves it
+    building = train.make_task
+
+    def make_task_then_sigterm(config):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return building(config)
+
+    monkeypatch.setattr(train, "make_task", make_task_then_sigterm)
+    lines = []
+    with pytest.raises(Preempted) as stop:
+        train_and_evaluate(tiny_config(num_steps=60), str(tmp_path), echo=lines.append)
+    assert stop.value.step == 40 and not any(line.startswith("eval") for line in lines)
+    monkeypatch.setattr(train, "make_task", building)
+    lines = []
+    train_and_evaluate(tiny_config(num_steps=60), str(tmp_path), echo=lines.append)
+    assert lines[1].startswith("eval      40")  # still owed, and evaluated first
+
+
+def test_sigterm_during_the_final_evaluation_lets_it_finish_then_stops_the_caller(tmp_path, monkeypatch):
+    """A script that trains several runs in one process must not start the next one after a preemption."""
+    import os
+
+    import jaxgan.train as train
+    from jaxgan.train import Preempted
+
+    summarizing = train.summarize
+
+    def summarize_then_sigterm(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return summarizing(*args, **kwargs)
+
+    monkeypatch.setattr(train, "summarize", summarize_then_sigterm)
+    with pytest.raises(Preempted) as stop:
+        train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    assert stop.value.step == 20 and json.loads((tmp_path / "eval.json").read_text())["step"] == 20
+    assert Checkpointer(tmp_path / "checkpoints").latest_step() == 20

@@ -165,7 +165,7 @@ def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             "theta": m["theta"].item(),
             "psi": m["psi"].item(),
         }
-        if config.penalty in NORM_PENALTIES and config.penalty_weight > 0:
+        if game.penalty in NORM_PENALTIES and game.penalty_weight > 0:  # this run's (a sweep's differ)
             # a subgradient of 0 at ψ = 0 would give ±f'(0)i: eigenvalues of a Jacobian that does not exist
             return summary | {"jacobian_eigenvalues": None, "jacobian_note": NO_JACOBIAN}
         zeros = jax.tree.map(jnp.zeros_like, (state.g_params, state.d_params))
