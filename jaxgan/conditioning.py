@@ -99,6 +99,9 @@ class Conditioning:
                 f"--config.conditioning={self.kind!r} needs a labelled data set (mnist_5k, digits, stacked_mnist, "
                 "an image_folder with class subfolders, a tfds set with labels)"
             )
+        if self.categorical < 0 or self.continuous < 0:
+            raise ValueError(f"InfoGAN's code sizes must be >= 0, got categorical={self.categorical}, "
+                             f"continuous={self.continuous}")  # fmt: skip
         if self.kind == "infogan" and self.categorical + self.continuous == 0:
             raise ValueError("--config.conditioning='infogan' needs --config.info.categorical or --config.info.continuous > 0")
 

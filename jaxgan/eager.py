@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Callable, TypeVar
 
+import jax
+
 T = TypeVar("T")
 
 
@@ -16,5 +18,12 @@ def outside_any_trace(fn: Callable[[], T]) -> T:
     converting them to numpy fails. Use it for values that are constants of the program (a shipped classifier's
     reference statistics, index tables) and are loaded lazily so that building a task stays cheap.
     """
+    # the caller's thread-local settings (`with jax.enable_x64(True)`, `jax.default_device`) do not reach a new thread
+    x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
+
+    def with_callers_settings() -> T:
+        with jax.enable_x64(x64), jax.default_device(device):
+            return fn()
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn).result()
+        return pool.submit(with_callers_settings).result()

@@ -202,6 +202,9 @@ def generator_loss(
     if _enabled(game.pull_away_weight):
         loss = loss + game.pull_away_weight * energy.pull_away_term(fake_outputs["embedding"])
     if game.penalty == "nagarajan_kolter" and _enabled(game.penalty_weight):
+        if real is None:
+            raise ValueError("generator_loss: the nagarajan_kolter penalty needs the real batch (real=...)")
+
         def d_value(p):
             return _unpenalised_discriminator_loss(game, p, d_model_state, real, fake)[0]
 

@@ -15,6 +15,8 @@ def interpolate(start: jax.Array, end: jax.Array, steps: int, path: str = "slerp
     """[..., steps, d]: `steps` points from `start` to `end` ([..., d] each), both ends included. `slerp` moves along
     the great circle, sin((1 − t)Ω)/sin Ω · a + sin(tΩ)/sin Ω · b with Ω the angle between a and b, and its norm
     from |a| to |b| linearly (so for |a| = |b| it is the textbook slerp); `linear` is (1 − t) a + t b."""
+    if path not in ("slerp", "linear"):
+        raise ValueError(f"path must be 'slerp' or 'linear', got {path!r}")
     t = jnp.linspace(0.0, 1.0, steps)[:, None]
     a, b = start[..., None, :], end[..., None, :]
     if path == "linear":
@@ -23,7 +25,7 @@ def interpolate(start: jax.Array, end: jax.Array, steps: int, path: str = "slerp
     unit_a, unit_b = a / norm_a, b / norm_b
     omega = jnp.arccos(jnp.clip(jnp.sum(unit_a * unit_b, axis=-1, keepdims=True), -1.0, 1.0))
     sin = jnp.sin(omega)
-    parallel = sin < 1e-6  # (anti)parallel ends: the great circle is not unique; fall back to the chord
+    parallel = sin < 1e-6  # (anti)parallel ends: no unique great circle; the chord of the unit vectors, rescaled
     safe = jnp.where(parallel, 1.0, sin)
     direction = jnp.where(
         parallel, (1 - t) * unit_a + t * unit_b, (jnp.sin((1 - t) * omega) * unit_a + jnp.sin(t * omega) * unit_b) / safe
@@ -40,6 +42,8 @@ def sample_images(game, state, num_samples: int, draw: int, truncation: float, g
     from jaxgan.game import generate
     from jaxgan.metrics.evaluations import eval_generator_key, eval_noise, generate_ema, requested_classes
 
+    if generator not in ("raw", "ema"):
+        raise ValueError(f"generator must be 'raw' or 'ema', got {generator!r}")
     if draw:  # as scripts.notes.mixture_draws draws: draw 0 is the run's own
         state = state.replace(key=jax.random.fold_in(state.key, draw))
     if walk:

@@ -576,6 +576,11 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     n = config.num_devices or available
     if n > available:
         raise ConfigError(f"--config.num_devices={config.num_devices}: only {available} device(s) present")
+    if jax.process_count() > 1 and n != available:  # the first n devices would leave some processes without any
+        raise ConfigError(
+            f"--config.num_devices={config.num_devices}: a job of {jax.process_count()} processes uses all its "
+            f"{available} devices (0 or {available})"
+        )
     if config.batch_size % n:
         raise ConfigError(
             f"--config.batch_size={config.batch_size}: must be divisible by the {n} devices it is split over "

@@ -275,3 +275,8 @@ def test_projection_conditioning_gives_the_class_to_the_resnets():
         train_and_evaluate(digits_config(conditioning="projection"), "/nonexistent/never", echo=lambda _: None)
     with pytest.raises(ConfigError, match=r"--config.discriminator.norm='batch': the ResNet D is normalized by spectral norm or not at all"):
         train_and_evaluate(digits_config(**{**resnets, "discriminator.norm": "batch"}), "/nonexistent/never", echo=lambda _: None)
+
+
+def test_negative_code_sizes_are_refused():
+    with pytest.raises(ValueError, match=r"^InfoGAN's code sizes must be >= 0, got categorical=-1, continuous=2$"):
+        Conditioning("infogan", categorical=-1, continuous=2)

@@ -116,3 +116,14 @@ def test_a_packed_minibatch_stddev_discriminator_is_not_per_example():
     assert not linen_player(StyleGAN2Discriminator()).per_example
     assert not linen_player(Packed(StyleGAN2Discriminator(), 2)).per_example  # the wrapper kept it hidden before
     assert linen_player(Packed(MLPDiscriminator(), 2)).per_example
+
+
+def test_a_multi_process_job_uses_all_its_devices(monkeypatch):
+    """The first N devices of the global list are process 0's: fewer than all would leave a process without any."""
+    config = default_config()
+    config.num_devices = 2
+    monkeypatch.setattr(jax, "device_count", lambda: 4)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    with pytest.raises(ConfigError, match=r"^--config.num_devices=2: a job of 2 processes uses all its 4 devices "
+                       r"\(0 or 4\)$"):
+        make_mesh(config)

@@ -105,3 +105,12 @@ def test_bad_input_is_one_line(digits_run, tmp_path):
         "error: --interpolate=99:": [f"--workdir={digits_run}", "--interpolate=99"],
         f"error: --workdir={tmp_path / 'plain'}: no checkpoints": [f"--workdir={tmp_path / 'plain'}"],
     })
+
+
+def test_unknown_path_or_generator_is_refused():
+    from jaxgan.sampling import interpolate, sample_images
+
+    with pytest.raises(ValueError, match=r"^path must be 'slerp' or 'linear', got 'Linear'$"):
+        interpolate(jnp.ones(2), jnp.zeros(2), 3, "Linear")
+    with pytest.raises(ValueError, match=r"^generator must be 'raw' or 'ema', got 'EMA'$"):
+        sample_images(None, None, 4, 0, 0.0, "EMA")

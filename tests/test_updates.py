@@ -13,7 +13,7 @@ import chex
 
 from jaxgan import losses
 from jaxgan.config import default_config
-from jaxgan.game import Game, discriminator_step, generate
+from jaxgan.game import Game, discriminator_step, generate, generator_loss
 from jaxgan.models import DISCRIMINATORS, linen_player
 from jaxgan.state import TrainState, step_keys
 from jaxgan.train import build_game
@@ -593,3 +593,10 @@ def test_unroll_form_auto_follows_the_examples_a_discriminator_takes(name):
     assert unroll_form("auto", name) == ((False, True) if rank == 3 else (True, False))
     assert unroll_form("on", name) == (True, False) and unroll_form("off", name) == (False, False)
     assert example_rank(DISCRIMINATORS, "no_such_model") is None
+
+
+def test_the_nagarajan_kolter_generator_loss_refuses_a_missing_real_batch():
+    game = dirac_game(0.1, penalty="nagarajan_kolter", penalty_weight=1.0)
+    d_params = {"Dense_0": {"kernel": jnp.ones((1, 1))}}
+    with pytest.raises(ValueError, match=r"^generator_loss: the nagarajan_kolter penalty needs the real batch \(real=...\)$"):
+        generator_loss(game, d_params, {}, jnp.ones((4, 1)))
