@@ -1,7 +1,7 @@
 r"""Stacked MNIST mode counts of saved runs, on another number of samples or with G in the sampling mode of other code.
 
     python scripts/recount_stacked_modes.py --workdirs=DIR[,DIR...] [--step=N] [--num_samples=25600] \
-        [--batch_statistics=128]
+        [--batch_statistics=128] [--draws=5]
 
 A count of modes grows with the number of samples it reads (a rare triple shows up in a larger draw), so counts are
 comparable only at one sample size: PacGAN's code counts on 25600 samples, where a run's evaluation reads
@@ -9,7 +9,9 @@ comparable only at one sample size: PacGAN's code counts on 25600 samples, where
 with `eval_num_samples = --num_samples` (at the run's own value that is exactly its eval.json). With
 --batch_statistics=B the same noise is also counted with G's batch norm normalising each batch of B samples by that
 batch's own statistics instead of the running averages, as the sampler of PacGAN's code does (batches of 128).
-One line per run: the run, its step, modes (of 1000) and KL(p ‖ uniform).
+One line per run: the run, its step, modes (of 1000) and KL(p ‖ uniform). With --draws=N > 1 the checkpoint is also
+counted on N − 1 further independent draws of noise (draw d as `scripts/sample.py --draw=d` draws; draw 0 is the
+run's own), one line each, then their mean ± std: how much one evaluation's count owes to its draw.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pathlib
 import sys
 
 import jax
+import numpy as np
 from absl import app, flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -32,6 +35,7 @@ _BATCH_STATISTICS = flags.DEFINE_integer(
     "batch_statistics", 0, "Also count with G's batch norm using the statistics of each batch of this many samples "
     "(0: only the running averages, as the run's evaluation does).", lower_bound=0,
 )  # fmt: skip
+_DRAWS = flags.DEFINE_integer("draws", 1, "Independent draws of noise to count on (draw 0: the run's own).", lower_bound=1)
 
 
 def count_with_batch_statistics(config, game, state, num_samples: int, batch: int) -> dict:
@@ -86,6 +90,17 @@ def main(argv):
             batch = count_with_batch_statistics(config, game, state, _NUM_SAMPLES.value, _BATCH_STATISTICS.value)
             line += f"  |  batch statistics of {_BATCH_STATISTICS.value}: modes {int(batch['modes'])}  kl {batch['kl']:.3f}"
         print(line, flush=True)
+        counts = [(summary["modes"], summary["kl"])]
+        for draw in range(1, _DRAWS.value):
+            drawn = state.replace(key=jax.random.fold_in(state.key, draw))  # as jaxgan.sampling draws
+            other, _ = evaluate_at(config, task, game, drawn, config.eval_truncation)
+            counts.append((other["modes"], other["kl"]))
+            print(f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples, draw {draw}: modes {other['modes']}  "
+                  f"kl {other['kl']:.3f}", flush=True)  # fmt: skip
+        if len(counts) > 1:
+            modes, kl = np.array(counts, dtype=np.float64).T
+            print(f"{workdir}  step {step}  over {len(counts)} draws: modes {modes.mean():.1f} ± {modes.std():.1f}  "
+                  f"kl {kl.mean():.3f} ± {kl.std():.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

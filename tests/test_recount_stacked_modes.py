@@ -95,6 +95,36 @@ def test_more_samples_count_at_least_as_many_modes(stacked_run):
     assert int(LINE.search(out.strip()).group(3)) >= result["modes"]
 
 
+def test_further_draws_are_counted_on_their_own_noise(stacked_run):
+    """Draw d counts G's evaluation-mode samples on the noise of the run key folded with d, as a numpy reading of
+    them gives; draw 0 is the run's own count; the last line is their mean and standard deviation."""
+    import jax
+
+    from jaxgan.conditioning import data_of
+    from jaxgan.game import generate
+    from jaxgan.metrics.classifier import load_classifier
+    from jaxgan.metrics.evaluations import eval_generator_key, eval_noise
+    from scripts.notes import load_run
+
+    workdir, result = stacked_run
+    out = subprocess.run([*SCRIPT, f"--workdirs={workdir}", "--num_samples=96", "--draws=3"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()  # fmt: skip
+    assert len(out) == 4 and f"modes {result['modes']}  " in out[0]
+    _, _, game, state, _ = load_run(workdir)
+    classify, _ = load_classifier("mnist_5k", (28, 28, 1))
+    expected = []
+    for draw in (0, 1, 2):
+        drawn = state.replace(key=jax.random.fold_in(state.key, draw)) if draw else state
+        z = eval_noise(game, drawn, 96)
+        samples = data_of(generate(game, drawn.g_params, drawn.g_model_state, z, train=False, key=eval_generator_key(drawn))[0])
+        digits = np.stack([np.argmax(np.asarray(classify(samples[..., c : c + 1])[0]), -1) for c in range(3)])
+        expected.append(len(np.unique(digits[0] * 100 + digits[1] * 10 + digits[2])))
+    assert expected[0] == result["modes"]
+    for draw in (1, 2):
+        assert f"96 samples, draw {draw}: modes {expected[draw]}  " in out[draw]
+    assert f"over 3 draws: modes {np.mean(expected):.1f} ± {np.std(expected):.1f}  " in out[3]
+
+
 def test_bad_input_is_one_line(stacked_run, tmp_path):
     workdir, _ = stacked_run
     (tmp_path / "digits").mkdir()  # a run's config is all the check reads
