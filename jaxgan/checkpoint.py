@@ -36,14 +36,15 @@ import contextlib
 import gc
 import logging as std_logging
 import os
-import re
 import sys
 from typing import Any, Iterator
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+
+from jaxgan.parallel import process_values
+from jaxgan.registry import one_line
 
 __all__ = ["CheckpointMismatchError", "Checkpointer"]
 
@@ -52,12 +53,7 @@ DATA_ITEM = "data"
 
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:
-    return _one_line_text(f"{type(exc).__name__}: {exc}", limit)
-
-
-def _one_line_text(text: str, limit: int = 400) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(f"{type(exc).__name__}: {exc}", limit)
 
 
 def _check_matches(restored: Any, abstract: Any) -> None:
@@ -127,11 +123,7 @@ def _same_on_every_process(value: int, what: str) -> None:
     """Every process of a multi-process job waits here for the others (nothing with one process), and raises
     RuntimeError unless all hold the same `value`: processes that read their checkpoints differently would train
     from different states."""
-    if jax.process_count() == 1:
-        return
-    from jax.experimental import multihost_utils
-
-    values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    values = process_values(value)
     if len(set(values)) > 1:
         raise RuntimeError(f"the processes of this job disagree on {what}: {values} (process 0 first)")
 
@@ -228,7 +220,7 @@ class Checkpointer:
                     found = self._restore_step(abstract, s, with_data), s
                 break
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
-                logged = f" (orbax: {_one_line_text(held_back[0])})" if held_back else ""
+                logged = f" (orbax: {one_line(held_back[0], 400)})" if held_back else ""
                 failures.append((s, _one_line(e) + logged))
         # Every process has read before process 0 renames anything, and all must have restored the same step.
         _same_on_every_process(-1 if found is None else found[1], f"the step restored from {self.directory}")
@@ -245,7 +237,7 @@ class Checkpointer:
         # nothing is moved and the caller is told.
         listed = ""
         if self._listing_messages and "(orbax: " not in failures[0][1]:
-            listed = f"; orbax: {_one_line_text(self._listing_messages[0])}"
+            listed = f"; orbax: {one_line(self._listing_messages[0], 400)}"
         raise CheckpointMismatchError(
             f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state "
             f"(step {failures[0][0]}: {failures[0][1]}{listed})"

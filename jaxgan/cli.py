@@ -15,11 +15,7 @@ from typing import NoReturn
 
 from absl import app, flags
 
-from jaxgan.registry import did_you_mean
-
-
-def one_line(message: object) -> str:
-    return " ".join(str(message).split())
+from jaxgan.registry import did_you_mean, one_line
 
 
 def fail(message: object, code: int = 2) -> NoReturn:

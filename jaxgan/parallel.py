@@ -136,3 +136,15 @@ def to_host(tree: Any) -> Any:
 def is_primary() -> bool:
     """Whether this process writes the run's files (metrics, figures, eval.json): process 0 of the job."""
     return jax.process_index() == 0
+
+
+def process_values(value: int) -> list[int]:
+    """`value` of every process of the job, process 0 first (`[value]` with one process).
+
+    A collective: every process of a multi-process job must call it at the same point, and waits for the others.
+    """
+    if jax.process_count() == 1:
+        return [int(value)]
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()

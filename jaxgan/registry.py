@@ -47,13 +47,21 @@ def check_count(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
+def one_line(message: object, limit: int = 0) -> str:
+    """`message` as one line: runs of whitespace (newlines included) become one space; cut to `limit` characters
+    (ending in "...") when `limit` > 0. For errors that must fit one line of a terminal or a log."""
+    text = " ".join(str(message).split())
+    return text if limit <= 0 or len(text) <= limit else text[: limit - 3] + "..."
+
+
 def first_line(error: BaseException, limit: int = 300) -> str:
     """The first non-empty line of `error`'s message (at most `limit` characters), else its type's name.
 
-    For one-line errors that quote an exception raised by a library (TFDS, Orbax), whose messages run over many lines.
+    For one-line errors that quote an exception raised by a library (TFDS, Orbax), whose messages run over many lines
+    and whose first line says what went wrong.
     """
     text = str(error).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
+    return one_line(text.splitlines()[0], limit) if text else type(error).__name__
 
 
 class Entry(NamedTuple):

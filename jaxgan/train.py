@@ -44,7 +44,9 @@ from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import linen_player
-from jaxgan.parallel import DATA_AXIS, Mesh, data_mesh, is_primary, replicate, replicated, shard_batch, to_host
+from jaxgan.parallel import (
+    DATA_AXIS, Mesh, data_mesh, is_primary, process_values, replicate, replicated, shard_batch, to_host,
+)
 from jaxgan.plotting import load_snapshots, sample_step
 from jaxgan.registry import first_line
 from jaxgan.state import TrainState, step_keys
@@ -482,11 +484,7 @@ class _SigtermFlag:
     def seen_by_any(self) -> bool:
         """Whether any process of the job has seen SIGTERM. Every process polls this at the same points and takes
         the same decision: a process that stopped alone would leave the others waiting in a collective."""
-        if jax.process_count() == 1:
-            return self.raised
-        from jax.experimental import multihost_utils
-
-        return bool(np.max(multihost_utils.process_allgather(np.int32(self.raised))))
+        return any(process_values(int(self.raised)))
 
     def __exit__(self, *exc):
         if self._previous is not None:
