@@ -23,8 +23,9 @@ Typed PRNG keys (`jax.random.key`) need no conversion: orbax 0.12.8 stores `key_
 turns that into "checkpoint unreadable" rather than a silently different state.
 
 An unreadable step is renamed to `unreadable_step_N` (kept for inspection, out of orbax's view) once an older
-step has restored, so the resumed run saves step N again instead of finding it taken. When no step restores at all
-(most likely checkpoints of another config or version), nothing is moved and `CheckpointMismatchError` is raised. `max_to_keep` must be >= 2 for a fallback target to exist. The state is saved as the named item `state`
+step has restored, so the resumed run saves step N again instead of finding it taken. When no step restores at all,
+nothing is moved: `CheckpointMismatchError` is raised when some step was written for another state layout (another
+config or version), `CheckpointDamagedError` (a subclass) when every step has this run's layout but cannot be read. `max_to_keep` must be >= 2 for a fallback target to exist. The state is saved as the named item `state`
 (`<dir>/N/state/`) rather than orbax's unnamed default item: in default-item mode a fresh manager decides
 single- vs multi-item mode from the first step directory it restores, so a latest step whose item directory
 is missing would lock it into the wrong mode and make every older step unreadable too.
@@ -46,7 +47,7 @@ from absl import logging
 from jaxgan.parallel import process_values
 from jaxgan.registry import one_line
 
-__all__ = ["CheckpointMismatchError", "Checkpointer"]
+__all__ = ["CheckpointDamagedError", "CheckpointMismatchError", "Checkpointer"]
 
 # The item a step's data position (a streamed loader's `get_state()`) is saved under, beside "state".
 DATA_ITEM = "data"
@@ -75,19 +76,23 @@ def _leaves_by_name(tree: Any) -> dict[str, Any]:
     return {jax.tree_util.keystr(path, simple=True, separator="."): leaf for path, leaf in leaves}
 
 
+class _LayoutMismatch(ValueError):
+    """A step's stored layout (orbax's metadata) is not this run's state: another config or version wrote it."""
+
+
 def _check_stored_layout(stored: Any, abstract: Any) -> None:
-    """Raises ValueError at the first leaf whose stored shape or dtype (orbax's metadata of a step) differs from
+    """Raises _LayoutMismatch at the first leaf whose stored shape or dtype (orbax's metadata of a step) differs from
     `abstract`'s, so that a checkpoint of another layout is refused without reading any array (orbax's failed
     array reads leave hundreds of lines of asyncio tracebacks on stderr)."""
     want, have = _leaves_by_name(abstract), _leaves_by_name(stored)
     for name in sorted(set(want) | set(have)):
         if name not in have or name not in want:
-            raise ValueError(f"leaf {name}: {'missing from the checkpoint' if name in want else 'not in this run'}")
+            raise _LayoutMismatch(f"leaf {name}: {'missing from the checkpoint' if name in want else 'not in this run'}")
         w, h = want[name], have[name]
         if jax.dtypes.issubdtype(w.dtype, jax.dtypes.prng_key):  # stored as key data; its dtype check is after reading
             continue
         if (tuple(h.shape), str(h.dtype)) != (tuple(w.shape), str(w.dtype)):
-            raise ValueError(
+            raise _LayoutMismatch(
                 f"leaf {name}: stored {h.dtype}{list(h.shape)}, this run has {w.dtype}{list(w.shape)}"
             )
 
@@ -117,6 +122,11 @@ def _quiet_orbax() -> Iterator[list[str]]:
 
 class CheckpointMismatchError(RuntimeError):
     """No checkpoint in the directory can be restored into the requested state: left untouched."""
+
+
+class CheckpointDamagedError(CheckpointMismatchError):
+    """No checkpoint in the directory can be read, and none was written with another layout: they are damaged
+    (a lost file, a torn copy), not another config's. Left untouched too."""
 
 
 def _same_on_every_process(value: int, what: str) -> None:
@@ -213,6 +223,7 @@ class Checkpointer:
         if not steps:
             return None, None
         failures: list[tuple[int, str]] = []
+        other_layout = False  # whether some step was written for another state (config or version)
         found = None
         for s in reversed(steps):
             try:
@@ -220,6 +231,7 @@ class Checkpointer:
                     found = self._restore_step(abstract, s, with_data), s
                 break
             except Exception as e:  # noqa: BLE001 - any failure to read means "try the previous one"
+                other_layout |= isinstance(e, _LayoutMismatch)
                 logged = f" (orbax: {one_line(held_back[0], 400)})" if held_back else ""
                 failures.append((s, _one_line(e) + logged))
         # Every process has read before process 0 renames anything, and all must have restored the same step.
@@ -233,14 +245,19 @@ class Checkpointer:
                 _same_on_every_process(len(failures), "the steps set aside")  # the others reload after the renames
                 self._manager.reload()  # forget the steps set aside, so training can save them again
             return found
-        # Nothing restores: more likely a different state layout (another config or version) than damage, so
-        # nothing is moved and the caller is told.
+        # Nothing restores: nothing is moved and the caller is told whether another layout (config or version) was
+        # found, or only damage: the fix differs (the other run's flags, or setting the damaged steps aside).
         listed = ""
         if self._listing_messages and "(orbax: " not in failures[0][1]:
             listed = f"; orbax: {one_line(self._listing_messages[0], 400)}"
+        reason = f"(step {failures[0][0]}: {failures[0][1]}{listed})"
+        if not other_layout:
+            raise CheckpointDamagedError(
+                f"none of the checkpoints {steps} in {self.directory} can be read {reason}, and their stored layout "
+                "is this run's state: they are damaged"
+            )
         raise CheckpointMismatchError(
-            f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state "
-            f"(step {failures[0][0]}: {failures[0][1]}{listed})"
+            f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state {reason}"
         )
 
     def _set_aside(self, step: int) -> str:

@@ -116,13 +116,18 @@ def main(argv: list[str]) -> None:
     if _BRANCH_FROM.value is not None or _BRANCH_STEP.value is not None:
         branch(config, workdir)
 
-    from jaxgan.checkpoint import CheckpointMismatchError, CheckpointSaveError
+    from jaxgan.checkpoint import CheckpointDamagedError, CheckpointMismatchError, CheckpointSaveError
     from jaxgan.train import NonFiniteLossError, Preempted, train_and_evaluate
 
     try:
         result = train_and_evaluate(config, str(workdir))
     except ConfigError as error:  # what depends on the machine: devices present, batch split over them
         fail(str(error))
+    except CheckpointDamagedError as error:
+        fail(
+            f"--workdir={workdir}: {error}; move them out of {workdir / 'checkpoints'} to start over (nothing was "
+            "changed), and keep_checkpoints >= 2 keeps an older step to fall back on"
+        )
     except CheckpointMismatchError as error:
         fail(
             f"--workdir={workdir}: {error}; if another config or jaxgan version wrote them, rerun with its flags, "

@@ -176,6 +176,34 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, caplog, corrupt):
 
 
 @_IGNORE_LOOP_CLOSED
+@pytest.mark.parametrize("corrupt", [_truncate_array_data, _delete_item_dirs], ids=["truncated", "deleted"])
+def test_a_damaged_only_checkpoint_is_reported_as_damage_not_as_another_config(tmp_path, corrupt):
+    from jaxgan.checkpoint import CheckpointDamagedError, CheckpointMismatchError
+
+    with Checkpointer(tmp_path, max_to_keep=1) as ckpt:
+        ckpt.save(1, make_state(1))
+        ckpt.wait()
+    corrupt(tmp_path / "1")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with Checkpointer(tmp_path, max_to_keep=1) as ckpt:
+        with pytest.raises(CheckpointDamagedError, match=r"^none of the checkpoints \[1\] in .* can be read \(step 1: "
+                           r"[^\n]+\), and their stored layout is this run's state: they are damaged$"):
+            ckpt.restore(abstract_state())
+        gc.collect()
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing moved
+
+    other = tmp_path.parent / (tmp_path.name + "_other")  # another layout: a mismatch, not damage
+    with Checkpointer(other) as ckpt:
+        ckpt.save(1, make_state(1))
+        ckpt.wait()
+    wider = jax.eval_shape(lambda: _build_state(0).replace(data_position=jnp.zeros(2, jnp.int32)))
+    with Checkpointer(other) as ckpt:
+        with pytest.raises(CheckpointMismatchError, match=r"leaf .*data_position: stored int32\[\], this run has int32\[2\]") as caught:
+            ckpt.restore(wider)
+    assert not isinstance(caught.value, CheckpointDamagedError)
+
+
+@_IGNORE_LOOP_CLOSED
 def test_a_step_without_its_data_position_is_unreadable_only_where_one_is_needed(tmp_path):
     from jaxgan.checkpoint import DATA_ITEM
 

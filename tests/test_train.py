@@ -673,6 +673,22 @@ def test_workdir_without_its_config_is_refused_by_the_stored_layout(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["generator"]["width"] == 16
 
 
+def test_a_run_whose_only_checkpoint_is_damaged_says_so_in_one_line(tmp_path):
+    workdir = tmp_path / "w"
+    assert subprocess.run(cli(workdir, num_steps=20, keep_checkpoints=1), cwd=ROOT, capture_output=True).returncode == 0
+    for f in (workdir / "checkpoints" / "20").rglob("*"):
+        if f.is_file() and "metadata" not in f.name:
+            f.write_bytes(b"garbage")
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "checkpoints").rglob("*")}
+    run = subprocess.run(cli(workdir, num_steps=40, keep_checkpoints=1), cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2
+    lines = (run.stdout + run.stderr).splitlines()
+    assert len(lines) == 1, lines[:5]
+    assert lines[0].startswith(f"error: --workdir={workdir}: none of the checkpoints [20] in ")
+    assert "they are damaged; move them out of" in lines[0] and "another config" not in lines[0]
+    assert {p: p.stat().st_mtime_ns for p in (workdir / "checkpoints").rglob("*")} == before
+
+
 @pytest.mark.parametrize("keep_config", [True, False], ids=["config_json", "old_workdir"])
 def test_rerun_with_another_config_prints_exactly_one_line(tmp_path, keep_config):
     workdir = tmp_path / "w"
