@@ -592,12 +592,41 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh | None:
     return data_mesh(n) if n > 1 else None
 
 
+class CompileSeconds:
+    """Seconds this process spends tracing, lowering and compiling JAX programs from construction to `close()`, from
+    the durations jax.monitoring reports (all threads): what a first call costs once, which an ETA must leave out."""
+
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+
+    def __init__(self):
+        self.seconds = 0.0
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event: str, duration: float, **kwargs) -> None:
+        if event in self.EVENTS:
+            self.seconds += duration
+
+    def close(self) -> None:
+        jax.monitoring.unregister_event_duration_listener(self._listen)
+
+    def __enter__(self) -> "CompileSeconds":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class Pace:
     """The training rate and the time left, from the training dispatches alone.
 
     `steps_per_sec` is an interval's steps over its dispatches' seconds (their host sync included; the evaluations,
     checkpoints and logging between them left out). The ETA's rate is the run's so far in this process, without its
-    first dispatch, which compiles; the evaluations still due are added at the last one's duration.
+    first dispatch, which compiles; the evaluations still due are added at the last one's duration, without the
+    time it spent compiling (a process's first evaluation compiles its programs).
     """
 
     def __init__(self):
@@ -613,8 +642,8 @@ class Pace:
             self._steady = (self._steady[0] + steps, self._steady[1] + seconds)
         self._dispatches += 1
 
-    def evaluated(self, seconds: float) -> None:
-        self._eval_seconds = seconds
+    def evaluated(self, seconds: float, compiling: float = 0.0) -> None:
+        self._eval_seconds = max(seconds - compiling, 0.0)
 
     def interval_rate(self) -> float:
         """Steps per second of the dispatches since the last call."""
@@ -780,6 +809,7 @@ def _train_and_evaluate(
         return metrics
 
     failing: BaseException | None = None
+    compiling = CompileSeconds()  # listening until the `finally` below
     try:
         start_step, start_time = step, time.perf_counter()
         clock = DispatchClock(config.steps_per_dispatch, config.max_dispatch_seconds)
@@ -829,9 +859,9 @@ def _train_and_evaluate(
             if is_due(step, config.eval_every_steps, config):
                 if step < config.num_steps and sigterm.seen_by_any():
                     continue  # stop now, unevaluated: the restart evaluates this step first
-                eval_start = time.perf_counter()
+                eval_start, compiled_before = time.perf_counter(), compiling.seconds
                 final = run_eval(state, step)
-                pace.evaluated(time.perf_counter() - eval_start)
+                pace.evaluated(time.perf_counter() - eval_start, compiling.seconds - compiled_before)
                 echo(f"eval {step:>7d}  {describe_eval(task, final, config)}")
         elapsed = time.perf_counter() - start_time
         if step > start_step:
@@ -852,6 +882,7 @@ def _train_and_evaluate(
         failing = error
         raise
     finally:
+        compiling.close()
         try:
             checkpointer.close()  # waits for the last save
         except Exception as error:

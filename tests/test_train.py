@@ -8,6 +8,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -796,6 +797,23 @@ def test_pace_counts_training_dispatches_after_the_compiling_one_and_the_evaluat
     # steady rate 30 steps / 4 s; at step 40 (logged before its evaluation, if one were due) 60 steps and 3 evaluations
     assert pace.eta(40, config) == pytest.approx(60 / 7.5 + 3 * 4.0)
     assert pace.eta(30, config) == pytest.approx(70 / 7.5 + 4 * 4.0)  # step 30's own evaluation is still due
+    pace.evaluated(9.0, compiling=6.5)  # a first evaluation: its compile time is not due again
+    assert pace.eta(40, config) == pytest.approx(60 / 7.5 + 3 * 2.5)
+
+
+def test_compile_seconds_counts_compiling_only_while_open():
+    from jaxgan.train import CompileSeconds
+
+    with CompileSeconds() as compiling:
+        f = jax.jit(lambda x: jnp.sin(x) @ x.T)
+        x = jnp.ones((64, 64))
+        f(x).block_until_ready()
+        first = compiling.seconds
+        assert first > 0
+        f(x).block_until_ready()  # cached: nothing compiles
+        assert compiling.seconds == first
+    jax.jit(lambda x: jnp.cos(x) + 2)(x).block_until_ready()  # closed: not counted
+    assert compiling.seconds == first
 
 
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_that_error(tmp_path, monkeypatch):
