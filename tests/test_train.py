@@ -907,3 +907,21 @@ def test_sigterm_during_the_final_evaluation_lets_it_finish_then_stops_the_calle
         train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
     assert stop.value.step == 20 and json.loads((tmp_path / "eval.json").read_text())["step"] == 20
     assert Checkpointer(tmp_path / "checkpoints").latest_step() == 20
+
+
+@pytest.mark.parametrize("data", ["ring", "stacked_mnist"])
+def test_the_console_shows_the_ema_of_g_beside_g(tmp_path, data):
+    from test_recount_stacked_modes import tiny_stacked_config
+
+    config = tiny_config(ema_decay=0.9, num_steps=20) if data == "ring" else tiny_stacked_config()
+    config.ema_decay = 0.9
+    lines = []
+    train_and_evaluate(config, str(tmp_path), echo=lines.append)
+    record = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "eval/ema_modes" in r][-1]
+    line = [x for x in lines if x.startswith("eval")][-1]
+    if data == "ring":
+        want = (f"| ema: modes {record['eval/ema_modes']}/8  high_quality {record['eval/ema_high_quality_fraction']:.3f}  "
+                f"reverse_kl {record['eval/ema_reverse_kl']:.3f}")
+    else:
+        want = f"| ema: modes {record['eval/ema_modes']}/1000  kl {record['eval/ema_kl']:.3f}"
+    assert line.endswith(want), line

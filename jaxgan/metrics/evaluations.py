@@ -122,10 +122,16 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
         return {k: m[k].item() for k in keys if k in m}
 
     def describe(m):
-        return (
+        text = (
             f"modes {int(m['modes'])}/{mixture.num_modes}  high_quality {float(m['high_quality_fraction']):.3f}  "
             f"reverse_kl {float(m['reverse_kl']):.3f}"
         )
+        if "ema_modes" in m:
+            text += (
+                f"  | ema: modes {int(m['ema_modes'])}/{mixture.num_modes}  "
+                f"high_quality {float(m['ema_high_quality_fraction']):.3f}  reverse_kl {float(m['ema_reverse_kl']):.3f}"
+            )
+        return text
 
     def plot(path, snapshots, game, config):
         real = np.asarray(mixture.sample(jax.random.key(0), config.eval_num_samples))
@@ -398,7 +404,10 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def describe(m):
         if stacked:
-            return f"modes {int(m['modes'])}/1000  kl {float(m['kl']):.3f}"
+            text = f"modes {int(m['modes'])}/1000  kl {float(m['kl']):.3f}"
+            if "ema_modes" in m:
+                text += f"  | ema: modes {int(m['ema_modes'])}/1000  kl {float(m['ema_kl']):.3f}"
+            return text
         text = (
             f"fid {float(m['fid']):.2f}  kid {float(m['kid']):.4f}  is {float(m['inception_score']):.2f}  "
             f"precision {float(m['precision']):.3f}  recall {float(m['recall']):.3f}"
@@ -411,8 +420,6 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             text += f"  | ema: fid {float(m['ema_fid']):.2f}  is {float(m['ema_inception_score']):.2f}"
             if "ema_class_accuracy" in m:
                 text += f"  class_accuracy {float(m['ema_class_accuracy']):.3f}"
-        elif "ema_modes" in m:
-            text += f"  | ema: modes {int(m['ema_modes'])}/1000  kl {float(m['ema_kl']):.3f}"
         return text
 
     def plot(path, snapshots, game, config):
