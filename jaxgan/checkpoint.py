@@ -54,7 +54,8 @@ DATA_ITEM = "data"
 
 
 def _one_line(exc: BaseException, limit: int = 400) -> str:
-    return one_line(f"{type(exc).__name__}: {exc}", limit)
+    kind = "" if isinstance(exc, _LayoutMismatch) else f"{type(exc).__name__}: "  # a layout's own text says it all
+    return one_line(f"{kind}{exc}", limit)
 
 
 def _check_matches(restored: Any, abstract: Any) -> None:

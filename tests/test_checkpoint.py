@@ -198,7 +198,7 @@ def test_a_damaged_only_checkpoint_is_reported_as_damage_not_as_another_config(t
         ckpt.wait()
     wider = jax.eval_shape(lambda: _build_state(0).replace(data_position=jnp.zeros(2, jnp.int32)))
     with Checkpointer(other) as ckpt:
-        with pytest.raises(CheckpointMismatchError, match=r"leaf .*data_position: stored int32\[\], this run has int32\[2\]") as caught:
+        with pytest.raises(CheckpointMismatchError, match=r"\(step 1: leaf data_position: stored int32\[\], this run has int32\[2\]\)$") as caught:
             ckpt.restore(wider)
     assert not isinstance(caught.value, CheckpointDamagedError)
 
