@@ -9,7 +9,8 @@ comparable only at one sample size: PacGAN's code counts on 25600 samples, where
 with `eval_num_samples = --num_samples` (at the run's own value that is exactly its eval.json). With
 --batch_statistics=B the same noise is also counted with G's batch norm normalising each batch of B samples by that
 batch's own statistics instead of the running averages, as the sampler of PacGAN's code does (batches of 128).
-One line per run: the run, its step, modes (of 1000) and KL(p ‖ uniform). With --draws=N > 1 the checkpoint is also
+One line per run: the run, its step, modes (of 1000) and KL(p ‖ uniform), and those of the EMA of G where the run
+keeps one (`| ema: ...`, on the same noise). With --draws=N > 1 the checkpoint is also
 counted on N − 1 further independent draws of noise (draw d as `scripts/sample.py --draw=d` draws; draw 0 is the
 run's own), one line each, then their mean ± std: how much one evaluation's count owes to its draw.
 """
@@ -85,23 +86,32 @@ def main(argv):
     for workdir, (config, task, game, state, step) in zip(runs, loaded):
         config.eval_num_samples = _NUM_SAMPLES.value
         summary, _ = evaluate_at(config, task, game, state, config.eval_truncation)
-        line = f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples: modes {summary['modes']}  kl {summary['kl']:.3f}"
+        line = f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples: {describe(summary)}"
         if _BATCH_STATISTICS.value:
             batch = count_with_batch_statistics(config, game, state, _NUM_SAMPLES.value, _BATCH_STATISTICS.value)
             line += f"  |  batch statistics of {_BATCH_STATISTICS.value}: modes {int(batch['modes'])}  kl {batch['kl']:.3f}"
         print(line, flush=True)
-        counts = [(summary["modes"], summary["kl"])]
+        counts = [summary]
         for draw in range(1, _DRAWS.value):
             drawn = state.replace(key=jax.random.fold_in(state.key, draw))  # as jaxgan.sampling draws
             other, _ = evaluate_at(config, task, game, drawn, config.eval_truncation)
-            counts.append((other["modes"], other["kl"]))
-            print(f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples, draw {draw}: modes {other['modes']}  "
-                  f"kl {other['kl']:.3f}", flush=True)  # fmt: skip
+            counts.append(other)
+            print(f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples, draw {draw}: {describe(other)}", flush=True)
         if len(counts) > 1:
-            modes, kl = np.array(counts, dtype=np.float64).T
-            print(f"{workdir}  step {step}  over {len(counts)} draws: modes {modes.mean():.1f} ± {modes.std():.1f}  "
-                  f"kl {kl.mean():.3f} ± {kl.std():.3f}", flush=True)  # fmt: skip
+            spread = "  |  ema: ".join(
+                f"modes {m.mean():.1f} ± {m.std():.1f}  kl {k.mean():.3f} ± {k.std():.3f}"
+                for m, k in (np.array([[c[p + "modes"], c[p + "kl"]] for c in counts], dtype=np.float64).T
+                             for p in ("", "ema_") if p + "modes" in summary)
+            )  # fmt: skip
+            print(f"{workdir}  step {step}  over {len(counts)} draws: {spread}", flush=True)
 
+
+def describe(summary: dict) -> str:
+    """Modes and KL of G, and of its EMA where the run keeps one (`ema_*`)."""
+    text = f"modes {summary['modes']}  kl {summary['kl']:.3f}"
+    if "ema_modes" in summary:
+        text += f"  |  ema: modes {summary['ema_modes']}  kl {summary['ema_kl']:.3f}"
+    return text
 
 if __name__ == "__main__":
     run_script(main)

@@ -125,6 +125,23 @@ def test_further_draws_are_counted_on_their_own_noise(stacked_run):
     assert f"over 3 draws: modes {np.mean(expected):.1f} ± {np.std(expected):.1f}  " in out[3]
 
 
+def test_the_ema_of_g_is_counted_beside_g_on_every_draw(tmp_path):
+    import re
+
+    config = tiny_stacked_config()
+    config.ema_decay = 0.9
+    result = train_and_evaluate(config, str(tmp_path / "run"), echo=lambda _: None)
+    out = subprocess.run([*SCRIPT, f"--workdirs={tmp_path / 'run'}", "--num_samples=96", "--draws=3"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()  # fmt: skip
+    assert len(out) == 4
+    assert out[0].endswith(f"modes {result['modes']}  kl {result['kl']:.3f}  |  ema: modes {result['ema_modes']}  "
+                           f"kl {result['ema_kl']:.3f}")  # fmt: skip
+    per_draw = [re.search(r": modes (\d+)  kl (\S+)  \|  ema: modes (\d+)  kl (\S+)$", line).groups() for line in out[:3]]
+    g, ema = np.array([d[0] for d in per_draw], float), np.array([d[2] for d in per_draw], float)
+    assert f"over 3 draws: modes {g.mean():.1f} ± {g.std():.1f}  " in out[3]
+    assert f"|  ema: modes {ema.mean():.1f} ± {ema.std():.1f}  kl " in out[3]
+
+
 def test_bad_input_is_one_line(stacked_run, tmp_path):
     workdir, _ = stacked_run
     (tmp_path / "digits").mkdir()  # a run's config is all the check reads
