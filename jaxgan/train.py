@@ -432,7 +432,10 @@ def describe_eval(task: Task, metrics: dict, config: ml_collections.ConfigDict) 
     if num_runs(config) == 1:
         return task.evaluation.describe(metrics)
     means = {k: float(np.mean(v)) for k, v in metrics.items() if v.ndim == 1}
-    return f"mean over {num_runs(config)} runs: " + "  ".join(f"{k} {v:.3f}" for k, v in means.items())
+    g = {k: v for k, v in means.items() if not k.startswith("ema_")}
+    ema = {k.removeprefix("ema_"): v for k, v in means.items() if k.startswith("ema_")}
+    text = f"mean over {num_runs(config)} runs: " + "  ".join(f"{k} {v:.3f}" for k, v in g.items())
+    return text + ("  | ema: " + "  ".join(f"{k} {v:.3f}" for k, v in ema.items()) if ema else "")
 
 
 def describe_sweep_run(config: ml_collections.ConfigDict, i: int) -> str:

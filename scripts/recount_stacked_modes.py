@@ -89,7 +89,7 @@ def main(argv):
         line = f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples: {describe(summary)}"
         if _BATCH_STATISTICS.value:
             batch = count_with_batch_statistics(config, game, state, _NUM_SAMPLES.value, _BATCH_STATISTICS.value)
-            line += f"  |  batch statistics of {_BATCH_STATISTICS.value}: modes {int(batch['modes'])}  kl {batch['kl']:.3f}"
+            line += f"  |  G with batch statistics of {_BATCH_STATISTICS.value}: modes {int(batch['modes'])}  kl {batch['kl']:.3f}"
         print(line, flush=True)
         counts = [summary]
         for draw in range(1, _DRAWS.value):

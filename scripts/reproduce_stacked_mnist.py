@@ -74,9 +74,13 @@ def summary_table(results: dict[int, list[dict]], base) -> str:
         "|---|---|---|",
     ]
     for k, runs in results.items():
-        modes = np.array([r["modes"] for r in runs], float)
-        kl = np.array([r["kl"] for r in runs], float)
-        lines.append(f"| jaxgan, unrolled K={k} | {modes.mean():.1f} ± {modes.std():.1f} | {kl.mean():.2f} ± {kl.std():.2f} |")
+        for prefix, label in (("", ""), ("ema_", ", EMA of G")):  # the EMA's row where the runs keep one
+            if prefix + "modes" not in runs[0]:
+                continue
+            modes = np.array([r[prefix + "modes"] for r in runs], float)
+            kl = np.array([r[prefix + "kl"] for r in runs], float)
+            lines.append(f"| jaxgan, unrolled K={k}{label} | {modes.mean():.1f} ± {modes.std():.1f} | "
+                         f"{kl.mean():.2f} ± {kl.std():.2f} |")  # fmt: skip
     return "\n".join(lines + ["", PUBLISHED])
 
 
@@ -104,7 +108,9 @@ def main(argv):
         out = train_run(config, str(pathlib.Path(_WORKDIR.value) / f"k{k}"))
         results[k] = out.get("runs", [out])
         mean = out.get("mean", out)
-        print(f"K={k:<3d} modes {mean['modes']:.1f}  kl {mean['kl']:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+        ema = f"  | ema: modes {mean['ema_modes']:.1f}  kl {mean['ema_kl']:.3f}" if "ema_modes" in mean else ""
+        print(f"K={k:<3d} modes {mean['modes']:.1f}  kl {mean['kl']:.3f}{ema}  ({time.perf_counter() - start:.0f} s)",
+              flush=True)  # fmt: skip
     write_figure(results, base.seed)
     publish("table_stacked_mnist", summary_table(results, base), results, pathlib.Path(_WORKDIR.value), _WRITE_NOTES.value)
 

@@ -16,7 +16,7 @@ from test_image_runs import digits_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = [sys.executable, "scripts/recount_stacked_modes.py"]
-LINE = re.compile(r"step (\d+)  (\d+) samples: modes (\d+)  kl ([\d.]+)  \|  batch statistics of (\d+): modes (\d+)  kl ([\d.]+)$")
+LINE = re.compile(r"step (\d+)  (\d+) samples: modes (\d+)  kl ([\d.]+)  \|  G with batch statistics of (\d+): modes (\d+)  kl ([\d.]+)$")
 
 
 def tiny_stacked_config():

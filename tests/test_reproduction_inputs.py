@@ -68,6 +68,9 @@ argv = ["x", "--config=" + sys.argv[1], "--config.loss=nonsaturating"]
 sys.argv = argv
 script.flags.FLAGS(argv)
 print(script.summary_table({0: [{"modes": 3, "kl": 6.0}]}, script._CONFIG.value).splitlines()[0])
+# runs that keep an EMA of G: its own row under each K's
+ema_runs = [{"modes": 3, "kl": 6.0, "ema_modes": 10, "ema_kl": 5.0}, {"modes": 5, "kl": 5.0, "ema_modes": 20, "ema_kl": 4.0}]
+print("\\n".join(line for line in script.summary_table({10: ema_runs}, script._CONFIG.value).splitlines() if line.startswith("| jaxgan"))
 """
 
 
@@ -134,3 +137,7 @@ def test_stacked_mnist_table_of_a_users_own_config_file(outcomes):
     line = out.splitlines()[0]
     assert line.startswith("Stacked MNIST (my_stacked, 5000 steps, D widths (2, 4, 8), G widths (64, 32, 16, 8),"), line
     assert line.endswith("; loss=nonsaturating); mean ± std over seeds:"), line  # its own batch size is no override
+    assert out.splitlines()[1:] == [
+        "| jaxgan, unrolled K=10 | 4.0 ± 1.0 | 5.50 ± 0.50 |",
+        "| jaxgan, unrolled K=10, EMA of G | 15.0 ± 5.0 | 4.50 ± 0.50 |",
+    ]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.config import ConfigError, default_config, set_by_path
+from jaxgan.config import ConfigError, default_config, load_config_file, set_by_path
 from jaxgan.updates import make_update_rule
 from jaxgan.tasks import make_task
 from jaxgan.writers import records_without_wall_clock
@@ -909,16 +909,32 @@ def test_sigterm_during_the_final_evaluation_lets_it_finish_then_stops_the_calle
     assert Checkpointer(tmp_path / "checkpoints").latest_step() == 20
 
 
-@pytest.mark.parametrize("data", ["ring", "stacked_mnist"])
+@pytest.mark.parametrize("data", ["ring", "ring_sweep", "stacked_mnist", "dirac"])
 def test_the_console_shows_the_ema_of_g_beside_g(tmp_path, data):
     from test_recount_stacked_modes import tiny_stacked_config
 
-    config = tiny_config(ema_decay=0.9, num_steps=20) if data == "ring" else tiny_stacked_config()
+    if data == "stacked_mnist":
+        config = tiny_stacked_config()
+    elif data == "dirac":
+        config = load_config_file(ROOT / "experiments/dirac.py")
+        config.num_steps = config.eval_every_steps = config.checkpoint_every_steps = config.log_every_steps = 20
+    else:
+        config = tiny_config(num_steps=20, num_seeds=2 if data == "ring_sweep" else 1)
     config.ema_decay = 0.9
     lines = []
-    train_and_evaluate(config, str(tmp_path), echo=lines.append)
-    record = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "eval/ema_modes" in r][-1]
+    result = train_and_evaluate(config, str(tmp_path), echo=lines.append)
     line = [x for x in lines if x.startswith("eval")][-1]
+    if data == "dirac":  # the EMA of θ, as the state holds it
+        ema_theta = float(restore_final(tmp_path, config)[0].g_params_ema["theta"][0])
+        assert result["ema_theta"] == ema_theta != result["theta"]
+        assert line.endswith(f"| ema: theta {ema_theta:+.4f}"), line
+        return
+    record = [r for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "eval/ema_modes" in r][-1]
+    if data == "ring_sweep":  # the means, G's first
+        assert line.startswith(f"eval      20  mean over 2 runs: high_quality_fraction {record['eval/high_quality_fraction']:.3f}")
+        assert line.endswith(f"| ema: high_quality_fraction {record['eval/ema_high_quality_fraction']:.3f}  "
+                             f"modes {record['eval/ema_modes']:.3f}  reverse_kl {record['eval/ema_reverse_kl']:.3f}"), line
+        return
     if data == "ring":
         want = (f"| ema: modes {record['eval/ema_modes']}/8  high_quality {record['eval/ema_high_quality_fraction']:.3f}  "
                 f"reverse_kl {record['eval/ema_reverse_kl']:.3f}")

@@ -163,14 +163,13 @@ def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def evaluate(game, state):
         p = point(state)
-        return {"theta": p[0], "psi": p[1], "distance_to_equilibrium": jnp.linalg.norm(p)}, p
+        metrics = {"theta": p[0], "psi": p[1], "distance_to_equilibrium": jnp.linalg.norm(p)}
+        if state.g_params_ema is not None:  # the averaged θ: where simultaneous steps circle, their average closes in
+            metrics["ema_theta"] = state.g_params_ema["theta"][0]
+        return metrics, p
 
     def summarize(game, state, m):
-        summary = {
-            "distance_to_equilibrium": m["distance_to_equilibrium"].item(),
-            "theta": m["theta"].item(),
-            "psi": m["psi"].item(),
-        }
+        summary = {k: m[k].item() for k in ("distance_to_equilibrium", "theta", "psi", "ema_theta") if k in m}
         if game.penalty in NORM_PENALTIES and game.penalty_weight > 0:  # this run's (a sweep's differ)
             # a subgradient of 0 at ψ = 0 would give ±f'(0)i: eigenvalues of a Jacobian that does not exist
             return summary | {"jacobian_eigenvalues": None, "jacobian_note": NO_JACOBIAN}
@@ -179,7 +178,8 @@ def dirac_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         return summary | {"jacobian_eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues]}
 
     def describe(m):
-        return f"theta {float(m['theta']):+.4f}  psi {float(m['psi']):+.4f}  distance {float(m['distance_to_equilibrium']):.4f}"
+        text = f"theta {float(m['theta']):+.4f}  psi {float(m['psi']):+.4f}  distance {float(m['distance_to_equilibrium']):.4f}"
+        return text + (f"  | ema: theta {float(m['ema_theta']):+.4f}" if "ema_theta" in m else "")
 
     def plot(path, snapshots, game, config):
         steps = sorted(snapshots)
@@ -219,7 +219,8 @@ def describe_run(config: ml_collections.ConfigDict) -> str:
 def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """G's `eval_num_samples` samples saved at each evaluation and drawn as a grid, with no metric: for image data
     that no shipped classifier can judge (`image_folder`, `tfds:NAME`). Conditioned runs keep the classes G was
-    asked for, so the figure shows one row per class."""
+    asked for, so the figure shows one row per class. The EMA of G, where the run keeps one, is not sampled here:
+    `scripts/sample.py --generator=ema` draws it from any checkpoint."""
     from jaxgan.data.images import to_unit_range
 
     if len(data.shape) != 3:
@@ -236,7 +237,8 @@ def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalu
     def plot(path, snapshots, game, config):
         plot_image_samples(path, snapshots, f"{config.data.name}, {describe_run(config)}")
 
-    return Evaluation(evaluate, lambda game, state, m: {}, lambda m: "samples saved", plot)
+    saved = "samples saved" + (" (G's; the EMA of G: scripts/sample.py --generator=ema)" if config.ema_decay else "")
+    return Evaluation(evaluate, lambda game, state, m: {}, lambda m: saved, plot)
 
 
 def plot_image_samples(path, snapshots: dict[int, np.ndarray], title: str) -> None:
@@ -420,6 +422,8 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             text += f"  | ema: fid {float(m['ema_fid']):.2f}  is {float(m['ema_inception_score']):.2f}"
             if "ema_class_accuracy" in m:
                 text += f"  class_accuracy {float(m['ema_class_accuracy']):.3f}"
+            if "ema_code_digit_counts" in m and np.ndim(m["ema_code_digit_counts"]) == 2:
+                text += f"  code_accuracy {code_accuracy(np.asarray(m['ema_code_digit_counts'])):.3f}"
         return text
 
     def plot(path, snapshots, game, config):
