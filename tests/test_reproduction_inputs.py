@@ -70,7 +70,8 @@ script.flags.FLAGS(argv)
 print(script.summary_table({0: [{"modes": 3, "kl": 6.0}]}, script._CONFIG.value).splitlines()[0])
 # runs that keep an EMA of G: its own row under each K's
 ema_runs = [{"modes": 3, "kl": 6.0, "ema_modes": 10, "ema_kl": 5.0}, {"modes": 5, "kl": 5.0, "ema_modes": 20, "ema_kl": 4.0}]
-print("\\n".join(line for line in script.summary_table({10: ema_runs}, script._CONFIG.value).splitlines() if line.startswith("| jaxgan"))
+table = script.summary_table({10: ema_runs}, script._CONFIG.value)
+print("\\n".join(line for line in table.splitlines() if line.startswith("| jaxgan")))
 """
 
 
