@@ -181,22 +181,34 @@ def load_run(workdir: pathlib.Path, evaluation: str | None = None, step: int | N
     return config, task, build_game(config, task), state, step
 
 
-def mixture_draws(config, task, game, state, draws: int) -> tuple[list[dict], dict]:
+def mixture_draws(config, task, game, state, draws: int, generator: str = "raw") -> tuple[list[dict], dict]:
     """The run's mixture evaluation (modes, high-quality fraction, reverse KL, mode counts of G's samples) on `draws`
     independent sets of `config.eval_num_samples` noise vectors, draw 0 being the run's own evaluation noise, and
-    the same metrics of all draws' samples pooled: how much of a logged value is the noise of a finite sample."""
+    the same metrics of all draws' samples pooled: how much of a logged value is the noise of a finite sample.
+    `generator="ema"`: the same of the moving average of G, on the same noise (draw 0: the run's `ema_*` values)."""
     import jax
 
-    from jaxgan.metrics.evaluations import mixture_evaluation
+    from jaxgan.config import ConfigError
+    from jaxgan.metrics.evaluations import eval_noise, generate_ema, mixture_evaluation
     from jaxgan.metrics.mixture import mixture_metrics
 
-    evaluate = jax.jit(lambda s: mixture_evaluation(config, task.data).evaluate(game, s))
+    if generator == "ema" and state.g_params_ema is None:
+        raise ConfigError("--generator=ema: the run keeps no moving average of G (its ema_decay is 0)")
+    mixture = task.data.info
+
+    def evaluate(s):
+        metrics, samples = mixture_evaluation(config, task.data).evaluate(game, s)
+        if generator == "ema":  # as the evaluation measures the average: its samples on the same noise
+            samples = generate_ema(game, s, eval_noise(game, s, config.eval_num_samples, config.eval_truncation))
+            metrics = mixture_metrics(samples, mixture.means, mixture.std)
+        return metrics, samples
+
+    evaluate = jax.jit(evaluate)
     per_draw, samples = [], []
     for draw in range(draws):
         metrics, drawn = evaluate(state if draw == 0 else state.replace(key=jax.random.fold_in(state.key, draw)))
         per_draw.append(_mixture_summary(metrics))
         samples.append(drawn)
-    mixture = task.data.info
     pooled = mixture_metrics(jax.numpy.concatenate(samples), mixture.means, mixture.std)
     return per_draw, _mixture_summary(pooled)
 
