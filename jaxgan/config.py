@@ -37,9 +37,32 @@ class ConfigError(ValueError):
     """A config value that is not allowed; the message is one line naming the key."""
 
 
-def default_config() -> ml_collections.ConfigDict:
-    """Every key the runner knows, with the ring8 values of Metz et al. 2016; experiments override a few."""
+def import_extensions(modules: Iterable[str]) -> None:
+    """Imports the named modules, whose `register` lines add a user's own data sets, models or evaluations to the
+    registries. Raises ConfigError (one line) for a module that cannot be imported."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # noqa: BLE001 - any failure, as one line
+            raise ConfigError(
+                f"--config.imports: cannot import {module!r} ({type(error).__name__}: {' '.join(str(error).split())}); "
+                "its folder must be on PYTHONPATH"
+            ) from None
+
+
+def default_config(imports: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """Every key the runner knows, with the ring8 values of Metz et al. 2016; experiments override a few.
+
+    `imports`: modules of a user's own registry entries (`jaxgan.data.DATASETS`, `jaxgan.models.GENERATORS`, ...),
+    imported first so that their settings join the config sections; kept as `config.imports`, so that config.json
+    names them and every tool that reads the run imports them too.
+    """
+    imports = tuple(imports)
+    import_extensions(imports)
     config = ml_collections.ConfigDict()
+    config.imports = imports
     config.seed = 0
     config.num_seeds = 1  # > 1: seeds seed, seed+1, ... trained together as one vmapped program
     # A hyperparameter sweep in the same program: one run per value of `sweep_key` (one of SWEEPABLE) and seed.
@@ -290,7 +313,7 @@ def config_from_saved(saved: dict[str, Any]) -> ml_collections.ConfigDict:
     """The config a run's config.json was written from: the default config with the saved values (in today's
     spelling), the lists that JSON made of tuples made tuples again; keys it does not have keep their defaults (an
     older jaxgan)."""
-    config = default_config()
+    config = default_config(imports=saved.get("imports", ()))  # a user's own entries first: their settings are saved
     reference = flatten(config)
     for key, value in _in_current_spelling(flatten(ml_collections.ConfigDict(saved))).items():
         if key not in reference:
@@ -360,10 +383,10 @@ _CHOICES: dict[str, Iterable[str]] = {
     "dtype": DTYPES,
     "conditioning": CONDITIONINGS,
     "dispatch_loop": ("auto", "fused", "host"),
-    "data.name": DATASETS.names,
+    "data.name": DATASETS,  # registries, read when validating: entries registered later count
     "data.loader": ("device", "stream"),
-    "generator.name": GENERATORS.names,
-    "discriminator.name": DISCRIMINATORS.names,
+    "generator.name": GENERATORS,
+    "discriminator.name": DISCRIMINATORS,
     "generator.activation": ACTIVATIONS,
     "discriminator.activation": ACTIVATIONS,
     "generator.weight_init": KERNEL_INITS,
@@ -417,6 +440,15 @@ _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` naming the first bad key (as its command-line flag) and what is allowed."""
+    import sys
+
+    imports = config.get("imports", ())
+    late = [m for m in (imports if isinstance(imports, tuple) else ()) if m not in sys.modules]
+    if late:  # imported now, its entries' settings would be missing from the sections built before
+        raise ConfigError(
+            f"--config.imports={imports!r}: {late[0]!r} was not imported when the config was built; a config file "
+            f"names it as default_config(imports=({late[0]!r},))"
+        )
     reference = flatten(default_config())
     values = flatten(config)
     for key in values:

@@ -77,13 +77,31 @@ class Registry:
     `name` picks the entry. Keys shared by two entries must share their default.
     """
 
-    def __init__(self, kind: str):
+    # What `--config.KEY=VALUE` can override (ml_collections refuses None and other types there).
+    SETTING_TYPES = (bool, int, float, str, tuple)
+
+    def __init__(self, kind: str, has_settings: bool = True):
         self.kind = kind
+        self.has_settings = has_settings  # False: no config section holds its entries' settings (evaluations)
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, defaults: dict[str, Any], build: Callable[..., Any]) -> None:
+        """Adds `name`, with the default `defaults` of its settings (the keys it reads from its config section) and
+        `build`. Raises ValueError (one line) for a name registered twice, a setting of a type the command line
+        cannot override, or a key another entry has with another default."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
+        if defaults and not self.has_settings:
+            raise ValueError(
+                f"{self.kind} {name!r}: an {self.kind} has no settings of its own ({', '.join(defaults)}); its build "
+                "reads the whole config, so read an existing key or one of the data set's or models' settings"
+            )
+        for key, value in defaults.items():
+            if not isinstance(value, self.SETTING_TYPES):
+                raise ValueError(
+                    f"{self.kind} {name!r}: default {key}={value!r} is a {type(value).__name__}; a setting must be a "
+                    "bool, int, float, str or tuple (for 'unset' use '' or 0), so that --config can override it"
+                )
         for key, value in defaults.items():
             for other_name, other in self._entries.items():
                 if key in other.defaults and other.defaults[key] != value:
@@ -99,6 +117,9 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
+
+    def __iter__(self):
+        return iter(self.names)
 
     def __getitem__(self, name: str) -> Entry:
         if name not in self._entries:

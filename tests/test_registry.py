@@ -66,3 +66,21 @@ def test_registry_defaults_names_and_unread_settings():
 def test_process_values_of_a_single_process_job_is_the_value():
     assert process_values(7) == [7]
     assert process_values(True) == [1]
+
+
+def test_settings_the_command_line_cannot_override_are_refused_at_registration():
+    registry = Registry("model")
+    with pytest.raises(ValueError, match=r"^model 'a': default act=None is a NoneType; a setting must be a bool, int, "
+                                         r"float, str or tuple \(for 'unset' use '' or 0\)"):
+        registry.register("a", {"act": None}, build=lambda: None)
+    with pytest.raises(ValueError, match=r"default widths=\[8, 8\] is a list"):
+        registry.register("a", {"widths": [8, 8]}, build=lambda: None)
+    registry.register("a", {"act": "", "widths": (8, 8), "on": True, "rate": 0.5}, build=lambda: None)
+
+
+def test_evaluations_have_no_settings_section():
+    from jaxgan.metrics.evaluations import EVALUATIONS
+
+    with pytest.raises(ValueError, match=r"^evaluation 'mine': an evaluation has no settings of its own \(threshold\)"):
+        EVALUATIONS.register("mine", {"threshold": 0.5}, build=lambda config, data: None)
+    assert "mine" not in EVALUATIONS

@@ -460,7 +460,7 @@ def load_snapshot_labels(samples_dir: pathlib.Path) -> dict[int, np.ndarray]:
 
 
 # build(config, dataset) -> Evaluation
-EVALUATIONS = Registry("evaluation")
+EVALUATIONS = Registry("evaluation", has_settings=False)
 EVALUATIONS.register("mixture", {}, mixture_evaluation)
 EVALUATIONS.register("dirac", {}, dirac_evaluation)
 EVALUATIONS.register("images", {}, image_evaluation)
