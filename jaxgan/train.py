@@ -775,6 +775,15 @@ def _train_and_evaluate(
             f"--config.num_steps={config.num_steps}: {workdir_path} has trained to step {step} already; give at least "
             f"{step}, or branch from an earlier step (--branch_from, --branch_step) into a new --workdir"
         )
+    try:  # traced now (the first evaluation reuses the trace), not after eval_every_steps of training
+        evaluate.eval_shape(fresh, hparams)
+    except jax.errors.JAXTypeError as error:  # a tracer given to NumPy or Python: a user's own evaluation, likely
+        checkpointer.close()
+        raise ConfigError(
+            f"--config.evaluations={list(config.evaluations)}: an evaluation's evaluate(game, state) does not trace "
+            f"under jax.jit ({type(error).__name__}: {first_line(error, 200)}); compute its metrics with jax.numpy, "
+            "and what needs NumPy in its summarize"
+        ) from None
     if state is None:
         state, step = fresh, 0
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")

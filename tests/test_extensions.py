@@ -103,3 +103,39 @@ def test_entries_registered_after_the_config_module_count_and_late_imports_are_r
     assert lines[0].endswith("(did you mean 'tiny_g'?)")
     assert lines[1] == ("--config.imports=('not_imported_module',): 'not_imported_module' was not imported when the "
                         "config was built; a config file names it as default_config(imports=('not_imported_module',))")
+
+
+NUMPY_EVALUATION = '''
+import numpy as np
+from jaxgan.game import generate
+from jaxgan.metrics.evaluations import EVALUATIONS, Evaluation, eval_noise
+
+
+def build(config, data):
+    def evaluate(game, state):
+        z = eval_noise(game, state, 16)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False)
+        return {"mean": np.asarray(samples).mean()}, samples  # NumPy on a traced array
+
+    return Evaluation(evaluate, lambda game, state, m: {}, lambda m: "", lambda *a: None)
+
+
+EVALUATIONS.register("numpy_mean", {}, build)
+'''
+
+
+def test_an_evaluation_that_does_not_trace_is_refused_before_training(tmp_path):
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "numpy_evaluation.py").write_text(NUMPY_EVALUATION)
+    (tmp_path / "cfg.py").write_text(
+        "from jaxgan.config import default_config\n\n\ndef get_config():\n"
+        "    config = default_config(imports=('numpy_evaluation',))\n"
+        "    config.evaluations = ('numpy_mean',)\n    return config\n"
+    )
+    out = run(["-m", "jaxgan.main", f"--config={tmp_path / 'cfg.py'}", f"--workdir={tmp_path / 'run'}"], tmp_path)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-2000:]
+    assert lines[0].startswith("error: --config.evaluations=['numpy_mean']: an evaluation's evaluate(game, state) "
+                               "does not trace under jax.jit (TracerArrayConversionError: ")  # fmt: skip
+    assert "step" not in out.stdout  # not a step trained
+    assert not list((tmp_path / "run" / "checkpoints").glob("[0-9]*"))
