@@ -19,8 +19,8 @@
 #   stacked: the stacked MNIST goal's setting at length: experiments/stacked_mnist_paper.py unrolled K = 10 over
 #     STACKED_SEEDS seeds (default 5) as one vmapped program, up to PacGAN's code's 500000 steps or as far as the
 #     time allows (stopped by SIGTERM, it checkpoints and keeps every evaluation so far), modes of 1000 and KL on
-#     25600 samples every 10000 steps, with STACKED_ARGS added; its workdir but the checkpoints comes back as
-#     stacked_goal.tar.gz, and a second call resumes it (the workdir is kept per STACKED_ARGS, as the grid's).
+#     25600 samples every 10000 steps, of G and of its EMA (decay 0.999), with STACKED_ARGS added; its workdir but the checkpoints comes back as
+#     stacked_goal.tar.gz, and a second call resumes it (the workdir is kept per setting and STACKED_ARGS).
 # The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left, and
 # writes its log to OUT_DIR; BUILD_NOTES.md with the benchmarks' new `*_gpu` blocks is copied there at the end. A
 # CUDA image that lacks jaxgan's pure-Python dependencies gets them from WHEEL_DIR (default .whl; fill it on a
@@ -49,7 +49,7 @@ if [ "${GPU_CHECKS_SMOKE:-0}" = 1 ]; then
   zoo=(--steps=1 --repeats=1 --only=dcgan,sn_dcgan) images=(--steps=1 --repeats=1 --only=simultaneous)
   grid=(--config.num_seeds=2 --config.num_steps=40 --config.eval_every_steps=20 --config.eval_num_samples=100
         --config.checkpoint_every_steps=20)
-  stacked=(--config.num_seeds=2 --config.num_steps=4 --config.eval_every_steps=2 --config.eval_num_samples=100
+  stacked=(--config.num_seeds=2 --config.num_steps=4 --config.ema_decay=0.999 --config.eval_every_steps=2 --config.eval_num_samples=100
            --config.checkpoint_every_steps=2 --config.log_every_steps=1 --config.steps_per_dispatch=1)
   notes=() grid_dir=/tmp/jaxgan_grid_goal_smoke stacked_dir=/tmp/jaxgan_stacked_goal_smoke
   repeat_grid=(40 20 --config=experiments/grid25_pacgan_b200.py --config.num_seeds=2 --config.eval_every_steps=20
@@ -62,7 +62,7 @@ else
   # Fewer checkpoints than the experiment's (each holds 10 seeds' Adam states); neither they nor the dispatch
   # length change the training.
   grid=(--config.num_seeds=10 --config.checkpoint_every_steps=100000 --config.steps_per_dispatch=1000)
-  stacked=(--config.num_seeds="${STACKED_SEEDS:-5}" --config.num_steps=500000 --config.eval_every_steps=10000
+  stacked=(--config.num_seeds="${STACKED_SEEDS:-5}" --config.num_steps=500000 --config.ema_decay=0.999 --config.eval_every_steps=10000
            --config.checkpoint_every_steps=10000 --config.log_every_steps=1000 --config.steps_per_dispatch=1000)
   notes=(--write_notes) grid_dir=/tmp/jaxgan_grid_goal stacked_dir=/tmp/jaxgan_stacked_goal
   # steps, the step where the third run stops, the command line
@@ -85,7 +85,7 @@ repeat_runs() {
 }
 export -f repeat_runs
 grid_dir="${grid_dir}_$(printf %s "${GRID_ARGS:-}" | md5sum | cut -c1-8)"  # another lever: another run, not a resume
-stacked_dir="${stacked_dir}_$(printf %s "${STACKED_SEEDS:-5} ${STACKED_ARGS:-}" | md5sum | cut -c1-8)"
+stacked_dir="${stacked_dir}_$(printf %s "${stacked[*]} ${STACKED_ARGS:-}" | md5sum | cut -c1-8)"
 total=${GPU_CHECKS_SECONDS:-570}
 left() { echo $(( total - SECONDS - 15 )); }  # seconds left, less the copying at the end
 read -r -a grid_args <<< "${GRID_ARGS:-}"
