@@ -24,7 +24,7 @@ from jaxgan.metrics.evaluations import EVALUATIONS
 from jaxgan.models import DISCRIMINATORS, GENERATORS
 from jaxgan.models.lapgan import COARSE_MODELS
 from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS
-from jaxgan.registry import did_you_mean
+from jaxgan.registry import did_you_mean, one_line
 from jaxgan import penalties
 from jaxgan.penalties import INPUT_GRADIENT_PENALTIES, PENALTIES
 from jaxgan.updates import UNROLL_SETTING_OF_FORM, UPDATE_RULES, unroll_form
@@ -47,7 +47,7 @@ def import_extensions(modules: Iterable[str]) -> None:
             importlib.import_module(module)
         except Exception as error:  # noqa: BLE001 - any failure, as one line
             raise ConfigError(
-                f"--config.imports: cannot import {module!r} ({type(error).__name__}: {' '.join(str(error).split())}); "
+                f"--config.imports: cannot import {module!r} ({type(error).__name__}: {one_line(error)}); "
                 "its folder must be on PYTHONPATH"
             ) from None
 
