@@ -197,11 +197,10 @@ def mixture_draws(config, task, game, state, draws: int, generator: str = "raw")
     mixture = task.data.info
 
     def evaluate(s):
-        metrics, samples = mixture_evaluation(config, task.data).evaluate(game, s)
         if generator == "ema":  # as the evaluation measures the average: its samples on the same noise
             samples = generate_ema(game, s, eval_noise(game, s, config.eval_num_samples, config.eval_truncation))
-            metrics = mixture_metrics(samples, mixture.means, mixture.std)
-        return metrics, samples
+            return mixture_metrics(samples, mixture.means, mixture.std), samples
+        return mixture_evaluation(config, task.data).evaluate(game, s)
 
     evaluate = jax.jit(evaluate)
     per_draw, samples = [], []
