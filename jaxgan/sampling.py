@@ -10,6 +10,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+GENERATORS = ("raw", "ema")
+
+
+def check_generator(generator: str, ema_decay: float) -> None:
+    """One-line errors, before anything is restored, for a `--generator` a run cannot serve: the moving average of
+    G exists only in a run with `ema_decay` > 0."""
+    from jaxgan.config import ConfigError
+
+    if generator not in GENERATORS:
+        raise ConfigError(f"--generator={generator}: expected one of {', '.join(GENERATORS)}")
+    if generator == "ema" and not ema_decay:
+        raise ConfigError("--generator=ema: the run keeps no moving average of G (its ema_decay is 0)")
+
 
 def interpolate(start: jax.Array, end: jax.Array, steps: int, path: str = "slerp") -> jax.Array:
     """[..., steps, d]: `steps` points from `start` to `end` ([..., d] each), both ends included. `slerp` moves along
@@ -42,7 +55,7 @@ def sample_images(game, state, num_samples: int, draw: int, truncation: float, g
     from jaxgan.game import generate
     from jaxgan.metrics.evaluations import eval_generator_key, eval_noise, generate_ema, requested_classes
 
-    if generator not in ("raw", "ema"):
+    if generator not in GENERATORS:
         raise ValueError(f"generator must be 'raw' or 'ema', got {generator!r}")
     if draw:  # as scripts.notes.mixture_draws draws: draw 0 is the run's own
         state = state.replace(key=jax.random.fold_in(state.key, draw))

@@ -188,12 +188,11 @@ def mixture_draws(config, task, game, state, draws: int, generator: str = "raw")
     `generator="ema"`: the same of the moving average of G, on the same noise (draw 0: the run's `ema_*` values)."""
     import jax
 
-    from jaxgan.config import ConfigError
     from jaxgan.metrics.evaluations import eval_noise, generate_ema, mixture_evaluation
     from jaxgan.metrics.mixture import mixture_metrics
+    from jaxgan.sampling import check_generator
 
-    if generator == "ema" and state.g_params_ema is None:
-        raise ConfigError("--generator=ema: the run keeps no moving average of G (its ema_decay is 0)")
+    check_generator(generator, config.ema_decay)
     mixture = task.data.info
 
     def evaluate(s):

@@ -114,3 +114,15 @@ def test_unknown_path_or_generator_is_refused():
         interpolate(jnp.ones(2), jnp.zeros(2), 3, "Linear")
     with pytest.raises(ValueError, match=r"^generator must be 'raw' or 'ema', got 'EMA'$"):
         sample_images(None, None, 4, 0, 0.0, "EMA")
+
+
+def test_check_generator_refuses_what_a_run_cannot_serve():
+    from jaxgan.config import ConfigError
+    from jaxgan.sampling import check_generator
+
+    check_generator("raw", 0.0)
+    check_generator("ema", 0.999)
+    with pytest.raises(ConfigError, match=r"^--generator=ema: the run keeps no moving average of G \(its ema_decay is 0\)$"):
+        check_generator("ema", 0.0)
+    with pytest.raises(ConfigError, match=r"^--generator=EMA: expected one of raw, ema$"):
+        check_generator("EMA", 0.999)
