@@ -86,6 +86,8 @@ def _check_stored_layout(stored: Any, abstract: Any) -> None:
     `abstract`'s, so that a checkpoint of another layout is refused without reading any array (orbax's failed
     array reads leave hundreds of lines of asyncio tracebacks on stderr)."""
     want, have = _leaves_by_name(abstract), _leaves_by_name(stored)
+    if not have:  # no layout to compare (a lost or emptied metadata file): damage, not another layout
+        raise ValueError("its stored layout (orbax's metadata) cannot be read")
     for name in sorted(set(want) | set(have)):
         if name not in have or name not in want:
             raise _LayoutMismatch(f"leaf {name}: {'missing from the checkpoint' if name in want else 'not in this run'}")
@@ -254,8 +256,8 @@ class Checkpointer:
         reason = f"(step {failures[0][0]}: {failures[0][1]}{listed})"
         if not other_layout:
             raise CheckpointDamagedError(
-                f"none of the checkpoints {steps} in {self.directory} can be read {reason}, and their stored layout "
-                "is this run's state: they are damaged"
+                f"none of the checkpoints {steps} in {self.directory} can be read {reason}, and none was written "
+                "for another state layout: they are damaged"
             )
         raise CheckpointMismatchError(
             f"none of the checkpoints {steps} in {self.directory} can be restored into this run's state {reason}"

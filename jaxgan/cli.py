@@ -7,6 +7,7 @@ module defines no flags, so a script can use it beside its own (importing `jaxga
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import sys
@@ -18,9 +19,16 @@ from absl import app, flags
 from jaxgan.registry import did_you_mean, one_line
 
 
-def fail(message: object, code: int = 2) -> NoReturn:
-    """Bad input: one line on stderr, then exit `code` (2; 1 for a training failure, 3 for an unwritten checkpoint)."""
+def fail(message: object, code: int = 2, shutdown: bool = True) -> NoReturn:
+    """Bad input: one line on stderr, then exit `code` (2; 1 for a training failure, 3 for an unwritten checkpoint).
+
+    `shutdown=False` exits without the interpreter's shutdown, for a failure before anything was started: orbax's
+    abandoned reads of unreadable checkpoints can otherwise print a traceback from their closed event loop after
+    the one line (seen in about one run in seven)."""
     print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
+    if not shutdown:
+        sys.stdout.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pathlib
+import sys
 from typing import Any, Callable, Iterable
 
 import ml_collections
@@ -46,9 +47,11 @@ def import_extensions(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as error:  # noqa: BLE001 - any failure, as one line
+            missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+            not_found = missing is not None and (module == missing or module.startswith(missing + "."))
+            cure = "its folder must be on PYTHONPATH" if not_found else "it raised while being imported"
             raise ConfigError(
-                f"--config.imports: cannot import {module!r} ({type(error).__name__}: {one_line(error)}); "
-                "its folder must be on PYTHONPATH"
+                f"--config.imports: cannot import {module!r} ({type(error).__name__}: {one_line(error)}); {cure}"
             ) from None
 
 
@@ -59,6 +62,8 @@ def default_config(imports: Iterable[str] = ()) -> ml_collections.ConfigDict:
     imported first so that their settings join the config sections; kept as `config.imports`, so that config.json
     names them and every tool that reads the run imports them too.
     """
+    if isinstance(imports, str):
+        raise ConfigError(f"default_config(imports={imports!r}): a tuple of module names, e.g. ({imports!r},)")
     imports = tuple(imports)
     import_extensions(imports)
     config = ml_collections.ConfigDict()
@@ -440,8 +445,6 @@ _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
 
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises `ConfigError` naming the first bad key (as its command-line flag) and what is allowed."""
-    import sys
-
     imports = config.get("imports", ())
     late = [m for m in (imports if isinstance(imports, tuple) else ()) if m not in sys.modules]
     if late:  # imported now, its entries' settings would be missing from the sections built before

@@ -126,12 +126,14 @@ def main(argv: list[str]) -> None:
     except CheckpointDamagedError as error:
         fail(
             f"--workdir={workdir}: {error}; move them out of {workdir / 'checkpoints'} to start over (nothing was "
-            "changed), and keep_checkpoints >= 2 keeps an older step to fall back on"
+            "changed), and keep_checkpoints >= 2 keeps an older step to fall back on",
+            shutdown=False,
         )
     except CheckpointMismatchError as error:
         fail(
             f"--workdir={workdir}: {error}; if another config or jaxgan version wrote them, rerun with its flags, "
-            "or start over with a new --workdir"
+            "or start over with a new --workdir",
+            shutdown=False,
         )
     except Preempted as stop:
         print(f"preempted: {stop}", flush=True)

@@ -4,6 +4,7 @@ models and evaluations."""
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -80,15 +81,18 @@ class Registry:
     # What `--config.KEY=VALUE` can override (ml_collections refuses None and other types there).
     SETTING_TYPES = (bool, int, float, str, tuple)
 
-    def __init__(self, kind: str, has_settings: bool = True):
+    def __init__(self, kind: str, has_settings: bool = True, reserved: tuple[str, ...] = ()):
         self.kind = kind
         self.has_settings = has_settings  # False: no config section holds its entries' settings (evaluations)
+        # Keys of the config section that are not an entry's settings: the entry's `name`, and what the runner adds.
+        self.reserved = ("name", *reserved)
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, defaults: dict[str, Any], build: Callable[..., Any]) -> None:
         """Adds `name`, with the default `defaults` of its settings (the keys it reads from its config section) and
-        `build`. Raises ValueError (one line) for a name registered twice, a setting of a type the command line
-        cannot override, or a key another entry has with another default."""
+        `build`. Raises ValueError (one line) for a name registered twice, a setting that is a key of the section
+        itself (`name`, ...), a setting of a type the command line cannot override or a float that is not finite, or
+        a key another entry has with another default."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         if defaults and not self.has_settings:
@@ -97,6 +101,13 @@ class Registry:
                 "reads the whole config, so read an existing key or one of the data set's or models' settings"
             )
         for key, value in defaults.items():
+            if key in self.reserved:
+                raise ValueError(
+                    f"{self.kind} {name!r}: default {key}={value!r} would replace the section's own {key!r}; give the "
+                    "setting another name"
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{self.kind} {name!r}: default {key}={value!r} is not a finite number")
             if not isinstance(value, self.SETTING_TYPES):
                 raise ValueError(
                     f"{self.kind} {name!r}: default {key}={value!r} is a {type(value).__name__}; a setting must be a "

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-GENERATORS = ("raw", "ema")
+GENERATOR_WEIGHTS = ("raw", "ema")
 
 
 def check_generator(generator: str, ema_decay: float) -> None:
@@ -18,8 +18,8 @@ def check_generator(generator: str, ema_decay: float) -> None:
     G exists only in a run with `ema_decay` > 0."""
     from jaxgan.config import ConfigError
 
-    if generator not in GENERATORS:
-        raise ConfigError(f"--generator={generator}: expected one of {', '.join(GENERATORS)}")
+    if generator not in GENERATOR_WEIGHTS:
+        raise ConfigError(f"--generator={generator}: expected one of {', '.join(GENERATOR_WEIGHTS)}")
     if generator == "ema" and not ema_decay:
         raise ConfigError("--generator=ema: the run keeps no moving average of G (its ema_decay is 0)")
 
@@ -55,7 +55,7 @@ def sample_images(game, state, num_samples: int, draw: int, truncation: float, g
     from jaxgan.game import generate
     from jaxgan.metrics.evaluations import eval_generator_key, eval_noise, generate_ema, requested_classes
 
-    if generator not in GENERATORS:
+    if generator not in GENERATOR_WEIGHTS:
         raise ValueError(f"generator must be 'raw' or 'ema', got {generator!r}")
     if draw:  # as scripts.notes.mixture_draws draws: draw 0 is the run's own
         state = state.replace(key=jax.random.fold_in(state.key, draw))

@@ -18,18 +18,20 @@ from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from jaxgan.sampling import GENERATORS  # noqa: E402
+from jaxgan.sampling import GENERATOR_WEIGHTS, check_generator  # noqa: E402
+from jaxgan.train import saved_config  # noqa: E402
 from scripts.notes import load_run, mixture_draws, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A checkpointed run on a ring or grid mixture.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "The checkpoint to measure (default: the latest).")
 _DRAWS = flags.DEFINE_integer("draws", 20, "Independent evaluation sets of eval_num_samples noise vectors.", lower_bound=1)
-_GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATORS), "G's trained weights, or their moving average.")
+_GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATOR_WEIGHTS), "G's trained weights, or their moving average.")
 
 
 def main(argv: list[str]) -> None:
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every file it reads at INFO
+    check_generator(_GENERATOR.value, saved_config(pathlib.Path(_WORKDIR.value), "--workdir").ema_decay)
     config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "mixture", _STEP.value)
     per_draw, pooled = mixture_draws(config, task, game, state, _DRAWS.value, _GENERATOR.value)
     n = config.eval_num_samples

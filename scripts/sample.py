@@ -31,7 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import ConfigError  # noqa: E402
-from jaxgan.sampling import GENERATORS, check_generator, sample_images  # noqa: E402
+from jaxgan.sampling import GENERATOR_WEIGHTS, check_generator, sample_images  # noqa: E402
 from scripts.notes import load_run, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of one image run.", required=True)
@@ -40,7 +40,7 @@ _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "Images to draw (walks: r
 _DRAW = flags.DEFINE_integer("draw", 0, "Which draw of noise: 0 is the run's evaluation noise.", lower_bound=0)
 _TRUNCATION = flags.DEFINE_float("truncation", None, "ψ > 0: z from N(0, I) truncated to [−ψ, ψ]; 0: untruncated "
                                  "(default: the run's eval_truncation).", lower_bound=0.0)  # fmt: skip
-_GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATORS), "G's trained weights, or their moving average.")
+_GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATOR_WEIGHTS), "G's trained weights, or their moving average.")
 _INTERPOLATE = flags.DEFINE_integer("interpolate", 0, "K ≥ 2: rows of K images along a path between two noise "
                                     "vectors (0: a grid of independent samples).", lower_bound=0)  # fmt: skip
 _PATH = flags.DEFINE_enum("path", "slerp", ["slerp", "linear"], "The path of a walk through the noise space.")

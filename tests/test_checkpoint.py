@@ -175,8 +175,13 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, caplog, corrupt):
     assert "step 2" in warnings[0] and "\n" not in warnings[0]
 
 
+def _delete_state_metadata(step_dir: pathlib.Path) -> None:
+    (step_dir / "state" / "_METADATA").unlink()  # orbax then reads the stored layout as None
+
+
 @_IGNORE_LOOP_CLOSED
-@pytest.mark.parametrize("corrupt", [_truncate_array_data, _delete_item_dirs], ids=["truncated", "deleted"])
+@pytest.mark.parametrize("corrupt", [_truncate_array_data, _delete_item_dirs, _delete_state_metadata],
+                         ids=["truncated", "deleted", "metadata lost"])  # fmt: skip
 def test_a_damaged_only_checkpoint_is_reported_as_damage_not_as_another_config(tmp_path, corrupt):
     from jaxgan.checkpoint import CheckpointDamagedError, CheckpointMismatchError
 
@@ -187,7 +192,7 @@ def test_a_damaged_only_checkpoint_is_reported_as_damage_not_as_another_config(t
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     with Checkpointer(tmp_path, max_to_keep=1) as ckpt:
         with pytest.raises(CheckpointDamagedError, match=r"^none of the checkpoints \[1\] in .* can be read \(step 1: "
-                           r"[^\n]+\), and their stored layout is this run's state: they are damaged$"):
+                           r"[^\n]+\), and none was written for another state layout: they are damaged$"):
             ckpt.restore(abstract_state())
         gc.collect()
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing moved

@@ -139,3 +139,27 @@ def test_an_evaluation_that_does_not_trace_is_refused_before_training(tmp_path):
                                "does not trace under jax.jit (TracerArrayConversionError: ")  # fmt: skip
     assert "step" not in out.stdout  # not a step trained
     assert not list((tmp_path / "run" / "checkpoints").glob("[0-9]*"))
+
+
+def test_an_extension_that_raises_on_import_is_not_blamed_on_the_path(tmp_path):
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "broken_extension.py").write_text("import a_package_that_is_not_installed\n")
+    (tmp_path / "ext" / "refused_extension.py").write_text(
+        "from jaxgan.models import GENERATORS\nGENERATORS.register('none_g', {'width': None}, lambda s: None)\n"
+    )
+    script = (
+        "from jaxgan.config import ConfigError, default_config\n"
+        "for imports in (('broken_extension',), ('refused_extension',), 'my_extension', ('missing_extension',)):\n"
+        "    try:\n        default_config(imports=imports)\n"
+        "    except ConfigError as error:\n        print(error)\n"
+    )
+    out = run(["-c", script], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    broken, refused, string, missing = out.stdout.strip().splitlines()
+    assert broken == ("--config.imports: cannot import 'broken_extension' (ModuleNotFoundError: No module named "
+                      "'a_package_that_is_not_installed'); it raised while being imported")
+    assert refused.startswith("--config.imports: cannot import 'refused_extension' (ValueError: generator 'none_g': "
+                              "default width=None is a NoneType") and refused.endswith("; it raised while being imported")
+    assert string == "default_config(imports='my_extension'): a tuple of module names, e.g. ('my_extension',)"
+    assert missing == ("--config.imports: cannot import 'missing_extension' (ModuleNotFoundError: No module named "
+                       "'missing_extension'); its folder must be on PYTHONPATH")

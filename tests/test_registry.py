@@ -78,6 +78,21 @@ def test_settings_the_command_line_cannot_override_are_refused_at_registration()
     registry.register("a", {"act": "", "widths": (8, 8), "on": True, "rate": 0.5}, build=lambda: None)
 
 
+def test_keys_of_the_section_itself_and_non_finite_floats_are_refused_at_registration():
+    from jaxgan.data import DATASETS
+
+    registry = Registry("model")
+    with pytest.raises(ValueError, match=r"^model 'a': default name='wide' would replace the section's own 'name'; "
+                                         r"give the setting another name$"):
+        registry.register("a", {"name": "wide"}, build=lambda: None)
+    with pytest.raises(ValueError, match=r"^model 'a': default clip=inf is not a finite number$"):
+        registry.register("a", {"clip": float("inf")}, build=lambda: None)
+    with pytest.raises(ValueError, match=r"^data set 'mine': default loader='stream' would replace the section's "
+                                         r"own 'loader'"):
+        DATASETS.register("mine", {"loader": "stream"}, build=lambda settings: None)
+    assert "a" not in registry and "mine" not in DATASETS
+
+
 def test_evaluations_have_no_settings_section():
     from jaxgan.metrics.evaluations import EVALUATIONS
 

@@ -75,3 +75,16 @@ def test_the_scripts_refuse_bad_input_in_one_line_before_evaluating(tmp_path):
         assert proc.returncode == 2 and "Traceback" not in out + err, (args, err)
         assert len(lines) == 1 and lines[0].startswith(f"error: {cases[args]}"), (args, err)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_remeasure_refuses_the_ema_of_a_run_without_one_before_restoring(tmp_path):
+    """A run with no EMA and no checkpoint: the --generator error comes first, as nothing needs restoring for it."""
+    from jaxgan.config import default_config
+    from jaxgan.train import CONFIG_FILE, write_json
+
+    write_json(tmp_path / CONFIG_FILE, default_config().to_dict())  # ema_decay 0
+    done = subprocess.run([sys.executable, "scripts/remeasure_mixture.py", f"--workdir={tmp_path}", "--generator=ema"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "error: --generator=ema: the run keeps no moving average of G (its ema_decay is 0)"
+    ), done.stderr

@@ -151,7 +151,7 @@ def _tfds(settings: ml_collections.ConfigDict) -> Dataset:
 
 
 # build(settings) -> Dataset; `settings` is config.data.
-DATASETS = Registry("data set")
+DATASETS = Registry("data set", reserved=("loader",))  # data.loader: the runner's, for every image data set
 _MIXTURE_DEFAULTS = dict(num_modes=8, scale=2.0, std=0.02)  # scale: the ring's radius or the grid's spacing
 DATASETS.register("ring", _MIXTURE_DEFAULTS, _mixture)
 DATASETS.register("grid", _MIXTURE_DEFAULTS, _mixture)
