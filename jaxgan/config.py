@@ -47,7 +47,7 @@ def import_extensions(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as error:  # noqa: BLE001 - any failure, as one line
-            missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+            missing = error.name if isinstance(error, ModuleNotFoundError) else None
             not_found = missing is not None and (module == missing or module.startswith(missing + "."))
             cure = "its folder must be on PYTHONPATH" if not_found else "it raised while being imported"
             raise ConfigError(
