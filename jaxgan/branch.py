@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences, validate
 from jaxgan.writers import metrics_up_to, write_text_atomic
 
@@ -124,6 +124,10 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
     source_config = saved_config(source_path, "--branch_from")
     validate(config)
+    if config.num_steps < step:  # refused before anything is written, as the run would refuse it after
+        raise ConfigError(
+            f"--config.num_steps={config.num_steps}: the branch starts at step {step} (--branch_step); give at least {step}"
+        )
     saved = source_config.to_dict()
     acting_before = config_differences(saved, config, ignore=(*RESUMABLE, *BRANCHABLE))
     if acting_before:
@@ -132,10 +136,8 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
             f"({shorten_differences(acting_before)}); a branch may change only {', '.join(BRANCHABLE)} and what a "
             "resume may change"
         )
-    if (workdir_path / "checkpoints").is_dir():
-        with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
-            if target_checkpoints.latest_step() is not None:
-                raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
+    if saved_steps(workdir_path / "checkpoints"):
+        raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
     state, data, _ = restore_saved(
         source_path, abstract_state(source_config), step, flag="--branch_from", step_flag="--branch_step"
     )

@@ -11,7 +11,8 @@ Why it is safe to kill the process at any moment (checked against orbax-checkpoi
   writes `commit_success.txt` into it once all data is committed, then atomically renames it to `<dir>/N/`
   (`AtomicRenameTemporaryPath`). A checkpoint counts as finalized iff `<dir>/N/` exists under its final
   name; a SIGKILL mid-save leaves only the tmp directory, which orbax's step listing skips and which
-  `cleanup_tmp_directories=True` removes when the next `Checkpointer` opens the directory.
+  `cleanup_tmp_directories=True` removes when the next writing `Checkpointer` opens the directory. Readers
+  (`read_only=True`) leave it: it may be the save in flight of a run that is still training.
 * `CheckpointManager.all_steps()/latest_step()` are an in-memory list that includes a step as soon as its
   async save *starts* (and keeps it if the save later fails), so this module re-checks each step on disk.
 * A finalized checkpoint can still be damaged later (disk full, manual deletion, bit rot). `restore()` with
@@ -47,7 +48,7 @@ from absl import logging
 from jaxgan.parallel import process_values
 from jaxgan.registry import one_line
 
-__all__ = ["CheckpointDamagedError", "CheckpointMismatchError", "Checkpointer"]
+__all__ = ["CheckpointDamagedError", "CheckpointMismatchError", "Checkpointer", "saved_steps"]
 
 # The item a step's data position (a streamed loader's `get_state()`) is saved under, beside "state".
 DATA_ITEM = "data"
@@ -141,6 +142,15 @@ def _same_on_every_process(value: int, what: str) -> None:
         raise RuntimeError(f"the processes of this job disagree on {what}: {values} (process 0 first)")
 
 
+def saved_steps(directory: str | os.PathLike) -> list[int]:
+    """The finalized steps in `directory` (none if it does not exist), read without changing anything there. A
+    listing of the folder, not a `CheckpointManager`: opening one is a collective in a job of several processes."""
+    if not os.path.isdir(directory):
+        return []
+    finalized = ocp.path.step.is_path_finalized
+    return sorted(int(n) for n in os.listdir(directory) if n.isdigit() and finalized(os.path.join(directory, n)))
+
+
 class CheckpointSaveError(RuntimeError):
     """A checkpoint could not be written (a full disk, a lost mount): the run cannot go on without losing work."""
 
@@ -148,22 +158,32 @@ class CheckpointSaveError(RuntimeError):
 class Checkpointer:
     """Keeps the newest `max_to_keep` checkpoints of one state pytree under `directory`; saves are async."""
 
-    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3):
+    def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, *, read_only: bool = False):
+        """`read_only`: for reading a run's checkpoints, perhaps while it trains (sampling, branching, analysis):
+        nothing in `directory` is created, cleaned up, saved or set aside. A writing manager deletes every
+        `N.orbax-checkpoint-tmp` folder when it opens, the save in flight of a live run included."""
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
         self.directory = os.path.abspath(os.fspath(directory))
-        with _quiet_orbax() as self._listing_messages:  # e.g. unparsable step metadata; reported if nothing restores
-            self._manager = ocp.CheckpointManager(
-                self.directory,
-                options=ocp.CheckpointManagerOptions(
+        self.read_only = read_only
+        with _quiet_orbax() as messages:  # e.g. unparsable step metadata; reported if nothing restores
+            options = (
+                ocp.CheckpointManagerOptions(read_only=True, create=False)
+                if read_only
+                else ocp.CheckpointManagerOptions(
                     preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),
                     enable_async_checkpointing=True,
                     cleanup_tmp_directories=True,  # leftovers of a process killed mid-save
                     create=True,
-                ),
+                )
+            )
+            self._manager = ocp.CheckpointManager(
+                self.directory,
+                options=options,
                 # Named handlers let item_metadata read stored layouts; "data" is a streamed loader's position.
                 item_handlers={"state": ocp.StandardCheckpointHandler(), "data": ocp.JsonCheckpointHandler()},
             )
+        self._listing_messages = [m for m in messages if not m.startswith("Given directory is read only")]
         self._last_saved: int | None = None
 
     def _is_finalized(self, step: int) -> bool:
@@ -186,6 +206,8 @@ class Checkpointer:
         afterwards. Blocks while a previous save is still in flight. Saving an existing step is a no-op.
         Without `force`, orbax also skips steps <= the newest checkpoint.
         """
+        if self.read_only:
+            raise RuntimeError(f"{self.directory} was opened read-only: it cannot save")
         step = int(step)
         if step in self._manager.all_steps():  # includes a save of `step` still in flight
             return False
@@ -239,6 +261,11 @@ class Checkpointer:
                 failures.append((s, _one_line(e) + logged))
         # Every process has read before process 0 renames anything, and all must have restored the same step.
         _same_on_every_process(-1 if found is None else found[1], f"the step restored from {self.directory}")
+        if found is not None and self.read_only:  # a reader leaves the damaged steps where they are
+            for bad, reason in failures:
+                logging.warning("Checkpoint step %d in %s is unreadable (%s); restored step %d instead",
+                                bad, self.directory, reason, found[1])
+            return found
         if found is not None:
             # An older step restores, so the newer ones are damaged: move them out of the way, kept for inspection.
             for bad, reason in failures:

@@ -144,6 +144,28 @@ def _check_loaded(name: str, config: object) -> None:
     fail(f"--{name}: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
 
 
+
+def figure_formats() -> list[str]:
+    """The file suffixes (without the dot) matplotlib writes figures in."""
+    from matplotlib.figure import Figure
+
+    return sorted(Figure().canvas.get_supported_filetypes())
+
+
+def define_figure_flag(name: str, default: str | None, help_text: str, **kwargs):
+    """`flags.DEFINE_string` for the path of a figure, checked when the flags are parsed (one line), not when the
+    figure is drawn after the training: its suffix must be one matplotlib writes."""
+
+    def check(value: str | None) -> bool:
+        suffix = pathlib.Path(value).suffix.lstrip(".").lower() if value else None
+        if value and suffix not in figure_formats():
+            raise flags.ValidationError(f"a figure's file name must end in one of .{', .'.join(figure_formats())}")
+        return True
+
+    holder = flags.DEFINE_string(name, default, help_text, **kwargs)
+    flags.register_validator(name, check)
+    return holder
+
 def define_config_file(name: str, default: str, help_text: str):
     """`config_flags.DEFINE_config_file` with a default file, whose overrides (`--NAME.KEY=...`, read from sys.argv
     as the flag is defined, when the script is imported) fail in one line rather than in a traceback on import."""

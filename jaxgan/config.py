@@ -478,8 +478,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, allowed in _CHOICES.items():
         value = registry_name(values[key]) if key == "data.name" else values[key]
         if value not in allowed:
+            shown = sorted("tfds:NAME" if key == "data.name" and a == "tfds" else a for a in allowed)
             raise ConfigError(
-                f"--config.{key}={values[key]!r}: unknown value; allowed: {', '.join(sorted(allowed))}"
+                f"--config.{key}={values[key]!r}: unknown value; allowed: {', '.join(shown)}"
                 f"{did_you_mean(values[key], allowed)}"
             )
     for keys, check, message in _RULES:

@@ -72,12 +72,10 @@ def branch(config, workdir: pathlib.Path) -> None:
         saved = json.loads(record.read_text())  # written atomically: never torn
         if (saved["source"], saved["step"]) != (str(source.resolve()), step):
             fail(f"--workdir={workdir}: holds the branch of {saved['source']} at step {saved['step']}; use a new --workdir")
-        if (workdir / "checkpoints").is_dir():
-            from jaxgan.checkpoint import Checkpointer
+        from jaxgan.checkpoint import saved_steps
 
-            with Checkpointer(workdir / "checkpoints") as checkpoints:
-                if checkpoints.latest_step() is not None:
-                    return
+        if saved_steps(workdir / "checkpoints"):
+            return
     import jax
 
     if jax.process_count() > 1:
@@ -117,7 +115,7 @@ def main(argv: list[str]) -> None:
         branch(config, workdir)
 
     from jaxgan.checkpoint import CheckpointDamagedError, CheckpointMismatchError, CheckpointSaveError
-    from jaxgan.train import NonFiniteLossError, Preempted, train_and_evaluate
+    from jaxgan.train import NonFiniteLossError, Preempted, final_summary, train_and_evaluate
 
     try:
         result = train_and_evaluate(config, str(workdir))
@@ -146,12 +144,10 @@ def main(argv: list[str]) -> None:
             "same command resumes from the last checkpoint that was written",
             code=3,
         )
-    shown = {"step": result["step"], **result["mean"]} if "mean" in result else result
-    summary = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
-                        if k not in ("config", "jacobian_eigenvalues"))  # fmt: skip
-    if "mean" in result:
-        summary = f"{summary} (mean over {len(result['runs'])} seeds)"
-    print(f"done: {summary}  -> {workdir}/eval.json", flush=True)
+    lines = final_summary(result)
+    for line in lines[:-1]:
+        print(f"done: {line}", flush=True)
+    print(f"done: {lines[-1]}  -> {workdir}/eval.json", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ computes exactly what an uninterrupted one does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import os
 import pathlib
 import signal
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +28,7 @@ import numpy as np
 from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.conditioning import Labelled, data_of, make_conditioning
 from jaxgan.config import (
     ConfigError,
@@ -41,7 +43,7 @@ from jaxgan.config import (
     validate,
 )
 from jaxgan.dynamics import top_eigenvalues_arnoldi
-from jaxgan.game import Game
+from jaxgan.game import Game, generate
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import linen_player
 from jaxgan.parallel import (
@@ -170,6 +172,25 @@ def abstract_state(config: ml_collections.ConfigDict, rule: UpdateRule | None = 
     rule = rule or make_update_rule(build_game(config, task), config)
     shapes = jax.eval_shape(lambda: init_state(config, rule, task))
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
+
+
+def check_generator_output(config: ml_collections.ConfigDict, game: Game, task: Task, state: TrainState) -> None:
+    """Raises ValueError (one line naming --config.generator.name) unless G, with the parameters' shapes of the
+    abstract `state`, makes examples of the data's shape: a user's own G that does not would fail later, inside a
+    loss or a metric, with a message that blames it. Nothing is computed (`jax.eval_shape`)."""
+    one_run = (lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype)) if num_runs(config) > 1 else (lambda x: x)
+    params, model_state = jax.tree.map(one_run, (state.g_params, state.g_model_state))
+
+    def samples(params, model_state):
+        z = game.sample_noise(jax.random.key(0), 2)
+        return data_of(generate(game, params, model_state, z, train=False, key=jax.random.key(1))[0])
+
+    made = tuple(jax.eval_shape(samples, params, model_state).shape[1:])
+    if made != tuple(task.data.shape):
+        raise ValueError(
+            f"--config.generator.name={config.generator.name!r}: makes examples of shape {made}, but data set "
+            f"{config.data.name!r} has examples of shape {tuple(task.data.shape)}"
+        )
 
 
 def make_train_chunk(
@@ -438,6 +459,24 @@ def describe_eval(task: Task, metrics: dict, config: ml_collections.ConfigDict) 
     return text + ("  | ema: " + "  ".join(f"{k} {v:.3f}" for k, v in ema.items()) if ema else "")
 
 
+def final_summary(result: dict[str, Any]) -> list[str]:
+    """The console's closing lines for a run's `result` (eval.json): its values; for a sweep their mean over the
+    seeds, one line per value where a hyperparameter was swept (one mean over the values would mix them)."""
+
+    def values(numbers: dict) -> str:
+        return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in numbers.items()
+                         if k not in ("config", "jacobian_eigenvalues"))  # fmt: skip
+
+    if "mean" not in result:
+        return [values(result)]
+    config = result["config"]
+    over = f" (mean over {config['num_seeds']} seeds)" if config["num_seeds"] > 1 else ""
+    if "by_value" not in result:
+        return [f"step {result['step']}  {values(result['mean'])}{over}"]
+    key = config["sweep_key"]
+    return [f"step {result['step']}  {key}={group[key]:g}  {values(group['mean'])}{over}" for group in result["by_value"]]
+
+
 def describe_sweep_run(config: ml_collections.ConfigDict, i: int) -> str:
     run = run_configs(config)[i]
     return f"seed {run.seed}" + (f", {config.sweep_key}={get_by_path(run, config.sweep_key):g}" if config.sweep_key else "")
@@ -495,6 +534,37 @@ class _SigtermFlag:
 
 
 CONFIG_FILE = "config.json"  # the config a workdir's run was started with, beside its checkpoints
+LOCK_FILE = "training.lock"  # locked while a run trains in its workdir
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
+    """Held by process 0 of a run while it trains in `workdir`; raises ConfigError (one line) when another process
+    holds it: two runs in one workdir would write the same checkpoints, and each would delete the other's unfinished
+    saves. An `flock`, so the kernel lets it go when the process ends, however it ends. On a file system without
+    locks (some network mounts) runs go on unguarded, with a warning."""
+    if jax.process_index() != 0:
+        yield
+        return
+    import fcntl
+    import socket
+
+    with open(os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644), "r+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock.read().strip() or "unknown"
+            raise ConfigError(
+                f"--workdir={workdir}: another run is training in it (process {holder}); wait for it to end, or use "
+                "another --workdir"
+            ) from None
+        except OSError as error:
+            logging.warning("%s cannot be locked (%s): nothing stops a second run in %s", lock.name, error, workdir)
+        else:
+            lock.truncate(0)
+            lock.write(f"{os.getpid()} on {socket.gethostname()}\n")
+            lock.flush()
+        yield  # closing the file drops the lock
 
 
 def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *, has_checkpoints: bool) -> None:
@@ -544,7 +614,7 @@ def restore_saved(
     directory = pathlib.Path(workdir) / "checkpoints"
     if not directory.is_dir():
         raise ConfigError(f"{flag}={workdir}: no checkpoints")
-    with Checkpointer(directory) as checkpoints:
+    with Checkpointer(directory, read_only=True) as checkpoints:  # the run may be training: leave its saves be
         steps = checkpoints.all_steps()
         if not steps:
             raise ConfigError(f"{flag}={workdir}: no checkpoints")
@@ -697,15 +767,19 @@ def train_and_evaluate(
     during an evaluation is seen when the evaluation ends.) A SIGTERM during start-up (loading data, compiling,
     restoring) stops the run at its first step boundary the same way, before an evaluation the restart still owes;
     one during the final evaluation lets it finish and then raises `Preempted`."""
-    with _SigtermFlag() as sigterm:
-        result = _train_and_evaluate(config, workdir, echo, sigterm)
+    with _SigtermFlag() as sigterm, contextlib.ExitStack() as held:
+        result = _train_and_evaluate(config, workdir, echo, sigterm, held)
     if sigterm.raised:  # during the final evaluation, which finished: a caller running several runs stops here
         raise Preempted(result["step"])
     return result
 
 
 def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, echo: Callable[[str], None], sigterm: _SigtermFlag
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    echo: Callable[[str], None],
+    sigterm: _SigtermFlag,
+    held: contextlib.ExitStack,
 ) -> dict[str, Any]:
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
@@ -718,15 +792,21 @@ def _train_and_evaluate(
         raise ConfigError(f"--workdir={workdir}: cannot make {samples_dir} ({error.strerror})") from None
     if (workdir_path / "checkpoints").exists() and not (workdir_path / "checkpoints").is_dir():  # made when first saved
         raise ConfigError(f"--workdir={workdir}: cannot make {workdir_path / 'checkpoints'} (File exists)")
+    held.enter_context(workdir_lock(workdir_path))  # until the run returns or raises
 
     mesh = make_mesh(config)
     try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
         task = make_task(config)
         game = build_game(config, task)
         rule = make_update_rule(game, config)
-        abstract_state(config, rule, task)
+        check_generator_output(config, game, task, abstract_state(config, rule, task))
     except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
-        raise ConfigError(str(error)) from None
+        message = str(error)
+        if "unsupported image size" in message:  # the flags that chose the images and the models
+            size = f" (--config.data.image_size={config.data.image_size})" if config.data.name == "image_folder" else ""
+            message = (f"--config.data.name={config.data.name!r}{size} with --config.generator.name="
+                       f"{config.generator.name!r}, --config.discriminator.name={config.discriminator.name!r}: {message}")
+        raise ConfigError(message) from None
     game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
     train_game_for = game_factory(config, task, mesh)
     sweep = num_runs(config) > 1
@@ -754,8 +834,9 @@ def _train_and_evaluate(
         else lambda state, hp: task.evaluation.evaluate(game, state)
     )
 
+    # Checked before a writing Checkpointer opens the folder (it cleans up unfinished saves there).
+    check_resumable(workdir_path, config, has_checkpoints=bool(saved_steps(workdir_path / "checkpoints")))
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
-    check_resumable(workdir_path, config, has_checkpoints=checkpointer.latest_step() is not None)
     fresh = init_state(config, rule, task)
     if mesh is not None:
         fresh, hparams = replicate((fresh, hparams), mesh)

@@ -109,7 +109,7 @@ def summarize(logits: dict[str, np.ndarray]) -> dict[str, float]:
 
 def checked_steps(workdir: pathlib.Path, steps: list[int] | None) -> list[int]:
     """The checkpoints of `workdir` to read; ConfigError (one line) for a run this cannot read or a missing step."""
-    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.checkpoint import saved_steps
     from jaxgan.data.images import IMAGE_DATA_NAMES
     from jaxgan.train import saved_config
 
@@ -121,8 +121,7 @@ def checked_steps(workdir: pathlib.Path, steps: list[int] | None) -> list[int]:
         raise ConfigError(f"--workdirs={workdir}: reads unconditional runs only, not conditioning={config.conditioning!r}")
     if not (workdir / "checkpoints").is_dir():
         raise ConfigError(f"--workdirs={workdir}: no checkpoints")
-    with Checkpointer(workdir / "checkpoints") as checkpoints:
-        kept = checkpoints.all_steps()
+    kept = saved_steps(workdir / "checkpoints")
     missing = [s for s in steps or () if s not in kept]
     if missing or not kept:
         raise ConfigError(f"--steps={missing[0] if missing else ''}: {workdir} has no checkpoint of that step (it has {kept})")

@@ -31,7 +31,7 @@ import optax  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
 from jaxgan.cli import define_config_file  # noqa: E402
-from jaxgan.checkpoint import Checkpointer  # noqa: E402
+from jaxgan.checkpoint import saved_steps  # noqa: E402
 from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences  # noqa: E402
 from jaxgan.tasks import make_task  # noqa: E402
 from jaxgan.train import abstract_state, build_game, init_state, restore_saved, saved_config  # noqa: E402
@@ -107,8 +107,7 @@ def run_states(config, workdir: pathlib.Path) -> dict:
                           "give the --config and overrides it was trained with")  # fmt: skip
     abstract = abstract_state(config)
     latest_state, _, latest = restore_saved(workdir, abstract, flag="--workdir")  # one line when none restores
-    with Checkpointer(workdir / "checkpoints") as checkpoints:
-        steps = checkpoints.all_steps()
+    steps = saved_steps(workdir / "checkpoints")
     return {f"step {step}": latest_state if step == latest else restore_saved(workdir, abstract, step, flag="--workdir")[0]
             for step in steps}  # fmt: skip
 

@@ -16,24 +16,26 @@ import sys
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from jaxgan import plotting
 from jaxgan.config import get_by_path, num_runs, run_configs
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.train import saved_config
-from jaxgan.writers import read_metric
+from jaxgan.writers import EVAL_SECONDS, read_metric
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import run_script  # noqa: E402
 
 _RUNS = flags.DEFINE_list("runs", None, "LABEL=WORKDIR for each run (a label may not hold a comma).", required=True)
 _METRICS = flags.DEFINE_list(
-    "metrics", ["eval/modes", "eval/high_quality_fraction", "eval/reverse_kl"], "Metrics of metrics.jsonl to plot."
+    "metrics", None, "Metrics of metrics.jsonl to plot (default: the evaluation's metrics of G that the first run "
+    "logged, e.g. eval/modes, eval/fid; d_loss and g_loss for a run that has not evaluated yet)."
 )
 _REFERENCES = flags.DEFINE_list("references", [], "METRIC=VALUE:LABEL: a dashed line on that metric's panel.")
-_OUT = flags.DEFINE_string("out", None, "The figure's path (.png).", required=True)
+_OUT = define_figure_flag("out", None, "The figure's path (.png).", required=True)
 _TITLE = flags.DEFINE_string("title", "", "The figure's title.")
 
 
@@ -42,6 +44,23 @@ def _pair(text: str, separator: str, flag: str) -> tuple[str, str]:
         raise app.UsageError(f"--{flag}: {text!r} is not of the form A{separator}B")
     a, b = text.split(separator, 1)
     return a.strip(), b.strip()
+
+
+def logged_evaluations(workdir: pathlib.Path) -> list[str]:
+    """The evaluation metrics of G that the run in `workdir` logged, in the order first logged (not the EMA's
+    `eval/ema_*`, a sweep's `/per_seed` lists or the evaluation's time); the losses if it logged none."""
+    import json
+
+    keys: dict[str, None] = {}
+    path = workdir / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line torn by a crash
+            continue
+        keys.update(dict.fromkeys(k for k in record if k.startswith("eval/") and not k.startswith("eval/ema_")
+                                  and not k.endswith("/per_seed") and k != EVAL_SECONDS))  # fmt: skip
+    return list(keys) or ["d_loss", "g_loss"]
 
 
 def run_labels(label: str, config) -> list[str]:
@@ -67,12 +86,14 @@ def sweep_curves(label: str, workdir: pathlib.Path, config, metrics: list[str]) 
 def main(argv: list[str]) -> None:
     del argv
     runs = [_pair(run, "=", "runs") for run in _RUNS.value]
+    logging.set_verbosity(logging.WARNING)  # jax's backend probing logs at INFO
+    metrics = _METRICS.value or logged_evaluations(pathlib.Path(runs[0][1]))
     references = {}
     for reference in _REFERENCES.value:
         metric, rest = _pair(reference, "=", "references")
         value, label = _pair(rest, ":", "references")
-        if metric not in _METRICS.value:
-            raise app.UsageError(f"--references: {metric!r} is not plotted; plotted: {', '.join(_METRICS.value)} (--metrics)")
+        if metric not in metrics:
+            raise app.UsageError(f"--references: {metric!r} is not plotted; plotted: {', '.join(metrics)} (--metrics)")
         if metric in references:
             raise app.UsageError(f"--references: two lines for {metric!r}; give one per metric")
         try:
@@ -87,11 +108,11 @@ def main(argv: list[str]) -> None:
         config = saved_config(workdir, "--runs")
         sweep = num_runs(config) > 1
         if sweep:
-            found = sweep_curves(label, workdir, config, _METRICS.value)
+            found = sweep_curves(label, workdir, config, metrics)
         else:
-            found = [(label, {m: s for m in _METRICS.value if len((s := read_metric(workdir, m))[0])})]
+            found = [(label, {m: s for m in metrics if len((s := read_metric(workdir, m))[0])})]
         if not any(series for _, series in found):
-            raise app.UsageError(f"--runs: {workdir} logged none of {', '.join(_METRICS.value)} (--metrics)")
+            raise app.UsageError(f"--runs: {workdir} logged none of {', '.join(metrics)} (--metrics)")
         curves += found
         snapshots = plotting.load_snapshots(workdir / "samples")
         if config.data.name in ("ring", "grid") and snapshots:
@@ -102,14 +123,14 @@ def main(argv: list[str]) -> None:
             last = max(snapshots)
             runs_samples = snapshots[last] if sweep else snapshots[last][None]
             finals += [(f"{run}\nstep {last}", samples) for run, samples in zip(run_labels(label, config), runs_samples)]
-    missing = [m for m in _METRICS.value if not any(m in found for _, found in curves)]
+    missing = [m for m in metrics if not any(m in found for _, found in curves)]
     if missing:
         raise app.UsageError(f"--metrics: {', '.join(missing)} logged by none of the runs")
     for label, series in curves:
         last = (f"{m.removeprefix('eval/')} {values[-1]:.4g} at {steps[-1]}" for m, (steps, values) in series.items())
         print(f"{label}: {'  '.join(last)}")
     data = None if mixture is None else np.asarray(mixture.sample(jax.random.key(0), 2500))
-    plotting.plot_run_curves(_OUT.value, curves, _METRICS.value, references, finals,
+    plotting.plot_run_curves(_OUT.value, curves, metrics, references, finals,
                              None if mixture is None else mixture.means, data, _TITLE.value)
     print(f"figure: {_OUT.value}")
 

@@ -26,11 +26,12 @@ from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
 from jaxgan.metrics.evaluations import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import figure_path, load_experiment, publish, run_script, train_run  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/dirac", "Parent directory of the runs.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 500, "Gradient steps per method.")
-_FIGURE = flags.DEFINE_string(
+_FIGURE = define_figure_flag(
     "figure", None, "Where the figure goes (default: docs/figures/dirac.png with --write_notes, else WORKDIR/dirac.png)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")

@@ -28,12 +28,13 @@ from absl import flags  # noqa: E402
 from jaxgan import fgan1d  # noqa: E402
 from jaxgan.plotting import save_figure  # noqa: E402
 from jaxgan.losses import F_DIVERGENCES  # noqa: E402
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import ROOT, figure_path, replace_block, run_script  # noqa: E402
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 4000, "f-GAN training steps per divergence.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 1024, "Samples of P and of Q per step.")
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed (critic initialisation and every minibatch).")
-_FIGURE = flags.DEFINE_string(
+_FIGURE = define_figure_flag(
     "figure", None, "Where the figure goes (default: docs/figures/fgan_1d.png with --write_notes, else runs/fgan_1d/)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")

@@ -44,6 +44,7 @@ from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from jaxgan.plotting import load_snapshots  # noqa: E402
 from jaxgan.registry import unknown_name  # noqa: E402
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import (  # noqa: E402
     ROOT, RESULTS, figure_path, finished_result, load_experiment, publish, record_result, record_samples, recorded_result, recorded_samples, run_script, train_run,
 )  # fmt: skip
@@ -55,7 +56,7 @@ _EXPERIMENTS = flags.DEFINE_list(
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per experiment (0, 1, ...).")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Overrides every experiment's num_steps.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/image_table", "Parent folder of the runs.")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/image_table.png with --write_notes, else WORKDIR/image_table.png).")
+_FIGURE = define_figure_flag("figure", None, "Where the figure goes (default docs/figures/image_table.png with --write_notes, else WORKDIR/image_table.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 _BLOCK = flags.DEFINE_string("block", "image_table", "Name of the notes block the table goes to (with --write_notes).")
 _DATA = flags.DEFINE_enum(

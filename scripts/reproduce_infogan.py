@@ -22,7 +22,7 @@ from absl import flags, logging
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from jaxgan.cli import define_config_file  # noqa: E402
+from jaxgan.cli import define_config_file, define_figure_flag  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
@@ -32,7 +32,7 @@ from scripts.notes import ROOT, figure_path, load_run, publish, run_script, sett
 
 _CONFIG = define_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/infogan.png with --write_notes, else WORKDIR/infogan.png).")
+_FIGURE = define_figure_flag("figure", None, "Where the figure goes (default docs/figures/infogan.png with --write_notes, else WORKDIR/infogan.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the result into BUILD_NOTES.md and README.md.")
 
 SWEEP = np.linspace(-2.0, 2.0, 9)

@@ -24,7 +24,7 @@ from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from jaxgan.cli import define_config_file  # noqa: E402
+from jaxgan.cli import define_config_file, define_figure_flag  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import set_by_path, validate  # noqa: E402
 from jaxgan.data.mixtures import make_mixture  # noqa: E402
@@ -34,7 +34,7 @@ from scripts.notes import ROOT, fail, figure_path, mixture_cells, publish, run_s
 _CONFIG = define_config_file("config", str(ROOT / "experiments/ring8_lr1e3.py"), "Base config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/table_ring8", "Parent directory of the sweeps.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Seeds seed .. seed+seeds-1, trained as one program per method.", lower_bound=1)
-_FIGURE = flags.DEFINE_string(
+_FIGURE = define_figure_flag(
     "figure", None, "Where the figure goes (default docs/figures/BLOCK.png with --write_notes, else WORKDIR/BLOCK.png)."
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")

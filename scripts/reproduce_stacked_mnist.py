@@ -23,7 +23,7 @@ from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from jaxgan.cli import define_config_file  # noqa: E402
+from jaxgan.cli import define_config_file, define_figure_flag  # noqa: E402
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
 from scripts.notes import ROOT, figure_path, publish, run_script, settings_that_differ, train_run  # noqa: E402
@@ -32,7 +32,7 @@ _CONFIG = define_config_file("config", str(ROOT / "experiments/stacked_mnist.py"
 _WORKDIR = flags.DEFINE_string("workdir", "runs/stacked_mnist", "Parent directory of the sweeps.")
 _KS = flags.DEFINE_list("ks", ["0", "1", "5", "10"], "Unrolling steps K to train.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per K, trained as one vmapped program.", lower_bound=1)
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default docs/figures/table_stacked_mnist.png with --write_notes, else WORKDIR/table_stacked_mnist.png).")
+_FIGURE = define_figure_flag("figure", None, "Where the figure goes (default docs/figures/table_stacked_mnist.png with --write_notes, else WORKDIR/table_stacked_mnist.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 flags.register_validator(

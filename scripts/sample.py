@@ -32,6 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxgan import plotting  # noqa: E402
 from jaxgan.config import ConfigError  # noqa: E402
 from jaxgan.sampling import GENERATOR_WEIGHTS, check_generator, sample_images  # noqa: E402
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import load_run, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of one image run.", required=True)
@@ -44,7 +45,7 @@ _GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATOR_WEIGHTS), "G's
 _INTERPOLATE = flags.DEFINE_integer("interpolate", 0, "K ≥ 2: rows of K images along a path between two noise "
                                     "vectors (0: a grid of independent samples).", lower_bound=0)  # fmt: skip
 _PATH = flags.DEFINE_enum("path", "slerp", ["slerp", "linear"], "The path of a walk through the noise space.")
-_OUT = flags.DEFINE_string("out", None, "The figure (default WORKDIR/generated.png); the array beside it as .npy.")
+_OUT = define_figure_flag("out", None, "The figure (default WORKDIR/generated.png); the array beside it as .npy.")
 
 
 def check_run(workdir: pathlib.Path) -> None:

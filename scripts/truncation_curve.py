@@ -24,11 +24,12 @@ from absl import app, flags, logging
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan import plotting  # noqa: E402
+from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import evaluate_at, load_run, publish, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or checkpointed) image run.", required=True)
 _TRUNCATIONS = flags.DEFINE_list("truncations", ["0", "2", "1.5", "1", "0.75", "0.5", "0.25"], "Values of ψ (0: none).")
-_FIGURE = flags.DEFINE_string("figure", None, "Where the figure goes (default WORKDIR/truncation.png).")
+_FIGURE = define_figure_flag("figure", None, "Where the figure goes (default WORKDIR/truncation.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
 

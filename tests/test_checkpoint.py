@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from typing import Any
 
 import chex
@@ -25,7 +26,7 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import struct
 
-from jaxgan.checkpoint import Checkpointer, CheckpointSaveError
+from jaxgan.checkpoint import Checkpointer, CheckpointSaveError, saved_steps
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -174,6 +175,51 @@ def test_corrupt_latest_falls_back_with_warning(tmp_path, caplog, corrupt):
     assert len(warnings) == 1, warnings
     assert "step 2" in warnings[0] and "\n" not in warnings[0]
 
+
+
+def test_a_reader_leaves_a_live_runs_save_in_flight_and_everything_else_alone(tmp_path):
+    """Sampling or branching from a run that is still training opens its checkpoints while a save may be in flight
+    (`N.orbax-checkpoint-tmp`); a writing manager deletes that folder when it opens, which killed the run or left
+    its checkpoint without data."""
+    with Checkpointer(tmp_path / "run") as run:
+        run.save(1, make_state(1))
+        run.wait()
+    in_flight = tmp_path / "run" / "2.orbax-checkpoint-tmp"  # what a live run's async save looks like on disk
+    (in_flight / "state").mkdir(parents=True)
+    with Checkpointer(tmp_path / "run", read_only=True) as reader:
+        assert reader.all_steps() == [1]
+        restored, step = reader.restore(abstract_state())
+        with pytest.raises(RuntimeError, match=r"run was opened read-only: it cannot save$"):
+            reader.save(3, make_state(3))
+    assert step == 1
+    assert_bitwise_equal(restored, make_state(1))
+    assert saved_steps(tmp_path / "run") == [1] and (in_flight / "state").is_dir()
+    assert saved_steps(tmp_path / "missing") == [] and not (tmp_path / "missing").exists()
+    with Checkpointer(tmp_path / "run"):  # why readers must not open as writers: orbax cleans up, in a thread
+        pass
+    for _ in range(300):
+        if not in_flight.exists():
+            break
+        time.sleep(0.1)
+    assert not in_flight.exists()
+
+
+@_IGNORE_LOOP_CLOSED
+def test_a_reader_falls_back_past_a_damaged_step_without_moving_it(tmp_path, caplog):
+    with Checkpointer(tmp_path) as ckpt:
+        ckpt.save(1, make_state(1))
+        ckpt.save(2, make_state(2))
+        ckpt.wait()
+    _truncate_array_data(tmp_path / "2")
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with Checkpointer(tmp_path, read_only=True) as reader, caplog.at_level(logging.WARNING):
+        restored, step = reader.restore(abstract_state())
+        gc.collect()
+    assert step == 1
+    assert_bitwise_equal(restored, make_state(1))
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # step 2 stays where it is, for the run to handle
+    warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "step 2" in warnings[0] and "restored step 1 instead" in warnings[0], warnings
 
 def _delete_state_metadata(step_dir: pathlib.Path) -> None:
     (step_dir / "state" / "_METADATA").unlink()  # orbax then reads the stored layout as None

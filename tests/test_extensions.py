@@ -25,6 +25,7 @@ class TinyGenerator(nn.Module):
 
 
 GENERATORS.register("tiny_g", dict(tiny_hidden=16), lambda s, shape, num_classes, config: TinyGenerator(s.tiny_hidden, shape[-1]))
+GENERATORS.register("wide_g", {}, lambda s, shape, num_classes, config: TinyGenerator(16, shape[-1] + 1))  # a wrong one
 '''
 
 CONFIG = '''
@@ -68,6 +69,11 @@ def test_a_users_own_model_trains_is_saved_and_read_back_by_the_tools(tmp_path):
     # The entry's own settings are refused on the built-in models, and a typo gets a did-you-mean.
     typo = run([*main, "--config.generator.tiny_hiden=8"], tmp_path)
     assert typo.returncode == 2 and "did you mean --config.generator.tiny_hidden?" in typo.stderr
+    # A G whose samples are not examples of the data is refused before training, naming the flag.
+    wide = run([*main[:-1], f"--workdir={tmp_path / 'wide'}", "--config.generator.name=wide_g"], tmp_path)
+    assert wide.returncode == 2 and wide.stderr.strip().splitlines() == [
+        "error: --config.generator.name='wide_g': makes examples of shape (3,), but data set 'ring' has examples of shape (2,)"
+    ], wide.stderr[-2000:]
 
 
 LATE = '''

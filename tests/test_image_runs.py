@@ -383,12 +383,17 @@ def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
     assert samples.std() > 0  # G's output, not a constant
     assert (tmp_path / "run" / "samples.png").stat().st_size > 0
     for evaluation, message in (
-        ("images", r"^--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data .* not 'image_folder'"),
+        ("images", r"^--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data .* not 'image_folder'; use --config.evaluations='\(\"samples\",\)' to save and draw samples only$"),
         ("mixture", r"^--config.evaluations: 'mixture' needs a mixture data set .*; for images use 'images' .* or 'samples'$"),
         ("dirac", r"^--config.evaluations: 'dirac' needs the dirac data set, not 'image_folder'$"),
     ):
         with pytest.raises(ConfigError, match=message):
             train_and_evaluate(digits_config(**settings, evaluations=(evaluation,)), str(tmp_path / evaluation))
+    # An image size the models cannot make is refused naming the flags that chose the images and the models.
+    with pytest.raises(ConfigError, match=r"^--config.data.name='image_folder' \(--config.data.image_size=7\) with "
+                       r"--config.generator.name='dcgan', --config.discriminator.name='dcgan': \w+: unsupported image "
+                       r"size 7x7; .*7·2\^k with k ≥ 1 \(14, 28, 56, ...\)"):  # fmt: skip
+        train_and_evaluate(digits_config(**settings, evaluations=("samples",), **{"data.image_size": 7}), str(tmp_path / "7"))
 
 
 def test_seeds_recorded_as_an_aggregate_get_their_figure_row_from_a_finished_run_of_the_first_seed(tmp_path):

@@ -1,5 +1,6 @@
-"""scripts/plot_runs.py: a workdir that is not a jaxgan run, or flags that would draw less than asked, are refused in
-one line naming the flag (exit 2); a sweep is drawn run by run."""
+"""scripts/plot_runs.py: a workdir that is not a jaxgan run, flags that would draw less than asked, or a figure
+matplotlib cannot write (here and in the other scripts) are refused in one line naming the flag (exit 2); a sweep is
+drawn run by run."""
 
 import subprocess
 import sys
@@ -90,3 +91,36 @@ def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_li
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 2 and err.strip().splitlines() == [f"error: {expected}"], err
     assert not (tmp_path / "runs.png").exists()
+
+
+def test_a_figure_matplotlib_cannot_write_is_refused_before_any_work(tmp_path):
+    from jaxgan.cli import figure_formats
+
+    assert {"png", "pdf", "svg"} <= set(figure_formats()) and "npy" not in figure_formats()
+    listed = ", .".join(figure_formats())
+    for script, flag in [("plot_runs", "out"), ("sample", "out"), ("reproduce_stacked_mnist", "figure")]:
+        for bad in ("runs.npy", "runs"):  # not a figure format; no suffix at all
+            args = [sys.executable, f"scripts/{script}.py", f"--{flag}={tmp_path / bad}"]
+            args += {"plot_runs": [f"--runs=a={tmp_path}"], "sample": [f"--workdir={tmp_path}"]}.get(script, [])
+            expected = f"error: flag --{flag}={tmp_path / bad}: a figure's file name must end in one of .{listed}"
+            assert _last_line(args) == expected, script
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing trained (no run is there: flags come first)
+
+
+def test_without_metrics_the_runs_own_evaluation_is_drawn(tmp_path):
+    from jaxgan.config import default_config
+    from jaxgan.train import write_json
+
+    write_json(tmp_path / "config.json", default_config().to_dict())
+    (tmp_path / "metrics.jsonl").write_text(
+        '{"step": 10, "d_loss": 1.0, "g_loss": 2.0}\n'
+        '{"step": 20, "eval/fid": 12.5, "eval/kid": 0.01, "eval/ema_fid": 11.0, "eval/seconds": 3.0}\n{"step": 2'
+    )  # an image run's evaluation, and a last line torn by a crash
+    args = [sys.executable, "scripts/plot_runs.py", f"--runs=img={tmp_path}", f"--out={tmp_path / 'runs.png'}"]
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["img: fid 12.5 at 20  kid 0.01 at 20", f"figure: {tmp_path / 'runs.png'}"]
+    assert result.stderr == ""  # no INFO lines of jax's backend probing
+    (tmp_path / "metrics.jsonl").write_text('{"step": 10, "d_loss": 1.0, "g_loss": 2.0}\n')  # not evaluated yet
+    result = subprocess.run(args, capture_output=True, text=True)
+    assert result.stdout.splitlines()[0] == "img: d_loss 1 at 10  g_loss 2 at 10", result.stderr

@@ -236,3 +236,9 @@ def test_validation_errors_are_one_line_and_name_the_problem():
     _one_line_error("different stream: global_batch_size 4 != 6", lambda: StreamingImages(source, 6, seed=1).set_state(
         loader.get_state()))
     _one_line_error("not a StreamingImages state: missing next_batch", lambda: loader.set_state({"step": 3}))
+    for _ in range(3):
+        next(loader)
+    assert loader.get_state()["grain"]["next_index"] == loader.get_state()["next_batch"] == 3
+    torn = {**loader.get_state(), "next_batch": 2}
+    _one_line_error(r"data state is inconsistent: next_batch 2 != grain's next_index 3",
+                    lambda: StreamingImages(source, 4, seed=1).set_state(torn))

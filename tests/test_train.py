@@ -1,6 +1,7 @@
 """The runner end to end: outputs, exact resume after kill -9, SIGTERM checkpoints, non-finite stop."""
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -604,6 +605,7 @@ def test_workdir_of_another_config_is_refused_before_restoring_and_left_untouche
     from jaxgan.config import ConfigError
 
     train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    (tmp_path / "checkpoints" / "40.orbax-checkpoint-tmp").mkdir()  # as a save in flight of the run looks
     before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     with pytest.raises(ConfigError, match=r"another config \(generator.width: 16 → 8; saved in .*config.json\): rerun"):
         train_and_evaluate(tiny_config(num_steps=40, **{"generator.width": 8}), str(tmp_path), echo=lambda _: None)
@@ -614,6 +616,21 @@ def test_workdir_of_another_config_is_refused_before_restoring_and_left_untouche
     saved = json.loads((tmp_path / "config.json").read_text())  # what the run now does, for the tools that read it
     assert (saved["num_steps"], saved["log_every_steps"]) == (40, 10)
 
+
+
+def test_a_second_run_in_a_workdir_that_trains_is_refused_and_leaves_it_alone(tmp_path):
+    from jaxgan.config import ConfigError
+    from jaxgan.train import workdir_lock
+
+    train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    (tmp_path / "checkpoints" / "40.orbax-checkpoint-tmp").mkdir()  # the first run's save in flight
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    with workdir_lock(tmp_path):  # the first run, still training
+        with pytest.raises(ConfigError, match=rf"^--workdir={tmp_path}: another run is training in it \(process "
+                           rf"{os.getpid()} on [^)]+\); wait for it to end, or use another --workdir$"):  # fmt: skip
+            train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
+        assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)["step"] == 40  # it ended
 
 def test_a_workdir_damaged_or_blocked_is_refused_in_one_line_and_left_untouched(tmp_path):
     from jaxgan.config import ConfigError
@@ -774,7 +791,8 @@ def test_a_fresh_start_drops_the_samples_of_an_attempt_that_left_no_checkpoint(t
 
 def test_num_steps_below_the_trained_step_is_refused_and_the_workdir_left_as_it_was(tmp_path):
     train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
-    files = lambda: sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))  # noqa: E731
+    files = lambda: sorted((str(p), p.stat().st_mtime_ns) for p in tmp_path.rglob("*")  # noqa: E731
+                           if p.name != "training.lock")  # which records each run that takes it
     before = files()
     with pytest.raises(ConfigError, match=r"^--config.num_steps=20: .* has trained to step 40 already; give at "
                        r"least 40, or branch from an earlier step \(--branch_from, --branch_step\) into a new --workdir$"):
@@ -941,3 +959,19 @@ def test_the_console_shows_the_ema_of_g_beside_g(tmp_path, data):
     else:
         want = f"| ema: modes {record['eval/ema_modes']}/1000  kl {record['eval/ema_kl']:.3f}"
     assert line.endswith(want), line
+
+
+def test_the_closing_lines_keep_the_values_of_a_sweep_apart():
+    from jaxgan.train import final_summary
+
+    one = {"step": 20, "modes": 8, "reverse_kl": 0.0123456, "config": {"num_seeds": 1, "sweep_key": ""}}
+    assert final_summary(one) == ["step 20  modes 8  reverse_kl 0.01235"]
+    seeds = {"step": 20, "runs": [{}, {}], "mean": {"modes": 7.5}, "std": {"modes": 0.5},
+             "config": {"num_seeds": 2, "sweep_key": ""}}
+    assert final_summary(seeds) == ["step 20  modes 7.5 (mean over 2 seeds)"]
+    rates = {**seeds, "by_value": [{"d_optimizer.learning_rate": 1e-4, "mean": {"modes": 0.0}},
+                                   {"d_optimizer.learning_rate": 3e-4, "mean": {"modes": 2.0}}],
+             "config": {"num_seeds": 1, "sweep_key": "d_optimizer.learning_rate"}}  # two runs: one seed, two rates
+    assert final_summary(rates) == ["step 20  d_optimizer.learning_rate=0.0001  modes 0",
+                                    "step 20  d_optimizer.learning_rate=0.0003  modes 2"]
+    assert final_summary({**rates, "config": {**rates["config"], "num_seeds": 3}})[1].endswith("modes 2 (mean over 3 seeds)")

@@ -130,7 +130,7 @@ def _image_folder(settings: ml_collections.ConfigDict) -> Dataset:
 
 
 def _tfds(settings: ml_collections.ConfigDict) -> Dataset:
-    name = settings.name.split(":", 1)[1].strip()
+    name = settings.name.partition(":")[2].strip()  # "tfds" alone too: refused below
     if not name:
         raise ValueError(f"--config.data.name={settings.name!r}: name a prepared TFDS data set, e.g. tfds:mnist")
     options = dict(data_dir=settings.data_dir or None, split_train=settings.split_train, split_test=settings.split_test)

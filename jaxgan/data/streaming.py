@@ -227,7 +227,7 @@ class StreamingImages:
 
         Raises:
             ValueError (one line): the state belongs to a different stream (seed, number of records, global batch
-                size or num_epochs differ) or is not a loader state.
+                size or num_epochs differ), is not a loader state, or its two positions disagree.
         """
         missing = [key for key in ("next_batch", "grain", *_STREAM_KEYS) if key not in state]
         if missing:
@@ -236,6 +236,12 @@ class StreamingImages:
                      if state[key] != getattr(self, key)]
         if different:
             raise ValueError(f"data state is from a different stream: {'; '.join(different)} (saved != this loader)")
+        # grain's position counts global batches too; the two disagree only in a torn or edited state
+        if state["grain"].get("next_index", state["next_batch"]) != state["next_batch"]:
+            raise ValueError(
+                f"data state is inconsistent: next_batch {state['next_batch']} != grain's next_index "
+                f"{state['grain']['next_index']}"
+            )
         self._iter().set_state(dict(state["grain"]))
         self._next_batch = int(state["next_batch"])
 

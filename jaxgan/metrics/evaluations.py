@@ -284,7 +284,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     if name not in ("mnist_5k", "digits") or data.info is None:
         raise ValueError(
             f"--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data (a shipped classifier), "
-            f"not {config.data.name!r}"
+            f"not {config.data.name!r}; use --config.evaluations='(\"samples\",)' to save and draw samples only"
         )
     num_samples = config.eval_num_samples
     num_held_out = data.info.test_images.shape[0]

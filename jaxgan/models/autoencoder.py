@@ -101,7 +101,7 @@ class AutoencoderDiscriminator(nn.Module):
         except ValueError:
             raise ValueError(
                 f"AutoencoderDiscriminator: unsupported image size {height}x{width}; supported sides are 2^n (4, 8, "
-                f"16, 32, ...) and 7*2^k (14, 28, 56, ...), with the same number of doublings for height and width"
+                f"16, 32, ...) and 7·2^k with k ≥ 1 (14, 28, 56, ...), with the same number of doublings for height and width"
             ) from None
 
     @nn.compact

@@ -227,7 +227,7 @@ def generator_plan(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     if plan_h is None or plan_w is None or plan_h[1] != plan_w[1]:
         raise ValueError(
             f"DCGANGenerator: unsupported image size {height}x{width}; supported sides are 2^n (4, 8, 16, 32, "
-            f"64, ...) and 7*2^k (14, 28, 56, ...), with the same number of doublings for height and width"
+            f"64, ...) and 7·2^k with k ≥ 1 (14, 28, 56, ...), with the same number of doublings for height and width"
         )
     return plan_h[0], plan_w[0], plan_h[1]
 
