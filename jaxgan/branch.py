@@ -119,7 +119,7 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     cannot equal a run of `config` from scratch, or `source` has no checkpoint at `step`."""
     # imported here: train imports this module
     from jaxgan.plotting import sample_step
-    from jaxgan.train import CONFIG_FILE, abstract_state, restore_saved, saved_config, write_json
+    from jaxgan.train import CONFIG_FILE, abstract_state, restore_saved, saved_config, workdir_lock, write_json
 
     source_path, workdir_path = pathlib.Path(source), pathlib.Path(workdir)
     source_config = saved_config(source_path, "--branch_from")
@@ -136,8 +136,11 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
             f"({shorten_differences(acting_before)}); a branch may change only {', '.join(BRANCHABLE)} and what a "
             "resume may change"
         )
-    if saved_steps(workdir_path / "checkpoints"):
-        raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
+    def refuse_a_trained_workdir() -> None:
+        if saved_steps(workdir_path / "checkpoints"):
+            raise ConfigError(f"--workdir={workdir}: holds checkpoints already; a branch needs a new --workdir")
+
+    refuse_a_trained_workdir()
     state, data, _ = restore_saved(
         source_path, abstract_state(source_config), step, flag="--branch_from", step_flag="--branch_step"
     )
@@ -146,16 +149,18 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     # Everything but the checkpoint first: the checkpoint is what makes the workdir a branch (`main.branch` redoes
     # a branch whose checkpoint is missing, e.g. after a crash in here).
     workdir_path.mkdir(parents=True, exist_ok=True)
-    write_json(workdir_path / CONFIG_FILE, config.to_dict())
-    if (source_path / "metrics.jsonl").is_file():
-        write_text_atomic(workdir_path / "metrics.jsonl", metrics_up_to(source_path / "metrics.jsonl", step))
-    (workdir_path / "samples").mkdir(exist_ok=True)
-    for sample in sorted((source_path / "samples").glob("step_*.npy")):
-        if sample_step(sample) <= step:
-            shutil.copy2(sample, workdir_path / "samples" / sample.name)
-    changes = config_differences(saved, config, ignore=RESUMABLE)
-    record = {"source": str(source_path.resolve()), "step": step, "changes": changes}
-    write_text_atomic(workdir_path / BRANCHED_FROM_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
-        target_checkpoints.save(step, state, data=data)
+    with workdir_lock(workdir_path):  # a run started in the new workdir meanwhile is neither refused late nor overwritten
+        refuse_a_trained_workdir()
+        write_json(workdir_path / CONFIG_FILE, config.to_dict())
+        if (source_path / "metrics.jsonl").is_file():
+            write_text_atomic(workdir_path / "metrics.jsonl", metrics_up_to(source_path / "metrics.jsonl", step))
+        (workdir_path / "samples").mkdir(exist_ok=True)
+        for sample in sorted((source_path / "samples").glob("step_*.npy")):
+            if sample_step(sample) <= step:
+                shutil.copy2(sample, workdir_path / "samples" / sample.name)
+        changes = config_differences(saved, config, ignore=RESUMABLE)
+        record = {"source": str(source_path.resolve()), "step": step, "changes": changes}
+        write_text_atomic(workdir_path / BRANCHED_FROM_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        with Checkpointer(workdir_path / "checkpoints") as target_checkpoints:
+            target_checkpoints.save(step, state, data=data)
     return changes

@@ -168,7 +168,7 @@ class Checkpointer:
         self.read_only = read_only
         with _quiet_orbax() as messages:  # e.g. unparsable step metadata; reported if nothing restores
             options = (
-                ocp.CheckpointManagerOptions(read_only=True, create=False)
+                ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
                 if read_only
                 else ocp.CheckpointManagerOptions(
                     preservation_policy=ocp.checkpoint_managers.LatestN(n=max_to_keep),

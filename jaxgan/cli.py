@@ -146,10 +146,16 @@ def _check_loaded(name: str, config: object) -> None:
 
 
 def figure_formats() -> list[str]:
-    """The file suffixes (without the dot) matplotlib writes figures in."""
+    """The file suffixes (without the dot) matplotlib writes figures in here: pgf only where its TeX is installed."""
+    import shutil
+
+    import matplotlib
     from matplotlib.figure import Figure
 
-    return sorted(Figure().canvas.get_supported_filetypes())
+    formats = set(Figure().canvas.get_supported_filetypes())
+    if not shutil.which(matplotlib.rcParams["pgf.texsystem"]):
+        formats.discard("pgf")
+    return sorted(formats)
 
 
 def define_figure_flag(name: str, default: str | None, help_text: str, **kwargs):

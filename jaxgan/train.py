@@ -539,32 +539,39 @@ LOCK_FILE = "training.lock"  # locked while a run trains in its workdir
 
 @contextlib.contextmanager
 def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
-    """Held by process 0 of a run while it trains in `workdir`; raises ConfigError (one line) when another process
-    holds it: two runs in one workdir would write the same checkpoints, and each would delete the other's unfinished
-    saves. An `flock`, so the kernel lets it go when the process ends, however it ends. On a file system without
-    locks (some network mounts) runs go on unguarded, with a warning."""
-    if jax.process_index() != 0:
-        yield
-        return
+    """Held by process 0 of a run while it trains in `workdir`; raises ConfigError (one line, on every process of a
+    job) when another process holds it: two runs in one workdir would write the same checkpoints, and each would
+    delete the other's unfinished saves. An `flock`, so the kernel lets it go when the process ends, however it
+    ends. On a file system without locks (some network mounts) runs go on unguarded, with a warning."""
+    with contextlib.ExitStack() as held:
+        holder = _take_workdir_lock(workdir, held) if jax.process_index() == 0 else None
+        if process_values(int(holder is not None))[0]:  # a collective: every process of the job is refused
+            raise ConfigError(
+                f"--workdir={workdir}: another run is training in it (process {holder or 'named in ' + LOCK_FILE}); "
+                "wait for it to end, or use another --workdir"
+            )
+        yield  # closing the file drops the lock
+
+
+def _take_workdir_lock(workdir: pathlib.Path, held: contextlib.ExitStack) -> str | None:
+    """Locks `workdir`/LOCK_FILE for as long as `held` is open and records this process in it; returns the record
+    of the process that holds it instead, if one does."""
     import fcntl
     import socket
 
-    with open(os.open(workdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644), "r+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = lock.read().strip() or "unknown"
-            raise ConfigError(
-                f"--workdir={workdir}: another run is training in it (process {holder}); wait for it to end, or use "
-                "another --workdir"
-            ) from None
-        except OSError as error:
-            logging.warning("%s cannot be locked (%s): nothing stops a second run in %s", lock.name, error, workdir)
-        else:
-            lock.truncate(0)
-            lock.write(f"{os.getpid()} on {socket.gethostname()}\n")
-            lock.flush()
-        yield  # closing the file drops the lock
+    path = workdir / LOCK_FILE
+    try:
+        lock = held.enter_context(open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+"))
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return lock.read().strip() or "unknown"
+    except OSError as error:  # no locks on this file system, or a lock file this user cannot open
+        logging.warning("%s cannot be locked (%s): nothing stops a second run in %s", path, error, workdir)
+        return None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()} on {socket.gethostname()}\n")
+    lock.flush()
+    return None
 
 
 def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *, has_checkpoints: bool) -> None:

@@ -111,6 +111,16 @@ def test_branches_that_could_not_equal_a_run_from_scratch_are_refused(constant_r
     assert not (tmp_path / "branch").exists()  # nothing written
 
 
+
+def test_a_branch_into_a_workdir_where_a_run_trains_is_refused(constant_run, tmp_path):
+    from jaxgan.train import workdir_lock
+
+    (tmp_path / "branch").mkdir()
+    with workdir_lock(tmp_path / "branch"):  # a run started there meanwhile, before its first checkpoint
+        with pytest.raises(ConfigError, match=r"^--workdir=.*branch: another run is training in it \(process \d+ on "):
+            branch_run(str(constant_run), 40, tiny_config(**DECAY), str(tmp_path / "branch"))
+    assert [p.name for p in (tmp_path / "branch").iterdir()] == ["training.lock"]  # nothing of the branch written
+
 def test_the_command_line_branches_once_and_then_resumes(constant_run, tmp_path):
     def run(*extra):
         args = [sys.executable, "-m", "jaxgan.main", "--config=experiments/ring8.py", f"--workdir={tmp_path / 'b'}",

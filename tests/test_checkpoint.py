@@ -242,6 +242,11 @@ def test_a_damaged_only_checkpoint_is_reported_as_damage_not_as_another_config(t
             ckpt.restore(abstract_state())
         gc.collect()
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before  # nothing moved
+    with Checkpointer(tmp_path, read_only=True) as reader:  # the same for a reader, without orbax's notes on options
+        with pytest.raises(CheckpointDamagedError, match=r"^none of the checkpoints \[1\] .* they are damaged$") as info:
+            reader.restore(abstract_state())
+        gc.collect()
+    assert "read_only" not in str(info.value), str(info.value)
 
     other = tmp_path.parent / (tmp_path.name + "_other")  # another layout: a mismatch, not damage
     with Checkpointer(other) as ckpt:

@@ -180,6 +180,23 @@ def test_two_process_job_and_exact_resume_on_a_mesh(tmp_path, run):
     assert_bitwise_equal(resumed_state, whole_state)
 
 
+
+def test_a_job_in_a_workdir_where_a_run_trains_is_refused_by_every_process(tmp_path):
+    """Process 0 holds a job's lock; the others learn its answer from it, so none of them goes on to wait, alone,
+    in a collective of a job whose process 0 has left."""
+    from jaxgan.train import workdir_lock
+
+    port = _free_port()
+    args = [*RING_RUN, f"--workdir={tmp_path}", f"--coordinator_address=localhost:{port}", "--num_processes=2"]
+    with workdir_lock(tmp_path):  # the run that trains there
+        job = [_main([*args, f"--process_id={i}"], devices=2, wait=False) for i in range(2)]
+        errors = [proc.communicate(timeout=300)[1] for proc in job]
+    expected = [f"error: --workdir={tmp_path}: another run is training in it (process {os.getpid()} on",
+                f"error: --workdir={tmp_path}: another run is training in it (process named in training.lock)"]
+    for proc, err, want in zip(job, errors, expected):
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(want), err[-2000:]
+
 def test_a_sigterm_to_one_process_of_a_job_stops_every_process_at_the_same_step(tmp_path):
     """Preemption may reach one process of a job first: every process stops at the same step (one that stopped
     alone would leave the other waiting in a collective), and the checkpoint there is the job's latest."""

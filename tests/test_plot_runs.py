@@ -97,6 +97,11 @@ def test_a_figure_matplotlib_cannot_write_is_refused_before_any_work(tmp_path):
     from jaxgan.cli import figure_formats
 
     assert {"png", "pdf", "svg"} <= set(figure_formats()) and "npy" not in figure_formats()
+    import shutil
+
+    import matplotlib
+
+    assert ("pgf" in figure_formats()) == bool(shutil.which(matplotlib.rcParams["pgf.texsystem"]))  # needs its TeX
     listed = ", .".join(figure_formats())
     for script, flag in [("plot_runs", "out"), ("sample", "out"), ("reproduce_stacked_mnist", "figure")]:
         for bad in ("runs.npy", "runs"):  # not a figure format; no suffix at all
