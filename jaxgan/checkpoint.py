@@ -14,7 +14,8 @@ Why it is safe to kill the process at any moment (checked against orbax-checkpoi
   `cleanup_tmp_directories=True` removes when the next writing `Checkpointer` opens the directory. Readers
   (`read_only=True`) leave it: it may be the save in flight of a run that is still training.
 * `CheckpointManager.all_steps()/latest_step()` are an in-memory list that includes a step as soon as its
-  async save *starts* (and keeps it if the save later fails), so this module re-checks each step on disk.
+  async save *starts* (and keeps it if the save later fails), so this module lists the finalized steps on
+  disk instead (`saved_steps`).
 * A finalized checkpoint can still be damaged later (disk full, manual deletion, bit rot). `restore()` with
   `step=None` therefore tries the newest step first and falls back to older ones with a warning; the
   restored tree is checked leaf by leaf against `abstract_state` (shapes, dtypes, structure).
@@ -191,7 +192,7 @@ class Checkpointer:
 
     def all_steps(self) -> list[int]:
         """Steps whose checkpoint is fully written (finalized) on disk, ascending."""
-        return sorted(s for s in self._manager.all_steps() if self._is_finalized(s))
+        return saved_steps(self.directory)
 
     def latest_step(self) -> int | None:
         steps = self.all_steps()

@@ -144,7 +144,6 @@ def _check_loaded(name: str, config: object) -> None:
     fail(f"--{name}: get_config() must return an ml_collections.ConfigDict, got {type(config).__name__}")
 
 
-
 def figure_formats() -> list[str]:
     """The file suffixes (without the dot) matplotlib writes figures in here: pgf only where its TeX is installed."""
     import shutil
@@ -163,14 +162,15 @@ def define_figure_flag(name: str, default: str | None, help_text: str, **kwargs)
     figure is drawn after the training: its suffix must be one matplotlib writes."""
 
     def check(value: str | None) -> bool:
-        suffix = pathlib.Path(value).suffix.lstrip(".").lower() if value else None
-        if value and suffix not in figure_formats():
-            raise flags.ValidationError(f"a figure's file name must end in one of .{', .'.join(figure_formats())}")
+        formats = figure_formats() if value else []
+        if value and pathlib.Path(value).suffix.lstrip(".").lower() not in formats:
+            raise flags.ValidationError(f"a figure's file name must end in one of .{', .'.join(formats)}")
         return True
 
     holder = flags.DEFINE_string(name, default, help_text, **kwargs)
     flags.register_validator(name, check)
     return holder
+
 
 def define_config_file(name: str, default: str, help_text: str):
     """`config_flags.DEFINE_config_file` with a default file, whose overrides (`--NAME.KEY=...`, read from sys.argv
