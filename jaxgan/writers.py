@@ -99,6 +99,16 @@ def logged_at(workdir: str | os.PathLike, step: int) -> set[str]:
     return {name for record in records if record.get("step") == step for name in record if name != "step"}
 
 
+def logged_names(workdir: str | os.PathLike) -> list[str]:
+    """The names of the metrics that `workdir`'s metrics.jsonl records, in the order first logged (none if it has
+    no such file)."""
+    path = pathlib.Path(workdir) / "metrics.jsonl"
+    names: dict[str, None] = {}
+    for record in _records(path) if path.is_file() else ():
+        names.update(dict.fromkeys(name for name in record if name != "step"))
+    return list(names)
+
+
 def records_without_wall_clock(workdir: str | os.PathLike) -> list[dict]:
     """The records of `workdir`'s metrics.jsonl in file order, without their timings (`WALL_CLOCK`)."""
     return [

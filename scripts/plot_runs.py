@@ -22,7 +22,7 @@ from jaxgan import plotting
 from jaxgan.config import get_by_path, num_runs, run_configs
 from jaxgan.data.mixtures import make_mixture
 from jaxgan.train import saved_config
-from jaxgan.writers import EVAL_SECONDS, read_metric
+from jaxgan.writers import EVAL_SECONDS, logged_names, read_metric
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -49,18 +49,9 @@ def _pair(text: str, separator: str, flag: str) -> tuple[str, str]:
 def logged_evaluations(workdir: pathlib.Path) -> list[str]:
     """The evaluation metrics of G that the run in `workdir` logged, in the order first logged (not the EMA's
     `eval/ema_*`, a sweep's `/per_seed` lists or the evaluation's time); the losses if it logged none."""
-    import json
-
-    keys: dict[str, None] = {}
-    path = workdir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.is_file() else ():
-        try:
-            record = json.loads(line)
-        except ValueError:  # a line torn by a crash
-            continue
-        keys.update(dict.fromkeys(k for k in record if k.startswith("eval/") and not k.startswith("eval/ema_")
-                                  and not k.endswith("/per_seed") and k != EVAL_SECONDS))  # fmt: skip
-    return list(keys) or ["d_loss", "g_loss"]
+    names = [name for name in logged_names(workdir) if name.startswith("eval/") and not name.startswith("eval/ema_")
+             and not name.endswith("/per_seed") and name != EVAL_SECONDS]  # fmt: skip
+    return names or ["d_loss", "g_loss"]
 
 
 def run_labels(label: str, config) -> list[str]:
