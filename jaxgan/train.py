@@ -45,7 +45,7 @@ from jaxgan.config import (
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game, generate
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.parallel import (
     DATA_AXIS, Mesh, data_mesh, is_primary, process_values, replicate, replicated, shard_batch, to_host,
 )
@@ -809,7 +809,7 @@ def _train_and_evaluate(
         check_generator_output(config, game, task, abstract_state(config, rule, task))
     except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
         message = str(error)
-        if "unsupported image size" in message:  # the flags that chose the images and the models
+        if isinstance(error, UnsupportedImageSize):  # the flags that chose the images and the models
             size = f" (--config.data.image_size={config.data.image_size})" if config.data.name == "image_folder" else ""
             message = (f"--config.data.name={config.data.name!r}{size} with --config.generator.name="
                        f"{config.generator.name!r}, --config.discriminator.name={config.discriminator.name!r}: {message}")

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.autoencoder import AutoencoderDiscriminator
 
 BATCH = 3
@@ -135,7 +135,7 @@ def test_bfloat16_compute_gives_float32_outputs():
 @pytest.mark.parametrize("shape", [(20, 20, 1), (28, 32, 1)])
 def test_unsupported_size(shape):
     module = AutoencoderDiscriminator(**TINY)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UnsupportedImageSize) as error:
         module.init(jax.random.key(0), jnp.zeros((1, *shape)))
     message = error.value.args[0]
     assert "\n" not in message

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, generator_plan
 
 SHAPES = [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)]
@@ -70,7 +70,7 @@ def test_generator_plan():
 @pytest.mark.parametrize("shape", [(30, 30, 1), (7, 7, 1), (28, 32, 1)])
 def test_generator_unsupported_size(shape):
     gen = DCGANGenerator(shape, base_width=8)
-    with pytest.raises(ValueError, match=r"unsupported image size .*supported sides are 2\^n") as info:
+    with pytest.raises(UnsupportedImageSize, match=r"unsupported image size .*supported sides are 2\^n") as info:
         gen.init(jax.random.key(0), _z())
     assert "\n" not in str(info.value)
     assert f"{shape[0]}x{shape[1]}" in str(info.value)

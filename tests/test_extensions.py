@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 EXTENSION = '''
 import flax.linen as nn
-from jaxgan.models import GENERATORS
+from jaxgan.models import GENERATORS, UnsupportedImageSize
 
 
 class TinyGenerator(nn.Module):
@@ -26,6 +26,14 @@ class TinyGenerator(nn.Module):
 
 GENERATORS.register("tiny_g", dict(tiny_hidden=16), lambda s, shape, num_classes, config: TinyGenerator(s.tiny_hidden, shape[-1]))
 GENERATORS.register("wide_g", {}, lambda s, shape, num_classes, config: TinyGenerator(16, shape[-1] + 1))  # a wrong one
+
+
+class PickyGenerator(TinyGenerator):
+    def __call__(self, z):  # refuses in its own words, by the type the runner knows
+        raise UnsupportedImageSize("PickyGenerator: makes 16x16 images only")
+
+
+GENERATORS.register("picky_g", {}, lambda s, shape, num_classes, config: PickyGenerator(16, shape[-1]))
 '''
 
 CONFIG = '''
@@ -74,6 +82,12 @@ def test_a_users_own_model_trains_is_saved_and_read_back_by_the_tools(tmp_path):
     assert wide.returncode == 2 and wide.stderr.strip().splitlines() == [
         "error: --config.generator.name='wide_g': makes examples of shape (3,), but data set 'ring' has examples of shape (2,)"
     ], wide.stderr[-2000:]
+    # A model that refuses the data's size is named with the flags that chose the data and the models.
+    picky = run([*main[:-1], f"--workdir={tmp_path / 'picky'}", "--config.generator.name=picky_g"], tmp_path)
+    assert picky.returncode == 2 and picky.stderr.strip().splitlines() == [
+        "error: --config.data.name='ring' with --config.generator.name='picky_g', --config.discriminator.name='mlp': "
+        "PickyGenerator: makes 16x16 images only"
+    ], picky.stderr[-2000:]
 
 
 LATE = '''

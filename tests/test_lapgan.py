@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgan import losses
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.lapgan import (
     LaplacianDiscriminator, LaplacianGenerator, _chunk_sizes, _ResidualDiscriminator, _ResidualGenerator, coarse_image,
     downsample, laplacian_pyramid, pyramid_levels, reconstruct, upsample,
@@ -252,15 +252,15 @@ def test_unsupported_size_is_a_one_line_error():
         "(8, 16, 32, 64, ...), with the same number of halvings for height and width"
     )
     z = jnp.zeros((2, Z_DIM))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UnsupportedImageSize) as error:
         LaplacianGenerator((30, 30, 1), width=WIDTH).init(jax.random.key(0), z)
     assert str(error.value) == "LaplacianGenerator: " + expected
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(UnsupportedImageSize) as error:
         LaplacianDiscriminator(width=WIDTH).init(jax.random.key(0), jnp.zeros((2, 30, 30, 1)))
     assert str(error.value) == "LaplacianDiscriminator: " + expected
     assert "\n" not in str(error.value)
     assert pyramid_levels((28, 32, 1)) == 3  # 28 -> 7 and 32 -> 8 both take 2 halvings
-    with pytest.raises(ValueError, match="^who: unsupported image size 28x64;"):  # 2 halvings against 3
+    with pytest.raises(UnsupportedImageSize, match="^who: unsupported image size 28x64;"):  # 2 halvings against 3
         pyramid_levels((28, 64, 1), "who")
 
 

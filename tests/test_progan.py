@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.progan import (
     EqualizedConv, EqualizedDense, ProgressiveDiscriminator, ProgressiveGenerator, _DiscriminatorBlock,
     _DiscriminatorOutput, level_at, minibatch_stddev, pixel_norm, progressive_plan, stage_widths,
@@ -327,10 +327,10 @@ def test_image_sizes(shape, start):
 def test_unsupported_sizes_are_refused_in_one_line():
     z = jnp.zeros((2, Z_DIM))
     for shape in ((30, 30, 3), (16, 32, 3), (12, 12, 1)):
-        with pytest.raises(ValueError, match=r"ProgressiveGenerator: unsupported image size") as error:
+        with pytest.raises(UnsupportedImageSize, match=r"ProgressiveGenerator: unsupported image size") as error:
             jax.eval_shape(ProgressiveGenerator(shape, **WIDTHS).init, jax.random.key(0), z)
         assert "\n" not in str(error.value)
-    with pytest.raises(ValueError, match=r"ProgressiveDiscriminator: unsupported image size 24x24"):
+    with pytest.raises(UnsupportedImageSize, match=r"ProgressiveDiscriminator: unsupported image size 24x24"):
         jax.eval_shape(ProgressiveDiscriminator(**WIDTHS).init, jax.random.key(0), jnp.zeros((2, 24, 24, 3)))
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models.dcgan import DCGANDiscriminator
+from jaxgan.models.dcgan import DCGANDiscriminator, UnsupportedImageSize
 from jaxgan.models.resnet import (
     DiscriminatorBlock, GeneratorBlock, ResNetDiscriminator, ResNetGenerator, _downsample, discriminator_plan,
 )
@@ -217,7 +217,7 @@ def test_attention_resolution():
 
 
 def test_unsupported_generator_size():
-    with pytest.raises(ValueError, match="^ResNetGenerator: unsupported image size 30x30") as error:
+    with pytest.raises(UnsupportedImageSize, match="^ResNetGenerator: unsupported image size 30x30") as error:
         ResNetGenerator((30, 30, 3), base_width=8).init(jax.random.key(0), _normal((BATCH, 8)))
     assert "\n" not in str(error.value)
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.models import linen_player
+from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.stylegan import (
     EqualizedDense, ModulatedConv, NoiseInput, StyleGAN2Discriminator, StyleGAN2Generator,
     path_length_penalty, style_layer_count,
@@ -341,6 +341,6 @@ def test_unsupported_size_is_a_one_line_error():
         (lambda: StyleGAN2Discriminator(width=4).init(jax.random.key(0), jnp.zeros((2, 30, 30, 3))), "StyleGAN2Discriminator"),
         (lambda: style_layer_count((30, 30, 3)), "StyleGAN2Generator"),
     ]:
-        with pytest.raises(ValueError, match=f"{who}: unsupported image size 30x30") as error:
+        with pytest.raises(UnsupportedImageSize, match=f"{who}: unsupported image size 30x30") as error:
             build()
         assert "\n" not in str(error.value)

@@ -27,7 +27,7 @@ import ml_collections
 
 from jaxgan.models.autoencoder import AutoencoderDiscriminator
 from jaxgan.models.calling import call_kwargs
-from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator, UnsupportedImageSize
 from jaxgan.models.dirac import DiracGenerator, LinearCritic
 from jaxgan.models.lapgan import LaplacianDiscriminator, LaplacianGenerator
 from jaxgan.models.mlp import ACTIVATIONS, KERNEL_INITS, MLP, Maxout, MLPDiscriminator, MLPGenerator
@@ -383,6 +383,6 @@ def build_players(config: ml_collections.ConfigDict, data_shape: tuple[int, ...]
 
 
 __all__ = [
-    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "SmallDCGANDiscriminator", "SmallDCGANGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator",
+    "ACTIVATIONS", "AutoencoderDiscriminator", "CONDITIONINGS_OF", "DCGANDiscriminator", "DCGANGenerator", "DISCRIMINATORS", "GENERATORS", "LaplacianDiscriminator", "LaplacianGenerator", "KERNEL_INITS", "MLP", "MLPDiscriminator", "Maxout", "MLPGenerator", "ModelState", "Packed", "Params", "Progressive", "ProgressiveDiscriminator", "ProgressiveGenerator", "ResNetDiscriminator", "ResNetGenerator", "SmallDCGANDiscriminator", "SmallDCGANGenerator", "StyleGAN2Discriminator", "StyleGAN2Generator", "UnsupportedImageSize",
     "Player", "build_players", "example_rank", "linen_player",
 ]  # fmt: skip

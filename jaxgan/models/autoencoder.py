@@ -19,6 +19,7 @@ from jaxgan.models.dcgan import (
     _WEIGHT_INIT,
     SpaceToDepthConv,
     SubpixelConvTranspose,
+    UnsupportedImageSize,
     _batch_norm,
     _strided_conv,
     generator_plan,
@@ -98,8 +99,8 @@ class AutoencoderDiscriminator(nn.Module):
         height, width = x.shape[1], x.shape[2]
         try:
             return generator_plan((height, width, x.shape[3]))
-        except ValueError:
-            raise ValueError(
+        except UnsupportedImageSize:
+            raise UnsupportedImageSize(
                 f"AutoencoderDiscriminator: unsupported image size {height}x{width}; supported sides are 2^n (4, 8, "
                 f"16, 32, ...) and 7·2^k with k ≥ 1 (14, 28, 56, ...), with the same number of doublings for height and width"
             ) from None

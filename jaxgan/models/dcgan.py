@@ -220,12 +220,17 @@ def _strided_conv(features: int, kernel_size: int, stride: int, **kwargs) -> nn.
     return nn.Conv(features, (kernel_size, kernel_size), strides=(stride, stride), **kwargs)
 
 
+class UnsupportedImageSize(ValueError):
+    """A model cannot make or read images of this height and width; the one-line message names the model and the
+    sides it supports. Its own type, so the runner can name the flags that chose the images and the models."""
+
+
 def generator_plan(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """(start height, start width, number of stride-2 upsampling stages) of `DCGANGenerator` for `image_shape`."""
     height, width, _ = image_shape
     plan_h, plan_w = _side_plan(height), _side_plan(width)
     if plan_h is None or plan_w is None or plan_h[1] != plan_w[1]:
-        raise ValueError(
+        raise UnsupportedImageSize(
             f"DCGANGenerator: unsupported image size {height}x{width}; supported sides are 2^n (4, 8, 16, 32, "
             f"64, ...) and 7·2^k with k ≥ 1 (14, 28, 56, ...), with the same number of doublings for height and width"
         )

@@ -89,6 +89,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models.dcgan import UnsupportedImageSize
+
 Array = jax.Array
 
 _LEAK = 0.2  # LeakyReLU slope of the discriminators
@@ -141,7 +143,7 @@ def pyramid_levels(image_shape: tuple[int, ...], who: str = "pyramid_levels") ->
     height, width = int(image_shape[0]), int(image_shape[1])
     halvings_h, halvings_w = _side_halvings(height), _side_halvings(width)
     if halvings_h is None or halvings_w is None or halvings_h != halvings_w:
-        raise ValueError(
+        raise UnsupportedImageSize(
             f"{who}: unsupported image size {height}x{width}; supported sides are 7·2^k (7, 14, 28, 56, ...) and "
             "2^k >= 8 (8, 16, 32, 64, ...), with the same number of halvings for height and width"
         )

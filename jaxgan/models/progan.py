@@ -30,6 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models.dcgan import UnsupportedImageSize
+
 _LEAK = 0.2  # LeakyReLU slope of both players (the paper's)
 _HE_GAIN = math.sqrt(2.0)
 
@@ -57,7 +59,7 @@ def progressive_plan(image_shape: tuple[int, ...], who: str = "progressive_plan"
     height, width = int(image_shape[0]), int(image_shape[1])
     plan_h, plan_w = _side_plan(height), _side_plan(width)
     if plan_h is None or plan_w is None or plan_h[1] != plan_w[1]:
-        raise ValueError(
+        raise UnsupportedImageSize(
             f"{who}: unsupported image size {height}x{width}; supported sides are 4·2^k (4, 8, 16, 32, ...) and "
             f"7·2^k (7, 14, 28, ...), with the same number of doublings for height and width"
         )

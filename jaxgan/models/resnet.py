@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models.dcgan import generator_plan
+from jaxgan.models.dcgan import UnsupportedImageSize, generator_plan
 from jaxgan.models.layers import ConditionalBatchNorm, SelfAttention, spectral_norm
 
 _RESIDUAL_INIT = nn.initializers.variance_scaling(2.0, "fan_avg", "uniform")  # Glorot uniform, gain √2
@@ -178,8 +178,8 @@ class ResNetGenerator(nn.Module):
     def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool = True) -> jax.Array:
         try:
             h0, w0, num_blocks = generator_plan(tuple(self.image_shape))
-        except ValueError as error:
-            raise ValueError(str(error).replace("DCGANGenerator", "ResNetGenerator")) from None
+        except UnsupportedImageSize as error:
+            raise UnsupportedImageSize(str(error).replace("DCGANGenerator", "ResNetGenerator")) from None
         attention_block = _attention_after(
             "ResNetGenerator", self.attention_resolution, [h0 * 2 ** (i + 1) for i in range(num_blocks)]
         )

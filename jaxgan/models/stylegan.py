@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models import progan
-from jaxgan.models.dcgan import generator_plan
+from jaxgan.models.dcgan import UnsupportedImageSize, generator_plan
 from jaxgan.penalties import safe_sqrt
 
 Array = jax.Array
@@ -73,8 +73,8 @@ def _plan(image_shape: tuple[int, ...], who: str) -> tuple[int, int, int]:
     """`generator_plan` (start height, start width, number of 2x stages) with `who` in its one-line error."""
     try:
         return generator_plan(tuple(image_shape))
-    except ValueError as error:
-        raise ValueError(str(error).replace("DCGANGenerator", who)) from None
+    except UnsupportedImageSize as error:
+        raise UnsupportedImageSize(str(error).replace("DCGANGenerator", who)) from None
 
 
 def style_layer_count(image_shape: tuple[int, int, int]) -> int:
