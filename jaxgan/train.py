@@ -561,16 +561,22 @@ def _take_workdir_lock(workdir: pathlib.Path, held: contextlib.ExitStack) -> str
 
     path = workdir / LOCK_FILE
     try:
-        lock = held.enter_context(open(os.open(path, os.O_RDWR | os.O_CREAT, 0o644), "r+"))
+        try:  # created as the umask allows, so the users who share a workdir share its lock
+            lock = held.enter_context(open(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+"))
+        except PermissionError:  # another user's lock file: an flock needs only a file this user can read
+            lock = held.enter_context(open(path))
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return lock.read().strip() or "unknown"
+        return lock.read(200).strip() or "unknown"
     except OSError as error:  # no locks on this file system, or a lock file this user cannot open
         logging.warning("%s cannot be locked (%s): nothing stops a second run in %s", path, error, workdir)
         return None
-    lock.truncate(0)
-    lock.write(f"{os.getpid()} on {socket.gethostname()}\n")
-    lock.flush()
+    try:  # the record only names the holder to a refused run: a full disk must not stop this one
+        if lock.writable():  # unbuffered, so nothing is left to fail again when the file closes
+            os.ftruncate(lock.fileno(), 0)
+            os.pwrite(lock.fileno(), f"{os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    except OSError as error:
+        logging.warning("%s is locked, but this process cannot be recorded in it (%s)", path, error)
     return None
 
 
@@ -614,10 +620,10 @@ def saved_config(workdir: str | pathlib.Path, flag: str) -> ml_collections.Confi
 def restore_saved(
     workdir: str | pathlib.Path, abstract: Any, step: int | None = None, *, flag: str, step_flag: str = "--step"
 ) -> tuple[Any, dict | None, int]:
-    """(state, data position, step) of the checkpoint of `step` (default: the newest) of the run in `workdir`,
-    restored into `abstract` (`abstract_state`), for reading: nothing in `workdir` is created, moved or changed.
-    Raises ConfigError (one line naming `flag` or `step_flag`) when there is no such checkpoint or it does not
-    restore into `abstract`."""
+    """(state, data position, step) of the checkpoint of `step` (default: the newest that restores, as a resume would
+    pick it, warning of the newer ones that do not) of the run in `workdir`, restored into `abstract`
+    (`abstract_state`), for reading: nothing in `workdir` is created, moved or changed. Raises ConfigError (one line
+    naming `flag` or `step_flag`) when there is no such checkpoint or it does not restore into `abstract`."""
     directory = pathlib.Path(workdir) / "checkpoints"
     if not directory.is_dir():
         raise ConfigError(f"{flag}={workdir}: no checkpoints")
@@ -625,18 +631,26 @@ def restore_saved(
         steps = checkpoints.all_steps()
         if not steps:
             raise ConfigError(f"{flag}={workdir}: no checkpoints")
-        if step is None:
-            step = steps[-1]
-        elif step not in steps:
+        if step is not None and step not in steps:
             raise ConfigError(f"{step_flag}={step}: {workdir} has no checkpoint of that step (it has {steps})")
         try:
-            state, _ = checkpoints.restore(abstract, step=step)
+            state, step = checkpoints.restore(abstract, step=step)
             data = checkpoints.restore_data(step)
         except Exception as error:  # noqa: BLE001 - a damaged checkpoint or another state layout
-            raise ConfigError(
-                f"{flag}={workdir}: the checkpoint of step {step} does not restore ({first_line(error)})"
-            ) from None
+            which = "no checkpoint restores" if step is None else f"the checkpoint of step {step} does not restore"
+            raise ConfigError(f"{flag}={workdir}: {which} ({first_line(error)})") from None
     return state, data, step
+
+
+def deleted_since_listed(workdir: str | pathlib.Path, step: int) -> bool:
+    """Whether checkpoint `step` of the run in `workdir`, listed a moment ago, is gone, with a warning if so: a run
+    that is still training keeps only its newest `keep_checkpoints`, so a reader that walks its steps one by one can
+    find an old one deleted under it, and skips it rather than fail."""
+    if step in saved_steps(pathlib.Path(workdir) / "checkpoints"):
+        return False
+    logging.warning("checkpoint step %d of %s was deleted while its steps were read (the run keeps its newest "
+                    "keep_checkpoints); skipped", step, workdir)
+    return True
 
 
 def write_json(path: pathlib.Path, obj: Any) -> None:

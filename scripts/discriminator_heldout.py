@@ -38,6 +38,7 @@ from absl import app, flags, logging
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan.config import ConfigError  # noqa: E402
+from jaxgan.train import deleted_since_listed  # noqa: E402
 from scripts.notes import load_run, run_script  # noqa: E402
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Workdirs of unconditional image runs.", required=True)
@@ -141,7 +142,12 @@ def main(argv):
     results = []
     for workdir, run_steps in runs.items():
         for step in run_steps:
-            config, task, game, state, _ = load_run(workdir, None, step, flag="--workdirs")
+            try:
+                config, task, game, state, _ = load_run(workdir, None, step, flag="--workdirs")
+            except ConfigError:
+                if deleted_since_listed(workdir, step):  # a live run's old step, gone: skipped with a warning
+                    continue
+                raise
             s = summarize(discriminator_logits(config, task, game, state, _NUM_BATCHES.value, jax.random.key(_SEED.value)))
             results.append({"workdir": str(workdir), "step": step, **s})
             print(

@@ -34,7 +34,7 @@ from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan.checkpoint import saved_steps  # noqa: E402
 from jaxgan.config import RESUMABLE, ConfigError, config_differences, shorten_differences  # noqa: E402
 from jaxgan.tasks import make_task  # noqa: E402
-from jaxgan.train import abstract_state, build_game, init_state, restore_saved, saved_config  # noqa: E402
+from jaxgan.train import abstract_state, build_game, deleted_since_listed, init_state, restore_saved, saved_config  # noqa: E402
 from jaxgan.updates import make_update_rule, unrolled_step  # noqa: E402
 from scripts.notes import ROOT, run_script  # noqa: E402
 
@@ -107,9 +107,14 @@ def run_states(config, workdir: pathlib.Path) -> dict:
                           "give the --config and overrides it was trained with")  # fmt: skip
     abstract = abstract_state(config)
     latest_state, _, latest = restore_saved(workdir, abstract, flag="--workdir")  # one line when none restores
-    steps = saved_steps(workdir / "checkpoints")
-    return {f"step {step}": latest_state if step == latest else restore_saved(workdir, abstract, step, flag="--workdir")[0]
-            for step in steps}  # fmt: skip
+    states = {}
+    for step in (s for s in saved_steps(workdir / "checkpoints") if s <= latest):  # newer: damaged (warned) or newer than the read
+        try:
+            states[f"step {step}"] = latest_state if step == latest else restore_saved(workdir, abstract, step, flag="--workdir")[0]
+        except ConfigError:
+            if not deleted_since_listed(workdir, step):  # a live run's old step, gone: skipped with a warning
+                raise
+    return states
 
 
 def main(argv):

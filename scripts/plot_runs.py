@@ -46,12 +46,13 @@ def _pair(text: str, separator: str, flag: str) -> tuple[str, str]:
     return a.strip(), b.strip()
 
 
-def logged_evaluations(workdir: pathlib.Path) -> list[str]:
-    """The evaluation metrics of G that the run in `workdir` logged, in the order first logged (not the EMA's
-    `eval/ema_*`, a sweep's `/per_seed` lists or the evaluation's time); the losses if it logged none."""
-    names = [name for name in logged_names(workdir) if name.startswith("eval/") and not name.startswith("eval/ema_")
-             and not name.endswith("/per_seed") and name != EVAL_SECONDS]  # fmt: skip
-    return names or ["d_loss", "g_loss"]
+def logged_evaluations(workdirs: list[pathlib.Path]) -> list[str]:
+    """The evaluation metrics of G that the runs in `workdirs` logged, run by run in the order first logged (not the
+    EMA's `eval/ema_*`, a sweep's `/per_seed` lists or the evaluation's time); the losses if they logged none."""
+    names = dict.fromkeys(name for workdir in workdirs for name in logged_names(workdir)
+                          if name.startswith("eval/") and not name.startswith("eval/ema_")
+                          and not name.endswith("/per_seed") and name != EVAL_SECONDS)  # fmt: skip
+    return list(names) or ["d_loss", "g_loss"]
 
 
 def run_labels(label: str, config) -> list[str]:
@@ -78,7 +79,7 @@ def main(argv: list[str]) -> None:
     del argv
     runs = [_pair(run, "=", "runs") for run in _RUNS.value]
     logging.set_verbosity(logging.WARNING)  # jax's backend probing logs at INFO
-    metrics = _METRICS.value or logged_evaluations(pathlib.Path(runs[0][1]))
+    metrics = _METRICS.value or logged_evaluations([pathlib.Path(workdir) for _, workdir in runs])
     references = {}
     for reference in _REFERENCES.value:
         metric, rest = _pair(reference, "=", "references")

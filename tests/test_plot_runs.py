@@ -129,3 +129,12 @@ def test_without_metrics_the_runs_own_evaluation_is_drawn(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 10, "d_loss": 1.0, "g_loss": 2.0}\n')  # not evaluated yet
     result = subprocess.run(args, capture_output=True, text=True)
     assert result.stdout.splitlines()[0] == "img: d_loss 1 at 10  g_loss 2 at 10", result.stderr
+    # Runs of different evaluations side by side: each run's own metrics are drawn.
+    mixture = tmp_path / "mixture"
+    mixture.mkdir()
+    write_json(mixture / "config.json", default_config().to_dict())
+    (mixture / "metrics.jsonl").write_text('{"step": 10, "eval/modes": 8, "eval/high_quality": 0.5}\n')
+    (tmp_path / "metrics.jsonl").write_text('{"step": 20, "eval/fid": 12.5}\n')
+    result = subprocess.run([*args[:2], f"--runs=ring={mixture},img={tmp_path}", args[3]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["ring: modes 8 at 10  high_quality 0.5 at 10", "img: fid 12.5 at 20"]

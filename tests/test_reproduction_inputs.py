@@ -142,3 +142,29 @@ def test_stacked_mnist_table_of_a_users_own_config_file(outcomes):
         "| jaxgan, unrolled K=10 | 4.0 ± 1.0 | 5.50 ± 0.50 |",
         "| jaxgan, unrolled K=10, EMA of G | 15.0 ± 5.0 | 4.50 ± 0.50 |",
     ]
+
+
+# measure_eps_root reads every checkpoint of a run, one by one; a run still training keeps only its newest
+# keep_checkpoints, so a step can be listed and then deleted before it is read: it is skipped with a warning.
+EPS_WALK = """
+import pathlib, sys
+from jaxgan.config import default_config
+from jaxgan.train import saved_config, train_and_evaluate
+from scripts import measure_eps_root as script
+workdir = pathlib.Path(sys.argv[1])
+config = default_config()
+config.batch_size, config.z_dim, config.generator.width, config.discriminator.width = 32, 8, 16, 16
+config.num_steps, config.eval_num_samples, config.steps_per_dispatch = 30, 200, 10
+config.log_every_steps = config.eval_every_steps = config.checkpoint_every_steps = 10
+train_and_evaluate(config, str(workdir), echo=lambda _: None)
+listed = script.saved_steps
+script.saved_steps = lambda directory: [5, *listed(directory)]  # step 5 listed, then deleted by the run
+print(sorted(script.run_states(saved_config(workdir, "--workdir"), workdir)))
+"""
+
+
+def test_eps_root_skips_a_step_deleted_while_the_steps_are_read(tmp_path):
+    done = subprocess.run([sys.executable, "-c", EPS_WALK, str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['step 10', 'step 20', 'step 30']"
+    assert "checkpoint step 5 of " in done.stderr and "was deleted while its steps were read" in done.stderr

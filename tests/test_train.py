@@ -632,6 +632,37 @@ def test_a_second_run_in_a_workdir_that_trains_is_refused_and_leaves_it_alone(tm
         assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
     assert train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)["step"] == 40  # it ended
 
+def test_the_workdir_lock_holds_with_a_lock_file_it_cannot_write(tmp_path, monkeypatch):
+    from jaxgan import train
+    from jaxgan.config import ConfigError
+
+    # A full disk: the holder cannot be recorded, yet the workdir is locked and a second run refused.
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    (tmp_path / "full").mkdir()
+    with monkeypatch.context() as patch:
+        patch.setattr(train.os, "pwrite", full_disk)
+        with train.workdir_lock(tmp_path / "full"):
+            with pytest.raises(ConfigError, match=r"another run is training in it \(process unknown\)"):
+                with train.workdir_lock(tmp_path / "full"):
+                    pass
+    # Another user's lock file in a shared workdir, which this user may read but not write: locked all the same.
+    opened = os.open
+    def read_only_lock(path, flags, *args):  # noqa: E306
+        if str(path).endswith("training.lock") and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(path))
+        return opened(path, flags, *args)
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "training.lock").write_text("1234 on elsewhere\n")  # the last run's record
+    monkeypatch.setattr(train.os, "open", read_only_lock)
+    with train.workdir_lock(tmp_path / "shared"):
+        with pytest.raises(ConfigError, match=r"another run is training in it \(process 1234 on elsewhere\)"):
+            with train.workdir_lock(tmp_path / "shared"):
+                pass
+
+
 def test_a_workdir_damaged_or_blocked_is_refused_in_one_line_and_left_untouched(tmp_path):
     from jaxgan.config import ConfigError
 
@@ -666,11 +697,24 @@ def test_a_saved_run_is_read_without_a_change_and_refused_in_one_line(tmp_path):
     assert restore_saved(run, abstract_state(config), 40, flag="--workdir")[2] == 40
     with pytest.raises(ConfigError, match=r"^--step=30: .* has no checkpoint of that step \(it has \[20, 40, 60\]\)$"):
         restore_saved(run, abstract_state(config), 30, flag="--workdir")
-    with pytest.raises(ConfigError, match=r"^--workdir=.*/run: the checkpoint of step 60 does not restore \([^\n]+\)$"):
-        restore_saved(run, abstract_state(tiny_config(**{"generator.width": 8})), flag="--workdir")
+    other = abstract_state(tiny_config(**{"generator.width": 8}))
+    with pytest.raises(ConfigError, match=r"^--workdir=.*/run: no checkpoint restores \(none of the checkpoints \[20, 40, 60\] .* "
+                       r"can be restored into this run's state [^\n]+\)$"):  # fmt: skip
+        restore_saved(run, other, flag="--workdir")
+    with pytest.raises(ConfigError, match=r"^--workdir=.*/run: the checkpoint of step 40 does not restore \([^\n]+\)$"):
+        restore_saved(run, other, 40, flag="--workdir")
     with pytest.raises(ConfigError, match=r"^--from=.*/elsewhere: no checkpoints$"):
         restore_saved(tmp_path / "elsewhere", abstract_state(config), flag="--from")
     assert files() == before  # nothing created, moved or changed
+    # A damaged newest step: the newest that restores is read, as a resume would pick it, and the damage is left.
+    for f in (run / "checkpoints" / "60").rglob("*"):
+        if f.is_file() and "metadata" not in f.name:
+            f.write_bytes(b"garbage")
+    before = files()
+    state, _, step = restore_saved(run, abstract_state(config), flag="--workdir")
+    assert step == 40
+    assert_bitwise_equal(state, restore_saved(run, abstract_state(config), 40, flag="--workdir")[0])
+    assert files() == before
     (run / "config.json").write_text('{"generator": {"widht": 16}}')
     with pytest.raises(ConfigError, match=r"^--workdir=.*/run: its config.json is not a valid config \(.*widht"):
         saved_config(run, "--workdir")
