@@ -1,7 +1,7 @@
 """Metric output: one JSON object per logged step in `metrics.jsonl`, TensorBoard events, and console lines.
 
 On resume from step s, both outputs are cut back to s first (lines with a later step are dropped, and
-TensorBoard is told to purge later events), so a run that was killed and restarted holds no record of the lost
+TensorBoard is told to hide the earlier events and is given the kept lines again), so a run that was killed and restarted holds no record of the lost
 steps twice. One difference remains: a preemption checkpoint falls between two logging steps, and the first log
 after the resume averages the losses of the steps since the resume only.
 """
@@ -40,17 +40,16 @@ class MetricWriter:
         kept = metrics_up_to(self._path, resume_step) if self._path.exists() else ""
         if self._path.exists():
             write_text_atomic(self._path, kept)
-        tensorboard = pathlib.Path(workdir) / "tensorboard"
-        had_events = any(tensorboard.glob("events.out.tfevents.*"))
-        # TensorBoard hides every event at or after purge_step: the records kept above (those of resume_step
-        # included) stay, and so at step 0 do none of an earlier attempt that died before its first checkpoint
+        # TensorBoard shows what metrics.jsonl keeps, and only that: purge_step 0 hides every event of the earlier
+        # files, and the kept records are written again. An earlier attempt's events cannot be trusted: tensorboardX
+        # writes its queue out every two minutes (its flush() does not drain the queue), so a killed attempt lost
+        # the last ones; a branch has its source's records in metrics.jsonl and no events at all.
         # tensorboardX names a file by the second it opens it, and truncates one of the same name: the nanoseconds
         # keep a restart within the same second from erasing the run's events, in the order TensorBoard reads them
-        self._tb = SummaryWriter(str(tensorboard), purge_step=resume_step + 1, filename_suffix=f".{time.time_ns():020d}")
-        if not had_events:  # a branch (its metrics copied from the source run) or a removed tensorboard/ folder
-            for line in kept.splitlines():
-                self._add_scalars(json.loads(line))
-            self._tb.flush()  # else a hard kill before tensorboardX's next flush leaves an empty events file for good
+        tensorboard = pathlib.Path(workdir) / "tensorboard"
+        self._tb = SummaryWriter(str(tensorboard), purge_step=0, filename_suffix=f".{time.time_ns():020d}")
+        for line in kept.splitlines():
+            self._add_scalars(json.loads(line))
 
     def write(self, step: int, metrics: Mapping[str, object]) -> None:
         if not self._enabled:

@@ -115,6 +115,22 @@ def test_tensorboard_after_a_resume_shows_what_metrics_jsonl_keeps(tmp_path):
     np.testing.assert_array_equal(read_metric(tmp_path, "loss")[1], [1.0, 2.0, 9.0, 4.0])
 
 
+def test_a_resume_after_a_kill_shows_the_records_the_killed_attempt_had_not_written_out(tmp_path):
+    """tensorboardX writes its queue out every two minutes: a run killed between two of those writes lost events
+    that metrics.jsonl keeps, and its resume shows them all the same."""
+    writer = MetricWriter(tmp_path)  # never closed: the attempt that is killed
+    queue = writer._tb.file_writer.event_writer._event_queue
+    queue.put = lambda event: None  # its events never reach the file
+    for step in (10, 20):
+        writer.write(step, {"loss": step / 10, "eval/fid": step + 0.5})
+    assert tensorboard_scalars(tmp_path) == {}
+    resumed = MetricWriter(tmp_path, resume_step=20)
+    resumed.write(30, {"loss": 3.0})
+    resumed.close()
+    assert tensorboard_scalars(tmp_path) == {"eval/fid": [(10, 10.5), (20, 20.5)], "loss": [(10, 1.0), (20, 2.0), (30, 3.0)]}
+    del queue.put  # the queue's own again, so that the writer's close at exit can stop its thread
+
+
 def test_a_workdir_without_tensorboard_events_gets_its_kept_records_replayed(tmp_path):
     """A branch copies the source's metrics.jsonl up to its step: TensorBoard shows them too."""
     (tmp_path / "metrics.jsonl").write_text('{"step": 10, "loss": 1.5}\n{"step": 20, "loss": 2.5}\n{"step": 30, "loss": 3.5}\n')
