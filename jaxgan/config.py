@@ -440,6 +440,8 @@ _RULES: list[tuple[Iterable[str], Callable[[Any], bool], str]] = [
     (_NON_NEGATIVE, lambda v: v >= 0, "must be >= 0"),
     (_POSITIVE, lambda v: v > 0, "must be > 0"),
     (_UNIT_INTERVAL, lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    (("generator.widths", "discriminator.widths"), lambda v: len(v) > 0 and all(type(w) is int and w > 0 for w in v),
+     "must be a non-empty tuple of positive integers, e.g. (64, 32, 16, 8)"),
 ]
 
 
@@ -689,6 +691,9 @@ def _validate_sweep(config: ml_collections.ConfigDict) -> None:
         )
     if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         raise ConfigError(f"--config.sweep_values={values!r}: must be a non-empty tuple of finite numbers, e.g. '(1e-4, 1e-3)'")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:  # the same runs twice, reported as two values
+        raise ConfigError(f"--config.sweep_values={values!r}: {repeated[0]!r} is given twice; give each value once")
     needs = _SWEEP_NEEDS.get(key)
     if needs is not None and not needs[0](config):
         raise ConfigError(f"--config.sweep_key={key!r}: has no effect in this config; it needs {needs[1]}")

@@ -105,13 +105,15 @@ def main(argv: list[str]) -> None:
         check_overrides_have_effect(config, config_flags.get_override_values(flags.FLAGS["config"]))
     except ConfigError as error:
         fail(str(error))
+    for key in ("path", "data_dir"):  # saved absolute: a resume from another folder must read the same data
+        if config.data.get(key):
+            config.data[key] = str(pathlib.Path(config.data[key]).expanduser().absolute())
     initialize_distributed()
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        fail(f"--workdir={workdir}: cannot create it ({error.strerror})")
-
     if _BRANCH_FROM.value is not None or _BRANCH_STEP.value is not None:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            fail(f"--workdir={workdir}: cannot create it ({error.strerror})")
         branch(config, workdir)
 
     from jaxgan.checkpoint import CheckpointDamagedError, CheckpointMismatchError, CheckpointSaveError

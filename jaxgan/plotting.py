@@ -12,13 +12,18 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxgan.writers import atomic_path  # noqa: E402
+
 
 def save_figure(fig, path, dpi: int = 120) -> None:
     """Lays out `fig`, writes it to `path` (creating its folder) and frees it."""
     fig.tight_layout()
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # the format by `path`'s suffix, as savefig would take it from the name
+            fig.savefig(tmp, dpi=dpi, format=pathlib.Path(path).suffix.lstrip(".").lower() or None)
+    finally:
+        plt.close(fig)
 
 
 def pick_snapshots(steps: Sequence[int], count: int) -> list[int]:

@@ -29,7 +29,7 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxgan.checkpoint import Checkpointer, saved_steps
-from jaxgan.conditioning import Labelled, data_of, make_conditioning
+from jaxgan.conditioning import Labelled, data_of, logits_of, make_conditioning
 from jaxgan.config import (
     ConfigError,
     config_from_saved,
@@ -43,7 +43,7 @@ from jaxgan.config import (
     validate,
 )
 from jaxgan.dynamics import top_eigenvalues_arnoldi
-from jaxgan.game import Game, generate
+from jaxgan.game import Game, discriminate, generate
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.parallel import (
@@ -54,7 +54,7 @@ from jaxgan.registry import first_line
 from jaxgan.state import TrainState, step_keys
 from jaxgan.tasks import Task, make_task
 from jaxgan.updates import UpdateRule, make_update_rule
-from jaxgan.writers import EVAL_SECONDS, MetricWriter, format_duration, logged_at, write_text_atomic
+from jaxgan.writers import EVAL_SECONDS, MetricWriter, format_duration, logged_at, save_npy_atomic, write_text_atomic
 
 
 class NonFiniteLossError(RuntimeError):
@@ -174,22 +174,39 @@ def abstract_state(config: ml_collections.ConfigDict, rule: UpdateRule | None = 
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
 
 
-def check_generator_output(config: ml_collections.ConfigDict, game: Game, task: Task, state: TrainState) -> None:
-    """Raises ValueError (one line naming --config.generator.name) unless G, with the parameters' shapes of the
-    abstract `state`, makes examples of the data's shape: a user's own G that does not would fail later, inside a
-    loss or a metric, with a message that blames it. Nothing is computed (`jax.eval_shape`)."""
+def check_player_outputs(config: ml_collections.ConfigDict, game: Game, task: Task, state: TrainState) -> None:
+    """Raises ValueError (one line naming --config.generator.name or --config.discriminator.name) unless G, with the
+    parameters' shapes of the abstract `state`, makes examples of the data's shape and D gives one logit per example
+    (per pack of `packing` examples; or K per example, as LapGAN's D one per level): a user's own player that does not would fail later, inside a loss or a
+    metric, with a message that blames it, or train on logits averaged over pixels. Nothing is computed
+    (`jax.eval_shape`)."""
     one_run = (lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype)) if num_runs(config) > 1 else (lambda x: x)
-    params, model_state = jax.tree.map(one_run, (state.g_params, state.g_model_state))
+    g_params, g_model_state, d_params, d_model_state = jax.tree.map(
+        one_run, (state.g_params, state.g_model_state, state.d_params, state.d_model_state)
+    )
+    batch = 2 * config.packing
 
-    def samples(params, model_state):
-        z = game.sample_noise(jax.random.key(0), 2)
-        return data_of(generate(game, params, model_state, z, train=False, key=jax.random.key(1))[0])
+    def samples(g_params, g_model_state):
+        z = game.sample_noise(jax.random.key(0), batch)
+        return generate(game, g_params, g_model_state, z, train=False, key=jax.random.key(1))[0]
 
-    made = tuple(jax.eval_shape(samples, params, model_state).shape[1:])
-    if made != tuple(task.data.shape):
+    made = jax.eval_shape(samples, g_params, g_model_state)
+    if tuple(data_of(made).shape[1:]) != tuple(task.data.shape):
         raise ValueError(
-            f"--config.generator.name={config.generator.name!r}: makes examples of shape {made}, but data set "
-            f"{config.data.name!r} has examples of shape {tuple(task.data.shape)}"
+            f"--config.generator.name={config.generator.name!r}: makes examples of shape {tuple(data_of(made).shape[1:])}, "
+            f"but data set {config.data.name!r} has examples of shape {tuple(task.data.shape)}"
+        )
+
+    def logits(d_params, d_model_state, x):
+        return logits_of(discriminate(game, d_params, d_model_state, x, train=False)[0])
+
+    given = tuple(jax.eval_shape(logits, d_params, d_model_state, made).shape)
+    if len(given) not in (1, 2) or given[0] != 2:  # [batch], or [batch, levels] as LapGAN's D
+        packs = f" (one per pack of {config.packing})" if config.packing > 1 else ""
+        raise ValueError(
+            f"--config.discriminator.name={config.discriminator.name!r}: gives logits of shape {given} for {batch} "
+            f"examples of shape {tuple(task.data.shape)}; a discriminator gives one logit per example{packs}, [batch] "
+            "(or [batch, K]: one per level of a pyramid)"
         )
 
 
@@ -805,6 +822,19 @@ def _train_and_evaluate(
     validate(config)
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
+    mesh = make_mesh(config)  # checked before the workdir is made or locked: a refused run leaves nothing behind
+    try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
+        task = make_task(config)
+        game = build_game(config, task)
+        rule = make_update_rule(game, config)
+        check_player_outputs(config, game, task, abstract_state(config, rule, task))
+    except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
+        message = str(error)
+        if isinstance(error, UnsupportedImageSize):  # the flags that chose the images and the models
+            size = f" (--config.data.image_size={config.data.image_size})" if config.data.name == "image_folder" else ""
+            message = (f"--config.data.name={config.data.name!r}{size} with --config.generator.name="
+                       f"{config.generator.name!r}, --config.discriminator.name={config.discriminator.name!r}: {message}")
+        raise ConfigError(message) from None
     workdir_path = pathlib.Path(workdir)
     samples_dir = workdir_path / "samples"
     try:
@@ -815,19 +845,6 @@ def _train_and_evaluate(
         raise ConfigError(f"--workdir={workdir}: cannot make {workdir_path / 'checkpoints'} (File exists)")
     held.enter_context(workdir_lock(workdir_path))  # until the run returns or raises
 
-    mesh = make_mesh(config)
-    try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
-        task = make_task(config)
-        game = build_game(config, task)
-        rule = make_update_rule(game, config)
-        check_generator_output(config, game, task, abstract_state(config, rule, task))
-    except ValueError as error:  # also what a model refuses when it first sees the data (sizes, resolutions)
-        message = str(error)
-        if isinstance(error, UnsupportedImageSize):  # the flags that chose the images and the models
-            size = f" (--config.data.image_size={config.data.image_size})" if config.data.name == "image_folder" else ""
-            message = (f"--config.data.name={config.data.name!r}{size} with --config.generator.name="
-                       f"{config.generator.name!r}, --config.discriminator.name={config.discriminator.name!r}: {message}")
-        raise ConfigError(message) from None
     game_for = game_factory(config, task)  # evaluation: not split over devices (eval_num_samples is arbitrary)
     train_game_for = game_factory(config, task, mesh)
     sweep = num_runs(config) > 1
@@ -897,9 +914,12 @@ def _train_and_evaluate(
             if sample_step(stale) > step:
                 stale.unlink()
     del fresh
-    writer = MetricWriter(workdir_path, resume_step=step, enabled=primary)
+    # A finished run resumed evaluates its last step again, under the evaluation settings given now (they may
+    # differ: RESUMABLE), and logs that evaluation in place of the old one: eval.json, metrics.jsonl and the saved
+    # samples then hold the same evaluation.
+    writer = MetricWriter(workdir_path, resume_step=step, enabled=primary, evaluate_again=step >= config.num_steps)
 
-    def run_eval(state: TrainState, step: int, log: bool = True) -> dict:
+    def run_eval(state: TrainState, step: int) -> dict:
         start = time.perf_counter()
         if sweep and mesh is not None:
             # A sweep's evaluation on the mesh hung on 2 CPU devices (the vmapped image evaluation, 2026-12-05);
@@ -908,18 +928,19 @@ def _train_and_evaluate(
         else:
             hp = hparams
         metrics, samples = to_host(evaluate(state, hp))
+        metrics.update(task.evaluation.host_scalars(metrics))
         if config.log_eigenvalues:  # a single run: validate refuses them for a sweep
             metrics.update(top_eigenvalue_metrics(game, task, to_host(state), config, rule))
         if primary:
-            np.save(samples_dir / f"step_{step:08d}.npy", data_of(samples))
+            save_npy_atomic(samples_dir / f"step_{step:08d}.npy", data_of(samples))
             if isinstance(samples, Labelled):  # a conditioned run: the classes G was asked for
-                np.save(samples_dir / f"step_{step:08d}_labels.npy", samples.labels)
-        if log:  # one record, last: it marks the evaluation done (`evaluation_owed`)
-            scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
-            record = {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()}
-            if sweep:  # the per-seed values too, as lists
-                record.update({f"eval/{k}/per_seed": v for k, v in scalars.items()})
-            writer.write(step, {**record, EVAL_SECONDS: time.perf_counter() - start})
+                save_npy_atomic(samples_dir / f"step_{step:08d}_labels.npy", samples.labels)
+        # one record, last: it marks the evaluation done (`evaluation_owed`)
+        scalars = {k: v for k, v in metrics.items() if v.ndim == int(sweep)}
+        record = {f"eval/{k}": v.mean() if sweep else v for k, v in scalars.items()}
+        if sweep:  # the per-seed values too, as lists
+            record.update({f"eval/{k}/per_seed": v for k, v in scalars.items()})
+        writer.write(step, {**record, EVAL_SECONDS: time.perf_counter() - start})
         return metrics
 
     failing: BaseException | None = None
@@ -981,8 +1002,6 @@ def _train_and_evaluate(
         if step > start_step:
             echo(f"trained {step - start_step} steps in {format_duration(elapsed)}")
 
-        if final is None:  # resumed a finished run: evaluate again without logging twice
-            final = run_eval(state, step, log=False)
         result = {"step": int(step), **summarize(task, game, to_host(state), final, config), "config": config.to_dict()}
         if primary:
             write_json(workdir_path / "eval.json", result)

@@ -8,11 +8,12 @@ after the resume averages the losses of the steps since the resume only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import time
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 from tensorboardX import SummaryWriter
@@ -32,12 +33,19 @@ class MetricWriter:
     """metrics.jsonl (one JSON object per write) and TensorBoard scalars; a disabled writer (the non-primary
     processes of a multi-host job) writes nothing."""
 
-    def __init__(self, workdir: str | os.PathLike, resume_step: int = 0, enabled: bool = True):
+    def __init__(
+        self, workdir: str | os.PathLike, resume_step: int = 0, enabled: bool = True, evaluate_again: bool = False
+    ):
+        """`evaluate_again`: also drop the evaluation record of `resume_step`, which the run then evaluates and logs
+        anew (a finished run resumed, maybe under other evaluation settings)."""
         self._enabled = enabled
         if not enabled:
             return
         self._path = pathlib.Path(workdir) / "metrics.jsonl"
         kept = metrics_up_to(self._path, resume_step) if self._path.exists() else ""
+        if evaluate_again:
+            kept = "".join(line + "\n" for line in kept.splitlines()
+                           if not (_line_step(line) == resume_step and EVAL_SECONDS in json.loads(line)))  # fmt: skip
         if self._path.exists():
             write_text_atomic(self._path, kept)
         # TensorBoard shows what metrics.jsonl keeps, and only that: purge_step 0 hides every event of the earlier
@@ -69,13 +77,27 @@ class MetricWriter:
             self._tb.close()
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and a rename, so a crash of the process leaves the old file
-    or the new one, never a torn one (no fsync: a power loss is not covered)."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """A temporary path beside `path` to write the file to; renamed onto `path` when the block ends, so a crash of the
+    process (or a reader looking meanwhile) finds the old file or the new one, never a torn one (no fsync: a power
+    loss is not covered)."""
     path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    tmp = path.with_name(path.name + ".tmp")  # not a name the readers glob for (step_*.npy, *.png)
+    yield tmp
     tmp.replace(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` to `path` through `atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
+    """`np.save(path, array)` through `atomic_path` (`path` ends in .npy)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def read_metric(workdir: str | os.PathLike, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ from jaxgan import plotting  # noqa: E402
 from jaxgan.config import ConfigError  # noqa: E402
 from jaxgan.sampling import GENERATOR_WEIGHTS, check_generator, sample_images  # noqa: E402
 from jaxgan.cli import define_figure_flag  # noqa: E402
+from jaxgan.writers import save_npy_atomic  # noqa: E402
 from scripts.notes import load_run, run_script  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of one image run.", required=True)
@@ -76,7 +77,7 @@ def main(argv):
                                     _GENERATOR.value, _INTERPOLATE.value, _PATH.value)  # fmt: skip
     out = pathlib.Path(_OUT.value) if _OUT.value else workdir / "generated.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out.with_suffix(".npy"), images)
+    save_npy_atomic(out.with_suffix(".npy"), images)
     what = f"{config.data.name}, step {step}, {'EMA of G' if _GENERATOR.value == 'ema' else 'G'}"
     what += f", truncation {truncation:g}" if truncation else ""
     if _INTERPOLATE.value:

@@ -280,3 +280,19 @@ def test_projection_conditioning_gives_the_class_to_the_resnets():
 def test_negative_code_sizes_are_refused():
     with pytest.raises(ValueError, match=r"^InfoGAN's code sizes must be >= 0, got categorical=-1, continuous=2$"):
         Conditioning("infogan", categorical=-1, continuous=2)
+
+
+def test_an_infogan_run_logs_its_code_accuracy_as_eval_json_reports_it(tmp_path):
+    """The code accuracy is a best matching computed on the host: it is logged with the device's scalars, per run of
+    a sweep too, and equals eval.json's."""
+    from jaxgan.writers import read_metric
+
+    result = train_and_evaluate(digits_config(conditioning="infogan", num_steps=10), str(tmp_path / "one"), echo=lambda _: None)
+    steps, values = read_metric(tmp_path / "one", "eval/code_accuracy")
+    assert list(steps) == [10] and values[-1] == pytest.approx(result["code_accuracy"], abs=1e-6)
+    sweep = train_and_evaluate(
+        digits_config(conditioning="infogan", num_steps=10, num_seeds=2), str(tmp_path / "two"), echo=lambda _: None
+    )
+    per_seed = read_metric(tmp_path / "two", "eval/code_accuracy/per_seed")[1][-1]
+    np.testing.assert_allclose(per_seed, [run["code_accuracy"] for run in sweep["runs"]], atol=1e-6)
+    assert read_metric(tmp_path / "two", "eval/code_accuracy")[1][-1] == pytest.approx(np.mean(per_seed), abs=1e-6)

@@ -417,3 +417,22 @@ def test_seeds_recorded_as_an_aggregate_get_their_figure_row_from_a_finished_run
     aggregate_samples(aggregate, config, run_dir, write=True)
     kept = aggregate_samples(aggregate, config, tmp_path / "gone", write=False)  # the run folder is scratch
     assert np.abs(kept - samples[:8]).max() <= 0.5 / 255 + 1e-7
+
+
+def test_a_finished_run_rerun_under_other_evaluation_settings_logs_the_evaluation_it_reports(tmp_path):
+    """eval.json, metrics.jsonl and the saved samples of the last step hold one evaluation: the one made now."""
+    import json
+
+    from jaxgan.writers import records_without_wall_clock
+
+    train_and_evaluate(digits_config(eval_num_samples=200), str(tmp_path), echo=lambda _: None)
+    first = records_without_wall_clock(tmp_path)
+    result = train_and_evaluate(digits_config(eval_num_samples=300), str(tmp_path), echo=lambda _: None)
+    again = records_without_wall_clock(tmp_path)
+    assert again[:-1] == first[:-1] and again[-1] != first[-1]  # only the last evaluation's record, replaced
+    assert again[-1]["step"] == 20 and again[-1]["eval/fid"] == result["fid"] != first[-1]["eval/fid"]
+    assert np.load(tmp_path / "samples" / "step_00000020.npy").shape == (300, 8, 8, 1)
+    assert json.loads((tmp_path / "eval.json").read_text())["fid"] == result["fid"]
+    # The same settings again: the same evaluation, logged once.
+    train_and_evaluate(digits_config(eval_num_samples=300), str(tmp_path), echo=lambda _: None)
+    assert records_without_wall_clock(tmp_path) == again

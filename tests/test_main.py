@@ -1,9 +1,12 @@
 """Every bad input ends with exit code 2 and one line on stderr naming the flag and what is allowed."""
 
+import json
+import os
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,6 +47,7 @@ CASES = {
     "unsweepable_key": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rat", "--config.sweep_values=(1e-4,)"], "not sweepable; allowed: g_optimizer.learning_rate, d_optimizer.learning_rate, g_optimizer.b1, d_optimizer.b1, penalty_weight, weight_clip, consensus_gamma, sga_lambda, g_optimizer.eps_root, unroll_eps_root, class_loss_weight, info.weight, info.continuous_weight (did you mean 'd_optimizer.learning_rate'?)"),
     "sweep_without_values": ([RING, "--workdir={w}", "--config.sweep_key=penalty_weight"], "--config.sweep_values=(): must be a non-empty tuple of finite numbers"),
     "sweep_values_without_key": ([RING, "--workdir={w}", "--config.sweep_values=(1.0, 2.0)"], "set --config.sweep_key to the hyperparameter to sweep"),
+    "repeated_swept_value": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rate", "--config.sweep_values=(1e-4, 1e-3, 1e-4)"], "--config.sweep_values=(0.0001, 0.001, 0.0001): 0.0001 is given twice; give each value once"),
     "bad_swept_value": ([RING, "--workdir={w}", "--config.sweep_key=d_optimizer.learning_rate", "--config.sweep_values=(1e-4, -1.0)"], "--config.sweep_values: --config.d_optimizer.learning_rate=-1.0: must be > 0"),
     "evaluation_misfit": ([RING, "--workdir={w}", "--config.data.name=digits"], "--config.evaluations: 'mixture' needs a mixture data set (ring, grid), not 'digits'"),
     "missing_image_folder": ([RING, "--workdir={w}", "--config.data.name=image_folder", "--config.data.path={w}/nope"], "--config.data.path='{w}/nope': image folder '{w}/nope' is not a directory"),
@@ -55,6 +59,8 @@ CASES = {
     "override_without_config": (["--config.batch_size=4", "--workdir={w}"], "--config.batch_size: an override of --config, which is not given; give --config=FILE first (an experiment file, e.g. experiments/ring8.py)"),
     "section_as_setting": ([RING, "--workdir={w}", "--config.data=ring"], "--config.data: a section of the config, not a setting; give one of its keys, e.g. --config.data.name"),
     "unread_model_setting": ([RING, "--workdir={w}", "--config.generator.base_width=64"], "--config.generator.base_width=64: generator 'mlp' does not read it (it is dcgan, lapgan, resnet, stylegan2's setting)"),
+    "d_not_one_logit_per_example": (["--config=experiments/dcgan_digits.py", "--workdir={w}", "--config.discriminator.name=linear"], "--config.discriminator.name='linear': gives logits of shape (2, 8, 8) for 2 examples of shape (8, 8, 1); a discriminator gives one logit per example, [batch] (or [batch, K]: one per level of a pyramid)"),
+    "empty_widths": (["--config=experiments/stacked_mnist_paper.py", "--workdir={w}", "--config.generator.widths=()"], "--config.generator.widths=(): must be a non-empty tuple of positive integers"),
     "workdir_checkpoints_is_a_file": ([RING, "--workdir={blocked}"], "--workdir={blocked}: cannot make {blocked}/checkpoints (File exists)"),
 }
 
@@ -92,4 +98,31 @@ def test_bad_input_is_one_clear_line(outcomes, name):
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert CASES[name][1].format(w=tmp / name, **config_files(tmp)) in lines[0]
     assert "Traceback" not in err + out
-    assert not (tmp / name / "checkpoints").exists()  # nothing was started
+    assert not (tmp / name).exists()  # nothing was written, not even the workdir
+
+
+def test_a_relative_data_path_is_the_folder_it_named_when_the_run_started(tmp_path):
+    """`--config.data.path=imgs` saved as typed would make the same command, run from another folder, resume on
+    other images (or fail on their shape, blaming the checkpoints); it is saved absolute, so that is refused."""
+    from PIL import Image
+
+    for place, count in (("first", 12), ("second", 3)):
+        (tmp_path / place / "imgs").mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(np.full((8, 8), 20 * i, np.uint8), mode="L").save(tmp_path / place / "imgs" / f"{i}.png")
+    command = [
+        sys.executable, "-m", "jaxgan.main", f"--config={ROOT / 'experiments/dcgan_digits.py'}", "--config.data.name=image_folder",
+        "--config.data.path=imgs", "--config.evaluations=('samples',)", "--config.batch_size=4", "--config.eval_num_samples=4",
+        "--config.steps_per_dispatch=2", f"--workdir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.run([*command, "--config.num_steps=2"], cwd=tmp_path / "first", capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]["path"]
+    assert saved == str(tmp_path / "first" / "imgs")
+    again = subprocess.run([*command, "--config.num_steps=4"], cwd=tmp_path / "second", capture_output=True, text=True, env=env)
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'run'} holds checkpoints of a run with another config (data.path: {saved!r} → "
+        f"{str(tmp_path / 'second' / 'imgs')!r}; saved in {tmp_path / 'run' / 'config.json'}): rerun with the same flags "
+        "to resume it, or use a new --workdir"
+    ], again.stderr[-2000:]

@@ -121,3 +121,17 @@ def test_first_batch_norm_makes_d_blind_to_a_channel_offset_away_from_the_border
         assert ("bias" in variables["params"]["Conv_0"]) == (not first_batch_norm)
         (out, _), (moved, _) = (d.apply(variables, x, mutable=["batch_stats"]) for x in (images, shifted))
         assert np.allclose(out, moved, atol=1e-4) == blind
+
+
+@pytest.mark.parametrize("player", ["generator", "discriminator"])
+@pytest.mark.parametrize("widths", [(), (0, 4, 8), ("(a,b)",), (64.5, 32), (-2, 4, 8), (True, 4)])
+def test_widths_that_make_no_network_are_refused_in_one_line(player, widths):
+    from jaxgan.config import ConfigError, validate
+
+    config = default_config()
+    config[player].widths = widths
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+    assert str(error.value) == (
+        f"--config.{player}.widths={widths!r}: must be a non-empty tuple of positive integers, e.g. (64, 32, 16, 8)"
+    )

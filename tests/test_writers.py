@@ -138,3 +138,43 @@ def test_a_workdir_without_tensorboard_events_gets_its_kept_records_replayed(tmp
     writer.write(30, {"loss": 7.0})
     writer.close()
     assert tensorboard_scalars(tmp_path)["loss"] == [(10, 1.5), (20, 2.5), (30, 7.0)]
+
+
+def test_samples_and_figures_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A reader of a live run (or a crash mid-write) sees the old samples file or figure or the new one, never a
+    torn one: both are written beside and renamed."""
+    import matplotlib.figure
+
+    from jaxgan import plotting
+
+    samples = tmp_path / "step_00000020.npy"
+    writers.save_npy_atomic(samples, np.zeros((3, 2)))
+
+    def dies_half_way(file, array, *args, **kwargs):
+        file.write(b"\x93NUMPY")
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "save", dies_half_way)
+        with pytest.raises(OSError, match="disk full"):
+            writers.save_npy_atomic(samples, np.ones((3, 2)))
+    np.testing.assert_array_equal(np.load(samples), np.zeros((3, 2)))
+    writers.save_npy_atomic(samples, np.ones((3, 2)))
+    np.testing.assert_array_equal(np.load(samples), np.ones((3, 2)))
+
+    figure = tmp_path / "samples.png"
+    plotting.save_figure(matplotlib.figure.Figure(), figure)
+    before = figure.read_bytes()
+    original = matplotlib.figure.Figure.savefig
+
+    def savefig_dies(self, fname, **kwargs):
+        original(self, fname, **kwargs)
+        pathlib.Path(fname).write_bytes(pathlib.Path(fname).read_bytes()[:100])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_dies)
+    fig = matplotlib.figure.Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    with pytest.raises(OSError, match="disk full"):
+        plotting.save_figure(fig, figure)
+    assert figure.read_bytes() == before

@@ -50,6 +50,8 @@ class Evaluation(NamedTuple):
     summarize: Callable[[Game, TrainState, dict[str, np.ndarray]], dict[str, Any]]
     describe: Callable[[dict[str, np.ndarray]], str]
     plot: Callable[[Any, dict[int, np.ndarray], Game, ml_collections.ConfigDict], None]
+    # Scalars computed on the host from `evaluate`'s arrays (per run of a sweep), logged beside its own scalars.
+    host_scalars: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] = lambda m: {}
 
 
 def eval_noise(game: Game, state: TrainState, num_samples: int, truncation: float = 0.0) -> jax.Array | Labelled:
@@ -443,7 +445,19 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
                 feature_distances=np.asarray(feature_distances), title=f"{title}: final samples, nearest training images",
             )  # fmt: skip
 
-    return Evaluation(evaluate, summarize, describe, plot)
+    return Evaluation(evaluate, summarize, describe, plot, code_accuracies)
+
+
+def code_accuracies(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """InfoGAN's `code_accuracy` of G (and `ema_code_accuracy` of its EMA) from an evaluation's counts [code value,
+    class], or [run, code value, class] for a sweep (one value per run): a best matching, so computed on the host."""
+    out = {}
+    for prefix in ("", "ema_"):
+        if prefix + "code_digit_counts" in metrics:
+            counts = np.asarray(metrics[prefix + "code_digit_counts"])
+            values = [code_accuracy(c) for c in counts.reshape(-1, *counts.shape[-2:])]
+            out[prefix + "code_accuracy"] = np.asarray(values if counts.ndim == 3 else values[0])
+    return out
 
 
 def code_accuracy(counts: np.ndarray) -> float:
@@ -485,7 +499,10 @@ def combine(evaluations: list[Evaluation]) -> Evaluation:
             out.update(e.summarize(game, state, m))
         return out
 
-    return Evaluation(evaluate, summarize, lambda m: "  ".join(e.describe(m) for e in evaluations), first.plot)
+    def host_scalars(m):
+        return {k: v for e in evaluations for k, v in e.host_scalars(m).items()}
+
+    return Evaluation(evaluate, summarize, lambda m: "  ".join(e.describe(m) for e in evaluations), first.plot, host_scalars)
 
 
 def build_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
