@@ -1,8 +1,8 @@
 """Metric output: one JSON object per logged step in `metrics.jsonl`, TensorBoard events, and console lines.
 
 On resume from step s, both outputs are cut back to s first (lines with a later step are dropped, and
-TensorBoard is told to hide the earlier events and is given the kept lines again), so a run that was killed and restarted holds no record of the lost
-steps twice. One difference remains: a preemption checkpoint falls between two logging steps, and the first log
+TensorBoard is told to hide the earlier events and is given the kept lines again), so a run that was killed and
+restarted holds no record of the lost steps twice. One difference remains: a preemption checkpoint falls between two logging steps, and the first log
 after the resume averages the losses of the steps since the resume only.
 """
 
