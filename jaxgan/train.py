@@ -177,9 +177,9 @@ def abstract_state(config: ml_collections.ConfigDict, rule: UpdateRule | None = 
 def check_player_outputs(config: ml_collections.ConfigDict, game: Game, task: Task, state: TrainState) -> None:
     """Raises ValueError (one line naming --config.generator.name or --config.discriminator.name) unless G, with the
     parameters' shapes of the abstract `state`, makes examples of the data's shape and D gives one logit per example
-    (per pack of `packing` examples; or K per example, as LapGAN's D one per level): a user's own player that does not would fail later, inside a loss or a
-    metric, with a message that blames it, or train on logits averaged over pixels. Nothing is computed
-    (`jax.eval_shape`)."""
+    (per pack of `packing` examples; or K per example, as LapGAN's D one per level): a user's own player that does
+    not would fail later, inside a loss or a metric, with a message that blames it, or train on logits averaged over
+    pixels. Nothing is computed (`jax.eval_shape`)."""
     one_run = (lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype)) if num_runs(config) > 1 else (lambda x: x)
     g_params, g_model_state, d_params, d_model_state = jax.tree.map(
         one_run, (state.g_params, state.g_model_state, state.d_params, state.d_model_state)
@@ -191,9 +191,10 @@ def check_player_outputs(config: ml_collections.ConfigDict, game: Game, task: Ta
         return generate(game, g_params, g_model_state, z, train=False, key=jax.random.key(1))[0]
 
     made = jax.eval_shape(samples, g_params, g_model_state)
-    if tuple(data_of(made).shape[1:]) != tuple(task.data.shape):
+    example_shape = tuple(data_of(made).shape[1:])
+    if example_shape != tuple(task.data.shape):
         raise ValueError(
-            f"--config.generator.name={config.generator.name!r}: makes examples of shape {tuple(data_of(made).shape[1:])}, "
+            f"--config.generator.name={config.generator.name!r}: makes examples of shape {example_shape}, "
             f"but data set {config.data.name!r} has examples of shape {tuple(task.data.shape)}"
         )
 
@@ -201,7 +202,7 @@ def check_player_outputs(config: ml_collections.ConfigDict, game: Game, task: Ta
         return logits_of(discriminate(game, d_params, d_model_state, x, train=False)[0])
 
     given = tuple(jax.eval_shape(logits, d_params, d_model_state, made).shape)
-    if len(given) not in (1, 2) or given[0] != 2:  # [batch], or [batch, levels] as LapGAN's D
+    if len(given) not in (1, 2) or given[0] != batch // config.packing:  # [batch], or [batch, levels] (LapGAN)
         packs = f" (one per pack of {config.packing})" if config.packing > 1 else ""
         raise ValueError(
             f"--config.discriminator.name={config.discriminator.name!r}: gives logits of shape {given} for {batch} "
