@@ -33,7 +33,9 @@ STREAMED_RUN = [
 
 
 def _env(devices: int) -> dict:
-    return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu"}
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    xla_flags = " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])  # conftest's level kept
+    return {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
 
 
 def _python(code: str, devices: int) -> str:
