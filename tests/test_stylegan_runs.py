@@ -14,6 +14,7 @@ from jaxgan.game import generate
 from jaxgan.models import linen_player
 from jaxgan.models.stylegan import StyleGAN2Discriminator, StyleGAN2Generator, path_length_penalty
 from jaxgan.penalties import r1_penalty
+from jaxgan.state import step_keys
 from jaxgan.tasks import make_task
 from jaxgan.train import build_game, real_sampler, train_and_evaluate
 from jaxgan.updates import alternating_step, make_update_rule, with_lazy_regularization
@@ -98,29 +99,36 @@ def test_lazy_regularization_steps_on_the_reference_objectives_every_n_steps(set
     state = state.replace(loss_state={"r1": jnp.zeros(()), "path_length_penalty": jnp.zeros(()), "pl_mean": jnp.zeros(())})
     lazy_step, plain_step = jax.jit(lazy.step), jax.jit(plain.step)
     g_module = StyleGAN2Generator((8, 8, 1), width=4, mapping_layers=2, w_dim=8, mixing_probability=0.9)
+    # the references compiled once each: run op by op, their second-order gradients dispatch thousands of kernels
+    r1_step = jax.jit(lambda s, real: _reference_r1_step(game, s, real, 1.0, 3))
+
+    @jax.jit
+    def path_length_step(g_params, g_model_state, key, pl_mean):
+        z_key, y_key, noise_key = jax.random.split(key, 3)
+        z = game.sample_noise(z_key, config.batch_size // 2)
+        variables = lambda p: {"params": p, **g_model_state}
+
+        def objective(g_params):
+            ws = g_module.apply(variables(g_params), z, train=False, method="mapping")
+            synth = lambda w: g_module.apply(variables(g_params), w, method="synthesize", rngs={"noise": noise_key})
+            penalty, new_pl_mean, lengths = path_length_penalty(synth, ws, y_key, pl_mean)
+            return 2 * 2.0 * penalty, (new_pl_mean, lengths)
+
+        return jax.value_and_grad(objective, has_aux=True)(g_params)
+
     for t in range(4):
         state = state.replace(step=jnp.asarray(t, jnp.int32))
         batch = {"real": sample(jax.random.key(10 + t), config.batch_size)[None]}
         after, metrics = lazy_step(state, batch)
         expected, _ = plain_step(state, batch)
         if t % 3 == 0:
-            d_params, d_opt_state = _reference_r1_step(game, expected, batch["real"][-1], 1.0, 3)
+            d_params, d_opt_state = r1_step(expected, batch["real"][-1])
             expected = expected.replace(d_params=d_params, d_opt_state=d_opt_state)
         if t % 2 == 0:
-            from jaxgan.state import step_keys
-
             key = jax.random.fold_in(step_keys(state).generator, 1000)
-            z_key, y_key, noise_key = jax.random.split(key, 3)
-            z = game.sample_noise(z_key, config.batch_size // 2)
-            variables = lambda p: {"params": p, **expected.g_model_state}
-
-            def objective(g_params):
-                ws = g_module.apply(variables(g_params), z, train=False, method="mapping")
-                synth = lambda w: g_module.apply(variables(g_params), w, method="synthesize", rngs={"noise": noise_key})
-                penalty, pl_mean, lengths = path_length_penalty(synth, ws, y_key, state.loss_state["pl_mean"])
-                return 2 * 2.0 * penalty, (pl_mean, lengths)
-
-            (_, (pl_mean, lengths)), grads = jax.value_and_grad(objective, has_aux=True)(expected.g_params)
+            (_, (pl_mean, lengths)), grads = path_length_step(
+                expected.g_params, expected.g_model_state, key, state.loss_state["pl_mean"]
+            )
             np.testing.assert_allclose(pl_mean, state.loss_state["pl_mean"] + 0.01 * (jnp.mean(lengths) - state.loss_state["pl_mean"]), rtol=1e-6)
             np.testing.assert_allclose(after.loss_state["pl_mean"], pl_mean, rtol=1e-5)
             updates, g_opt_state = game.g_optimizer.update(grads, expected.g_opt_state, expected.g_params)
