@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from forked_cli import run_commands
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RING = "--config=experiments/ring8.py"
@@ -79,13 +80,8 @@ def outcomes(tmp_path_factory):
     (tmp / "number.py").write_text("def get_config():\n    return 5\n")
     (tmp / "blocked").mkdir()
     (tmp / "blocked" / "checkpoints").write_text("a file where the run's checkpoints go")
-    procs = {}
-    for name, (args, _) in CASES.items():
-        argv = [a.format(w=tmp / name, **config_files(tmp)) for a in args]
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "jaxgan.main", *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-    results = {name: (p.wait(timeout=300), *p.communicate()) for name, p in procs.items()}
+    commands = {name: ["-m", "jaxgan.main", *(a.format(w=tmp / name, **config_files(tmp)) for a in args)] for name, (args, _) in CASES.items()}
+    results = run_commands(commands, cwd=str(ROOT))
     return tmp, results
 
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from forked_cli import run_commands
 
 from jaxgan.config import load_config_file
 from jaxgan.train import train_and_evaluate, write_json
@@ -28,12 +29,13 @@ def tiny_stacked_config():
 
 
 def assert_one_line_errors(script: list[str], cases: dict[str, list[str]]) -> None:
-    """Runs `script` with each case's arguments (in parallel): exit 2, a one-line error starting with the case's
-    key on stderr, and nothing on stdout (nothing read or printed before the bad input was found)."""
-    procs = {line: subprocess.Popen([*script, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for line, args in cases.items()}
-    for start, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 2, err
+    """Runs `script` (`[python, FILE]`) with each case's arguments, each in its own process: exit 2, a one-line error
+    starting with the case's key on stderr, and nothing on stdout (nothing read or printed before the bad input was
+    found)."""
+    assert script[0] == sys.executable
+    results = run_commands({start: [*script[1:], *args] for start, args in cases.items()}, cwd=str(ROOT))
+    for start, (code, out, err) in results.items():
+        assert code == 2, err
         assert len(err.strip().splitlines()) == 1 and err.startswith(start), err
         assert out == ""
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from forked_cli import run_commands
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--seeds=1", "--config.num_steps=20", "--workdir={w}"]
@@ -84,27 +85,18 @@ def outcomes(tmp_path_factory):
     (tmp / "bad.py").write_text("def get_config(:\n")
     (tmp / "eps_root_other_config").mkdir()  # a run of ring8_lr1e3.py, measured under the default ring8.py
     write_json(tmp / "eps_root_other_config" / "config.json", load_config_file(ROOT / "experiments/ring8_lr1e3.py").to_dict())
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, f"scripts/{script}.py", *(a.format(w=tmp / name, bad=tmp / "bad.py") for a in args)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+    commands = {
+        name: [f"scripts/{script}.py", *(a.format(w=tmp / name, bad=tmp / "bad.py") for a in args)]
         for name, (script, args, _, _) in CASES.items()
-    }  # fmt: skip
+    }
     (tmp / "my_stacked.py").write_text(
         "from jaxgan.config import load_config_file\n\n\ndef get_config():\n"
         f"    config = load_config_file({str(ROOT / 'experiments/stacked_mnist_paper.py')!r})\n"
         "    config.batch_size = 64\n    return config\n"
     )
-    procs["own_table"] = subprocess.Popen(
-        [sys.executable, "-c", OWN_TABLE, str(tmp / "my_stacked.py")], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )
-    procs["title"] = subprocess.Popen(
-        [sys.executable, "-c", TITLE, str(tmp / "title")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    results = {name: (p.wait(timeout=300), *p.communicate()) for name, p in procs.items()}
-    return tmp, results
+    commands["own_table"] = ["-c", OWN_TABLE, str(tmp / "my_stacked.py")]
+    commands["title"] = ["-c", TITLE, str(tmp / "title")]
+    return tmp, run_commands(commands, cwd=str(ROOT))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
