@@ -2,8 +2,11 @@
 matplotlib cannot write (here and in the other scripts) are refused in one line naming the flag (exit 2); a sweep is
 drawn run by run."""
 
+import os
 import subprocess
 import sys
+
+from forked_cli import run_commands
 
 
 def test_a_workdir_without_a_config_is_refused_in_one_line(tmp_path):
@@ -78,18 +81,16 @@ def test_bad_references_and_a_run_with_none_of_the_metrics_are_refused_in_one_li
     write_json(other / "config.json", default_config().to_dict())
     (other / "metrics.jsonl").write_text('{"step": 1, "d_loss": 0.5}\n')
     args = [sys.executable, "scripts/plot_runs.py", f"--runs=a={tmp_path}", f"--out={tmp_path / 'runs.png'}", "--metrics=eval/modes"]
-    procs = [
-        (subprocess.Popen(args + [extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), expected)
-        for extra, expected in [
-            ("--references=eval/modes=abc:x", "--references: 'eval/modes=abc:x': 'abc' is not a number"),
-            ("--references=eval/bogus=8:x", "--references: 'eval/bogus' is not plotted; plotted: eval/modes (--metrics)"),
-            ("--references=eval/modes=8:x,eval/modes=7:y", "--references: two lines for 'eval/modes'; give one per metric"),
-            (f"--runs=a={tmp_path},b={other}", f"--runs: {other} logged none of eval/modes (--metrics)"),
-        ]
-    ]
-    for proc, expected in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 2 and err.strip().splitlines() == [f"error: {expected}"], err
+    cases = {
+        "--references=eval/modes=abc:x": "--references: 'eval/modes=abc:x': 'abc' is not a number",
+        "--references=eval/bogus=8:x": "--references: 'eval/bogus' is not plotted; plotted: eval/modes (--metrics)",
+        "--references=eval/modes=8:x,eval/modes=7:y": "--references: two lines for 'eval/modes'; give one per metric",
+        f"--runs=a={tmp_path},b={other}": f"--runs: {other} logged none of eval/modes (--metrics)",
+    }
+    results = run_commands({extra: [*args[1:], extra] for extra in cases}, cwd=os.getcwd())
+    for extra, expected in cases.items():
+        code, _, err = results[extra]
+        assert code == 2 and err.strip().splitlines() == [f"error: {expected}"], err
     assert not (tmp_path / "runs.png").exists()
 
 

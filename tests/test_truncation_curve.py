@@ -2,16 +2,20 @@
 eval.json, and truncated noise changes the samples; bad workdirs are refused in one line."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from forked_cli import run_commands
 
 from jaxgan.config import ConfigError
 from jaxgan.train import train_and_evaluate
 from scripts.notes import evaluate_at, load_run
 from test_image_runs import digits_config
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_untruncated_curve_point_is_the_runs_evaluation(tmp_path):
@@ -67,13 +71,12 @@ def test_the_scripts_refuse_bad_input_in_one_line_before_evaluating(tmp_path):
         ("scripts/lapgan_coarse_level.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
         ("scripts/remeasure_mixture.py", f"--workdir={tmp_path}"): f"--workdir={tmp_path}: no config.json",
     }
-    procs = {args: subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for args in cases}  # fmt: skip
-    for args, proc in procs.items():
-        out, err = proc.communicate(timeout=300)
+    results = run_commands({" ".join(args): list(args) for args in cases}, cwd=str(ROOT))
+    for args, expected in cases.items():
+        code, out, err = results[" ".join(args)]
         lines = err.strip().splitlines()
-        assert proc.returncode == 2 and "Traceback" not in out + err, (args, err)
-        assert len(lines) == 1 and lines[0].startswith(f"error: {cases[args]}"), (args, err)
+        assert code == 2 and "Traceback" not in out + err, (args, err)
+        assert len(lines) == 1 and lines[0].startswith(f"error: {expected}"), (args, err)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
