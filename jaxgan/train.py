@@ -874,14 +874,28 @@ def _train_and_evaluate(
     )
 
     # Checked before a writing Checkpointer opens the folder (it cleans up unfinished saves there).
-    check_resumable(workdir_path, config, has_checkpoints=bool(saved_steps(workdir_path / "checkpoints")))
+    resuming = bool(saved_steps(workdir_path / "checkpoints"))  # (unless every one turns out unfinished)
+    check_resumable(workdir_path, config, has_checkpoints=resuming)
     checkpointer = Checkpointer(workdir_path / "checkpoints", max_to_keep=config.keep_checkpoints)
-    fresh = init_state(config, rule, task)
+
+    def fresh_state() -> TrainState:
+        fresh = init_state(config, rule, task)
+        if mesh is not None:
+            return replicate(fresh, mesh)
+        # committed to its device, as a restored state is: a new run and its resumption run one compiled program
+        return jax.tree.map(lambda x: jax.device_put(x, x.sharding), fresh)
+
     if mesh is not None:
-        fresh, hparams = replicate((fresh, hparams), mesh)
-    else:  # committed to its device, as a restored state is: a new run and its resumption run one compiled program
-        fresh = jax.tree.map(lambda x: jax.device_put(x, x.sharding), fresh)
-    state, step = checkpointer.restore(fresh, with_data=stream is not None)  # into fresh's shapes, dtypes and shardings
+        hparams = replicate(hparams, mesh)
+    # A run with checkpoints restores into the state's shapes, dtypes and shardings alone: initialising the players
+    # (op by op) only to be overwritten costs seconds on every resume.
+    if resuming:
+        target = abstract_state(config, rule, task)
+        if mesh is not None:
+            target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), target)
+    else:
+        target = fresh_state()
+    state, step = checkpointer.restore(target, with_data=stream is not None)
     if state is not None and not (workdir_path / CONFIG_FILE).exists():
         logging.warning("%s had no %s: its checkpoint's layout fits this config, and settings that keep the shapes "
                         "(a loss, a learning rate) resume as given", workdir_path, CONFIG_FILE)
@@ -896,7 +910,7 @@ def _train_and_evaluate(
             f"{step}, or branch from an earlier step (--branch_from, --branch_step) into a new --workdir"
         )
     try:  # traced now (the first evaluation reuses the trace), not after eval_every_steps of training
-        evaluate.eval_shape(fresh, hparams)
+        evaluate.eval_shape(target, hparams)
     except jax.errors.JAXTypeError as error:  # a tracer given to NumPy or Python: a user's own evaluation, likely
         checkpointer.close()
         raise ConfigError(
@@ -905,7 +919,7 @@ def _train_and_evaluate(
             "and what needs NumPy in its summarize"
         ) from None
     if state is None:
-        state, step = fresh, 0
+        state, step = (fresh_state() if resuming else target), 0  # (no checkpoint restored after all: a fresh one)
         echo(f"starting a new run in {workdir_path} ({config.num_steps} steps)")
     else:
         echo(f"resuming from the checkpoint at step {step} in {workdir_path}")
@@ -914,7 +928,7 @@ def _train_and_evaluate(
         for stale in samples_dir.glob("step_*.npy"):  # of an attempt that died after them (also their labels)
             if sample_step(stale) > step:
                 stale.unlink()
-    del fresh
+    del target
     # A finished run resumed evaluates its last step again, under the evaluation settings given now (they may
     # differ: RESUMABLE), and logs that evaluation in place of the old one: eval.json, metrics.jsonl and the saved
     # samples then hold the same evaluation.

@@ -118,6 +118,26 @@ def test_resume_in_process_equals_uninterrupted(tmp_path):
     assert records_without_wall_clock(straight) == records_without_wall_clock(split)
 
 
+def test_a_resume_restores_into_the_states_shapes_without_initialising_the_players(tmp_path, monkeypatch):
+    """Initialising the players runs op by op (seconds for the image models): a run that resumes only traces it."""
+    import jaxgan.train as train_module
+
+    concrete = []
+    real_init_state = train_module.init_state
+
+    def spy(*args, **kwargs):
+        state = real_init_state(*args, **kwargs)
+        concrete.append(not isinstance(state.step, jax.core.Tracer))
+        return state
+
+    monkeypatch.setattr(train_module, "init_state", spy)
+    train_and_evaluate(tiny_config(num_steps=20), str(tmp_path), echo=lambda _: None)
+    assert concrete.count(True) == 1  # (shapes are also traced elsewhere)
+    concrete.clear()
+    train_and_evaluate(tiny_config(num_steps=40), str(tmp_path), echo=lambda _: None)
+    assert True not in concrete and Checkpointer(tmp_path / "checkpoints").latest_step() == 40
+
+
 def test_non_finite_loss_stops_with_the_step(tmp_path):
     config = tiny_config(num_steps=40)
     config.d_optimizer.name = "sgd"
