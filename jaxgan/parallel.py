@@ -95,6 +95,13 @@ def batch_mean_value_and_grad(fn: Callable[..., jax.Array], mesh: Mesh | None) -
     return value_and_grad
 
 
+def with_host_device_count(xla_flags: str, devices: int) -> str:
+    """`xla_flags` (an XLA_FLAGS value) asking for `devices` CPU devices in place of any count it gave, its other
+    flags kept: how a process started on a CPU simulates a multi-device machine."""
+    kept = [f for f in xla_flags.split() if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 

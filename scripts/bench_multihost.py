@@ -45,6 +45,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from absl import app, flags
 
+from jaxgan.parallel import with_host_device_count
 from scripts.notes import ROOT, replace_block, run_script
 
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 1000, "Update steps of the one-process runs.")
@@ -88,10 +89,7 @@ def run_overrides(num_steps: int) -> list[str]:
 
 
 def subprocess_env(devices: int) -> dict:
-    kept = [
-        f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")
-    ]
-    xla_flags = " ".join([*kept, f"--xla_force_host_platform_device_count={devices}", *_EXTRA_XLA_FLAGS.value.split()])
+    xla_flags = " ".join([with_host_device_count(os.environ.get("XLA_FLAGS", ""), devices), *_EXTRA_XLA_FLAGS.value.split()])
     return {
         **os.environ,
         "JAX_PLATFORMS": "cpu",

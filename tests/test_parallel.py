@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import ml_collections
+from jaxgan.parallel import with_host_device_count
 from test_train import assert_bitwise_equal, restore_final, state_leaves
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -33,8 +34,7 @@ STREAMED_RUN = [
 
 
 def _env(devices: int) -> dict:
-    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
-    xla_flags = " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])  # conftest's level kept
+    xla_flags = with_host_device_count(os.environ.get("XLA_FLAGS", ""), devices)  # conftest's -O0 kept
     return {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
 
 
