@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jaxgan.writers import atomic_path
 
-from jaxgan.writers import atomic_path  # noqa: E402
+
+@functools.cache
+def pyplot():
+    """`matplotlib.pyplot` on the Agg backend (files only; never needs a display), imported at the first figure.
+
+    pyplot takes ~0.6 s of the ~4 s that importing `jaxgan.train` costs: a command that fails on a bad flag, or a
+    run that draws nothing, does not pay it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def save_figure(fig, path, dpi: int = 120) -> None:
@@ -23,7 +35,7 @@ def save_figure(fig, path, dpi: int = 120) -> None:
         with atomic_path(path) as tmp:  # the format by `path`'s suffix, as savefig would take it from the name
             fig.savefig(tmp, dpi=dpi, format=pathlib.Path(path).suffix.lstrip(".").lower() or None)
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
 
 
 def pick_snapshots(steps: Sequence[int], count: int) -> list[int]:
@@ -73,7 +85,7 @@ def plot_training_samples(path, snapshots: dict[int, np.ndarray], mixture, title
     steps = pick_snapshots(list(snapshots), count)
     means = np.asarray(mixture.means)
     limit = plot_limit(means)
-    fig, axes = plt.subplots(1, len(steps), figsize=(2.2 * len(steps), 2.5), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(steps), figsize=(2.2 * len(steps), 2.5), squeeze=False)
     for ax, step in zip(axes[0], steps):
         scatter_samples(ax, snapshots[step], means, limit, f"step {step}", data)
     if title:
@@ -86,7 +98,7 @@ def plot_sample_grid(path, rows: Sequence[tuple[str, dict[int, np.ndarray]]], me
     means = np.asarray(means)
     limit = plot_limit(means)
     steps = pick_snapshots(sorted(set.intersection(*(set(s) for _, s in rows))), count)
-    fig, axes = plt.subplots(len(rows), len(steps), figsize=(2.0 * len(steps), 2.1 * len(rows)), squeeze=False)
+    fig, axes = pyplot().subplots(len(rows), len(steps), figsize=(2.0 * len(steps), 2.1 * len(rows)), squeeze=False)
     for r, (label, snapshots) in enumerate(rows):
         for c, step in enumerate(steps):
             scatter_samples(axes[r, c], snapshots[step], means, limit, f"step {step}" if r == 0 else "", data)
@@ -102,7 +114,7 @@ def plot_vector_field(path, field, trajectory: np.ndarray, title: str = "", limi
     `field(theta_grid, psi_grid) -> (u, v)`; `trajectory` is [steps, 2].
     """
     limit = limit or max(2.0, float(np.abs(trajectory).max()) * 1.1)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig, ax = pyplot().subplots(figsize=(4.2, 4.2))
     plot_field_axes(ax, field, trajectory, limit, title)
     save_figure(fig, path)
 
@@ -144,7 +156,7 @@ def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = ""
     final = snapshots[steps[-1]]
     gray = final.shape[-1] == 1
     show = lambda ax, grid: ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)  # noqa: E731
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig, (left, right) = pyplot().subplots(1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
     show(left, image_grid(final[:64], 8))
     left.set_title(f"step {steps[-1]}", fontsize=9)
     show(right, image_grid(np.concatenate([snapshots[s][:per_row] for s in steps]), per_row))
@@ -163,7 +175,7 @@ def plot_image_rows(path, labels: Sequence[str], rows: Sequence[np.ndarray], tit
     per_row = max(len(r) for r in rows)
     padded = [np.concatenate([r, np.ones((per_row - len(r), h, w, c), np.float32)]) for r in rows]
     grid = image_grid(np.concatenate(padded), per_row)
-    fig, ax = plt.subplots(figsize=(0.6 * per_row + 1.2, 0.6 * len(rows) + 0.8))
+    fig, ax = pyplot().subplots(figsize=(0.6 * per_row + 1.2, 0.6 * len(rows) + 0.8))
     ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
     labelled = any(labels)  # unlabelled rows get no tick marks
     ax.set_yticks([(i + 0.5) * (h + 1) for i in range(len(rows))] if labelled else [], list(labels) if labelled else [], fontsize=7)
@@ -204,7 +216,7 @@ def plot_nearest_neighbours(
     if feature_indices is not None:
         rows.append(("nearest (features)", np.asarray(feature_indices), feature_distances))
     gray = samples.shape[-1] == 1
-    fig, axes = plt.subplots(len(rows), count, figsize=(1.3 * count, 1.45 * len(rows)), squeeze=False)
+    fig, axes = pyplot().subplots(len(rows), count, figsize=(1.3 * count, 1.45 * len(rows)), squeeze=False)
     for r, (label, indices, distances) in enumerate(rows):
         for c in range(count):
             ax = axes[r, c]
@@ -240,7 +252,7 @@ def plot_run_curves(
     references = references or {}
     columns = max(len(metrics), min(len(finals), 5))
     final_rows = -(-len(finals) // columns)
-    fig, axes = plt.subplots(1 + final_rows, columns, figsize=(4.2 * columns, 3.4 * (1 + final_rows)), squeeze=False)
+    fig, axes = pyplot().subplots(1 + final_rows, columns, figsize=(4.2 * columns, 3.4 * (1 + final_rows)), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for label, series in curves:
             if metric in series:

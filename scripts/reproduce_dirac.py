@@ -15,15 +15,11 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from jaxgan.config import validate  # noqa: E402
-from jaxgan.plotting import load_snapshots, plot_field_axes, save_figure  # noqa: E402
+from jaxgan.plotting import load_snapshots, plot_field_axes, pyplot, save_figure  # noqa: E402
 from jaxgan.metrics.evaluations import dirac_field  # noqa: E402
 from jaxgan.train import build_game  # noqa: E402
 from jaxgan.cli import define_figure_flag  # noqa: E402
@@ -73,7 +69,7 @@ def eigen_text(pairs) -> str:
 def main(argv):
     del argv
     results = {}
-    fig, axes = plt.subplots(3, 3, figsize=(10, 10))
+    fig, axes = pyplot().subplots(3, 3, figsize=(10, 10))
     for ax, (name, overrides) in zip(axes.ravel(), METHODS.items()):
         config = config_for(overrides)
         workdir = pathlib.Path(_WORKDIR.value) / slug(name)

@@ -19,14 +19,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import jax  # noqa: E402
 import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from jaxgan import fgan1d  # noqa: E402
-from jaxgan.plotting import save_figure  # noqa: E402
+from jaxgan.plotting import pyplot, save_figure  # noqa: E402
 from jaxgan.losses import F_DIVERGENCES  # noqa: E402
 from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import ROOT, figure_path, replace_block, run_script  # noqa: E402
@@ -39,7 +36,7 @@ _FIGURE = define_figure_flag(
 )
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the table into BUILD_NOTES.md and README.md.")
 
-COLOURS = dict(zip(F_DIVERGENCES, plt.get_cmap("tab10").colors))
+COLOURS = dict(zip(F_DIVERGENCES, matplotlib.colormaps["tab10"].colors))
 
 
 def gaussian_pdf(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
@@ -72,7 +69,7 @@ def main(argv):
 
     x = np.linspace(-4.0, 6.0, 1001)
     p = np.exp(np.asarray(mixture.log_prob(x)))
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    fig, axes = pyplot().subplots(2, 4, figsize=(16, 7.5))
     for ax, (name, result) in zip(axes.ravel(), results.items()):
         fit, exact = result["fit"], result["exact"]
         ax.fill_between(x, p, color="0.85", label="P (mixture)")

@@ -17,7 +17,6 @@ import math
 import pathlib
 import sys
 
-import matplotlib.pyplot as plt
 import numpy as np
 from absl import app, flags, logging
 
@@ -50,7 +49,7 @@ def table(results: dict[float, dict]) -> str:
 
 
 def plot(path: pathlib.Path, results: dict[float, dict], samples: dict[float, np.ndarray], title: str) -> None:
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    fig, ax = plotting.pyplot().subplots(figsize=(4.5, 3.5))
     psis = list(results)
     fid = [results[p]["fid"] for p in psis]
     score = [results[p]["inception_score"] for p in psis]
