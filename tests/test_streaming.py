@@ -242,3 +242,24 @@ def test_validation_errors_are_one_line_and_name_the_problem():
     torn = {**loader.get_state(), "next_batch": 2}
     _one_line_error(r"data state is inconsistent: next_batch 2 != grain's next_index 3",
                     lambda: StreamingImages(source, 4, seed=1).set_state(torn))
+
+
+def test_a_short_read_and_a_non_integer_label_are_refused_not_handed_out():
+    class Short(IndexedImages):  # a source whose batched read drops its last record
+        def __getitems__(self, keys):
+            return [self[k] for k in keys[:-1]]
+
+    _one_line_error(r"the source returned 5 records for 6 keys", lambda: next(StreamingImages(Short(20), 6, num_threads=0)))
+
+    class FloatLabel(IndexedImages):  # 7.9 would have become 7
+        def __getitem__(self, i):
+            return {**super().__getitem__(i), "label": i + 0.9}
+
+    _one_line_error(r"record \d+: label \d+\.9 is not an integer", lambda: next(StreamingImages(FloatLabel(20), 4, num_threads=0)))
+    # numpy integers and 0-d integer arrays, as TFDS records hold them, are labels
+    class NumpyLabel(IndexedImages):
+        def __getitem__(self, i):
+            return {**super().__getitem__(i), "label": np.asarray(i % 7, np.int64)}
+
+    batch = next(StreamingImages(NumpyLabel(20), 4, num_threads=0))
+    np.testing.assert_array_equal(batch.labels, indices_of(batch.images) % 7)

@@ -53,6 +53,14 @@ def _to_model_range(images: np.ndarray) -> np.ndarray:
     return MODEL_RANGE[images.astype(np.uint8, copy=False)]
 
 
+def _integer_label(value: Any, key: int) -> int:
+    """A record's label as an int; a float or an array is refused, not truncated."""
+    label = np.asarray(value)
+    if label.ndim != 0 or not np.issubdtype(label.dtype, np.integer):
+        raise ValueError(f"record {key}: label {value!r} is not an integer")
+    return int(label)
+
+
 class StreamingImages:
     """A seeded, resumable, per-process stream of image batches read on the host with grain.
 
@@ -167,6 +175,8 @@ class StreamingImages:
         start = self.process_index * self.batch_size
         keys = [int(k) for k in global_indices[start : start + self.batch_size]]
         records = self._get_many(keys) if self._get_many is not None else [self.source[k] for k in keys]
+        if len(records) != len(keys):  # rows left unfilled would be handed out as images
+            raise ValueError(f"the source returned {len(records)} records for {len(keys)} keys ({keys[0]}, ...)")
         images = np.empty((self.batch_size, *self.image_shape), np.uint8)
         labels = np.empty((self.batch_size,), np.int32) if self.has_labels else None
         for row, (key, record) in enumerate(zip(keys, records)):
@@ -180,7 +190,7 @@ class StreamingImages:
             if labels is not None:
                 if self._label_key not in record:
                     raise ValueError(f"record {key} has no {self._label_key!r} key, but record 0 has a label")
-                labels[row] = int(record[self._label_key])
+                labels[row] = _integer_label(record[self._label_key], key)
         return ImageBatch(_to_model_range(images), labels)
 
     def _iter(self):
