@@ -243,10 +243,11 @@ def began_controller(gamma: float = 0.5, lambda_k: float = 0.001, k0: float = 0.
       Berthelot, Schumm & Metz, 2017, BEGAN: Boundary Equilibrium Generative Adversarial Networks, Sections 3.4
       and 4, https://arxiv.org/abs/1703.10717
     """
+    # written so that NaN fails each check (every comparison with NaN is False)
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"began_controller: gamma must be in [0, 1], got {gamma}")
-    if lambda_k < 0.0:
-        raise ValueError(f"began_controller: lambda_k must be >= 0, got {lambda_k}")
+    if not 0.0 <= lambda_k < float("inf"):
+        raise ValueError(f"began_controller: lambda_k must be finite and >= 0, got {lambda_k}")
     if not 0.0 <= k0 <= 1.0:
         raise ValueError(f"began_controller: k0 must be in [0, 1], got {k0}")
 

@@ -14,7 +14,9 @@ classes cycle through 0, 1, ..., K − 1, so the grid has one row per class.
 `--interpolate=K` draws `num_samples // K` rows of K images instead, each from G along the path from one noise
 vector to another: the great circle (`slerp`, White 2016, "Sampling Generative Networks": a Gaussian z keeps its
 typical norm along it) or the straight line (`linear`, as in DCGAN's figure, Radford et al. 2015). A row keeps its
-start's class and codes; only z moves.
+start's class and codes; only z moves. Under `--truncation` the ends lie in [−ψ, ψ]; a `linear` walk stays in that
+box; a `slerp` walk keeps the ends' norm instead, and its inner points can leave the box (two orthogonal ends:
+by up to a factor √2 at the midpoint).
 
 Writes OUT (the figure) and OUT with `.npy`: float32 in [0, 1], [n, H, W, C], or [rows, K, H, W, C] for walks.
 """

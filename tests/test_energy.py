@@ -192,6 +192,8 @@ def test_began_controller_defaults_and_validation():
     assert controller.init() == 0.0
     k, _ = controller.update(controller.init(), jnp.array([1.0]), jnp.array([0.2]))
     np.testing.assert_allclose(k, 0.001 * (0.5 * 1.0 - 0.2), rtol=1e-6)  # gamma 0.5, lambda_k 0.001
-    for kwargs in ({"gamma": 1.5}, {"lambda_k": -1.0}, {"k0": 2.0}):
+    nan, inf = float("nan"), float("inf")
+    for kwargs in ({"gamma": 1.5}, {"gamma": nan}, {"lambda_k": -1.0}, {"lambda_k": nan}, {"lambda_k": inf},
+                   {"k0": 2.0}, {"k0": nan}):  # fmt: skip
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             energy.began_controller(**kwargs)
