@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from jaxgan.registry import did_you_mean, one_line
 
@@ -169,7 +169,16 @@ def define_figure_flag(name: str, default: str | None, help_text: str, **kwargs)
 
     holder = flags.DEFINE_string(name, default, help_text, **kwargs)
     flags.register_validator(name, check)
+    _list_in_callers_help(name)
     return holder
+
+
+def _list_in_callers_help(name: str) -> None:
+    """Makes --NAME, defined here for a script, a key flag of that script, so that its `--help` lists it (absl's
+    `--help` shows the main module's key flags; a flag defined in this module would only be under `--helpfull`)."""
+    caller = sys._getframe(2).f_globals["__name__"]
+    module = sys.argv[0] if caller == "__main__" else caller  # the name absl gives the main module
+    flags.FLAGS.register_key_flag_for_module(module, flags.FLAGS[name])
 
 
 def define_config_file(name: str, default: str, help_text: str):
@@ -178,9 +187,18 @@ def define_config_file(name: str, default: str, help_text: str):
     from ml_collections import config_flags
 
     try:
-        return config_flags.DEFINE_config_file(name, default, help_text)
+        holder = config_flags.DEFINE_config_file(name, default, help_text)
     except Exception as error:  # noqa: BLE001 - an override that does not fit the default file
         fail(_unknown_config_override(sys.argv, name) or _load_failure(name, default, error))
+    _list_in_callers_help(name)
+    return holder
+
+
+def quiet_logging() -> None:
+    """absl logging at WARNING and above unless the command line sets --verbosity: orbax logs every file it reads or
+    writes at INFO, jax its backend probing."""
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
 
 
 def run(main, allowed: Sequence[str] = ()) -> None:
@@ -189,6 +207,7 @@ def run(main, allowed: Sequence[str] = ()) -> None:
     from jaxgan.config import ConfigError
 
     def checked(argv: list[str]) -> None:
+        quiet_logging()
         try:
             main(argv)
         except (app.UsageError, ConfigError) as error:

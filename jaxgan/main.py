@@ -18,10 +18,10 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from jaxgan.cli import fail, one_line, parse_flags
+from jaxgan.cli import fail, one_line, parse_flags, quiet_logging
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. experiments/ring8.py.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and figures.")
@@ -88,7 +88,7 @@ def branch(config, workdir: pathlib.Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    quiet_logging()
     if len(argv) > 1:
         fail(f"unexpected argument {argv[1]!r}; flags are written --name=value")
     config = load_config()

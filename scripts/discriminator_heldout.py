@@ -33,7 +33,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -131,7 +131,6 @@ def checked_steps(workdir: pathlib.Path, steps: list[int] | None) -> list[int]:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     try:
         steps = None if _STEPS.value is None else [int(s) for s in _STEPS.value]
     except ValueError:

@@ -19,7 +19,7 @@ import math
 import pathlib
 import sys
 
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -32,7 +32,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the stand-alone level-0 GAN and
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     import jax
     import jax.numpy as jnp
     import optax

@@ -19,7 +19,7 @@ import pathlib
 import sys
 import time
 
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -35,7 +35,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the initialisation, the batches
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     import jax
     import jax.numpy as jnp
     import optax

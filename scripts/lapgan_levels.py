@@ -22,7 +22,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -35,7 +35,6 @@ _SEED = flags.DEFINE_integer("seed", 123, "Key of G's noise for the samples.")
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     import jax
     import jax.numpy as jnp
 

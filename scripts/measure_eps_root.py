@@ -28,7 +28,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from jaxgan.cli import define_config_file  # noqa: E402
 from jaxgan.checkpoint import saved_steps  # noqa: E402
@@ -119,7 +119,6 @@ def run_states(config, workdir: pathlib.Path) -> dict:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # jax's backend probing and orbax's reads log at INFO
     config = _CONFIG.value
     checkpoints = run_states(config, pathlib.Path(_WORKDIR.value)) if _WORKDIR.value else {}
     states = {"init": init_state(config, make_update_rule(build_game(config), config)), **checkpoints}

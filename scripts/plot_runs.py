@@ -16,7 +16,7 @@ import sys
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from jaxgan import plotting
 from jaxgan.config import get_by_path, num_runs, run_configs
@@ -78,7 +78,6 @@ def sweep_curves(label: str, workdir: pathlib.Path, config, metrics: list[str]) 
 def main(argv: list[str]) -> None:
     del argv
     runs = [_pair(run, "=", "runs") for run in _RUNS.value]
-    logging.set_verbosity(logging.WARNING)  # jax's backend probing logs at INFO
     metrics = _METRICS.value or logged_evaluations([pathlib.Path(workdir) for _, workdir in runs])
     references = {}
     for reference in _REFERENCES.value:

@@ -22,7 +22,7 @@ import sys
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -79,7 +79,6 @@ def load_stacked_run(workdir: pathlib.Path, step: int | None):
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     check_flags()
     runs = [pathlib.Path(w) for w in _WORKDIRS.value]
     loaded = [load_stacked_run(w, _STEP.value) for w in runs]  # every run checked before any is counted

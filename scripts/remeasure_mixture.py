@@ -14,7 +14,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -30,7 +30,6 @@ _GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATOR_WEIGHTS), "G's
 
 def main(argv: list[str]) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it reads at INFO
     check_generator(_GENERATOR.value, saved_config(pathlib.Path(_WORKDIR.value), "--workdir").ema_decay)
     config, task, game, state, step = load_run(pathlib.Path(_WORKDIR.value), "mixture", _STEP.value)
     per_draw, pooled = mixture_draws(config, task, game, state, _DRAWS.value, _GENERATOR.value)

@@ -36,7 +36,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -202,7 +202,6 @@ def run_config(name: str, seed: int):
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
     results: dict[str, list[dict]] = {}
     steps: dict[str, int] = {}

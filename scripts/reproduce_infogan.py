@@ -18,7 +18,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -56,7 +56,6 @@ def code_sweep(game, state, which: int) -> np.ndarray:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     config = _CONFIG.value
     validate(config)
     result = train_run(config, _WORKDIR.value)

@@ -19,7 +19,7 @@ import time
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import flags
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -147,7 +147,6 @@ def block_name(base) -> str:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     base = _CONFIG.value
     validate(base)  # every method's config checked before any of them trains
     configs = {name: method_config(base, METHODS[name][1]) for name in _METHODS.value}

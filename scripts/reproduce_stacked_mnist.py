@@ -18,7 +18,7 @@ import sys
 import time
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -98,7 +98,6 @@ def write_figure(results: dict[int, list[dict]], seed: int) -> None:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     base = _CONFIG.value
     validate(base)  # every K's config checked before any of them trains
     configs = {int(k): k_config(base, int(k)) for k in _KS.value}

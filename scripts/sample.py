@@ -27,7 +27,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -70,7 +70,6 @@ def check_run(workdir: pathlib.Path) -> None:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
     check_run(workdir)
     config, task, game, state, step = load_run(workdir, step=_STEP.value)

@@ -18,7 +18,7 @@ import pathlib
 import sys
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
@@ -81,7 +81,6 @@ def truncations(values: list[str]) -> list[float]:
 
 def main(argv):
     del argv
-    logging.set_verbosity(logging.WARNING)
     workdir = pathlib.Path(_WORKDIR.value)
     psis = truncations(_TRUNCATIONS.value)
     config, task, game, state, step = load_run(workdir, "images")
