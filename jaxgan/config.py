@@ -573,12 +573,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"and a streamed {config.data.name} keeps its training split on disk; use --config.data.loader=device or "
             "--config.log_eigenvalues=0"
         )
-    if config.num_seeds > 1 and config.data.get("loader") == "stream":
-        raise ConfigError(
-            f"--config.num_seeds={config.num_seeds} with --config.data.loader='stream': the runs of a sweep share one "
-            "streamed batch per step, so each seed would train on seed "
-            f"{config.seed}'s data order, not its own; train the seeds one at a time or use --config.data.loader=device"
-        )
     if config.log_eigenvalues and num_runs(config) > 1:
         raise ConfigError(
             f"--config.log_eigenvalues={config.log_eigenvalues}: the eigenvalues are logged for a single run, not for "

@@ -824,6 +824,12 @@ def _train_and_evaluate(
     if config.sweep_key and num_runs(config) == 1:  # a sweep over one value is a plain run at that value
         config = run_configs(config)[0]
     mesh = make_mesh(config)  # checked before the workdir is made or locked: a refused run leaves nothing behind
+    if config.data.loader == "stream" and config.num_seeds > 1:  # not in `validate`: runs trained so stay readable
+        raise ConfigError(
+            f"--config.num_seeds={config.num_seeds} with --config.data.loader='stream': the runs of a sweep share one "
+            f"streamed batch per step, so each seed would train on seed {config.seed}'s data order, not its own; train "
+            "the seeds one at a time or use --config.data.loader=device"
+        )
     try:  # a data set, model or evaluation that does not fit the others: one line naming the flag
         task = make_task(config)
         game = build_game(config, task)

@@ -27,6 +27,6 @@ if __name__ == "__main__":
     given = {arg.split("=")[0] for arg in sys.argv[1:]}
     defaults = [flag for flag in DEFAULTS if flag.split("=")[0] not in given]
     script = str(ROOT / "scripts/reproduce_mixture_tables.py")
-    if given & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:  # that script's help shows its own defaults
+    if {flag.lstrip("-") for flag in given} & {"help", "h", "?", "helpshort", "helpfull"}:  # that script's help shows its own defaults
         print(f"{__doc__}\nIt runs scripts/reproduce_mixture_tables.py {' '.join(defaults)}; that script's help:\n", flush=True)
     os.execv(sys.executable, [sys.executable, script, *defaults, *sys.argv[1:]])

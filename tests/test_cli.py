@@ -33,6 +33,9 @@ def test_the_unrolled_ring_wrapper_shows_its_own_defaults_in_help():
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]  # absl ends --help with exit code 1
     assert "Metz et al. 2016, Figure 1" in proc.stdout
     assert "--methods=k0,k10 --block=unrolled_ring --workdir=runs/unrolled_ring; that script's help:" in proc.stdout
+    proc = subprocess.run([sys.executable, "scripts/reproduce_unrolled_ring.py", "-helpshort"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "that script's help:" in proc.stdout  # absl's single-dash spelling too
     # a default the user gives is the user's, not listed as the wrapper's
     proc = subprocess.run([sys.executable, "scripts/reproduce_unrolled_ring.py", "--help", "--methods=k10"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgan.config import ConfigError, validate
-from jaxgan.train import train_and_evaluate
+from jaxgan.train import saved_config, train_and_evaluate
 from scripts.notes import load_experiment
 from test_train import assert_bitwise_equal, restore_final
 
@@ -251,6 +251,18 @@ def test_streamed_data_set_must_be_streamable(tmp_path):
     config = digits_config(**{"data.loader": "stream", "data.name": "stacked_mnist"})
     with pytest.raises(ConfigError, match=r"^--config.data.loader='stream': 'stacked_mnist' cannot be streamed"):
         train_and_evaluate(config, str(tmp_path), echo=lambda _: None)
+
+
+def test_a_seed_sweep_is_not_streamed_and_a_run_trained_so_stays_readable(tmp_path):
+    """Each run of the sweep would read seed 0's batches (one streamed batch per step for all runs)."""
+    config = digits_config(**{"data.loader": "stream", "num_seeds": 2})
+    with pytest.raises(ConfigError, match=r"^--config.num_seeds=2 with --config.data.loader='stream': the runs of a "
+                       r"sweep share one streamed batch per step, so each seed would train on seed 0's data order"):
+        train_and_evaluate(config, str(tmp_path / "run"), echo=lambda _: None)
+    assert not (tmp_path / "run").exists()  # refused before the workdir is made
+    (tmp_path / "old").mkdir()  # such a run, trained before the refusal, is still read (sampled, plotted, ...)
+    (tmp_path / "old" / "config.json").write_text(config.to_json())
+    assert saved_config(tmp_path / "old", "--workdir").num_seeds == 2
 
 
 def test_image_table_reports_mean_and_population_std_over_seeds():

@@ -263,3 +263,10 @@ def test_a_short_read_and_a_non_integer_label_are_refused_not_handed_out():
 
     batch = next(StreamingImages(NumpyLabel(20), 4, num_threads=0))
     np.testing.assert_array_equal(batch.labels, indices_of(batch.images) % 7)
+
+    class Lazy(IndexedImages):  # a batched read that returns an iterator, not a list
+        def __getitems__(self, keys):
+            return map(self.__getitem__, keys)
+
+    batch = next(StreamingImages(Lazy(20), 4, num_threads=0))
+    np.testing.assert_array_equal(batch.labels, indices_of(batch.images) % 7)

@@ -174,7 +174,7 @@ class StreamingImages:
         """Reads this process's slice of one global batch of record indices."""
         start = self.process_index * self.batch_size
         keys = [int(k) for k in global_indices[start : start + self.batch_size]]
-        records = self._get_many(keys) if self._get_many is not None else [self.source[k] for k in keys]
+        records = list(self._get_many(keys)) if self._get_many is not None else [self.source[k] for k in keys]
         if len(records) != len(keys):  # rows left unfilled would be handed out as images
             raise ValueError(f"the source returned {len(records)} records for {len(keys)} keys ({keys[0]}, ...)")
         images = np.empty((self.batch_size, *self.image_shape), np.uint8)
