@@ -16,8 +16,8 @@ from jaxgan.writers import atomic_path
 def pyplot():
     """`matplotlib.pyplot` on the Agg backend (files only; never needs a display), imported at the first figure.
 
-    pyplot takes ~0.6 s of the ~4 s that importing `jaxgan.train` costs: a command that fails on a bad flag, or a
-    run that draws nothing, does not pay it.
+    Importing pyplot is a noticeable part of importing `jaxgan.train` (measured in BUILD_NOTES.md, fifth 2026-12-06
+    session): a command that fails on a bad flag, or a run that draws nothing, does not pay it.
     """
     import matplotlib
 
