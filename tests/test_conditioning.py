@@ -203,9 +203,44 @@ def test_conditioned_run_resumes_bitwise_and_reports_class_accuracy(tmp_path):
     train_and_evaluate(digits_config(conditioning="acgan", num_steps=10), str(split), echo=lambda _: None)
     train_and_evaluate(config, str(split), echo=lambda _: None)
     assert_bitwise_equal(restore_final(straight, config)[0], restore_final(split, config)[0])
-    assert 0.0 <= result["class_accuracy"] <= 1.0
     labels = np.load(straight / "samples" / "step_00000020_labels.npy")
     np.testing.assert_array_equal(labels, np.arange(config.eval_num_samples) % 10)
+    # The shipped classifier's agreement with the requested labels, recomputed from the saved samples ([0, 1]).
+    from jaxgan.metrics.classifier import load_classifier
+
+    samples = np.load(straight / "samples" / "step_00000020.npy")
+    logits, _ = load_classifier("digits", samples.shape[1:])[0](jnp.asarray(2.0 * samples - 1.0))
+    assert result["class_accuracy"] == pytest.approx(np.mean(np.argmax(np.asarray(logits), axis=-1) == labels), abs=1e-6)
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_class_accuracy_scores_the_requested_class(shift):
+    """A G that answers class c with held-out digits of class c + shift: class accuracy is the shipped classifier's
+    agreement of those digits with c (its accuracy for shift 0, its confusion for shift 1)."""
+    from jaxgan.data.images import to_model_range
+    from jaxgan.metrics.classifier import load_classifier
+    from jaxgan.models import Player
+    from jaxgan.train import init_state
+
+    config = digits_config(conditioning="acgan", eval_num_samples=200)
+    task = make_task(config)
+    game = build_game(config, task)
+    state = init_state(config, make_update_rule(game, config), task)
+    info = task.data.info
+    by_class = [to_model_range(jnp.asarray(info.test_images[info.test_labels == c][:20])) for c in range(10)]
+    bank = jnp.stack(by_class)  # [class, 20, H, W, C]
+
+    def copier(params, model_state, z, *, labels, **kw):
+        index = jnp.arange(z.shape[0]) // 10 % 20  # the eval noise asks for classes 0..9 in turn
+        return bank[(labels + shift) % 10, index], model_state
+
+    metrics, _ = task.evaluation.evaluate(dataclasses.replace(game, generator=Player(game.generator.init, copier)), state)
+    labels = np.arange(200) % 10
+    images = bank[(labels + shift) % 10, np.arange(200) // 10 % 20]
+    logits, _ = load_classifier("digits", images.shape[1:])[0](images)
+    expected = np.mean(np.argmax(np.asarray(logits), axis=-1) == labels)
+    assert float(metrics["class_accuracy"]) == pytest.approx(expected, abs=1e-6)
+    assert expected > 0.9 if shift == 0 else expected < 0.1
 
 
 @pytest.mark.parametrize(

@@ -607,6 +607,10 @@ def test_a_sweep_over_a_rules_own_hyperparameter_reaches_the_rule(tmp_path, rule
         run = jax.tree.map(lambda x: x[j], stacked)
         for a, b in zip(jax.tree.leaves(run.g_params), jax.tree.leaves(single.g_params)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    # The two values train differently (a rule that ignored its value would pass the equalities above).
+    first, second = (jax.tree.map(lambda x: x[j], stacked) for j in range(2))
+    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(jax.tree.leaves(first.g_params), jax.tree.leaves(second.g_params)))
+    assert gap > 1e-4, gap
 
 
 def test_sweep_over_one_value_is_a_plain_run_at_that_value(tmp_path):
