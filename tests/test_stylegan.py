@@ -1,6 +1,7 @@
 """Tests of StyleGAN2-lite (jaxgan.models.stylegan): the modulated convolution against a hand-written reference and
 its demodulation from the module's own outputs, noise inputs, style mixing, truncation and the tracked mean w̄,
-the path length regularizer against an explicit Jacobian, lazy regularization, minibatch stddev, shapes."""
+the path length regularizer against an explicit Jacobian, lazy regularization, the residual discriminator
+(minibatch stddev included) against numpy, shapes."""
 
 import functools
 import math
@@ -333,6 +334,51 @@ def test_players_shapes(shape):
     assert d_state == {}
     logits, _ = jax.jit(lambda p, x: discriminator.apply(p, {}, x))(d_params, images)
     assert logits.shape == (4,) and logits.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(logits)))
+
+
+def _np_discriminator(params, x, group=4):
+    """StyleGAN2's residual D in numpy (Karras et al. 2020, Figure 7c; every layer's weight times 1/√fan_in,
+    lrelu = LeakyReLU(0.2)·√2, residual blocks (res + skip)/√2, minibatch stddev over groups, i mod M)."""
+    lrelu = lambda v: np.where(v >= 0, v, 0.2 * v) * np.sqrt(2.0)
+    pool = lambda v: v.reshape(v.shape[0], v.shape[1] // 2, 2, v.shape[2] // 2, 2, v.shape[3]).mean(axis=(2, 4))
+
+    def conv(v, p):
+        kernel = np.asarray(p["kernel"], np.float64)
+        k = kernel.shape[0]
+        kernel = kernel / np.sqrt(k * k * v.shape[-1])
+        padded = np.pad(v, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+        out = sum(np.einsum("bhwc,cd->bhwd", padded[:, i : i + v.shape[1], j : j + v.shape[2]], kernel[i, j])
+                  for i in range(k) for j in range(k))  # fmt: skip
+        return out + (np.asarray(p["bias"], np.float64) if "bias" in p else 0.0)
+
+    def dense(v, p):
+        kernel = np.asarray(p["kernel"], np.float64)
+        return v @ kernel / np.sqrt(kernel.shape[0]) + np.asarray(p["bias"], np.float64)
+
+    h = lrelu(conv(np.asarray(x, np.float64), params["from_rgb"]))
+    for name in sorted(n for n in params if n.startswith("block_")):
+        block = params[name]
+        residual = lrelu(pool(conv(lrelu(conv(h, block["conv0"])), block["conv1"])))
+        h = (residual + conv(pool(h), block["skip"])) / np.sqrt(2.0)
+    batch = h.shape[0]
+    groups = h.reshape(group, batch // group, *h.shape[1:])  # example i in group i mod M
+    stddev = np.sqrt(groups.var(axis=0) + 1e-8).mean(axis=(1, 2, 3))  # [M]
+    feature = np.broadcast_to(stddev[np.arange(batch) % (batch // group), None, None, None], (*h.shape[:3], 1))
+    h = lrelu(conv(np.concatenate([h, feature], axis=-1), params["epilogue_conv"]))
+    h = lrelu(dense(h.reshape(batch, -1), params["epilogue_dense"]))
+    return dense(h, params["logit"])[:, 0]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1)])
+def test_discriminator_against_a_numpy_reference(shape):
+    module = StyleGAN2Discriminator(width=4)
+    x = _normal((8, *shape), seed=30)  # two groups of four
+    params = _perturbed(_init(module, x)["params"], seed=31)
+    logits = jax.jit(lambda p, x: module.apply({"params": p}, x))(params, x)
+    np.testing.assert_allclose(np.asarray(logits), _np_discriminator(params, np.asarray(x)), rtol=2e-4, atol=2e-5)
+    changed = x.at[2].set(-x[2])  # example 2 shares example 0's group (M = 2: groups {0, 2, 4, 6}, {1, 3, 5, 7})
+    moved = jax.jit(lambda p, x: module.apply({"params": p}, x))(params, changed)
+    assert abs(float(moved[0] - logits[0])) > 1e-4 and float(moved[1] - logits[1]) == 0.0
 
 
 def test_unsupported_size_is_a_one_line_error():
