@@ -454,3 +454,13 @@ def test_classifier_reads_many_images_in_chunks_with_the_same_result(monkeypatch
     chunked = classifier.load_classifier("digits", (8, 8, 1))[0]  # a new function: jit's cache is per function
     assert "while" in jax.jit(chunked).lower(images).as_text()  # the chunks are a loop, not one pass
     chex.assert_trees_all_close(jax.jit(chunked)(images), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_metrics_are_exported_from_jaxgan_metrics():
+    import jaxgan.metrics
+    from jaxgan.metrics import image, memorization, mixture
+
+    for module in (image, memorization, mixture):
+        for name in module.__all__:
+            assert getattr(jaxgan.metrics, name) is getattr(module, name), name
+    assert sorted(jaxgan.metrics.__all__) == sorted(image.__all__ + memorization.__all__ + mixture.__all__)
