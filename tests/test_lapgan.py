@@ -238,9 +238,13 @@ def test_losses_average_the_per_level_games(game):
     generator, discriminator, z, g_params, d_params = game
     fake = discriminator.apply({"params": d_params}, generator.apply({"params": g_params}, z))
     real = discriminator.apply({"params": d_params}, _images(SHAPE))
-    loss = losses.minimax_discriminator_loss(real, fake)
-    per_level = [losses.minimax_discriminator_loss(real[:, k], fake[:, k]) for k in range(LEVELS)]
-    np.testing.assert_allclose(loss, np.mean(per_level), rtol=1e-6)
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    assert real.shape == fake.shape == (BATCH, LEVELS)
+    # Level k's game alone, in numpy: D's -E log σ(v_real) - E log(1 - σ(v_fake)), G's -E log σ(v_fake).
+    d_per_level = [np.mean(np.logaddexp(0.0, -real[:, k])) + np.mean(np.logaddexp(0.0, fake[:, k])) for k in range(LEVELS)]
+    g_per_level = [np.mean(np.logaddexp(0.0, -fake[:, k])) for k in range(LEVELS)]
+    np.testing.assert_allclose(losses.minimax_discriminator_loss(real, fake), np.mean(d_per_level), rtol=1e-6)
+    np.testing.assert_allclose(losses.nonsaturating_generator_loss(fake), np.mean(g_per_level), rtol=1e-6)
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
