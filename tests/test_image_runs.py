@@ -402,6 +402,26 @@ def test_logged_eigenvalues_of_a_conditioned_game_see_labelled_real_data(conditi
     state = init_state(config, make_update_rule(game, config), task)
     metrics = top_eigenvalue_metrics(game, task, state, config)
     assert np.isfinite(metrics["eig0_real"]) and np.isfinite(metrics["eig0_imag"])
+    # The same Arnoldi run on the labelled batch drawn as training draws it, and on that batch with other classes:
+    # the logged value is the first, and the classes change it (D sees them).
+    import jax
+
+    from jaxgan.dynamics import top_eigenvalues_arnoldi
+    from jaxgan.train import real_sampler
+
+    key = jax.random.fold_in(state.key, 2**31 - 2)
+    real = real_sampler(task, game)(jax.random.fold_in(key, 0), config.batch_size)
+    z = game.sample_noise(jax.random.fold_in(key, 1), config.batch_size)
+
+    def top(batch):
+        return top_eigenvalues_arnoldi(
+            game, state.g_params, state.d_params, batch, z, k=1, num_iters=20, key=jax.random.fold_in(key, 2),
+            g_model_state=state.g_model_state, d_model_state=state.d_model_state,
+        )[0]  # fmt: skip
+
+    assert complex(top(real)) == pytest.approx(complex(metrics["eig0_real"], metrics["eig0_imag"]), rel=1e-5)
+    relabelled = real.replace(labels=(real.labels + 1) % 10)
+    assert abs(complex(top(relabelled)) - complex(top(real))) > 1e-3 * abs(complex(top(real)))  # measured: 2%, 16%
 
 
 def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
