@@ -443,6 +443,17 @@ def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
     assert set(result) == {"step", "config"} and result["step"] == 20
     samples = np.load(tmp_path / "run" / "samples" / "step_00000020.npy")
     assert samples.shape == (12, 8, 8, 1) and samples.min() >= 0.0 and samples.max() <= 1.0
+    # G's evaluation-mode samples on the run's evaluation noise, regenerated from the final checkpoint.
+    from jaxgan.conditioning import data_of
+    from jaxgan.data.images import to_unit_range
+    from jaxgan.game import generate
+    from jaxgan.metrics.evaluations import eval_generator_key, eval_noise
+    from scripts.notes import load_run
+
+    _, _, game, state, _ = load_run(tmp_path / "run")
+    z = eval_noise(game, state, 12)
+    expected = to_unit_range(data_of(generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]))
+    np.testing.assert_allclose(samples, np.asarray(expected), atol=1e-6)
     assert samples.std() > 0  # G's output, not a constant
     assert (tmp_path / "run" / "samples.png").stat().st_size > 0
     for evaluation, message in (

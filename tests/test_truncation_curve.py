@@ -48,12 +48,16 @@ def test_with_an_ema_the_curve_samples_the_average(tmp_path):
 
 
 def test_the_script_writes_the_curve(tmp_path):
-    train_and_evaluate(digits_config(num_steps=10), str(tmp_path / "run"), echo=lambda _: None)
+    result = train_and_evaluate(digits_config(num_steps=10), str(tmp_path / "run"), echo=lambda _: None)
     args = [sys.executable, "scripts/truncation_curve.py", f"--workdir={tmp_path / 'run'}", "--truncations=0,1"]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     assert "ψ=0: fid" in out and "ψ=1: fid" in out
     assert (tmp_path / "run" / "truncation.png").exists() and (tmp_path / "run" / "truncation_samples.png").exists()
-    assert set(json.loads((tmp_path / "run" / "summary.json").read_text())) == {"0.0", "1.0"}
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary) == {"0.0", "1.0"}
+    for key in ("fid", "kid", "inception_score", "precision", "recall"):  # ψ = 0 is the run's own evaluation
+        assert summary["0.0"][key] == pytest.approx(result[key], rel=1e-5), key
+    assert summary["1.0"]["fid"] != pytest.approx(result["fid"], rel=1e-5)
 
 
 def test_a_workdir_without_a_run_is_refused(tmp_path):
