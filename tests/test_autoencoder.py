@@ -75,6 +75,21 @@ def test_energy_is_the_reconstruction_error(kind):
     assert np.all(expected > 0)  # a random auto-encoder does not reconstruct: a non-trivial check
 
 
+def test_the_reconstruction_passes_through_the_embedding():
+    """Everything the decoder sees of x is the embedding: the reconstruction's Jacobian in x has rank at most
+    embedding_dim (6 of 64 pixels), and as many directions of x as that move the embedding (rank 6 there too)."""
+    module = AutoencoderDiscriminator(**TINY, norm="none", activation="elu")
+    x = _images((8, 8, 1), batch=1)
+    variables = _init(module, x, 2)
+    outputs = lambda image: module.apply(variables, image[None])  # noqa: E731
+    reconstruction = jax.jacfwd(lambda image: outputs(image)["reconstruction"].reshape(-1))(x[0]).reshape(64, 64)
+    embedding = jax.jacfwd(lambda image: outputs(image)["embedding"].reshape(-1))(x[0]).reshape(6, 64)
+    singular = np.linalg.svd(np.asarray(reconstruction, np.float64), compute_uv=False)
+    assert singular[5] > 1e-3 * singular[0] and np.all(singular[6:] < 1e-5 * singular[0]), singular[:8]
+    assert np.linalg.matrix_rank(np.asarray(embedding, np.float64)) == 6
+    assert outputs(x[0])["embedding"].shape == (1, 6)
+
+
 def test_mse_and_l1_share_the_network():
     x = _images((8, 8, 1))
     mse = AutoencoderDiscriminator(**TINY, norm="none")
