@@ -65,6 +65,14 @@ def test_a_users_own_model_trains_is_saved_and_read_back_by_the_tools(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     saved = json.loads((workdir / "config.json").read_text())
     assert saved["imports"] == ["my_extension"] and saved["generator"]["tiny_hidden"] == 8
+    # The checkpoint holds TinyGenerator's parameters, 8 hidden units, as a tool reading the run restores them.
+    read = "import json, sys, jax; from scripts.notes import load_run; state = load_run(sys.argv[1])[3]; " \
+        "print(json.dumps(jax.tree.map(lambda a: list(a.shape), state.g_params)))"  # fmt: skip
+    shapes = run(["-c", read, str(workdir)], tmp_path)
+    assert shapes.returncode == 0, shapes.stderr[-2000:]
+    g_shapes = json.loads(shapes.stdout.strip().splitlines()[-1])
+    # (flax names the layers in the order they are built: the outer Dense(data_dim) first)
+    assert g_shapes == {"Dense_1": {"kernel": [saved["z_dim"], 8], "bias": [8]}, "Dense_0": {"kernel": [8, 2], "bias": [2]}}
     # A tool that reads the run imports the module the run named.
     plot = run(["scripts/plot_runs.py", f"--runs=mine={workdir}", f"--out={tmp_path / 'fig.png'}"], tmp_path)
     assert plot.returncode == 0, plot.stderr[-2000:]
