@@ -3,6 +3,9 @@
 import pathlib
 import re
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -36,6 +39,16 @@ def test_readme_library_example_runs_one_step():
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
     assert int(namespace["state"].step) == 1
     assert set(namespace["metrics"]) == {"d_loss", "g_loss"}
+    # D starts near chance: the minimax losses near their values at D = 1/2, log 4 for D and −log 2 for G.
+    assert abs(float(namespace["metrics"]["d_loss"]) - np.log(4.0)) < 0.05
+    assert abs(float(namespace["metrics"]["g_loss"]) + np.log(2.0)) < 0.05
+    # Adam's first step moves every parameter with a nonzero gradient by the learning rate (1e-3), none further.
+    import jax
+
+    start = namespace["game"].init(jax.random.key(0), jax.numpy.zeros((512, 2)))
+    moves = np.concatenate([np.abs(np.asarray(a - b)).ravel() for a, b in zip(
+        jax.tree.leaves(namespace["state"].g_params), jax.tree.leaves(start.g_params))])  # fmt: skip
+    assert np.max(moves) == pytest.approx(1e-3, rel=1e-4) and np.median(moves) > 0.5e-3
 
 
 def test_readme_layout_lists_every_experiment():
