@@ -133,12 +133,12 @@ def test_reverse_kl_fit_agrees_with_exact_minimiser(exact_reverse_kl):
     assert fit["sigma"] == pytest.approx(exact_reverse_kl["sigma"], abs=0.05)
 
 
-def test_fit_is_deterministic_given_the_key(kl_fit):
-    again = jax.device_get(fgan1d.fit_gaussian("kl", jax.random.key(0), **KL_FIT))
-    other = jax.device_get(fgan1d.fit_gaussian("kl", jax.random.key(1), **KL_FIT))
+def test_fit_is_deterministic_given_the_key():
+    short = dict(num_steps=200, batch_size=64)  # determinism does not need the full fit
+    first, again, other = (jax.device_get(fgan1d.fit_gaussian("kl", jax.random.key(k), **short)) for k in (0, 0, 1))
     for name in ("mu", "sigma", "objective"):
-        np.testing.assert_array_equal(again["trajectory"][name], kl_fit["trajectory"][name])
-        assert not np.array_equal(other["trajectory"][name], kl_fit["trajectory"][name])
+        np.testing.assert_array_equal(again["trajectory"][name], first["trajectory"][name])
+        assert not np.array_equal(other["trajectory"][name], first["trajectory"][name])
 
 
 def test_unknown_divergence_is_refused():

@@ -104,12 +104,16 @@ def test_a_figure_matplotlib_cannot_write_is_refused_before_any_work(tmp_path):
 
     assert ("pgf" in figure_formats()) == bool(shutil.which(matplotlib.rcParams["pgf.texsystem"]))  # needs its TeX
     listed = ", .".join(figure_formats())
+    cases = {}
     for script, flag in [("plot_runs", "out"), ("sample", "out"), ("reproduce_stacked_mnist", "figure")]:
         for bad in ("runs.npy", "runs"):  # not a figure format; no suffix at all
-            args = [sys.executable, f"scripts/{script}.py", f"--{flag}={tmp_path / bad}"]
+            args = [f"scripts/{script}.py", f"--{flag}={tmp_path / bad}"]
             args += {"plot_runs": [f"--runs=a={tmp_path}"], "sample": [f"--workdir={tmp_path}"]}.get(script, [])
-            expected = f"error: flag --{flag}={tmp_path / bad}: a figure's file name must end in one of .{listed}"
-            assert _last_line(args) == expected, script
+            cases[" ".join(args)] = (args, f"error: flag --{flag}={tmp_path / bad}: a figure's file name must end in one of .{listed}")
+    results = run_commands({name: args for name, (args, _) in cases.items()}, cwd=os.getcwd())
+    for name, (_, expected) in cases.items():
+        code, out, err = results[name]
+        assert code == 2 and (out + err).strip().splitlines()[-1] == expected, name
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing trained (no run is there: flags come first)
 
 
