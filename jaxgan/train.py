@@ -46,6 +46,7 @@ from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game, discriminate, generate
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
 from jaxgan.models import UnsupportedImageSize, linen_player
+from jaxgan.models.layers import AttentionResolutionError
 from jaxgan.parallel import (
     DATA_AXIS, Mesh, data_mesh, is_primary, process_values, replicate, replicated, shard_batch, to_host,
 )
@@ -841,6 +842,8 @@ def _train_and_evaluate(
             size = f" (--config.data.image_size={config.data.image_size})" if config.data.name == "image_folder" else ""
             message = (f"--config.data.name={config.data.name!r}{size} with --config.generator.name="
                        f"{config.generator.name!r}, --config.discriminator.name={config.discriminator.name!r}: {message}")
+        elif isinstance(error, AttentionResolutionError):
+            message = f"--config.{error.player}.attention_resolution={error.resolution}: {message}"
         raise ConfigError(message) from None
     workdir_path = pathlib.Path(workdir)
     samples_dir = workdir_path / "samples"

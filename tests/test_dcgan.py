@@ -429,3 +429,57 @@ def test_infogan_networks_have_the_papers_layers_and_parameter_count():
     assert d_vars["params"]["hidden"]["kernel"].shape == (7 * 7 * 128, 1024)
     out = d.apply(d_vars, jnp.zeros((2, 28, 28, 1)), train=False)
     assert out["logits"].shape == (2,) and out["code_logits"].shape == (2, 10) and out["code_mean"].shape == (2, 2)
+
+
+def _without_attention(variables):
+    return {col: {k: v for k, v in tree.items() if k != "attention"} for col, tree in variables.items()}
+
+
+def _with_gamma(variables, gamma):
+    params = dict(variables["params"])
+    params["attention"] = {**params["attention"], "gamma": jnp.asarray(gamma, jnp.float32)}
+    return {**variables, "params": params}
+
+
+@pytest.mark.parametrize("resolution, channels", [(7, 16), (14, 8)])
+def test_generator_self_attention_at_a_chosen_resolution(resolution, channels):
+    """SAGAN's block after the layer whose output side is `resolution` (28x28, base 8: 7x7x16 -> 14x14x8 -> image):
+    it reads that layer's channels, starts as the identity (γ = 0: the plain G's output from the same weights) and
+    changes the output once γ ≠ 0 (100: the weights are N(0, 0.02), so the block adds little at γ of order 1)."""
+    z = jax.random.normal(jax.random.key(1), (4, 16))
+    attended = DCGANGenerator((28, 28, 1), base_width=8, attention_resolution=resolution)
+    plain = DCGANGenerator((28, 28, 1), base_width=8)
+    variables = attended.init(jax.random.key(0), z)
+    assert variables["params"]["attention"]["query"]["kernel"].shape == (1, 1, channels, max(1, channels // 8))
+    run = lambda module, v: module.apply(v, z, train=False)  # noqa: E731
+    np.testing.assert_array_equal(run(attended, variables), run(plain, _without_attention(variables)))
+    moved = np.abs(np.asarray(run(attended, _with_gamma(variables, 100.0)) - run(plain, _without_attention(variables))))
+    assert moved.max() > 1e-3
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+def test_discriminator_self_attention_at_a_chosen_resolution(norm):
+    """After the conv layer whose output side is 7 (28 -> 14 -> 7 -> 4, base 8: 16 channels there); spectrally
+    normalised with the rest of D under norm='spectral' (its power-iteration vectors in the model state)."""
+    x = jax.random.uniform(jax.random.key(1), (4, 28, 28, 1), minval=-1.0, maxval=1.0)
+    attended = DCGANDiscriminator(base_width=8, attention_resolution=7, norm=norm)
+    plain = DCGANDiscriminator(base_width=8, norm=norm)
+    variables = attended.init(jax.random.key(0), x)
+    assert variables["params"]["attention"]["query"]["kernel"].shape == (1, 1, 16, 2)
+    assert ("attention" in variables.get("batch_stats", {})) == (norm == "spectral")
+    run = lambda module, v: module.apply(v, x, train=False)  # noqa: E731
+    np.testing.assert_array_equal(run(attended, variables), run(plain, _without_attention(variables)))
+    assert np.abs(np.asarray(run(attended, _with_gamma(variables, 100.0)) - run(plain, _without_attention(variables)))).max() > 1e-4
+
+
+def test_attention_at_a_resolution_no_layer_has_is_one_line():
+    with pytest.raises(ValueError) as error:
+        DCGANGenerator((28, 28, 1), base_width=8, attention_resolution=28).init(jax.random.key(0), jnp.zeros((2, 16)))
+    assert str(error.value) == (
+        "DCGANGenerator: attention_resolution=28 matches no block output; valid resolutions for this image size: "
+        "7, 14 (0: no attention)"
+    )
+    with pytest.raises(ValueError) as error:
+        DCGANDiscriminator(base_width=8, attention_resolution=5).init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+    assert str(error.value).startswith("DCGANDiscriminator: attention_resolution=5 matches no block output; valid "
+                                       "resolutions for this image size: 4, 7, 14 (0: no attention)")  # fmt: skip

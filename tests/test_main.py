@@ -62,6 +62,8 @@ CASES = {
     "unread_model_setting": ([RING, "--workdir={w}", "--config.generator.base_width=64"], "--config.generator.base_width=64: generator 'mlp' does not read it (it is dcgan, lapgan, resnet, stylegan2's setting)"),
     "d_not_one_logit_per_example": (["--config=experiments/dcgan_digits.py", "--workdir={w}", "--config.discriminator.name=linear"], "--config.discriminator.name='linear': gives logits of shape (2, 8, 8) for 2 examples of shape (8, 8, 1); a discriminator gives one logit per example, [batch] (or [batch, K]: one per level of a pyramid)"),
     "empty_widths": (["--config=experiments/stacked_mnist_paper.py", "--workdir={w}", "--config.generator.widths=()"], "--config.generator.widths=(): must be a non-empty tuple of positive integers"),
+    "attention_resolution_of_no_layer": (["--config=experiments/dcgan_digits.py", "--workdir={w}", "--config.generator.attention_resolution=8"], "--config.generator.attention_resolution=8: DCGANGenerator: attention_resolution=8 matches no block output; valid resolutions for this image size: 2, 4 (0: no attention)"),
+    "d_attention_resolution_of_no_layer": (["--config=experiments/sngan_mnist.py", "--workdir={w}", "--config.discriminator.attention_resolution=3"], "--config.discriminator.attention_resolution=3: ResNetDiscriminator: attention_resolution=3 matches no block output"),
     "workdir_checkpoints_is_a_file": ([RING, "--workdir={blocked}"], "--workdir={blocked}: cannot make {blocked}/checkpoints (File exists)"),
 }
 

@@ -141,8 +141,9 @@ _DCGAN = dict(base_width=64, kernel_size=4, hidden_dense=0)
 def _dcgan_generator(s, shape, num_classes, config) -> DCGANGenerator:
     classes = _class_count(config, num_classes)
     return DCGANGenerator(
-        tuple(shape), s.base_width, classes, kernel_size=s.kernel_size, dtype=_dtype(config), hidden_dense=s.hidden_dense
-    )
+        tuple(shape), s.base_width, classes, kernel_size=s.kernel_size, dtype=_dtype(config), hidden_dense=s.hidden_dense,
+        attention_resolution=s.attention_resolution,
+    )  # fmt: skip
 
 
 def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
@@ -158,6 +159,7 @@ def _dcgan_discriminator(s, shape, num_classes, config) -> DCGANDiscriminator:
         kernel_size=s.kernel_size,
         dtype=_dtype(config),
         norm=s.norm,
+        attention_resolution=s.attention_resolution,
         space_to_depth=strided_conv_as_space_to_depth(s.strided_conv, config),
         num_convs=s.num_convs,
         hidden_dense=s.hidden_dense,
@@ -180,11 +182,12 @@ def strided_conv_as_space_to_depth(choice: str, config: ml_collections.ConfigDic
     return second_order or jax.default_backend() != "cpu"
 
 
-GENERATORS.register("dcgan", _DCGAN, _needs(3, "generator", _dcgan_generator))
+GENERATORS.register("dcgan", {**_DCGAN, "attention_resolution": 0}, _needs(3, "generator", _dcgan_generator))
 # norm: "batch" (the paper's), "layer" (gradient penalties are per example: WGAN-GP), "none"
 # strided_conv: "auto", "space_to_depth", "conv" (how D computes its strided convolutions; the same function)
 DISCRIMINATORS.register(
-    "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto", "num_convs": 0}, _needs(3, "discriminator", _dcgan_discriminator)
+    "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto", "num_convs": 0, "attention_resolution": 0},
+    _needs(3, "discriminator", _dcgan_discriminator),
 )
 
 

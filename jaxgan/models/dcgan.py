@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.eager import outside_any_trace
-from jaxgan.models.layers import spectral_norm
+from jaxgan.models.layers import SelfAttention, attention_after, spectral_norm
 
 _WEIGHT_INIT = nn.initializers.normal(stddev=0.02)
 
@@ -260,6 +260,8 @@ class DCGANGenerator(nn.Module):
     (int [B]) is required; with `num_classes == 0` labels are ignored. `hidden_dense > 0` puts a
     Dense(hidden_dense) -> BN -> ReLU layer before the projection (InfoGAN's MNIST generator, Chen et al. 2016,
     Appendix C.1: FC 1024 - FC 7x7x128 - deconv 64 - deconv 1, i.e. base_width 64 with hidden_dense 1024).
+    `attention_resolution = R > 0` inserts SAGAN's `SelfAttention` (Zhang et al. 2019) after the layer (the
+    projection or a ConvTranspose stage, each with its BN and ReLU) whose output side is R (28x28: 7 or 14).
     Unsupported image sizes raise a one-line ValueError.
     """
 
@@ -270,11 +272,14 @@ class DCGANGenerator(nn.Module):
     kernel_size: int = 4
     bn_momentum: float = 0.9
     dtype: jnp.dtype = jnp.float32
+    attention_resolution: int = 0
 
     @nn.compact
     def __call__(self, z: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True) -> jnp.ndarray:
         h0, w0, stages = generator_plan(tuple(self.image_shape))
         channels = self.image_shape[2]
+        # layer 0 is the projection, layer i + 1 the ConvTranspose stage i (the last, to the image, excluded)
+        attention = attention_after("DCGANGenerator", self.attention_resolution, [h0 * 2**i for i in range(stages)])
         x = z.astype(self.dtype)
         if self.num_classes > 0:
             x = jnp.concatenate([x, _one_hot(labels, self.num_classes, self.dtype, "DCGANGenerator")], axis=-1)
@@ -285,6 +290,8 @@ class DCGANGenerator(nn.Module):
         x = nn.Dense(h0 * w0 * width, use_bias=False, kernel_init=_WEIGHT_INIT, dtype=self.dtype)(x)
         x = x.reshape(x.shape[0], h0, w0, width)
         x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
+        if attention == 0:
+            x = SelfAttention(dtype=self.dtype, name="attention")(x, train=train)
         for stage in range(stages - 1):  # named as nn.ConvTranspose layers would be: the same parameter tree
             width //= 2
             x = SubpixelConvTranspose(
@@ -292,6 +299,8 @@ class DCGANGenerator(nn.Module):
                 name=f"ConvTranspose_{stage}",
             )(x)
             x = nn.relu(_batch_norm(train, self.bn_momentum, self.dtype)(x))
+            if attention == stage + 1:
+                x = SelfAttention(dtype=self.dtype, name="attention")(x, train=train)
         x = SubpixelConvTranspose(
             channels, self.kernel_size, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name=f"ConvTranspose_{stages - 1}"
         )(x)
@@ -331,6 +340,10 @@ class DCGANDiscriminator(nn.Module):
         [B, info_categorical] and "code_mean" [B, info_continuous].
     Return value: the plain logits array [B] when there is no extra head; otherwise a dict with "logits" and
     only those of "class_logits", "code_logits", "code_mean" that apply. All outputs are float32 (or wider).
+
+    `attention_resolution = R > 0` inserts SAGAN's `SelfAttention` (Zhang et al. 2019; spectrally normalised
+    when `norm` is "spectral", as in SAGAN's D) after the conv layer (with its normalisation and LeakyReLU)
+    whose output side is R (28x28: 14, 7 or 4).
     """
 
     base_width: int = 64
@@ -352,6 +365,7 @@ class DCGANDiscriminator(nn.Module):
     # On XLA's CPU backend (2 cores, DCGAN-28, base width 32, batch 128, measured) True makes the unrolled rule's
     # step (K=5) about 3.5x faster and a simultaneous step about 20% slower (data movement of the patches).
     space_to_depth: bool = True
+    attention_resolution: int = 0
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
@@ -369,8 +383,14 @@ class DCGANDiscriminator(nn.Module):
             one_hot = _one_hot(labels, self.num_classes, self.dtype, "DCGANDiscriminator")
             one_hot = jnp.broadcast_to(one_hot[:, None, None, :], (*x.shape[:3], self.num_classes))
             x = jnp.concatenate([x, one_hot], axis=-1)
+        more = lambda size, layer: layer == 0 or (size > 4 if self.num_convs <= 0 else layer < self.num_convs)  # noqa: E731
+        sides, size = [], max(x.shape[1], x.shape[2])
+        while more(size, len(sides)):
+            size = -(-size // 2)
+            sides.append(size)
+        attention = attention_after("DCGANDiscriminator", self.attention_resolution, sides)
         size, layer = max(x.shape[1], x.shape[2]), 0
-        while layer == 0 or (size > 4 if self.num_convs <= 0 else layer < self.num_convs):
+        while more(size, layer):
             conv = SpaceToDepthConv if self.space_to_depth else _strided_conv
             # named as nn.Conv layers would be: the same parameter tree either way; with spectral norm and no
             # normalisation layer after them, every conv has a bias (batch norm's own bias stands in for it)
@@ -383,6 +403,8 @@ class DCGANDiscriminator(nn.Module):
             elif layer > 0 and self.norm == "layer":
                 x = nn.LayerNorm(dtype=self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
+            if layer == attention:
+                x = SelfAttention(spectral_norm=spectral, dtype=self.dtype, name="attention")(x, train=train)
             size, layer = -(-size // 2), layer + 1
         features = x.reshape(x.shape[0], -1)
         if self.hidden_dense > 0:

@@ -114,6 +114,32 @@ class ConditionalBatchNorm(nn.Module):
         return normalized * gain.reshape(broadcast).astype(self.dtype) + bias.reshape(broadcast).astype(self.dtype)
 
 
+class AttentionResolutionError(ValueError):
+    """An `attention_resolution` that matches no layer of the model; `player` ('generator' or 'discriminator')
+    lets the runner name the flag that set it."""
+
+    def __init__(self, message: str, player: str, resolution: int):
+        super().__init__(message)
+        self.player, self.resolution = player, resolution
+
+
+def attention_after(who: str, resolution: int, sides: list[int]) -> int:
+    """Where a model puts its `SelfAttention`: the index of the first of its blocks (or layers) whose output side
+    is `resolution`, -1 (none) when `resolution` is 0; any other side is a one-line `AttentionResolutionError`
+    listing the valid ones for this image size. `who` is the model's class name, ending in Generator or
+    Discriminator."""
+    if resolution <= 0:
+        return -1
+    if resolution not in sides:
+        raise AttentionResolutionError(
+            f"{who}: attention_resolution={resolution} matches no block output; valid resolutions for this image "
+            f"size: {', '.join(map(str, sorted(set(sides))))} (0: no attention)",
+            "generator" if who.endswith("Generator") else "discriminator",
+            resolution,
+        )
+    return sides.index(resolution)
+
+
 class SelfAttention(nn.Module):
     """Self-attention block of SAGAN (Zhang et al. 2019, Section 3), in the layout of the official
     implementation (also BigGAN's): x [B, H, W, C] -> x + γ·o, γ a scalar parameter initialised to 0 (the

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models.dcgan import UnsupportedImageSize, generator_plan
-from jaxgan.models.layers import ConditionalBatchNorm, SelfAttention, spectral_norm
+from jaxgan.models.layers import ConditionalBatchNorm, SelfAttention, attention_after, spectral_norm
 
 _RESIDUAL_INIT = nn.initializers.variance_scaling(2.0, "fan_avg", "uniform")  # Glorot uniform, gain √2
 _GLOROT_INIT = nn.initializers.xavier_uniform()
@@ -53,18 +53,6 @@ def _downsample(x: jax.Array) -> jax.Array:
 def _labels_needed(who: str, num_classes: int, labels: jax.Array | None) -> None:
     if num_classes > 0 and labels is None:
         raise ValueError(f"{who} has num_classes={num_classes} > 0 and needs labels (int [batch]), got None")
-
-
-def _attention_after(who: str, resolution: int, sides: list[int]) -> int:
-    """Index of the first block whose output side is `resolution` (-1 for none when `resolution` is 0)."""
-    if resolution <= 0:
-        return -1
-    if resolution not in sides:
-        raise ValueError(
-            f"{who}: attention_resolution={resolution} matches no block output; valid resolutions for this image "
-            f"size: {', '.join(map(str, sorted(set(sides))))} (0: no attention)"
-        )
-    return sides.index(resolution)
 
 
 class GeneratorBlock(nn.Module):
@@ -180,7 +168,7 @@ class ResNetGenerator(nn.Module):
             h0, w0, num_blocks = generator_plan(tuple(self.image_shape))
         except UnsupportedImageSize as error:
             raise UnsupportedImageSize(str(error).replace("DCGANGenerator", "ResNetGenerator")) from None
-        attention_block = _attention_after(
+        attention_block = attention_after(
             "ResNetGenerator", self.attention_resolution, [h0 * 2 ** (i + 1) for i in range(num_blocks)]
         )
         if self.shared_embedding_dim > 0 and self.num_classes <= 0:
@@ -276,7 +264,7 @@ class ResNetDiscriminator(nn.Module):
         for downsample in plan:
             side = -(-side // 2) if downsample else side
             sides.append(side)
-        attention_block = _attention_after("ResNetDiscriminator", self.attention_resolution, sides)
+        attention_block = attention_after("ResNetDiscriminator", self.attention_resolution, sides)
         _labels_needed("ResNetDiscriminator", self.num_classes, labels)
         h = x.astype(self.dtype)
         for block, downsample in enumerate(plan):
