@@ -45,6 +45,7 @@ from jaxgan.config import (
 from jaxgan.dynamics import top_eigenvalues_arnoldi
 from jaxgan.game import Game, discriminate, generate
 from jaxgan.losses import GanLoss, began_loss, ebgan_loss, get_loss
+from jaxgan.metrics.evaluations import draws_code_sweep, plot_code_sweep
 from jaxgan.models import UnsupportedImageSize, linen_player
 from jaxgan.models.layers import AttentionResolutionError
 from jaxgan.parallel import (
@@ -1029,10 +1030,14 @@ def _train_and_evaluate(
         result = {"step": int(step), **summarize(task, game, to_host(state), final, config), "config": config.to_dict()}
         if primary:
             write_json(workdir_path / "eval.json", result)
-            snapshots = load_snapshots(samples_dir)
-            if sweep:  # the figure shows the first run
-                snapshots = {s: v[0] for s, v in snapshots.items()}
-            task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
+            if draws_code_sweep(game, task.data.shape):  # InfoGAN: the codes' figure, from the final G
+                first = _take(to_host(state), 0) if sweep else to_host(state)
+                plot_code_sweep(workdir_path / "samples.png", game, first, f"{config.data.name}, step {step}")
+            else:
+                snapshots = load_snapshots(samples_dir)
+                if sweep:  # the figure shows the first run
+                    snapshots = {s: v[0] for s, v in snapshots.items()}
+                task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
         save(step, state)
         return result
     except BaseException as error:

@@ -15,43 +15,19 @@ from __future__ import annotations
 import pathlib
 import sys
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from jaxgan.cli import define_config_file, define_figure_flag  # noqa: E402
-from jaxgan import plotting  # noqa: E402
-from jaxgan.conditioning import Labelled  # noqa: E402
 from jaxgan.config import validate  # noqa: E402
-from jaxgan.data.images import to_unit_range  # noqa: E402
-from jaxgan.game import generate  # noqa: E402
+from jaxgan.metrics.evaluations import plot_code_sweep  # noqa: E402
 from scripts.notes import ROOT, figure_path, load_run, publish, run_script, settings_that_differ, train_run  # noqa: E402
 
 _CONFIG = define_config_file("config", str(ROOT / "experiments/infogan_mnist.py"), "InfoGAN config.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/infogan", "Workdir of the run.")
 _FIGURE = define_figure_flag("figure", None, "Where the figure goes (default docs/figures/infogan.png with --write_notes, else WORKDIR/infogan.png).")
 _WRITE_NOTES = flags.DEFINE_boolean("write_notes", False, "Write the result into BUILD_NOTES.md and README.md.")
-
-SWEEP = np.linspace(-2.0, 2.0, 9)
-
-
-def code_sweep(game, state, which: int) -> np.ndarray:
-    """[categorical, len(SWEEP), H, W, C]: one fixed z, categorical code by row, continuous code `which` by column."""
-    cond = game.conditioning
-    z = game.noise(jax.random.key(0), (1, game.z_dim))
-    rows, cols = cond.categorical, len(SWEEP)
-    continuous = np.zeros((rows, cols, cond.continuous), np.float32)
-    continuous[..., which] = SWEEP[None, :]
-    latent = Labelled(
-        jnp.broadcast_to(z, (rows, cols, game.z_dim)),
-        categorical=jnp.broadcast_to(jnp.arange(rows)[:, None], (rows, cols)),
-        continuous=jnp.asarray(continuous),
-    )
-    samples, _ = generate(game, state.g_params, state.g_model_state, latent, train=False)
-    return np.asarray(to_unit_range(samples.data))
 
 
 def main(argv):
@@ -62,13 +38,8 @@ def main(argv):
     _, _, game, state, _ = load_run(_WORKDIR.value)
     path = figure_path(_FIGURE.value, "infogan", _WORKDIR.value, _WRITE_NOTES.value)
     for which in range(game.conditioning.continuous):
-        grid = code_sweep(game, state, which)
         target = path if which == 0 else path.with_name(f"{path.stem}_c{which + 2}{path.suffix}")
-        plotting.plot_image_rows(
-            target, [f"c1={k}" for k in range(grid.shape[0])], list(grid),
-            title=f"InfoGAN on mnist_5k, step {result['step']}: rows c1 (categorical), columns c{which + 2} from −2 to 2",
-            column_labels=[f"{v:+.1f}" for v in SWEEP],
-        )  # fmt: skip
+        plot_code_sweep(target, game, state, f"InfoGAN on mnist_5k, step {result['step']}", which)
         print(f"figure: {target}")
     changed = settings_that_differ(config, "infogan_mnist")
     setting = ", ".join(f"{k}={v}" for k, v in changed.items()) or "the experiment's defaults"

@@ -243,6 +243,49 @@ def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalu
     return Evaluation(evaluate, lambda game, state, m: {}, lambda m: saved, plot)
 
 
+# InfoGAN's figure (Chen et al. 2016, Figure 2): a continuous code swept over [−2, 2], beyond the [−1, 1] it trains on.
+CODE_SWEEP = np.linspace(-2.0, 2.0, 9)
+
+
+def draws_code_sweep(game: Game, data_shape: tuple[int, ...]) -> bool:
+    """Whether a run's samples.png is InfoGAN's code sweep: an InfoGAN game with a categorical and a continuous
+    code, on images."""
+    cond = game.conditioning
+    return cond is not None and cond.kind == "infogan" and cond.categorical > 0 and cond.continuous > 0 and len(data_shape) == 3
+
+
+def infogan_code_sweep(
+    game: Game, state: TrainState, which: int = 0, values: np.ndarray = CODE_SWEEP, key: jax.Array | None = None
+) -> np.ndarray:
+    """G's evaluation-mode samples [categorical, len(values), H, W, C] in [0, 1] on one fixed z (drawn from `key`,
+    default key 0): row k has categorical code k, column j continuous code `which` = values[j], the other
+    continuous codes 0 (the InfoGAN paper's Figure 2)."""
+    from jaxgan.data.images import to_unit_range
+
+    cond = game.conditioning
+    z = game.noise(jax.random.key(0) if key is None else key, (1, game.z_dim))
+    rows, cols = cond.categorical, len(values)
+    continuous = np.zeros((rows, cols, cond.continuous), np.float32)
+    continuous[..., which] = np.asarray(values, np.float32)[None, :]
+    latent = Labelled(
+        jnp.broadcast_to(z, (rows, cols, game.z_dim)),
+        categorical=jnp.broadcast_to(jnp.arange(rows)[:, None], (rows, cols)),
+        continuous=jnp.asarray(continuous),
+    )
+    samples, _ = generate(game, state.g_params, state.g_model_state, latent, train=False)
+    return np.asarray(to_unit_range(samples.data))
+
+
+def plot_code_sweep(path, game: Game, state: TrainState, title: str, which: int = 0) -> None:
+    """`infogan_code_sweep` drawn as rows c1 = k, columns c{which + 2} over `CODE_SWEEP`."""
+    grid = infogan_code_sweep(game, state, which)
+    plotting.plot_image_rows(
+        path, [f"c1={k}" for k in range(grid.shape[0])], list(grid),
+        title=f"{title}: rows c1 (categorical), columns c{which + 2} from {CODE_SWEEP[0]:g} to {CODE_SWEEP[-1]:g}".replace("-", "−"),
+        column_labels=[f"{v:+.1f}" for v in CODE_SWEEP],
+    )  # fmt: skip
+
+
 def plot_image_samples(path, snapshots: dict[int, np.ndarray], title: str) -> None:
     """The final samples as one row per class where G was asked for classes, else the snapshots over training."""
     labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
