@@ -192,6 +192,40 @@ def plot_class_grid(path, images: np.ndarray, labels: np.ndarray, per_class: int
     plot_image_rows(path, [f"class {int(k)}" for k in classes], rows, title=title)
 
 
+def plot_class_snapshots(
+    path, snapshots: dict[int, np.ndarray], labels: np.ndarray, title: str = "", count: int = 6, per_class: int = 10
+) -> None:
+    """A conditioned run's samples. Left: the final step's, one row per class asked for (its first `per_class`;
+    up to 20 classes); right: one row per evaluation step (`count` of them, the last included) of the first sample
+    of each class, the classes as columns. `labels` are the classes of the samples, the same at every step (the
+    evaluation noise is fixed)."""
+    if not snapshots:
+        return
+    classes = np.unique(labels)[:20]
+    first = [int(np.flatnonzero(labels == k)[0]) for k in classes]
+    steps = pick_snapshots([s for s, x in snapshots.items() if len(x) > max(first)], count)  # eval_num_samples may change
+    final = snapshots[steps[-1]]
+    h, w, c = final.shape[1:]
+    rows = [final[labels == k][:per_class] for k in classes]
+    rows = [np.concatenate([r, np.ones((per_class - len(r), h, w, c), np.float32)]) for r in rows]
+    gray = c == 1
+    show = lambda ax, grid: ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)  # noqa: E731
+    fig, (left, right) = pyplot().subplots(
+        1, 2, figsize=(12, 0.45 * max(len(classes), len(steps)) + 1.5), gridspec_kw={"width_ratios": [per_class, len(classes)]}
+    )  # fmt: skip
+    show(left, image_grid(np.concatenate(rows), per_class))
+    left.set_yticks([(i + 0.5) * (h + 1) for i in range(len(classes))], [f"class {int(k)}" for k in classes], fontsize=7)
+    left.set_xticks([])
+    left.set_title(f"step {steps[-1]}", fontsize=9)
+    show(right, image_grid(np.stack([snapshots[s][first] for s in steps]).reshape(-1, h, w, c), len(classes)))
+    right.set_yticks([(i + 0.5) * (h + 1) for i in range(len(steps))], [f"step {s}" for s in steps], fontsize=7)
+    right.set_xticks([(i + 0.5) * (w + 1) for i in range(len(classes))], [str(int(k)) for k in classes], fontsize=7)
+    right.set_title("over training, one sample per class", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    save_figure(fig, path)
+
+
 def plot_nearest_neighbours(
     path,
     samples: np.ndarray,

@@ -287,12 +287,12 @@ def plot_code_sweep(path, game: Game, state: TrainState, title: str, which: int 
 
 
 def plot_image_samples(path, snapshots: dict[int, np.ndarray], title: str) -> None:
-    """The final samples as one row per class where G was asked for classes, else the snapshots over training."""
+    """The snapshots over training; where G was asked for classes, beside the final samples as one row per class."""
     labels = load_snapshot_labels(pathlib.Path(path).parent / "samples")
     if labels:
         final = max(snapshots)
         final_labels = labels[final] if labels[final].ndim == 1 else labels[final][0]  # a sweep: the first run
-        plotting.plot_class_grid(path, snapshots[final], final_labels, title=f"{title}, step {final}")
+        plotting.plot_class_snapshots(path, snapshots, final_labels, title=title)
     else:
         plotting.plot_image_snapshots(path, snapshots, title=title)
 
