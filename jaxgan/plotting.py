@@ -195,8 +195,8 @@ def plot_class_grid(path, images: np.ndarray, labels: np.ndarray, per_class: int
 def plot_class_snapshots(
     path, snapshots: dict[int, np.ndarray], labels: np.ndarray, title: str = "", count: int = 6, per_class: int = 10
 ) -> None:
-    """A conditioned run's samples. Left: the final step's, one row per class asked for (its first `per_class`;
-    up to 20 classes); right: one row per evaluation step (`count` of them, the last included) of the first sample
+    """A conditioned run's samples, for up to 20 classes. Left: the final step's, one row per class asked for (its
+    first `per_class`); right: one row per evaluation step (`count` of them, the last included) of the first sample
     of each class, the classes as columns. `labels` are the classes of the samples, the same at every step (the
     evaluation noise is fixed)."""
     if not snapshots:

@@ -1030,14 +1030,14 @@ def _train_and_evaluate(
         result = {"step": int(step), **summarize(task, game, to_host(state), final, config), "config": config.to_dict()}
         if primary:
             write_json(workdir_path / "eval.json", result)
-            if draws_code_sweep(game, task.data.shape):  # InfoGAN: the codes' figure, from the final G
+            snapshots = load_snapshots(samples_dir)
+            if sweep:  # the figure shows the first run
+                snapshots = {s: v[0] for s, v in snapshots.items()}
+            task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)  # and its other figures
+            if draws_code_sweep(game, task.data.shape):  # InfoGAN: samples.png is the codes' sweep of the final G
                 first = _take(to_host(state), 0) if sweep else to_host(state)
-                plot_code_sweep(workdir_path / "samples.png", game, first, f"{config.data.name}, step {step}")
-            else:
-                snapshots = load_snapshots(samples_dir)
-                if sweep:  # the figure shows the first run
-                    snapshots = {s: v[0] for s, v in snapshots.items()}
-                task.evaluation.plot(workdir_path / "samples.png", snapshots, game, config)
+                which = f", run 0 of {num_runs(config)}" if sweep else ""
+                plot_code_sweep(workdir_path / "samples.png", game, first, f"{config.data.name}{which}, step {step}")
         save(step, state)
         return result
     except BaseException as error:

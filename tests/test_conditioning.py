@@ -347,6 +347,7 @@ def test_an_infogan_runs_samples_png_sweeps_the_codes(tmp_path, monkeypatch):
         path=path, labels=labels, rows=np.stack(rows), **kw) or real_plot(path, labels, rows, **kw))  # fmt: skip
     train_and_evaluate(digits_config(conditioning="infogan", num_steps=10), str(tmp_path), echo=lambda _: None)
     assert drawn["path"] == tmp_path / "samples.png" and (tmp_path / "samples.png").stat().st_size > 0
+    assert (tmp_path / "nearest_neighbours.png").stat().st_size > 0  # the evaluation's own figures are still drawn
     assert drawn["labels"] == [f"c1={k}" for k in range(10)] and drawn["rows"].shape == (10, 9, 8, 8, 1)
     assert drawn["column_labels"][0] == "-2.0" and drawn["column_labels"][-1] == "+2.0"
     _, _, game, state, _ = load_run(tmp_path)

@@ -6,10 +6,12 @@ An `Evaluation` is four functions:
   (G's samples for the mixtures, the point (θ, ψ) for the Dirac-GAN),
 * `summarize(game, state, metrics) -> dict`: its fields of eval.json,
 * `describe(metrics) -> str`: its part of the console line of an evaluation,
-* `plot(path, snapshots, game, config)`: the figure `samples.png` from the saved snapshots.
+* `plot(path, snapshots, game, config)`: the figure `samples.png` from the saved snapshots (and any figures of its
+  own beside it).
 
 They are chosen by name in `config.evaluations`, from `EVALUATIONS`; the first one's snapshots and figure are
-saved.
+saved. An InfoGAN run on images then redraws `samples.png` as its codes' sweep from the final G
+(`infogan_code_sweep`), not from the snapshots.
 """
 
 from __future__ import annotations
