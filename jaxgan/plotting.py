@@ -148,18 +148,29 @@ def image_grid(images: np.ndarray, columns: int) -> np.ndarray:
     return grid
 
 
+def rows_grid(rows: Sequence[np.ndarray], per_row: int) -> np.ndarray:
+    """`image_grid` of one row per entry of `rows` ([n_i, H, W, C] each, n_i <= per_row), short rows padded white."""
+    h, w, c = rows[0].shape[1:]
+    padded = [np.concatenate([r, np.ones((per_row - len(r), h, w, c), np.float32)]) for r in rows]
+    return image_grid(np.concatenate(padded), per_row)
+
+
+def _show_grid(ax, grid: np.ndarray) -> None:
+    """An image (or a grid of them) [H, W, C] in [0, 1] on `ax`: gray for one channel, RGB for three."""
+    gray = grid.shape[-1] == 1
+    ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)
+
+
 def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = "", count: int = 6, per_row: int = 16):
     """Left: the final 8×8 grid of fixed-noise samples; right: one row of `per_row` samples per evaluation step."""
     if not snapshots:
         return
     steps = pick_snapshots(list(snapshots), count)
     final = snapshots[steps[-1]]
-    gray = final.shape[-1] == 1
-    show = lambda ax, grid: ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)  # noqa: E731
     fig, (left, right) = pyplot().subplots(1, 2, figsize=(12, 5.5), gridspec_kw={"width_ratios": [1, 1.6]})
-    show(left, image_grid(final[:64], 8))
+    _show_grid(left, image_grid(final[:64], 8))
     left.set_title(f"step {steps[-1]}", fontsize=9)
-    show(right, image_grid(np.concatenate([snapshots[s][:per_row] for s in steps]), per_row))
+    _show_grid(right, image_grid(np.concatenate([snapshots[s][:per_row] for s in steps]), per_row))
     right.set_yticks([(i + 0.5) * (final.shape[1] + 1) for i in range(len(steps))], [f"step {s}" for s in steps], fontsize=8)
     right.set_xticks([])
     left.set_xticks([])
@@ -171,12 +182,10 @@ def plot_image_snapshots(path, snapshots: dict[int, np.ndarray], title: str = ""
 
 def plot_image_rows(path, labels: Sequence[str], rows: Sequence[np.ndarray], title: str = "", column_labels: Sequence[str] = ()) -> None:
     """One labelled row per entry of `rows` ([n, H, W, C] in [0, 1] each, the same n), e.g. one row per method."""
-    h, w, c = rows[0].shape[1:]
+    h, w = rows[0].shape[1:3]
     per_row = max(len(r) for r in rows)
-    padded = [np.concatenate([r, np.ones((per_row - len(r), h, w, c), np.float32)]) for r in rows]
-    grid = image_grid(np.concatenate(padded), per_row)
     fig, ax = pyplot().subplots(figsize=(0.6 * per_row + 1.2, 0.6 * len(rows) + 0.8))
-    ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
+    _show_grid(ax, rows_grid(rows, per_row))
     labelled = any(labels)  # unlabelled rows get no tick marks
     ax.set_yticks([(i + 0.5) * (h + 1) for i in range(len(rows))] if labelled else [], list(labels) if labelled else [], fontsize=7)
     ax.set_xticks([(i + 0.5) * (w + 1) for i in range(len(column_labels))], list(column_labels), fontsize=7)
@@ -206,18 +215,14 @@ def plot_class_snapshots(
     steps = pick_snapshots([s for s, x in snapshots.items() if len(x) > max(first)], count)  # eval_num_samples may change
     final = snapshots[steps[-1]]
     h, w, c = final.shape[1:]
-    rows = [final[labels == k][:per_class] for k in classes]
-    rows = [np.concatenate([r, np.ones((per_class - len(r), h, w, c), np.float32)]) for r in rows]
-    gray = c == 1
-    show = lambda ax, grid: ax.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=1)  # noqa: E731
     fig, (left, right) = pyplot().subplots(
         1, 2, figsize=(12, 0.45 * max(len(classes), len(steps)) + 1.5), gridspec_kw={"width_ratios": [per_class, len(classes)]}
     )  # fmt: skip
-    show(left, image_grid(np.concatenate(rows), per_class))
+    _show_grid(left, rows_grid([final[labels == k][:per_class] for k in classes], per_class))
     left.set_yticks([(i + 0.5) * (h + 1) for i in range(len(classes))], [f"class {int(k)}" for k in classes], fontsize=7)
     left.set_xticks([])
     left.set_title(f"step {steps[-1]}", fontsize=9)
-    show(right, image_grid(np.stack([snapshots[s][first] for s in steps]).reshape(-1, h, w, c), len(classes)))
+    _show_grid(right, image_grid(np.stack([snapshots[s][first] for s in steps]).reshape(-1, h, w, c), len(classes)))
     right.set_yticks([(i + 0.5) * (h + 1) for i in range(len(steps))], [f"step {s}" for s in steps], fontsize=7)
     right.set_xticks([(i + 0.5) * (w + 1) for i in range(len(classes))], [str(int(k)) for k in classes], fontsize=7)
     right.set_title("over training, one sample per class", fontsize=9)
@@ -249,13 +254,12 @@ def plot_nearest_neighbours(
     rows = [("sample", None, None), ("nearest (pixels)", np.asarray(pixel_indices), None)]
     if feature_indices is not None:
         rows.append(("nearest (features)", np.asarray(feature_indices), feature_distances))
-    gray = samples.shape[-1] == 1
     fig, axes = pyplot().subplots(len(rows), count, figsize=(1.3 * count, 1.45 * len(rows)), squeeze=False)
     for r, (label, indices, distances) in enumerate(rows):
         for c in range(count):
             ax = axes[r, c]
             image = samples[c] if indices is None else train[indices[c]]
-            ax.imshow(image[..., 0] if gray else image, cmap="gray" if gray else None, vmin=0, vmax=1)
+            _show_grid(ax, image)
             ax.set_xticks([])
             ax.set_yticks([])
             if indices is None:

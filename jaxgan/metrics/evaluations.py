@@ -256,19 +256,17 @@ def draws_code_sweep(game: Game, data_shape: tuple[int, ...]) -> bool:
     return cond is not None and cond.kind == "infogan" and cond.categorical > 0 and cond.continuous > 0 and len(data_shape) == 3
 
 
-def infogan_code_sweep(
-    game: Game, state: TrainState, which: int = 0, values: np.ndarray = CODE_SWEEP, key: jax.Array | None = None
-) -> np.ndarray:
-    """G's evaluation-mode samples [categorical, len(values), H, W, C] in [0, 1] on one fixed z (drawn from `key`,
-    default key 0): row k has categorical code k, column j continuous code `which` = values[j], the other
-    continuous codes 0 (the InfoGAN paper's Figure 2)."""
+def infogan_code_sweep(game: Game, state: TrainState, which: int = 0) -> np.ndarray:
+    """G's evaluation-mode samples [categorical, len(CODE_SWEEP), H, W, C] in [0, 1] on one fixed z (from key 0):
+    row k has categorical code k, column j continuous code `which` = CODE_SWEEP[j], the other continuous codes 0
+    (the InfoGAN paper's Figure 2)."""
     from jaxgan.data.images import to_unit_range
 
     cond = game.conditioning
-    z = game.noise(jax.random.key(0) if key is None else key, (1, game.z_dim))
-    rows, cols = cond.categorical, len(values)
+    z = game.noise(jax.random.key(0), (1, game.z_dim))
+    rows, cols = cond.categorical, len(CODE_SWEEP)
     continuous = np.zeros((rows, cols, cond.continuous), np.float32)
-    continuous[..., which] = np.asarray(values, np.float32)[None, :]
+    continuous[..., which] = CODE_SWEEP.astype(np.float32)[None, :]
     latent = Labelled(
         jnp.broadcast_to(z, (rows, cols, game.z_dim)),
         categorical=jnp.broadcast_to(jnp.arange(rows)[:, None], (rows, cols)),
