@@ -123,6 +123,7 @@ def default_config(imports: Iterable[str] = ()) -> ml_collections.ConfigDict:
     # step's key; "stream" reads batches on the host with grain (jaxgan.data.streaming), for data that do not fit.
     config.data.loader = "device"
     config.evaluations = ("mixture",)
+    config.eval = ml_collections.ConfigDict(EVALUATIONS.section_defaults())  # the evaluations' own settings
 
     config.dirac = ml_collections.ConfigDict()  # data.name = "dirac": the Dirac-GAN's starting point
     config.dirac.theta0 = 1.0
@@ -251,7 +252,7 @@ SWEEPABLE = (
 RESUMABLE = (
     "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",
-    "eval_truncation",
+    "eval_truncation", "eval.inception_weights",
 )  # fmt: skip  (dispatch_loop is not: a fused and a host loop are different programs, equal only up to rounding)
 
 
@@ -504,6 +505,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
             )
     if not config.evaluations:
         raise ConfigError(f"--config.evaluations=(): name at least one of {', '.join(EVALUATIONS.names)}")
+    read = {key for name in config.evaluations for key in EVALUATIONS[name].defaults}
+    for key, default in EVALUATIONS.section_defaults().items():
+        if key not in read and config.eval[key] != default:
+            users = [n for n in EVALUATIONS.names if key in EVALUATIONS[n].defaults]
+            raise ConfigError(
+                f"--config.eval.{key}={config.eval[key]!r}: no evaluation in --config.evaluations reads it (it is "
+                f"{', '.join(users)}'s setting)"
+            )
+    if {"images", "inception"} <= set(config.evaluations):
+        raise ConfigError(
+            f"--config.evaluations={list(config.evaluations)}: 'images' and 'inception' both write fid, kid, "
+            "inception_score, precision and recall (in the digit classifier's and in Inception-v3's features); choose one"
+        )
     _validate_sweep(config)
     energy_d = config.discriminator.name == "autoencoder"
     if (config.loss in ENERGY_LOSSES) != energy_d:

@@ -75,15 +75,15 @@ class Registry:
 
     Every entry brings its own default settings; the config section of a registry (e.g. `config.data`) holds the
     union of all entries' settings, so that any of them can be chosen and tuned from the command line, and
-    `name` picks the entry. Keys shared by two entries must share their default.
+    `name` picks the entry (the evaluations' section is `config.eval`, and the tuple `config.evaluations` picks
+    them). Keys shared by two entries must share their default.
     """
 
     # What `--config.KEY=VALUE` can override (ml_collections refuses None and other types there).
     SETTING_TYPES = (bool, int, float, str, tuple)
 
-    def __init__(self, kind: str, has_settings: bool = True, reserved: tuple[str, ...] = ()):
+    def __init__(self, kind: str, reserved: tuple[str, ...] = ()):
         self.kind = kind
-        self.has_settings = has_settings  # False: no config section holds its entries' settings (evaluations)
         # Keys of the config section that are not an entry's settings: the entry's `name`, and what the runner adds.
         self.reserved = ("name", *reserved)
         self._entries: dict[str, Entry] = {}
@@ -95,11 +95,6 @@ class Registry:
         a key another entry has with another default."""
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
-        if defaults and not self.has_settings:
-            raise ValueError(
-                f"{self.kind} {name!r}: an {self.kind} has no settings of its own ({', '.join(defaults)}); its build "
-                "reads the whole config, so read an existing key or one of the data set's or models' settings"
-            )
         for key, value in defaults.items():
             if key in self.reserved:
                 raise ValueError(
@@ -117,7 +112,7 @@ class Registry:
             for other_name, other in self._entries.items():
                 if key in other.defaults and other.defaults[key] != value:
                     raise ValueError(
-                        f"{self.kind} {name!r}: default {key}={value!r} differs from {other_name!r}'s "
+                        f"{self.kind} {name!r}: default {key}={value!r} differs from the default of {other_name!r}, "
                         f"{other.defaults[key]!r}; give the setting another name"
                     )
         self._entries[name] = Entry(dict(defaults), build)

@@ -65,7 +65,7 @@ def test_dcgan_digits_trains_evaluates_and_resumes_bitwise(tmp_path, caplog):
     [
         ("generator.name", "dcgn", "--config.generator.name='dcgn': unknown value; allowed: dcgan, dirac, lapgan, mlp, progan, resnet, small_dcgan, stylegan2 (did you mean 'dcgan'?)"),
         ("data.name", "mnist5k", "(did you mean 'mnist_5k'?)"),
-        ("evaluations", ("image",), "--config.evaluations: unknown evaluation 'image'; allowed: dirac, images, mixture, samples (did you mean 'images'?)"),
+        ("evaluations", ("image",), "--config.evaluations: unknown evaluation 'image'; allowed: dirac, images, inception, mixture, samples (did you mean 'images'?)"),
         ("data.held_out_fraction", 1.0, "--config.data.held_out_fraction=1.0: must be in (0, 1)"),
     ],
 )  # fmt: skip
@@ -457,7 +457,7 @@ def test_image_folder_run_saves_samples_without_a_classifier(tmp_path):
     assert samples.std() > 0  # G's output, not a constant
     assert (tmp_path / "run" / "samples.png").stat().st_size > 0
     for evaluation, message in (
-        ("images", r"^--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data .* not 'image_folder'; use --config.evaluations='\(\"samples\",\)' to save and draw samples only$"),
+        ("images", r"^--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data .* not 'image_folder'; use --config.evaluations='\(\"samples\",\)' to save and draw samples only, or '\(\"inception\",\)' for the metrics in Inception-v3's features \(weights: --config.eval.inception_weights\)$"),
         ("mixture", r"^--config.evaluations: 'mixture' needs a mixture data set .*; for images use 'images' .* or 'samples'$"),
         ("dirac", r"^--config.evaluations: 'dirac' needs the dirac data set, not 'image_folder'$"),
     ):
@@ -510,3 +510,78 @@ def test_a_finished_run_rerun_under_other_evaluation_settings_logs_the_evaluatio
     # The same settings again: the same evaluation, logged once.
     train_and_evaluate(digits_config(eval_num_samples=300), str(tmp_path), echo=lambda _: None)
     assert records_without_wall_clock(tmp_path) == again
+
+
+def _digit_folder(root, per_class: int):
+    """An image folder of scikit-learn's 8×8 digits, classes 0–2, `per_class` PNGs each."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for cls in range(3):
+        (root / f"class_{cls}").mkdir(parents=True)
+        for i, image in enumerate(digits.images[digits.target == cls][:per_class]):
+            Image.fromarray((image * 15).astype(np.uint8), mode="L").save(root / f"class_{cls}" / f"{i:02d}.png")
+    return root
+
+
+def test_inception_evaluation_scores_image_folder_samples_in_inception_features(tmp_path):
+    """'inception' on users' own images: eval.json's FID, KID, IS, precision and recall (of G and of its EMA) are the
+    metrics of Inception-v3 features (random weights here, from an .npz in pytorch-fid's layout) of the saved
+    samples against the held-out split, recomputed here from the saved samples and the folder's held-out images."""
+    import jax.numpy as jnp
+
+    from jaxgan.data.images import to_model_range
+    from jaxgan.metrics.evaluations import feature_metrics
+    from jaxgan.metrics.inception import inception_features, load_inception_params
+    from scripts.notes import load_run
+    from test_inception import random_variables, to_torch_state_dict
+
+    weights = tmp_path / "inception.npz"
+    np.savez(weights, **to_torch_state_dict(random_variables()))
+    folder = _digit_folder(tmp_path / "folder", per_class=20)
+    settings = {"data.name": "image_folder", "data.path": str(folder), "eval_num_samples": 12, "ema_decay": 0.5,
+                "eval_every_steps": 20, "eval.inception_weights": str(weights)}  # fmt: skip
+    result = train_and_evaluate(digits_config(**settings, evaluations=("inception",)), str(tmp_path / "run"), echo=lambda _: None)
+
+    _, task, _, _, _ = load_run(tmp_path / "run")
+    variables = load_inception_params(weights)
+    held_out = task.data.info.test_images  # uint8 [n, 8, 8, 1]: 12 of the 60 images
+    assert held_out.shape == (12, 8, 8, 1)
+    reference, _ = inception_features(variables, to_model_range(jnp.asarray(held_out)), batch_size=12)
+    samples = np.load(tmp_path / "run" / "samples" / "step_00000020.npy")
+    features, logits = inception_features(variables, jnp.asarray(samples) * 2 - 1, batch_size=12)
+    expected = jax.jit(feature_metrics, static_argnames="kid_subset")(reference, features, logits, kid_subset=12)
+    assert set(expected) == {"fid", "kid", "inception_score", "precision", "recall"}
+    for key, value in expected.items():
+        np.testing.assert_allclose(result[key], float(value), rtol=2e-3, atol=1e-4, err_msg=key)
+    assert result["fid"] > 0 and 1.0 <= result["inception_score"] <= 10.0
+    assert {f"ema_{key}" for key in expected} <= set(result) and result["ema_fid"] != result["fid"]
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    last = [r for r in logged if "eval/fid" in r][-1]
+    assert last["step"] == 20 and last["eval/fid"] == pytest.approx(result["fid"])
+    assert not any("inception_samples" in key for r in logged for key in r)  # the samples are not logged
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({}, r"^--config.eval.inception_weights='': the 'inception' evaluation needs the FID Inception weights as an "
+             r"\.npz \(see jaxgan.metrics.inception for how to make it from pytorch-fid's \.pth\)$"),
+        ({"eval.inception_weights": "pt_inception-2015-12-05-6726825d.pth"},
+         r"^--config.eval.inception_weights='pt_inception-2015-12-05-6726825d.pth': not an \.npz file \(see "),
+        ({"eval.inception_weights": "missing.npz"}, r"^--config.eval.inception_weights='missing.npz': no such file$"),
+        ({"evaluations": ("samples",), "eval.inception_weights": "w.npz"},
+         r"^--config.eval.inception_weights='w.npz': no evaluation in --config.evaluations reads it \(it is "
+         r"inception's setting\)$"),
+        ({"evaluations": ("images", "inception")}, r"^--config.evaluations=\['images', 'inception'\]: 'images' and "
+         r"'inception' both write fid, kid, inception_score, precision and recall .*; choose one$"),
+        ({"data.name": "stacked_mnist"}, r"^--config.evaluations: 'inception' would compare stacked \(RGB\) samples "
+         r"with grey held-out digits; stacked_mnist is judged by 'images' \(modes of 1000, KL\)$"),
+    ],
+)  # fmt: skip
+def test_inception_evaluation_refuses_missing_weights_and_wrong_data_in_one_line(tmp_path, overrides, message):
+    overrides = {"evaluations": ("inception",), **overrides}
+    with pytest.raises(ConfigError, match=message):
+        train_and_evaluate(digits_config(**overrides), str(tmp_path / "run"), echo=lambda _: None)
+    assert not (tmp_path / "run" / "checkpoints").exists()

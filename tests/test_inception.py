@@ -136,6 +136,10 @@ def _torch_shapes() -> dict[str, tuple[int, ...]]:
 
 @pytest.fixture(scope="module")
 def variables() -> dict:
+    return random_variables()
+
+
+def random_variables() -> dict:
     """Random Flax variables in the structure of `InceptionV3.init`, scaled so that activations stay O(1)
     through 94 layers; batch-norm statistics are random too, so that swapping mean/var or scale/bias shows."""
     rng = np.random.default_rng(0)
@@ -153,7 +157,7 @@ def variables() -> dict:
     return traverse_util.unflatten_dict(flat)
 
 
-def _to_torch_state_dict(variables: dict) -> dict[str, np.ndarray]:
+def to_torch_state_dict(variables: dict) -> dict[str, np.ndarray]:
     """The inverse of the converter, written independently: Flax path -> pytorch-fid name and layout."""
     torch_leaf = {
         ("params", "kernel"): "weight",
@@ -178,7 +182,7 @@ def _to_torch_state_dict(variables: dict) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def state_dict(variables) -> dict[str, np.ndarray]:
-    return _to_torch_state_dict(variables)
+    return to_torch_state_dict(variables)
 
 
 def _images(n: int, seed: int = 1) -> np.ndarray:

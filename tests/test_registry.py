@@ -59,7 +59,7 @@ def test_registry_defaults_names_and_unread_settings():
         registry["aa"]
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("a", {}, build=lambda: None)
-    with pytest.raises(ValueError, match=r"default width=16 differs from 'a''s 8"):
+    with pytest.raises(ValueError, match=r"default width=16 differs from the default of 'a', 8"):
         registry.register("c", {"width": 16}, build=lambda: None)
 
 
@@ -93,9 +93,22 @@ def test_keys_of_the_section_itself_and_non_finite_floats_are_refused_at_registr
     assert "a" not in registry and "mine" not in DATASETS
 
 
-def test_evaluations_have_no_settings_section():
+def test_an_evaluations_settings_join_config_eval_and_are_read_only_when_it_is_chosen():
+    from jaxgan.config import ConfigError, default_config, validate
     from jaxgan.metrics.evaluations import EVALUATIONS
 
-    with pytest.raises(ValueError, match=r"^evaluation 'mine': an evaluation has no settings of its own \(threshold\)"):
-        EVALUATIONS.register("mine", {"threshold": 0.5}, build=lambda config, data: None)
-    assert "mine" not in EVALUATIONS
+    EVALUATIONS.register("mine", {"threshold": 0.5}, build=lambda config, data: None)
+    try:
+        config = default_config()
+        assert config.eval.threshold == 0.5 and config.eval.inception_weights == ""
+        config.eval.threshold = 0.7
+        with pytest.raises(ConfigError, match=r"^--config.eval.threshold=0.7: no evaluation in --config.evaluations "
+                                              r"reads it \(it is mine's setting\)$"):
+            validate(config)
+        config.evaluations = ("mixture", "mine")
+        validate(config)
+        with pytest.raises(ValueError, match=r"^evaluation 'other': default threshold=0.1 differs from the default of 'mine', 0.5; give the setting another name$"):
+            EVALUATIONS.register("other", {"threshold": 0.1}, build=lambda config, data: None)
+    finally:
+        EVALUATIONS._entries.pop("mine")
+    assert "mine" not in EVALUATIONS and "threshold" not in default_config().eval

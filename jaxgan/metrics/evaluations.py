@@ -7,9 +7,11 @@ An `Evaluation` is four functions:
 * `summarize(game, state, metrics) -> dict`: its fields of eval.json,
 * `describe(metrics) -> str`: its part of the console line of an evaluation,
 * `plot(path, snapshots, game, config)`: the figure `samples.png` from the saved snapshots (and any figures of its
-  own beside it).
+  own beside it),
+* optionally `host_scalars(metrics) -> dict`: scalars computed on the host from `evaluate`'s arrays, before the
+  scalars are logged (a best matching; the Inception network, whose weights stay out of the compiled evaluation).
 
-They are chosen by name in `config.evaluations`, from `EVALUATIONS`; the first one's snapshots and figure are
+They are chosen by name in `config.evaluations`, from `EVALUATIONS`, their settings in `config.eval`; the first one's snapshots and figure are
 saved. An InfoGAN run on images then redraws `samples.png` as its codes' sweep from the final G
 (`infogan_code_sweep`), not from the snapshots.
 """
@@ -309,6 +311,42 @@ def stacked_mode_coverage(classify: Callable, samples: jax.Array) -> dict[str, j
     return {"modes": modes, "kl": kl}
 
 
+def feature_metrics(held_out: jax.Array, features: jax.Array, logits: jax.Array, kid_subset: int) -> dict[str, jax.Array]:
+    """FID, KID, Inception Score, precision and recall of samples' `features` [n, d] (and the classifier's
+    `logits` [n, classes], for the IS) against the held-out images' features, in the settings above
+    (`jaxgan.metrics.image` has the formulas); KID over 50 subsets of `kid_subset`."""
+    from jaxgan.metrics import image
+
+    precision, recall = image.precision_recall_from_features(held_out, features, k=PRECISION_RECALL_K)
+    inception_score, _ = image.inception_score_from_logits(logits, num_splits=INCEPTION_SCORE_SPLITS)
+    return {
+        "fid": image.fid_from_features(held_out, features),
+        "kid": image.kid_from_features(held_out, features, num_subsets=50, subset_size=kid_subset),
+        "inception_score": inception_score,
+        "precision": precision,
+        "recall": recall,
+    }
+
+
+def check_image_sample_counts(config: ml_collections.ConfigDict, data: Dataset) -> None:
+    """Raises ValueError (one line naming the flag) when the evaluation samples or the held-out images are too few
+    for the image metrics."""
+    num_held_out = data.info.test_images.shape[0]
+    if config.eval_num_samples < MIN_IMAGE_SAMPLES:
+        raise ValueError(
+            f"--config.eval_num_samples={config.eval_num_samples}: the image metrics need at least "
+            f"{MIN_IMAGE_SAMPLES} samples (the Inception Score's "
+            f"{INCEPTION_SCORE_SPLITS} splits, precision/recall's {PRECISION_RECALL_K} nearest neighbours)"
+        )
+    if num_held_out < PRECISION_RECALL_K + 1:
+        train = data.info.train_images  # None when the training split is streamed from disk
+        of = "" if train is None else f" of the {num_held_out + train.shape[0]}"
+        raise ValueError(
+            f"--config.data.held_out_fraction={config.data.held_out_fraction!r}: holds out {num_held_out}{of} images; "
+            f"the image metrics compare samples with the held-out images and need at least {PRECISION_RECALL_K + 1}"
+        )
+
+
 def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """FID, KID, Inception Score, precision and recall of `eval_num_samples` samples of G against the held-out
     split, all from the shipped digit classifier (`jaxgan.metrics.classifier`): features of its penultimate layer,
@@ -321,7 +359,6 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     `kl` = KL(generated triple histogram ‖ uniform). With an EMA of G every metric is also computed for the
     average (`ema_*`, same noise); the saved samples and the figure are G's, the ones the unprefixed metrics score."""
     from jaxgan.data.images import to_model_range, to_unit_range
-    from jaxgan.metrics import image
     from jaxgan.metrics.classifier import held_out_images_it_trained_on, load_classifier
 
     stacked = config.data.name == "stacked_mnist"
@@ -329,22 +366,13 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     if name not in ("mnist_5k", "digits") or data.info is None:
         raise ValueError(
             f"--config.evaluations: 'images' needs mnist_5k, digits or stacked_mnist data (a shipped classifier), "
-            f"not {config.data.name!r}; use --config.evaluations='(\"samples\",)' to save and draw samples only"
+            f"not {config.data.name!r}; use --config.evaluations='(\"samples\",)' to save and draw samples only, or "
+            f"'(\"inception\",)' for the metrics in Inception-v3's features (weights: --config.eval.inception_weights)"
         )
     num_samples = config.eval_num_samples
     num_held_out = data.info.test_images.shape[0]
-    if not stacked and num_samples < MIN_IMAGE_SAMPLES:
-        raise ValueError(
-            f"--config.eval_num_samples={num_samples}: the image metrics need at least "
-            f"{MIN_IMAGE_SAMPLES} samples (the Inception Score's "
-            f"{INCEPTION_SCORE_SPLITS} splits, precision/recall's {PRECISION_RECALL_K} nearest neighbours)"
-        )
-    if not stacked and num_held_out < PRECISION_RECALL_K + 1:
-        raise ValueError(
-            f"--config.data.held_out_fraction={config.data.held_out_fraction!r}: holds out {num_held_out} of the "
-            f"{num_held_out + data.info.train_images.shape[0]} images; the image metrics compare samples with the "
-            f"held-out images and need at least {PRECISION_RECALL_K + 1}"
-        )
+    if not stacked:
+        check_image_sample_counts(config, data)
     seen, classifier_held_out = (0, 0) if stacked else held_out_images_it_trained_on(
         name, data.info.train_labels, data.info.test_labels
     )
@@ -400,15 +428,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         # statistics (covariance, k-NN radii) at every compilation.
         held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
         logits, features = classify(samples)
-        precision, recall = image.precision_recall_from_features(held_out, features, k=PRECISION_RECALL_K)
-        inception_score, _ = image.inception_score_from_logits(logits, num_splits=INCEPTION_SCORE_SPLITS)
-        metrics = {
-            "fid": image.fid_from_features(held_out, features),
-            "kid": image.kid_from_features(held_out, features, num_subsets=50, subset_size=kid_subset),
-            "inception_score": inception_score,
-            "precision": precision,
-            "recall": recall,
-        }
+        metrics = feature_metrics(held_out, features, logits, kid_subset)
         metrics.update(memorization(samples, features))
         if classes is not None:
             predicted = jnp.argmax(logits, axis=-1)
@@ -491,6 +511,106 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     return Evaluation(evaluate, summarize, describe, plot, code_accuracies)
 
 
+# The Inception network's batch: 100 images at 299×299 are about 2 GB of activations.
+INCEPTION_BATCH = 100
+
+
+def inception_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
+    """FID, KID, Inception Score, precision and recall of `eval_num_samples` samples of G against the held-out
+    split, in the FID Inception-v3's pool3 features and logits (`jaxgan.metrics.inception`): the published metrics
+    of natural images, for the image data that the shipped digit classifier cannot judge (`tfds:NAME`,
+    `image_folder`). The weights come from a file the user makes once (`config.eval.inception_weights`, an .npz of
+    pytorch-fid's port of the 2015 graph; the module docstring says how); grey images are repeated to RGB and every
+    image is resized to 299×299, as in every FID implementation. With an EMA of G the metrics are also computed for
+    the average (`ema_*`, same noise).
+
+    The network runs outside the evaluation's compiled program: `evaluate` returns the samples
+    (`inception_samples`, not logged), and `host_scalars` passes them through the network `INCEPTION_BATCH` at a
+    time, so its 24M weights are not baked into every compilation of the evaluation. The held-out features are
+    computed once, on first use."""
+    from jaxgan.data.images import to_model_range, to_unit_range
+    from jaxgan.metrics.inception import inception_features, load_inception_params
+
+    if len(data.shape) != 3 or not hasattr(data.info, "test_images"):
+        raise ValueError(f"--config.evaluations: 'inception' is for image data with a held-out split, not {config.data.name!r}")
+    if config.data.name == "stacked_mnist":
+        raise ValueError(
+            "--config.evaluations: 'inception' would compare stacked (RGB) samples with grey held-out digits; "
+            "stacked_mnist is judged by 'images' (modes of 1000, KL)"
+        )
+    weights = config.eval.inception_weights
+    how = "see jaxgan.metrics.inception for how to make it from pytorch-fid's .pth"
+    if not weights:
+        raise ValueError(
+            f"--config.eval.inception_weights='': the 'inception' evaluation needs the FID Inception weights as an .npz ({how})"
+        )
+    if pathlib.Path(weights).suffix != ".npz":
+        raise ValueError(f"--config.eval.inception_weights={weights!r}: not an .npz file ({how})")
+    if not pathlib.Path(weights).is_file():
+        raise ValueError(f"--config.eval.inception_weights={weights!r}: no such file")
+    check_image_sample_counts(config, data)
+    num_samples = config.eval_num_samples
+    kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
+    loaded: dict[str, Any] = {}
+
+    def network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(features [n, 2048], logits [n, 1008]) of images in the models' range [−1, 1]."""
+        if not loaded:
+            loaded["variables"] = load_inception_params(weights)
+            held_out = to_model_range(jnp.asarray(data.info.test_images))
+            loaded["held_out"] = inception_features(loaded["variables"], held_out, INCEPTION_BATCH).features
+        out = inception_features(loaded["variables"], images, INCEPTION_BATCH)
+        return out.features, out.logits
+
+    def evaluate(game: Game, state: TrainState):
+        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        samples = data_of(
+            generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
+        )
+        metrics = {"inception_samples": samples}
+        if state.g_params_ema is not None:
+            metrics["ema_inception_samples"] = generate_ema(game, state, z)
+        snapshot = to_unit_range(samples)
+        classes = requested_classes(z)
+        return metrics, snapshot if classes is None else Labelled(snapshot, labels=classes)
+
+    metrics_of = jax.jit(feature_metrics, static_argnames="kid_subset")  # op by op, it compiles ~300 programs
+
+    def host_scalars(m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for prefix in ("", "ema_"):
+            if prefix + "inception_samples" not in m:
+                continue
+            samples = np.asarray(m[prefix + "inception_samples"])
+            runs = []
+            for run in samples.reshape(-1, *samples.shape[-4:]):  # a sweep's runs, one at a time
+                features, logits = network(run)
+                runs.append(metrics_of(loaded["held_out"], features, logits, kid_subset=kid_subset))
+            for key in runs[0]:
+                values = np.asarray([np.asarray(r[key]) for r in runs])
+                out[prefix + key] = values if samples.ndim == 5 else values[0]
+        return out
+
+    scalars = ("fid", "kid", "inception_score", "precision", "recall")
+
+    def summarize(game, state, m):
+        if "fid" not in m:  # evaluated without the runner's host step (scripts/notes.py)
+            m = {**m, **host_scalars(m)}
+        return {prefix + k: float(m[prefix + k]) for prefix in ("", "ema_") for k in scalars if prefix + k in m}
+
+    def describe(m):
+        text = (
+            f"inception: fid {float(m['fid']):.2f}  kid {float(m['kid']):.4f}  is {float(m['inception_score']):.2f}  "
+            f"precision {float(m['precision']):.3f}  recall {float(m['recall']):.3f}"
+        )
+        return text + (f"  | ema: fid {float(m['ema_fid']):.2f}  is {float(m['ema_inception_score']):.2f}" if "ema_fid" in m else "")
+
+    def plot(path, snapshots, game, config):
+        plot_image_samples(path, snapshots, f"{config.data.name}, {describe_run(config)}")
+
+    return Evaluation(evaluate, summarize, describe, plot, host_scalars)
+
+
 def code_accuracies(metrics: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """InfoGAN's `code_accuracy` of G (and `ema_code_accuracy` of its EMA) from an evaluation's counts [code value,
     class], or [run, code value, class] for a sweep (one value per run): a best matching, so computed on the host."""
@@ -517,11 +637,13 @@ def load_snapshot_labels(samples_dir: pathlib.Path) -> dict[int, np.ndarray]:
 
 
 # build(config, dataset) -> Evaluation
-EVALUATIONS = Registry("evaluation", has_settings=False)
+# Their settings form `config.eval`.
+EVALUATIONS = Registry("evaluation")
 EVALUATIONS.register("mixture", {}, mixture_evaluation)
 EVALUATIONS.register("dirac", {}, dirac_evaluation)
 EVALUATIONS.register("images", {}, image_evaluation)
 EVALUATIONS.register("samples", {}, sample_evaluation)
+EVALUATIONS.register("inception", {"inception_weights": ""}, inception_evaluation)
 
 
 def combine(evaluations: list[Evaluation]) -> Evaluation:
