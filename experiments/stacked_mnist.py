@@ -10,7 +10,8 @@ discriminator with which the paper shows the unrolled objective recovering modes
 dcgan_mnist.py's G rate of 1e-3, K = 0 did not collapse: BUILD_NOTES.md, "GPU session"), β1 = 0.5, unrolled K = 5
 through D's Adam. Evaluation: each channel of `eval_num_samples` samples is classified by the shipped MNIST
 classifier; eval.json has `modes` (distinct triples, of 1000) and `kl`, KL(p ‖ uniform) of the triple histogram
-(jaxgan.metrics.image.mode_coverage).
+(jaxgan.metrics.image.mode_coverage), beside FID, KID, IS, precision and recall in the channels' concatenated
+classifier features against held-out triples (jaxgan.metrics.evaluations.stacked_features).
 """
 
 import pathlib

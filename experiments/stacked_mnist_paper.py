@@ -11,7 +11,7 @@ for G; the minimax loss of the unrolled objective (PacGAN's code gives G the non
 `--config.loss=nonsaturating`), unrolled K = 5 through D's Adam (`--config.unroll_steps`). Data: stacked mnist_5k
 training digits, each channel drawn independently, where the paper draws from MNIST's 60000. PacGAN's code trains
 500000 steps; `num_steps` here is what a CPU run allows.
-Evaluation as in experiments/stacked_mnist.py (`modes`, distinct digit triples of 1000, and `kl` in eval.json), on
+Evaluation as in experiments/stacked_mnist.py (`modes`, distinct digit triples of 1000, `kl`, and FID and friends), on
 25600 samples as PacGAN's code counts them: a count grows with the number of samples (BUILD_NOTES.md, "Stacked MNIST
 with the paper's networks: the sample count, seeds, the half-size D").
 """

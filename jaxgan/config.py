@@ -150,9 +150,6 @@ def default_config(imports: Iterable[str] = ()) -> ml_collections.ConfigDict:
     config.log_eigenvalues = 0  # > 0: at each evaluation, log this many top eigenvalues of the game Jacobian
     config.eval_every_steps = 2500
     config.eval_num_samples = 2500
-    # > 0: the truncation trick at evaluation (Brock et al. 2019): the evaluation noise is drawn from N(0, I)
-    # truncated to [−ψ, ψ] per coordinate, trading variety for sample quality; 0 evaluates G on untruncated noise.
-    config.eval_truncation = 0.0
     # Progressive growing (generator/discriminator "progan"): each new resolution fades in over this many steps and
     # then trains stabilised as long (Karras et al. 2018); fully grown after 2·(stages − 1)·this many steps.
     config.progressive_phase_steps = 500
@@ -252,7 +249,7 @@ SWEEPABLE = (
 RESUMABLE = (
     "num_steps", "log_every_steps", "log_eigenvalues", "eval_every_steps", "eval_num_samples", "evaluations",
     "checkpoint_every_steps", "keep_checkpoints", "steps_per_dispatch", "max_dispatch_seconds", "num_devices",
-    "eval_truncation", "eval.inception_weights",
+    "eval.truncation", "eval.inception_weights",
 )  # fmt: skip  (dispatch_loop is not: a fused and a host loop are different programs, equal only up to rounding)
 
 
@@ -298,7 +295,11 @@ class _Missing:
 
 def _in_current_spelling(values: dict[str, Any]) -> dict[str, Any]:
     """A flattened saved config with the values an older jaxgan wrote in today's spelling: `unroll_remat` was a
-    bool before "auto" existed (True/False: today's "on"/"off", the same program)."""
+    bool before "auto" existed (True/False: today's "on"/"off", the same program), and `eval.truncation` was
+    `eval_truncation` before the evaluations had their section."""
+    if "eval_truncation" in values:
+        values = {**values, "eval.truncation": values["eval_truncation"]}
+        del values["eval_truncation"]
     remat = values.get("unroll_remat")
     return {**values, "unroll_remat": "on" if remat else "off"} if isinstance(remat, bool) else values
 
@@ -418,7 +419,7 @@ _POSITIVE_INTS = (
 )  # fmt: skip
 _NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "g_optimizer.cosine_decay_begin",
                  "d_optimizer.cosine_decay_begin", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
-                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval_truncation", "class_loss_weight", "info.categorical",
+                 "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval.truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
                  "g_optimizer.orthogonal_regularization", "d_optimizer.orthogonal_regularization",
                  "generator.attention_resolution", "discriminator.attention_resolution", "generator.shared_embedding_dim",

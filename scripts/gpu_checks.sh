@@ -18,7 +18,7 @@
 #     --config.sweep_values=(1e-4,2e-4)`); its workdir but the checkpoints comes back as grid_goal.tar.gz;
 #   stacked: the stacked MNIST goal's setting at length: experiments/stacked_mnist_paper.py unrolled K = 10 over
 #     STACKED_SEEDS seeds (default 5) as one vmapped program, up to PacGAN's code's 500000 steps or as far as the
-#     time allows (stopped by SIGTERM, it checkpoints and keeps every evaluation so far), modes of 1000 and KL on
+#     time allows (stopped by SIGTERM, it checkpoints and keeps every evaluation so far), modes of 1000, KL (and FID...) on
 #     25600 samples every 10000 steps, of G and of its EMA (decay 0.999), with STACKED_ARGS added; its workdir but the checkpoints comes back as
 #     stacked_goal.tar.gz, and a second call resumes it (the workdir is kept per setting and STACKED_ARGS).
 # The whole run ends within GPU_CHECKS_SECONDS (default 570): each part runs under `timeout` with what is left, and

@@ -197,7 +197,7 @@ def mixture_draws(config, task, game, state, draws: int, generator: str = "raw")
 
     def evaluate(s):
         if generator == "ema":  # as the evaluation measures the average: its samples on the same noise
-            samples = generate_ema(game, s, eval_noise(game, s, config.eval_num_samples, config.eval_truncation))
+            samples = generate_ema(game, s, eval_noise(game, s, config.eval_num_samples, config.eval.truncation))
             return mixture_metrics(samples, mixture.means, mixture.std), samples
         return mixture_evaluation(config, task.data).evaluate(game, s)
 
@@ -232,13 +232,14 @@ def evaluate_at(config, task, game, state, truncation: float) -> tuple[dict, np.
     from jaxgan.metrics.evaluations import build_evaluation, eval_noise, generate_ema
 
     at = ml_collections.ConfigDict(config.to_dict())
-    at.eval_truncation = float(truncation)
+    at.eval.truncation = float(truncation)
     evaluation = build_evaluation(at, task.data)
     metrics, samples = jax.jit(lambda s: evaluation.evaluate(game, s))(state)
     if state.g_params_ema is not None:  # the evaluation's samples are G's; these are the average's
-        z = eval_noise(game, state, at.eval_num_samples, at.eval_truncation)
+        z = eval_noise(game, state, at.eval_num_samples, at.eval.truncation)
         samples = jax.jit(lambda s: to_unit_range(generate_ema(game, s, z)))(state)
     metrics = jax.device_get(metrics)
+    metrics.update(evaluation.host_scalars(metrics))  # as the runner does (the 'inception' network, InfoGAN's matching)
     return evaluation.summarize(game, state, metrics), np.asarray(data_of(samples))
 
 

@@ -31,7 +31,10 @@ from scripts.notes import evaluate_at, load_run, run_script  # noqa: E402
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Workdirs of stacked_mnist runs with the 'images' evaluation.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "The checkpoint to count (default: each run's latest).", lower_bound=0)
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 25600, "Samples to classify per run.", lower_bound=1)
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", 25600, "Samples to classify per run (at least 10: the evaluation's Inception Score has 10 splits).",
+    lower_bound=10,
+)
 _BATCH_STATISTICS = flags.DEFINE_integer(
     "batch_statistics", 0, "Also count with G's batch norm using the statistics of each batch of this many samples "
     "(0: only the running averages, as the run's evaluation does).", lower_bound=0,
@@ -45,9 +48,9 @@ def count_with_batch_statistics(config, game, state, num_samples: int, batch: in
     from jaxgan.conditioning import data_of
     from jaxgan.game import generate
     from jaxgan.metrics.classifier import load_classifier
-    from jaxgan.metrics.evaluations import eval_generator_key, eval_noise, stacked_mode_coverage
+    from jaxgan.metrics.evaluations import classify_stacked, eval_generator_key, eval_noise, stacked_mode_coverage
 
-    z = eval_noise(game, state, num_samples, config.eval_truncation)
+    z = eval_noise(game, state, num_samples, config.eval.truncation)
     classify, _ = load_classifier("mnist_5k", (28, 28, 1))
 
     def sample(zb):
@@ -56,7 +59,7 @@ def count_with_batch_statistics(config, game, state, num_samples: int, batch: in
     @jax.jit
     def count(z):
         samples = jax.lax.map(sample, z.reshape(num_samples // batch, batch, *z.shape[1:]))
-        return stacked_mode_coverage(classify, samples.reshape(num_samples, *samples.shape[2:]))
+        return stacked_mode_coverage(classify_stacked(classify, samples.reshape(num_samples, *samples.shape[2:]))[0])
 
     return {k: float(v) for k, v in jax.device_get(count(z)).items()}
 
@@ -84,7 +87,7 @@ def main(argv):
     loaded = [load_stacked_run(w, _STEP.value) for w in runs]  # every run checked before any is counted
     for workdir, (config, task, game, state, step) in zip(runs, loaded):
         config.eval_num_samples = _NUM_SAMPLES.value
-        summary, _ = evaluate_at(config, task, game, state, config.eval_truncation)
+        summary, _ = evaluate_at(config, task, game, state, config.eval.truncation)
         line = f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples: {describe(summary)}"
         if _BATCH_STATISTICS.value:
             batch = count_with_batch_statistics(config, game, state, _NUM_SAMPLES.value, _BATCH_STATISTICS.value)
@@ -93,7 +96,7 @@ def main(argv):
         counts = [summary]
         for draw in range(1, _DRAWS.value):
             drawn = state.replace(key=jax.random.fold_in(state.key, draw))  # as jaxgan.sampling draws
-            other, _ = evaluate_at(config, task, game, drawn, config.eval_truncation)
+            other, _ = evaluate_at(config, task, game, drawn, config.eval.truncation)
             counts.append(other)
             print(f"{workdir}  step {step}  {_NUM_SAMPLES.value} samples, draw {draw}: {describe(other)}", flush=True)
         if len(counts) > 1:

@@ -24,8 +24,9 @@ from a finished run of its first seed in WORKDIR/NAME/seed_S; without either the
 
 --data=stacked_mnist trains every experiment, unchanged otherwise, on Stacked MNIST (three digits as R, G, B;
 Metz et al. 2016, Section 3.3) and adds the mode columns: modes covered of 1000 and KL(p ‖ uniform) of the triples'
-histogram over `--eval_num_samples` samples (10000 by default, as experiments/stacked_mnist.py), the evaluation's
-only metrics on that data. Compare with Metz et al.'s DCGAN (PacGAN Table 3: 30.6 modes with D a quarter of G's
+histogram over `--eval_num_samples` samples (10000 by default, as experiments/stacked_mnist.py), beside the FID and
+friends of the channels' concatenated classifier features (runs recorded before those existed have the mode columns
+only: a system that pools such seeds with newer ones averages those columns over the newer seeds alone). Compare with Metz et al.'s DCGAN (PacGAN Table 3: 30.6 modes with D a quarter of G's
 width at K = 0, 628 with half), which these experiments' full-width discriminators are not.
 """
 
@@ -250,7 +251,8 @@ def main(argv):
     seeds = f"up to {_SEEDS.value} seeds (the seeds column), from 0" if _SEEDS.value > 1 else "seed 0"
     if _DATA.value == "stacked_mnist":
         about = (f"Image GANs on stacked_mnist ({seeds}; each experiment's defaults but the data; modes of the 1000 digit "
-                 "triples and KL(p ‖ uniform) of the shipped classifier's reading of each channel; mean ± std over seeds):")
+                 "triples and KL(p ‖ uniform) of the shipped classifier's reading of each channel, the other metrics in the "
+                 "channels' concatenated features against held-out triples; mean ± std over seeds):")
     else:
         data = ", ".join(sorted({run_config(name, 0).data.name for name in _EXPERIMENTS.value}))
         about = (f"Image GANs on {data} ({seeds}; each experiment's defaults; metrics against the data set's held-out "

@@ -7,7 +7,7 @@ The run's checkpoint (its latest, or --step) is loaded with its saved config, an
 evaluations evaluate it (batch norm's running averages; the EMA of G with `--generator=ema`, batch norm then
 normalising by the batch itself). The noise is the run's evaluation noise: `--draw=0` is the very draw of the run's
 evaluations, so at its `eval_num_samples` the samples equal the run's `samples/step_N.npy`; `--draw=d > 0` is
-another, independent draw. `--truncation` (default: the run's `eval_truncation`) draws z from the normal truncated
+another, independent draw. `--truncation` (default: the run's `eval.truncation`) draws z from the normal truncated
 to [−ψ, ψ] (BigGAN's truncation trick, Brock et al. 2019). In a conditioned run (class labels, InfoGAN codes) the
 classes cycle through 0, 1, ..., K − 1, so the grid has one row per class.
 
@@ -43,7 +43,7 @@ _STEP = flags.DEFINE_integer("step", None, "The checkpoint to sample (default: t
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "Images to draw (walks: rows × K).", lower_bound=1)
 _DRAW = flags.DEFINE_integer("draw", 0, "Which draw of noise: 0 is the run's evaluation noise.", lower_bound=0)
 _TRUNCATION = flags.DEFINE_float("truncation", None, "ψ > 0: z from N(0, I) truncated to [−ψ, ψ]; 0: untruncated "
-                                 "(default: the run's eval_truncation).", lower_bound=0.0)  # fmt: skip
+                                 "(default: the run's eval.truncation).", lower_bound=0.0)  # fmt: skip
 _GENERATOR = flags.DEFINE_enum("generator", "raw", list(GENERATOR_WEIGHTS), "G's trained weights, or their moving average.")
 _INTERPOLATE = flags.DEFINE_integer("interpolate", 0, "K ≥ 2: rows of K images along a path between two noise "
                                     "vectors (0: a grid of independent samples).", lower_bound=0)  # fmt: skip
@@ -73,7 +73,7 @@ def main(argv):
     workdir = pathlib.Path(_WORKDIR.value)
     check_run(workdir)
     config, task, game, state, step = load_run(workdir, step=_STEP.value)
-    truncation = config.eval_truncation if _TRUNCATION.value is None else _TRUNCATION.value
+    truncation = config.eval.truncation if _TRUNCATION.value is None else _TRUNCATION.value
     images, classes = sample_images(game, state, _NUM_SAMPLES.value, _DRAW.value, truncation,
                                     _GENERATOR.value, _INTERPOLATE.value, _PATH.value)  # fmt: skip
     out = pathlib.Path(_OUT.value) if _OUT.value else workdir / "generated.png"

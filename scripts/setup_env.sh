@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates .venv (once) and installs jaxgan with its test dependencies into it; re-installs when pyproject.toml
-# changes. Sourced by scripts/demo.sh and scripts/test.sh, so a fresh clone needs only Python 3.10+ and pip.
+# changes. Sourced by scripts/demo.sh, scripts/demo_images.sh and scripts/test.sh, so a fresh clone needs only Python 3.10+ and pip.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"

@@ -5,7 +5,7 @@ trained image run's G, evaluated on noise truncated to [−ψ, ψ] for several �
         [--figure=WORKDIR/truncation.png] [--write_notes]
 
 The run's final checkpoint and its config (WORKDIR/config.json) are loaded; each ψ is the run's own image
-evaluation with `eval_truncation = ψ` (0: untruncated noise, the run's eval.json), on the same fixed evaluation
+evaluation with `eval.truncation = ψ` (0: untruncated noise, the run's eval.json), on the same fixed evaluation
 noise stream. The figure plots FID against Inception Score, one point per ψ (lower truncation: higher IS, and FID
 first falling then rising as variety is lost), beside a row of samples per ψ. With --write_notes the table goes
 into BUILD_NOTES.md and README.md (block `truncation_curve`).

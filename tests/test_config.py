@@ -166,6 +166,24 @@ def test_unroll_remat_saved_as_a_bool_resumes_as_the_same_program(experiment, ru
     assert bool(config_differences(saved, config)) is differs
 
 
+def test_eval_truncation_of_an_older_config_json_is_read_as_eval_truncation_in_its_section():
+    """A config.json written when the truncation was the top-level `eval_truncation` loads as `eval.truncation`, and
+    compares equal to a config with the same value (a resume is allowed), unequal to another value."""
+    import json
+
+    from jaxgan.config import config_differences, config_from_saved, differing_settings
+
+    config = load_experiment("dcgan_digits")
+    saved = json.loads(json.dumps(config.to_dict()))
+    del saved["eval"]
+    saved["eval_truncation"] = 0.5
+    assert config_from_saved(saved).eval.truncation == 0.5
+    config.eval.truncation = 0.5
+    assert config_differences(saved, config) == []
+    config.eval.truncation = 0.7
+    assert differing_settings(saved, config) == {"eval.truncation": (0.5, 0.7)}
+
+
 def test_a_setting_that_no_longer_exists_is_named_as_such():
     from jaxgan.config import config_differences
 

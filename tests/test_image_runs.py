@@ -585,3 +585,15 @@ def test_inception_evaluation_refuses_missing_weights_and_wrong_data_in_one_line
     with pytest.raises(ConfigError, match=message):
         train_and_evaluate(digits_config(**overrides), str(tmp_path / "run"), echo=lambda _: None)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_inception_weights_of_another_layout_are_refused_before_training(tmp_path):
+    np.savez(tmp_path / "other.npz", fc_weight=np.zeros((3, 3), np.float32))
+    folder = _digit_folder(tmp_path / "folder", per_class=10)
+    config = digits_config(**{"data.name": "image_folder", "data.path": str(folder), "eval_num_samples": 12,
+                              "evaluations": ("inception",), "eval.inception_weights": str(tmp_path / "other.npz")})  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        train_and_evaluate(config, str(tmp_path / "run"), echo=lambda _: None)
+    message = str(error.value)
+    assert message.startswith(f"--config.eval.inception_weights='{tmp_path / 'other.npz'}': ") and "\n" not in message
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -16,11 +16,11 @@ def quickstart_lines() -> list[str]:
     return [line for line in block.splitlines() if line.strip()]
 
 
-def test_quickstart_is_two_lines_demo_then_tests():
-    demo, tests = quickstart_lines()
-    assert demo == "bash scripts/demo.sh"
-    assert tests == "bash scripts/test.sh"
-    assert (ROOT / "scripts" / "demo.sh").exists() and (ROOT / "scripts" / "test.sh").exists()
+def test_quickstart_is_the_demo_the_tests_and_the_image_demo():
+    demo, tests, images = quickstart_lines()
+    assert (demo, tests, images) == ("bash scripts/demo.sh", "bash scripts/test.sh", "bash scripts/demo_images.sh")
+    for script in ("demo.sh", "test.sh", "demo_images.sh"):
+        assert (ROOT / "scripts" / script).exists(), script
 
 
 def test_ci_runs_exactly_the_readme_test_line():

@@ -83,6 +83,48 @@ def test_counts_match_the_runs_evaluation_and_a_numpy_count(stacked_run):
     assert float(batch_kl) == pytest.approx(expected_kl, abs=5e-4)
 
 
+def test_fid_kid_is_precision_recall_are_those_of_the_channels_features_and_the_triples(stacked_run):
+    """A stacked run's eval.json also has FID, KID, IS, precision and recall: the channels' classifier features
+    concatenated (R, G, B) against a fixed draw of held-out triples, and the IS over the 1000 triples with
+    p(triple | x) the product of the channels' digit probabilities (computed here with numpy)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.data.images import stacked_mnist_batch, to_model_range
+    from jaxgan.metrics import image
+    from jaxgan.metrics.classifier import load_classifier
+    from scripts.notes import load_run
+
+    workdir, result = stacked_run
+    _, task, _, _, _ = load_run(workdir)
+    classify, _ = load_classifier("mnist_5k", (28, 28, 1))
+
+    def read(images):  # [n, 28, 28, 3] in [-1, 1] -> (features [n, 3d], p(digit) per channel [3, n, 10])
+        outputs = [classify(jnp.asarray(images[..., c : c + 1])) for c in range(3)]
+        features = np.concatenate([np.asarray(f) for _, f in outputs], axis=1)
+        return features, np.stack([np.asarray(jax.nn.softmax(l)) for l, _ in outputs])
+
+    samples = np.load(workdir / "samples" / "step_00000006.npy") * 2 - 1
+    triples, _ = stacked_mnist_batch(jax.random.key(0), task.data.info.test_images, task.data.info.test_labels, 96)
+    reference, _ = read(np.asarray(to_model_range(triples)))
+    features, p = read(samples)
+    d = np.asarray(classify(jnp.zeros((1, 28, 28, 1)))[1]).shape[1]
+    assert features.shape == reference.shape == (96, 3 * d)
+    p_triple = np.einsum("na,nb,nc->nabc", *p).reshape(96, 1000)  # index 100 d_R + 10 d_G + d_B
+    scores = []
+    for s in range(10):  # split s: samples [floor(96 s / 10), floor(96 (s + 1) / 10))
+        split = p_triple[96 * s // 10 : 96 * (s + 1) // 10]
+        marginal = split.mean(0)
+        scores.append(np.exp(np.mean(np.sum(split * (np.log(split + 1e-30) - np.log(marginal + 1e-30)), axis=1))))
+    assert result["inception_score"] == pytest.approx(float(np.mean(scores)), rel=1e-3)
+    assert result["fid"] == pytest.approx(float(image.fid_from_features(reference, features)), rel=1e-3)
+    precision, recall = image.precision_recall_from_features(reference, features, k=3)
+    assert (result["precision"], result["recall"]) == pytest.approx((float(precision), float(recall)), abs=1e-6)
+    kid = image.kid_from_features(reference, features, num_subsets=50, subset_size=96)
+    assert result["kid"] == pytest.approx(float(kid), rel=1e-3, abs=1e-6)
+    assert result["fid"] > 0 and 1.0 <= result["inception_score"] <= 1000.0
+
+
 def test_more_samples_count_at_least_as_many_modes(stacked_run):
     """The first 96 of a draw of 192 are the run's own 96 (the evaluation noise is one stream): a larger draw can
     only add triples."""

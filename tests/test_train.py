@@ -249,11 +249,11 @@ def test_table_scripts_reuse_the_eval_json_of_a_finished_run_with_the_same_setti
     longer.num_steps += 20
     assert finished_result(longer, tmp_path) is None
     # a run from before a setting existed ran with its default: still finished for a config at the default only
-    del marked["config"]["eval_truncation"]
+    del marked["config"]["eval"]["truncation"]
     (tmp_path / "eval.json").write_text(json.dumps(marked))
     assert finished_result(config, tmp_path) == marked
     truncated = tiny_config()
-    truncated.eval_truncation = 1.0
+    truncated.eval.truncation = 1.0
     assert finished_result(truncated, tmp_path) is None
 
 
@@ -1025,7 +1025,7 @@ def test_the_console_shows_the_ema_of_g_beside_g(tmp_path, data):
         want = (f"| ema: modes {record['eval/ema_modes']}/8  high_quality {record['eval/ema_high_quality_fraction']:.3f}  "
                 f"reverse_kl {record['eval/ema_reverse_kl']:.3f}")
     else:
-        want = f"| ema: modes {record['eval/ema_modes']}/1000  kl {record['eval/ema_kl']:.3f}"
+        want = f"| ema: modes {record['eval/ema_modes']}/1000  kl {record['eval/ema_kl']:.3f}  fid {record['eval/ema_fid']:.2f}"
     assert line.endswith(want), line
 
 

@@ -1,6 +1,6 @@
 """Evaluations: what a run measures at each evaluation step, writes to eval.json and draws in samples.png.
 
-An `Evaluation` is four functions:
+An `Evaluation` is four functions and an optional fifth:
 
 * `evaluate(game, state) -> (metrics, snapshot)`: scalar metrics (jit-able) and an array saved per evaluation
   (G's samples for the mixtures, the point (θ, ψ) for the Dirac-GAN),
@@ -45,6 +45,7 @@ EVAL_STREAM = 2**31 - 1
 # precision/recall with k = 3 (Kynkäänniemi et al. 2019).
 INCEPTION_SCORE_SPLITS = 10
 PRECISION_RECALL_K = 3
+STACKED_REFERENCE = 10_000
 # The fewest samples both take: one per Inception Score split, and k + 1 for a k-th nearest neighbour.
 MIN_IMAGE_SAMPLES = max(INCEPTION_SCORE_SPLITS, PRECISION_RECALL_K + 1)
 
@@ -114,7 +115,7 @@ def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Eval
     num_samples = config.eval_num_samples
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        z = eval_noise(game, state, num_samples, config.eval.truncation)
         samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
         metrics = mixture_metrics(samples, mixture.means, mixture.std)
         if state.g_params_ema is not None:  # the averaged generator, on the same noise
@@ -234,7 +235,7 @@ def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalu
     num_samples = config.eval_num_samples
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        z = eval_noise(game, state, num_samples, config.eval.truncation)
         samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
         snapshot = to_unit_range(data_of(samples))
         classes = requested_classes(z)
@@ -299,16 +300,31 @@ def plot_image_samples(path, snapshots: dict[int, np.ndarray], title: str) -> No
         plotting.plot_image_snapshots(path, snapshots, title=title)
 
 
-def stacked_mode_coverage(classify: Callable, samples: jax.Array) -> dict[str, jax.Array]:
-    """Stacked MNIST's mode coverage (Metz et al. 2016, Section 3.3): each channel of the samples [n, H, W, 3] (in
-    the models' range) read by the digit classifier `classify` (images -> (logits, features)); `modes` = how many
-    of the 1000 digit triples occur, `kl` = KL(triple histogram ‖ uniform)."""
+def classify_stacked(classify: Callable, samples: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each channel of stacked samples [n, H, W, 3] (in the models' range) read by the digit classifier `classify`
+    (images -> (logits, features)): (logits [3, n, 10], features [3, n, d])."""
+    channels = jnp.moveaxis(samples, -1, 0)[..., None]  # [3, n, H, W, 1]
+    return jax.vmap(classify)(channels)
+
+
+def stacked_mode_coverage(logits: jax.Array) -> dict[str, jax.Array]:
+    """Stacked MNIST's mode coverage (Metz et al. 2016, Section 3.3) from the channels' digit logits [3, n, 10]
+    (`classify_stacked`): `modes` = how many of the 1000 digit triples occur, `kl` = KL(triple histogram ‖ uniform)."""
     from jaxgan.metrics import image
 
-    channels = jnp.moveaxis(samples, -1, 0)[..., None]  # [3, n, H, W, 1]
-    digits = jnp.argmax(jax.vmap(lambda x: classify(x)[0])(channels), axis=-1)  # [3, n]
+    digits = jnp.argmax(logits, axis=-1)  # [3, n]
     modes, kl = image.mode_coverage(100 * digits[0] + 10 * digits[1] + digits[2], 1000)
     return {"modes": modes, "kl": kl}
+
+
+def stacked_features(logits: jax.Array, features: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A stacked image's triple logits [n, 1000] and features [n, 3d] from its channels' (`classify_stacked`): the
+    channels are read independently, so p(triple | x) = p(d_R | R) p(d_G | G) p(d_B | B), whose log is the sum of
+    the channels' log-softmaxes (index 100 d_R + 10 d_G + d_B, as the modes); the features are the channels'
+    concatenated."""
+    log_p = jax.nn.log_softmax(logits, axis=-1)
+    triple = log_p[0][:, :, None, None] + log_p[1][:, None, :, None] + log_p[2][:, None, None, :]
+    return triple.reshape(triple.shape[0], -1), jnp.concatenate(list(features), axis=-1)
 
 
 def feature_metrics(held_out: jax.Array, features: jax.Array, logits: jax.Array, kid_subset: int) -> dict[str, jax.Array]:
@@ -356,9 +372,12 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     InfoGAN: `code_accuracy`, the agreement of the categorical code with the digit under the best one-to-one
     matching, as in Chen et al. 2016). Stacked MNIST (three digits as R, G, B) is judged as in Metz et al. 2016:
     each channel classified by the MNIST classifier, `modes` = how many of the 1000 digit triples are produced,
-    `kl` = KL(generated triple histogram ‖ uniform). With an EMA of G every metric is also computed for the
+    `kl` = KL(generated triple histogram ‖ uniform); its FID, KID, IS, precision and recall are those of
+    `stacked_features` (the channels' features concatenated, the IS over the 1000 triples) against a fixed draw of
+    min(eval_num_samples, STACKED_REFERENCE) triples of held-out digits (no memorization number: the training
+    triples are drawn afresh at each step). With an EMA of G every metric is also computed for the
     average (`ema_*`, same noise); the saved samples and the figure are G's, the ones the unprefixed metrics score."""
-    from jaxgan.data.images import to_model_range, to_unit_range
+    from jaxgan.data.images import stacked_mnist_batch, to_model_range, to_unit_range
     from jaxgan.metrics.classifier import held_out_images_it_trained_on, load_classifier
 
     stacked = config.data.name == "stacked_mnist"
@@ -371,11 +390,9 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         )
     num_samples = config.eval_num_samples
     num_held_out = data.info.test_images.shape[0]
-    if not stacked:
-        check_image_sample_counts(config, data)
-    seen, classifier_held_out = (0, 0) if stacked else held_out_images_it_trained_on(
-        name, data.info.train_labels, data.info.test_labels
-    )
+    check_image_sample_counts(config, data)
+    # Stacked MNIST's held-out triples are made of held-out digits, which the classifier must not have seen either.
+    seen, classifier_held_out = held_out_images_it_trained_on(name, data.info.train_labels, data.info.test_labels)
     if seen:
         total = num_held_out + data.info.train_images.shape[0]
         raise ValueError(
@@ -384,7 +401,10 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             f"against them; hold out at most its {classifier_held_out} of the {total} "
             f"(held_out_fraction <= {classifier_held_out / total:.3g})"
         )
-    kid_subset = min(1000, num_samples, num_held_out)
+    # Stacked MNIST's reference: this many triples of held-out digits (at most STACKED_REFERENCE: the reference's
+    # k-NN radii cost n² distances, and its features are computed once and kept).
+    num_stacked_reference = min(num_samples, STACKED_REFERENCE)
+    kid_subset = min(1000, num_samples, num_stacked_reference if stacked else num_held_out)
     loaded: dict[str, Any] = {}
 
     def reference() -> tuple[Callable, jax.Array]:
@@ -398,6 +418,10 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def load() -> dict[str, Any]:
         classify, _ = load_classifier(name, data.info.test_images.shape[1:])
+        if stacked:  # triples of held-out digits, a fixed draw
+            triples, _ = stacked_mnist_batch(jax.random.key(0), data.info.test_images, data.info.test_labels, num_stacked_reference)
+            held_out = stacked_features(*classify_stacked(classify, to_model_range(triples)))[1]
+            return dict(classify=classify, held_out=np.asarray(held_out))
         held_out_x = to_model_range(jnp.asarray(data.info.test_images))
         train_x = to_model_range(jnp.asarray(data.info.train_images))
         held_out = classify(held_out_x)[1]
@@ -422,11 +446,15 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def measure(game: Game, samples: jax.Array, classes: jax.Array | None) -> dict[str, jax.Array]:
         classify, held_out = reference()
-        if stacked:
-            return stacked_mode_coverage(classify, samples)
         # A runtime value, not a constant: XLA would otherwise spend seconds constant-folding the held-out
         # statistics (covariance, k-NN radii) at every compilation.
         held_out = jax.lax.optimization_barrier(jnp.asarray(held_out))
+        if stacked:
+            channel_logits, channel_features = classify_stacked(classify, samples)
+            metrics = stacked_mode_coverage(channel_logits)
+            logits, features = stacked_features(channel_logits, channel_features)
+            metrics.update(feature_metrics(held_out, features, logits, kid_subset))
+            return metrics
         logits, features = classify(samples)
         metrics = feature_metrics(held_out, features, logits, kid_subset)
         metrics.update(memorization(samples, features))
@@ -441,7 +469,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         return metrics
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        z = eval_noise(game, state, num_samples, config.eval.truncation)
         classes = requested_classes(z)
         samples = data_of(
             generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
@@ -457,7 +485,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
             snapshot = Labelled(snapshot, labels=classes)
         return metrics, snapshot
 
-    scalars = ("modes", "kl") if stacked else (
+    scalars = ("modes", "kl", "fid", "kid", "inception_score", "precision", "recall") if stacked else (
         "fid", "kid", "inception_score", "precision", "recall", "class_accuracy", "memorized_pixels", "memorized_features",
     )  # fmt: skip
 
@@ -471,9 +499,9 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
 
     def describe(m):
         if stacked:
-            text = f"modes {int(m['modes'])}/1000  kl {float(m['kl']):.3f}"
+            text = f"modes {int(m['modes'])}/1000  kl {float(m['kl']):.3f}  fid {float(m['fid']):.2f}"
             if "ema_modes" in m:
-                text += f"  | ema: modes {int(m['ema_modes'])}/1000  kl {float(m['ema_kl']):.3f}"
+                text += f"  | ema: modes {int(m['ema_modes'])}/1000  kl {float(m['ema_kl']):.3f}  fid {float(m['ema_fid']):.2f}"
             return text
         text = (
             f"fid {float(m['fid']):.2f}  kid {float(m['kid']):.4f}  is {float(m['inception_score']):.2f}  "
@@ -551,19 +579,21 @@ def inception_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Ev
     check_image_sample_counts(config, data)
     num_samples = config.eval_num_samples
     kid_subset = min(1000, num_samples, data.info.test_images.shape[0])
-    loaded: dict[str, Any] = {}
+    try:  # now, not at the first evaluation after training has begun: a file of another layout is one line
+        loaded: dict[str, Any] = {"variables": load_inception_params(weights)}
+    except ValueError as error:
+        raise ValueError(f"--config.eval.inception_weights={weights!r}: {error}") from None
 
     def network(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(features [n, 2048], logits [n, 1008]) of images in the models' range [−1, 1]."""
-        if not loaded:
-            loaded["variables"] = load_inception_params(weights)
+        if "held_out" not in loaded:
             held_out = to_model_range(jnp.asarray(data.info.test_images))
             loaded["held_out"] = inception_features(loaded["variables"], held_out, INCEPTION_BATCH).features
         out = inception_features(loaded["variables"], images, INCEPTION_BATCH)
         return out.features, out.logits
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval_truncation)
+        z = eval_noise(game, state, num_samples, config.eval.truncation)
         samples = data_of(
             generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
         )
@@ -594,8 +624,6 @@ def inception_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Ev
     scalars = ("fid", "kid", "inception_score", "precision", "recall")
 
     def summarize(game, state, m):
-        if "fid" not in m:  # evaluated without the runner's host step (scripts/notes.py)
-            m = {**m, **host_scalars(m)}
         return {prefix + k: float(m[prefix + k]) for prefix in ("", "ema_") for k in scalars if prefix + k in m}
 
     def describe(m):
@@ -639,11 +667,14 @@ def load_snapshot_labels(samples_dir: pathlib.Path) -> dict[int, np.ndarray]:
 # build(config, dataset) -> Evaluation
 # Their settings form `config.eval`.
 EVALUATIONS = Registry("evaluation")
-EVALUATIONS.register("mixture", {}, mixture_evaluation)
+# `truncation` ψ > 0: the truncation trick at evaluation (Brock et al. 2019): the evaluation noise is drawn from
+# N(0, I) truncated to [−ψ, ψ] per coordinate, trading variety for sample quality; 0 evaluates G on untruncated noise.
+TRUNCATION = {"truncation": 0.0}
+EVALUATIONS.register("mixture", TRUNCATION, mixture_evaluation)
 EVALUATIONS.register("dirac", {}, dirac_evaluation)
-EVALUATIONS.register("images", {}, image_evaluation)
-EVALUATIONS.register("samples", {}, sample_evaluation)
-EVALUATIONS.register("inception", {"inception_weights": ""}, inception_evaluation)
+EVALUATIONS.register("images", TRUNCATION, image_evaluation)
+EVALUATIONS.register("samples", TRUNCATION, sample_evaluation)
+EVALUATIONS.register("inception", {**TRUNCATION, "inception_weights": ""}, inception_evaluation)
 
 
 def combine(evaluations: list[Evaluation]) -> Evaluation:
