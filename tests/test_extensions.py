@@ -8,6 +8,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 EXTENSION = '''
@@ -150,6 +152,55 @@ def build(config, data):
 
 EVALUATIONS.register("numpy_mean", {}, build)
 '''
+
+
+FAR_EVALUATION = '''
+import jax.numpy as jnp
+from jaxgan.game import generate
+from jaxgan.metrics.evaluations import EVALUATIONS, Evaluation, eval_generator_key, eval_noise
+
+
+def build(config, data):
+    radius = config.eval.far_radius  # its own setting, in config.eval
+
+    def evaluate(game, state):
+        z = eval_noise(game, state, config.eval_num_samples)
+        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
+        return {"far_fraction": jnp.mean(jnp.linalg.norm(samples, axis=-1) > radius)}, samples
+
+    summarize = lambda game, state, m: {"far_fraction": float(m["far_fraction"])}
+    return Evaluation(evaluate, summarize, lambda m: f"far {float(m['far_fraction']):.3f}", lambda *a: None)
+
+
+EVALUATIONS.register("far_fraction", {"far_radius": 3.0}, build)
+'''
+
+
+def test_a_users_own_evaluation_brings_its_setting_into_config_eval(tmp_path):
+    """A metric is one module plus one register line: its default setting joins `config.eval`, the command line
+    overrides it, config.json keeps it, and eval.json holds the metric, here recomputed from the saved samples (the
+    first evaluation's, on the same evaluation noise)."""
+    import numpy as np
+
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "far_evaluation.py").write_text(FAR_EVALUATION)
+    (tmp_path / "cfg.py").write_text(CONFIG.replace('imports=("my_extension",)', 'imports=("far_evaluation",)').replace(
+        '    config.generator.name = "tiny_g"\n', '    config.evaluations = ("mixture", "far_fraction")\n'))
+    command = ["-m", "jaxgan.main", f"--config={tmp_path / 'cfg.py'}", f"--workdir={tmp_path / 'run'}"]
+    out = run([*command, "--config.eval.far_radius=0.5"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["eval"] == {"far_radius": 0.5, "inception_weights": "", "truncation": 0.0}
+    samples = np.load(tmp_path / "run" / "samples" / "step_00000020.npy")
+    expected = float(np.mean(np.linalg.norm(samples, axis=-1) > 0.5))
+    assert 0.0 < expected < 1.0  # the radius splits the samples, so the setting is what decides the value
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["far_fraction"] == pytest.approx(expected, abs=1e-6)
+    # the setting is refused where no listed evaluation reads it
+    other = ["-m", "jaxgan.main", f"--config={tmp_path / 'cfg.py'}", f"--workdir={tmp_path / 'other'}"]
+    out = run([*other, "--config.evaluations=('mixture',)", "--config.eval.far_radius=0.5"], tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip().endswith("--config.eval.far_radius=0.5: no evaluation in --config.evaluations reads it "
+                                       "(it is far_fraction's setting)"), out.stderr[-2000:]
 
 
 def test_an_evaluation_that_does_not_trace_is_refused_before_training(tmp_path):
