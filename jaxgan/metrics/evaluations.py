@@ -104,6 +104,23 @@ def requested_classes(z: jax.Array | Labelled) -> jax.Array | None:
     return z.labels if z.labels is not None else z.categorical
 
 
+def evaluation_samples(game: Game, state: TrainState, config: ml_collections.ConfigDict) -> tuple[Any, jax.Array]:
+    """(z, G's evaluation-mode samples): `eval_num_samples` of the fixed evaluation noise (`eval_noise`, truncated
+    at `config.eval.truncation`) and G's output on it, as arrays (for a conditioned G, without the labels)."""
+    z = eval_noise(game, state, config.eval_num_samples, config.eval.truncation)
+    samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
+    return z, data_of(samples)
+
+
+def image_snapshot(samples: jax.Array, z: jax.Array | Labelled) -> jax.Array | Labelled:
+    """An image evaluation's saved snapshot: the samples in [0, 1], with the classes G was asked for, if any."""
+    from jaxgan.data.images import to_unit_range
+
+    classes = requested_classes(z)
+    snapshot = to_unit_range(samples)
+    return snapshot if classes is None else Labelled(snapshot, labels=classes)
+
+
 def mixture_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evaluation:
     """The VEEGAN/PacGAN mode metrics of G's samples (and of the EMA of G, when the run keeps one)."""
     mixture = data.info
@@ -228,18 +245,12 @@ def sample_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalu
     that no shipped classifier can judge (`image_folder`, `tfds:NAME`). Conditioned runs keep the classes G was
     asked for, so the figure shows one row per class. The EMA of G, where the run keeps one, is not sampled here:
     `scripts/sample.py --generator=ema` draws it from any checkpoint."""
-    from jaxgan.data.images import to_unit_range
-
     if len(data.shape) != 3:
         raise ValueError(f"--config.evaluations: 'samples' is for image data, not {config.data.name!r}")
-    num_samples = config.eval_num_samples
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval.truncation)
-        samples, _ = generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))
-        snapshot = to_unit_range(data_of(samples))
-        classes = requested_classes(z)
-        return {}, snapshot if classes is None else Labelled(snapshot, labels=classes)
+        z, samples = evaluation_samples(game, state, config)
+        return {}, image_snapshot(samples, z)
 
     def plot(path, snapshots, game, config):
         plot_image_samples(path, snapshots, f"{config.data.name}, {describe_run(config)}")
@@ -377,7 +388,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     min(eval_num_samples, STACKED_REFERENCE) triples of held-out digits (no memorization number: the training
     triples are drawn afresh at each step). With an EMA of G every metric is also computed for the
     average (`ema_*`, same noise); the saved samples and the figure are G's, the ones the unprefixed metrics score."""
-    from jaxgan.data.images import stacked_mnist_batch, to_model_range, to_unit_range
+    from jaxgan.data.images import stacked_mnist_batch, to_model_range
     from jaxgan.metrics.classifier import held_out_images_it_trained_on, load_classifier
 
     stacked = config.data.name == "stacked_mnist"
@@ -469,21 +480,15 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
         return metrics
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval.truncation)
+        z, samples = evaluation_samples(game, state, config)
         classes = requested_classes(z)
-        samples = data_of(
-            generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
-        )
         metrics = measure(game, samples, classes)
         if state.g_params_ema is not None:
             ema_samples = generate_ema(game, state, z)
             metrics.update({f"ema_{k}": v for k, v in measure(game, ema_samples, classes).items()})
         # The figure shows G, whose samples the unprefixed metrics (the tables' values) score. Early in training
         # an average of G's weights can be far worse than G (BUILD_NOTES.md, "The sample grids showed the EMA").
-        snapshot = to_unit_range(samples)
-        if classes is not None:
-            snapshot = Labelled(snapshot, labels=classes)
-        return metrics, snapshot
+        return metrics, image_snapshot(samples, z)
 
     scalars = ("modes", "kl", "fid", "kid", "inception_score", "precision", "recall") if stacked else (
         "fid", "kid", "inception_score", "precision", "recall", "class_accuracy", "memorized_pixels", "memorized_features",
@@ -539,7 +544,7 @@ def image_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Evalua
     return Evaluation(evaluate, summarize, describe, plot, code_accuracies)
 
 
-# The Inception network's batch: 100 images at 299×299 are about 2 GB of activations.
+# Images per forward pass of the Inception network (its memory grows with this many 299×299 images).
 INCEPTION_BATCH = 100
 
 
@@ -556,7 +561,7 @@ def inception_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Ev
     (`inception_samples`, not logged), and `host_scalars` passes them through the network `INCEPTION_BATCH` at a
     time, so its 24M weights are not baked into every compilation of the evaluation. The held-out features are
     computed once, on first use."""
-    from jaxgan.data.images import to_model_range, to_unit_range
+    from jaxgan.data.images import to_model_range
     from jaxgan.metrics.inception import inception_features, load_inception_params
 
     if len(data.shape) != 3 or not hasattr(data.info, "test_images"):
@@ -593,16 +598,11 @@ def inception_evaluation(config: ml_collections.ConfigDict, data: Dataset) -> Ev
         return out.features, out.logits
 
     def evaluate(game: Game, state: TrainState):
-        z = eval_noise(game, state, num_samples, config.eval.truncation)
-        samples = data_of(
-            generate(game, state.g_params, state.g_model_state, z, train=False, key=eval_generator_key(state))[0]
-        )
+        z, samples = evaluation_samples(game, state, config)
         metrics = {"inception_samples": samples}
         if state.g_params_ema is not None:
             metrics["ema_inception_samples"] = generate_ema(game, state, z)
-        snapshot = to_unit_range(samples)
-        classes = requested_classes(z)
-        return metrics, snapshot if classes is None else Labelled(snapshot, labels=classes)
+        return metrics, image_snapshot(samples, z)
 
     metrics_of = jax.jit(feature_metrics, static_argnames="kid_subset")  # op by op, it compiles ~300 programs
 
