@@ -493,10 +493,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 raise ConfigError(f"--config.{key}={values[key]!r}: {message}")
     unread = DATASETS.unread_settings(registry_name(config.data.name), config.data)
     if unread:
-        users = [n for n in DATASETS.names if unread[0] in DATASETS[n].defaults]
         raise ConfigError(
             f"--config.data.{unread[0]}={config.data[unread[0]]!r}: data set {config.data.name!r} does not read it "
-            f"(it is {', '.join(users)}'s setting)"
+            f"(it is {', '.join(DATASETS.owners(unread[0]))}'s setting)"
         )
     for name in config.evaluations:
         if name not in EVALUATIONS:
@@ -506,14 +505,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
             )
     if not config.evaluations:
         raise ConfigError(f"--config.evaluations=(): name at least one of {', '.join(EVALUATIONS.names)}")
-    read = {key for name in config.evaluations for key in EVALUATIONS[name].defaults}
-    for key, default in EVALUATIONS.section_defaults().items():
-        if key not in read and config.eval[key] != default:
-            users = [n for n in EVALUATIONS.names if key in EVALUATIONS[n].defaults]
-            raise ConfigError(
-                f"--config.eval.{key}={config.eval[key]!r}: no evaluation in --config.evaluations reads it (it is "
-                f"{', '.join(users)}'s setting)"
-            )
+    unread = EVALUATIONS.unread_settings(config.evaluations, config.eval)
+    if unread:
+        raise ConfigError(
+            f"--config.eval.{unread[0]}={config.eval[unread[0]]!r}: no evaluation in --config.evaluations reads it "
+            f"(it is {', '.join(EVALUATIONS.owners(unread[0]))}'s setting)"
+        )
     if {"images", "inception"} <= set(config.evaluations):
         raise ConfigError(
             f"--config.evaluations={list(config.evaluations)}: 'images' and 'inception' both write fid, kid, "

@@ -132,11 +132,16 @@ class Registry:
             raise ValueError(unknown_name(self.kind, name, self.names))
         return self._entries[name]
 
-    def unread_settings(self, name: str, section: Any) -> list[str]:
-        """The keys of a config section that differ from their defaults but belong only to other entries than
-        `name`, the chosen one: settings that would be silently ignored."""
-        own = self[name].defaults
+    def unread_settings(self, chosen: str | Iterable[str], section: Any) -> list[str]:
+        """The keys of a config section that differ from their defaults but belong only to other entries than the
+        chosen one(s) (`chosen`: a name, or the names of the evaluations listed): settings that would be silently
+        ignored."""
+        own = {k for name in ([chosen] if isinstance(chosen, str) else chosen) for k in self[name].defaults}
         return [k for k, v in self.section_defaults().items() if k not in own and k in section and section[k] != v]
+
+    def owners(self, key: str) -> list[str]:
+        """The entries whose settings include `key`, for an error that says whose setting it is."""
+        return [name for name in self.names if key in self[name].defaults]
 
     def section_defaults(self) -> dict[str, Any]:
         """The union of every entry's defaults: the keys of the config section beside `name`."""

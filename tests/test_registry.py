@@ -55,6 +55,10 @@ def test_registry_defaults_names_and_unread_settings():
     # heads belongs to b only: set under a, it would be silently ignored.
     assert registry.unread_settings("a", {"width": 16, "depth": 2, "heads": 5}) == ["heads"]
     assert registry.unread_settings("a", {"width": 16, "depth": 3, "heads": 4}) == []
+    # several chosen entries (the evaluations listed) read the union of their settings
+    assert registry.unread_settings(("a", "b"), {"width": 16, "depth": 3, "heads": 5}) == []
+    assert registry.unread_settings(("b",), {"width": 8, "depth": 3, "heads": 5}) == ["depth"]
+    assert registry.owners("width") == ["a", "b"] and registry.owners("heads") == ["b"] and registry.owners("x") == []
     with pytest.raises(ValueError, match=r"^unknown model 'aa'; allowed: a, b \(did you mean 'a'\?\)$"):
         registry["aa"]
     with pytest.raises(ValueError, match="registered twice"):
