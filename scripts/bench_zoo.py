@@ -124,7 +124,8 @@ def main(argv):
     unknown = sorted(set(names) - set(CONTENDERS))
     if unknown:
         raise app.UsageError(f"--only: unknown {','.join(unknown)}; choose from {','.join(CONTENDERS)}")
-    names += [CONTENDERS[n][2] for n in names if CONTENDERS[n][2] and CONTENDERS[n][2] not in names]
+    # each ablation's base once, however many of the named contenders share it
+    names = list(dict.fromkeys(names + [CONTENDERS[n][2] for n in names if CONTENDERS[n][2]]))
     prepared = {}
     for name in names:
         prepared[name] = prepare(name)
