@@ -20,7 +20,9 @@ Ablations (base → variant):
   r1:            dcgan_mnist → `penalty = "r1"`, γ = 10 (D's input gradient, differentiated once more);
   stylegan2:     stylegan2_mnist without its lazy regularizers (stylegan2_no_reg) → with them (R1 every 16
                  steps, path length every 4): their cost averaged over the timed steps, so exact only when
-                 --steps is a multiple of 16.
+                 --steps is a multiple of 16;
+  lapgan_width64: lapgan_mnist (32 channels in G_k and D_k, k ≥ 1) → the model's default 64 (what the width
+                 the experiment gave up for the CPU costs).
 With --write_notes a dated table replaces the block `bench_zoo_<platform>` of BUILD_NOTES.md.
 """
 
@@ -69,6 +71,7 @@ CONTENDERS = {
     "attention": ("sngan_mnist", {"generator.attention_resolution": 14, "discriminator.attention_resolution": 14}, "sngan"),
     "r1": ("dcgan_mnist", {"penalty": "r1", "penalty_weight": 10.0}, "dcgan"),
     "lapgan": ("lapgan_mnist", {}, None),
+    "lapgan_width64": ("lapgan_mnist", {"generator.base_width": 64, "discriminator.base_width": 64}, "lapgan"),
     "stylegan2": ("stylegan2_mnist", {}, "stylegan2_no_reg"),
     "stylegan2_no_reg": ("stylegan2_mnist", {"lazy.r1_gamma": 0.0, "lazy.path_length_weight": 0.0}, None),
 }
