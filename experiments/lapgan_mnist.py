@@ -8,11 +8,13 @@ channels; the paper's CIFAR-10 coarse generator and discriminator are fully conn
 `--config.generator.coarse_model=mlp --config.discriminator.coarse_model=mlp --config.generator.coarse_width=0
 --config.discriminator.coarse_width=0` gives them; BUILD_NOTES.md, "A convolutional coarsest level", compares the
 two over three seeds); G_1 and G_2 each add a band-pass residual at 14×14 and 28×28, reading the upsampled coarser
-image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 64
-channels. D decomposes any image into its Laplacian pyramid and gives one logit per level: D_0 on the 7×7 image, D_k
-on (residual, upsampled coarser image). The levels are independent (each G_k trained only through its D_k), as in
-the paper, and trained as one game. As in the paper, each G_k is trained on the REAL coarse images (`conditioning =
-"real_coarse"`: every step pairs G with the real batch, and D_k judges G_k's residual against the real image it
+image and their own third of z as one extra plane (the paper's "4th colour plane"), three 3×3 convolutions with 32
+channels, and D_k has 32 too (the model's default is 64; 32 keeps a run within 30 minutes on a 2-core CPU, and
+BUILD_NOTES.md, "LapGAN within 30 minutes on the CPU", has the times and FIDs of both widths). D decomposes any
+image into its Laplacian pyramid and gives one logit per level: D_0 on the 7×7 image, D_k on (residual,
+upsampled coarser image). The levels are independent (each G_k trained only through its D_k), as in the paper, and
+trained as one game. As in the paper, each G_k is trained on the REAL coarse images (`conditioning = "real_coarse"`:
+every step pairs G with the real batch, and D_k judges G_k's residual against the real image it
 refines); samples chain the levels from z. Trained on its own chain instead (`--config.conditioning=none`), D_k
 learned to tell real from fake by the coarse image, which G_k cannot change, and the finer levels added noise
 (BUILD_NOTES.md, "LapGAN's discriminators judged the coarse image"); the module docstring lists every difference
@@ -29,7 +31,7 @@ from jaxgan.config import load_config_file
 def get_config():
     config = load_config_file(pathlib.Path(__file__).with_name("dcgan_mnist.py"))
     config.generator.name = config.discriminator.name = "lapgan"
-    config.generator.base_width = config.discriminator.base_width = 64
+    config.generator.base_width = config.discriminator.base_width = 32
     config.g_optimizer.learning_rate = 2e-4
     config.conditioning = "real_coarse"
     config.generator.coarse_model = config.discriminator.coarse_model = "conv"
