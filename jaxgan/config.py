@@ -684,7 +684,7 @@ def check_overrides_have_effect(config: ml_collections.ConfigDict, overridden: I
         registry = {"generator": GENERATORS, "discriminator": DISCRIMINATORS}.get(section)
         name = config[section].name if registry is not None else None
         if registry is not None and setting and setting != "name" and setting not in registry[name].defaults:
-            users = [n for n in registry.names if setting in registry[n].defaults]
+            users = registry.owners(setting)
             raise ConfigError(
                 f"--config.{key}={get_by_path(config, key)!r}: {section} {name!r} does not read it"
                 + (f" (it is {', '.join(users)}'s setting)" if users else "")
