@@ -165,6 +165,31 @@ def test_source_images_replace_the_chain_below_each_finer_level(game):
     chex.assert_trees_all_close(image, reconstruct(refined), atol=0)
 
 
+def test_a_given_coarse_image_replaces_g0_under_the_same_finer_levels(game):
+    """levels(z, coarse=I_0) starts the chain from I_0: G's own I_0 gives G's own pyramid bit for bit, and another
+    I_0 gives the finer levels' residuals on its upsampled chain (what scripts/lapgan_level0.py --chain_workdir
+    scores)."""
+    generator, _, z, g_params, _ = game
+    own = generator.apply({"params": g_params}, z, method="levels")
+    chex.assert_trees_all_close(generator.apply({"params": g_params}, z, coarse=own[0], method="levels"), own, atol=0)
+    other = jnp.tanh(_normal(own[0].shape, seed=12))
+    given = generator.apply({"params": g_params}, z, coarse=other, method="levels")
+    chex.assert_trees_all_close(given[0], other, atol=0)
+    chunks = jnp.split(z, np.cumsum(_chunk_sizes(Z_DIM, LEVELS))[:-1], axis=-1)
+    image = other
+    for k in (1, 2):
+        low = upsample(image)
+        residual = _ResidualGenerator(WIDTH, jnp.float32).apply({"params": g_params[f"level_{k}"]}, chunks[k], low)
+        chex.assert_trees_all_close(given[k], residual, atol=1e-6)
+        image = low + residual
+    with pytest.raises(ValueError) as error:
+        generator.apply({"params": g_params}, z, coarse=other[:, :6], method="levels")
+    assert str(error.value) == (
+        f"LaplacianGenerator: a coarse image batch of shape ({BATCH}, 6, 7, 1) for z of batch {BATCH}; "
+        "level 0 of (28, 28, 1) images is (7, 7, 1)"
+    )
+
+
 def test_discriminator_takes_the_conditioning_images_from_the_source(game):
     """D_k(h_k(x), u(I'_{k−1})) with the source x' (D_0 and the residuals from x itself); x as its own source is
     D on x alone."""

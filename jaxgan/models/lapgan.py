@@ -290,10 +290,14 @@ class LaplacianGenerator(nn.Module):
         return levels
 
     @nn.compact
-    def levels(self, z: Array, labels: Array | None = None, *, train: bool = True) -> list[Array]:
+    def levels(
+        self, z: Array, labels: Array | None = None, *, train: bool = True, coarse: Array | None = None
+    ) -> list[Array]:
         """G's Laplacian pyramid [I_0, h_1, ..., h_{L−1}] for z (the same for train=True and False: nothing is
         clipped here), each as promote_types(dtype, float32). `labels`: None, or source images [B, H, W, C] whose
-        low-pass images l_k each G_k refines instead of the chain's (LapGAN's training)."""
+        low-pass images l_k each G_k refines instead of the chain's (LapGAN's training). `coarse`: None, or an I_0
+        [B, H_0, W_0, C] that the finer levels refine in place of G_0(z_0) (z_0 is then unused): any level 0 under
+        this G's finer levels, which LapGAN trains on real coarse images (`scripts/lapgan_level0.py --chain_workdir`)."""
         del train
         levels = self._levels(z.shape[-1])
         if labels is not None and tuple(labels.shape[1:]) != tuple(self.image_shape):
@@ -306,10 +310,18 @@ class LaplacianGenerator(nn.Module):
         height, width, channels = self.image_shape
         factor = 2 ** (levels - 1)
         chunks = noise_chunks(z.astype(self.dtype), levels)
-        coarse = (height // factor, width // factor, channels)
-        image = _CoarseGenerator(
-            coarse, self.coarse_width or self.width, self.dtype, self.coarse_model == "conv", name="level_0"
-        )(chunks[0])
+        coarse_shape = (height // factor, width // factor, channels)
+        if coarse is None:
+            image = _CoarseGenerator(
+                coarse_shape, self.coarse_width or self.width, self.dtype, self.coarse_model == "conv", name="level_0"
+            )(chunks[0])
+        elif tuple(coarse.shape[1:]) != coarse_shape or coarse.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"LaplacianGenerator: a coarse image batch of shape {tuple(coarse.shape)} for z of batch {z.shape[0]}; "
+                f"level 0 of {tuple(self.image_shape)} images is {coarse_shape}"
+            )
+        else:
+            image = coarse.astype(self.dtype)
         pyramid = [image]
         for k in range(1, levels):
             low = upsample(image if sources is None else sources[k - 1])
