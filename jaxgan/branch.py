@@ -152,6 +152,11 @@ def branch_run(source: str, step: int, config: ml_collections.ConfigDict, workdi
     with workdir_lock(workdir_path):  # a run started in the new workdir meanwhile is neither refused late nor overwritten
         refuse_a_trained_workdir()
         write_json(workdir_path / CONFIG_FILE, config.to_dict())
+        # What an earlier attempt without a checkpoint left here belongs to another run: the trainer drops only
+        # what is newer than the step it starts from, so a leftover sample or log line at or before the branch
+        # step would be drawn and read as the branch's history.
+        for leftover in (*(workdir_path / "samples").glob("step_*.npy"), workdir_path / "metrics.jsonl"):
+            leftover.unlink(missing_ok=True)
         if (source_path / "metrics.jsonl").is_file():
             write_text_atomic(workdir_path / "metrics.jsonl", metrics_up_to(source_path / "metrics.jsonl", step))
         (workdir_path / "samples").mkdir(exist_ok=True)

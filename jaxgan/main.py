@@ -69,9 +69,14 @@ def branch(config, workdir: pathlib.Path) -> None:
     source, step = pathlib.Path(_BRANCH_FROM.value), _BRANCH_STEP.value
     record = workdir / BRANCHED_FROM_FILE
     if record.exists():
-        saved = json.loads(record.read_text())  # written atomically: never torn
-        if (saved["source"], saved["step"]) != (str(source.resolve()), step):
-            fail(f"--workdir={workdir}: holds the branch of {saved['source']} at step {saved['step']}; use a new --workdir")
+        try:  # written atomically, but a power cut before the data reached the disk can leave it empty
+            saved = json.loads(record.read_text())
+            saved_source, saved_step = saved["source"], saved["step"]
+        except (ValueError, KeyError, TypeError) as error:
+            fail(f"--workdir={workdir}: its {BRANCHED_FROM_FILE} is unreadable ({type(error).__name__}: {error}); "
+                 "remove the workdir to branch again")  # fmt: skip
+        if (saved_source, saved_step) != (str(source.resolve()), step):
+            fail(f"--workdir={workdir}: holds the branch of {saved_source} at step {saved_step}; use a new --workdir")
         from jaxgan.checkpoint import saved_steps
 
         if saved_steps(workdir / "checkpoints"):

@@ -609,10 +609,12 @@ def check_resumable(workdir: pathlib.Path, config: ml_collections.ConfigDict, *,
         return
     try:
         saved_dict = json.loads(saved.read_text())
+        if not isinstance(saved_dict, dict):
+            raise ValueError(f"it holds a JSON {type(saved_dict).__name__}, not an object")
     except ValueError as error:
         raise ConfigError(
-            f"--workdir={workdir}: its {CONFIG_FILE} is not valid JSON ({error}), so whether its checkpoints belong "
-            "to this config cannot be checked; restore the file or use a new --workdir"
+            f"--workdir={workdir}: its {CONFIG_FILE} is not valid JSON of a config ({error}), so whether its "
+            "checkpoints belong to this config cannot be checked; restore the file or use a new --workdir"
         ) from None
     differences = resume_differences(saved_dict, config)
     if differences:
@@ -630,7 +632,10 @@ def saved_config(workdir: str | pathlib.Path, flag: str) -> ml_collections.Confi
     if not saved.is_file():
         raise ConfigError(f"{flag}={workdir}: no {CONFIG_FILE}; give the workdir of a run started by jaxgan.main")
     try:
-        config = config_from_saved(json.loads(saved.read_text()))
+        saved_dict = json.loads(saved.read_text())
+        if not isinstance(saved_dict, dict):
+            raise ValueError(f"it holds a JSON {type(saved_dict).__name__}, not an object")
+        config = config_from_saved(saved_dict)
         validate(config)
     except (ConfigError, ValueError) as error:  # also a torn or hand-edited file
         raise ConfigError(f"{flag}={workdir}: its {CONFIG_FILE} is not a valid config ({error})") from None

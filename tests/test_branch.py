@@ -112,6 +112,22 @@ def test_branches_that_could_not_equal_a_run_from_scratch_are_refused(constant_r
 
 
 
+def test_a_branch_drops_what_another_run_left_in_its_workdir(constant_run, tmp_path):
+    """An earlier run that died before its first checkpoint leaves samples and log lines; the branch's history is
+    the source's up to the branch step, nothing else."""
+    branch = tmp_path / "branch"
+    (branch / "samples").mkdir(parents=True)
+    np.save(branch / "samples" / "step_00000010.npy", np.zeros((2, 2), np.float32))
+    (branch / "metrics.jsonl").write_text(json.dumps({"step": 10, "d_loss": 9.0}) + "\n")
+    branch_run(str(constant_run), 40, tiny_config(**DECAY), str(branch))
+    source_samples = sorted(p.name for p in (constant_run / "samples").glob("step_*.npy"))
+    expected = [name for name in source_samples if int(name[5:-4]) <= 40]
+    assert expected and sorted(p.name for p in (branch / "samples").glob("step_*.npy")) == expected
+    lines = [json.loads(line) for line in (branch / "metrics.jsonl").read_text().splitlines()]
+    source = [json.loads(line) for line in (constant_run / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [record for record in source if record["step"] <= 40] and lines
+
+
 def test_a_branch_into_a_workdir_where_a_run_trains_is_refused(constant_run, tmp_path):
     from jaxgan.train import workdir_lock
 
@@ -140,6 +156,12 @@ def test_the_command_line_branches_once_and_then_resumes(constant_run, tmp_path)
     redone = run()
     assert redone.returncode == 0, redone.stderr
     assert f"branched {constant_run} at step 40 into" in redone.stdout
+    (tmp_path / "b" / BRANCHED_FROM_FILE).write_text("")  # as a power cut can leave it
+    torn = run()
+    assert torn.returncode == 2
+    assert torn.stderr.strip() == (f"error: --workdir={tmp_path / 'b'}: its {BRANCHED_FROM_FILE} is unreadable "
+                                   "(JSONDecodeError: Expecting value: line 1 column 1 (char 0)); remove the workdir "
+                                   "to branch again")
     lonely = subprocess.run([sys.executable, "-m", "jaxgan.main", "--config=experiments/ring8.py",
                              f"--workdir={tmp_path / 'c'}", "--branch_step=40"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -689,13 +689,19 @@ def test_the_workdir_lock_holds_with_a_lock_file_it_cannot_write(tmp_path, monke
 
 def test_a_workdir_damaged_or_blocked_is_refused_in_one_line_and_left_untouched(tmp_path):
     from jaxgan.config import ConfigError
+    from jaxgan.train import saved_config
 
     run = tmp_path / "run"
     train_and_evaluate(tiny_config(num_steps=20), str(run), echo=lambda _: None)
     (run / "config.json").write_text("{garbage")
     before = sorted(p.name for p in (run / "checkpoints").iterdir())
-    with pytest.raises(ConfigError, match=r"^--workdir=.*run: its config.json is not valid JSON \(Expecting .*\), so whether"):
+    with pytest.raises(ConfigError, match=r"^--workdir=.*run: its config.json is not valid JSON of a config \(Expecting .*\), so whether"):
         train_and_evaluate(tiny_config(num_steps=40), str(run), echo=lambda _: None)
+    (run / "config.json").write_text("[]")  # JSON, but not a config's
+    with pytest.raises(ConfigError, match=r"^--workdir=.*run: its config.json is not valid JSON of a config \(it holds a JSON list, not an object\), so"):
+        train_and_evaluate(tiny_config(num_steps=40), str(run), echo=lambda _: None)
+    with pytest.raises(ConfigError, match=r"^--branch_from=.*run: its config.json is not a valid config \(it holds a JSON list, not an object\)$"):
+        saved_config(run, "--branch_from")
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
 
     blocked = tmp_path / "blocked"
