@@ -153,6 +153,9 @@ def default_config(imports: Iterable[str] = ()) -> ml_collections.ConfigDict:
     # Progressive growing (generator/discriminator "progan"): each new resolution fades in over this many steps and
     # then trains stabilised as long (Karras et al. 2018); fully grown after 2·(stages − 1)·this many steps.
     config.progressive_phase_steps = 500
+    # LapGAN (generator and discriminator "lapgan"): after every step, this many more steps of the coarsest level's
+    # GAN alone (jaxgan.updates.with_coarse_level_updates), which needs far more updates than the finer levels.
+    config.coarse_level_updates = 0
     config.checkpoint_every_steps = 2500
     config.keep_checkpoints = 3
     config.steps_per_dispatch = 250  # at most this many update steps fused into one compiled call
@@ -417,7 +420,7 @@ _POSITIVE_INTS = (
     "discriminator.max_width", "lazy.r1_interval", "lazy.path_length_interval", "generator.mapping_layers", "generator.w_dim",
     "discriminator.maxout_pieces",
 )  # fmt: skip
-_NON_NEGATIVE = ("num_devices", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "g_optimizer.cosine_decay_begin",
+_NON_NEGATIVE = ("num_devices", "coarse_level_updates", "ema_rampup", "g_optimizer.cosine_decay_steps", "d_optimizer.cosine_decay_steps", "g_optimizer.cosine_decay_begin",
                  "d_optimizer.cosine_decay_begin", "log_eigenvalues", "unroll_steps", "consensus_gamma", "sga_lambda", "penalty_weight", "weight_clip", "generator.depth", "discriminator.depth", "generator.hidden_dense", "discriminator.hidden_dense", "discriminator.num_convs", "g_optimizer.eps", "d_optimizer.eps",
                  "g_optimizer.eps_root", "d_optimizer.eps_root", "unroll_eps_root", "eval.truncation", "class_loss_weight", "info.categorical",
                  "info.continuous", "info.weight", "info.continuous_weight", "energy.pull_away_weight", "energy.lambda_k",
@@ -540,6 +543,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"--config.{player}.cosine_decay_begin={config[player].cosine_decay_begin!r}: begins a decay that is "
                 f"off; set --config.{player}.cosine_decay_steps (its length) too"
             )
+    if config.coarse_level_updates > 0:
+        players = (config.generator.name, config.discriminator.name)
+        decaying = [p for p in ("g_optimizer", "d_optimizer") if config[p].cosine_decay_steps > 0]
+        if players != ("lapgan", "lapgan"):
+            raise ConfigError(
+                f"--config.coarse_level_updates={config.coarse_level_updates!r}: trains LapGAN's coarsest level, which "
+                f"needs --config.generator.name=lapgan and --config.discriminator.name=lapgan, not {players[0]!r} and "
+                f"{players[1]!r}"
+            )
+        if config.penalty != "none" or decaying:
+            what = f"--config.penalty={config.penalty!r}" if config.penalty != "none" else f"--config.{decaying[0]}.cosine_decay_steps"
+            raise ConfigError(
+                f"--config.coarse_level_updates={config.coarse_level_updates!r} with {what}: the coarsest level's extra "
+                "steps take the game's loss alone, at a constant rate; use no penalty and no decay with them"
+            )
     if config.ema_rampup > 0 and config.ema_decay == 0:
         raise ConfigError(
             f"--config.ema_rampup={config.ema_rampup!r}: ramps up the EMA of G, which is off; set --config.ema_decay "
@@ -660,6 +678,8 @@ _OVERRIDE_NEEDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "energy.gamma": (lambda c: c.loss == "began", "--config.loss=began"),
     "energy.lambda_k": (lambda c: c.loss == "began", "--config.loss=began"),
     "progressive_phase_steps": _PROGAN,
+    "coarse_level_updates": (lambda c: c.generator.name == c.discriminator.name == "lapgan",
+                             "--config.generator.name=lapgan and --config.discriminator.name=lapgan"),
     "dirac.theta0": (lambda c: c.generator.name == "dirac", "--config.generator.name=dirac"),
     "dirac.psi0": (lambda c: c.discriminator.name == "linear", "--config.discriminator.name=linear"),
     "info.categorical": (lambda c: c.conditioning == "infogan", "--config.conditioning=infogan"),

@@ -39,7 +39,7 @@ from jaxgan import energy, losses, penalties
 from jaxgan.conditioning import Labelled, data_of, logits_of
 from jaxgan.dynamics import vector_field_and_losses
 from jaxgan.energy import BeganController
-from jaxgan.models import DISCRIMINATORS, example_rank, progan, stylegan
+from jaxgan.models import DISCRIMINATORS, example_rank, lapgan, progan, stylegan
 from jaxgan.game import (
     Game, discriminate, discriminator_logits_fn, discriminator_loss, discriminator_step, generate, generator_loss,
     update_discriminator,
@@ -551,6 +551,80 @@ def with_progressive_growing(rule: UpdateRule, steps_per_phase: int) -> UpdateRu
     return rule._replace(step=step, init=init)
 
 
+# fold_in tag of the key stream of LapGAN's extra level-0 updates (apart from the wrapped rule's uses of the step keys)
+_COARSE_UPDATES_TAG = 0x4C4150  # "LAP"
+
+
+def with_coarse_level_updates(rule: UpdateRule, game: Game, updates: int) -> UpdateRule:
+    r"""LapGAN's coarsest level trained more often than its finer levels, around any rule.
+
+    Denton et al. (2015) train each level of the pyramid as a GAN of its own, each as long as it needs; jaxgan plays
+    the levels as one game (jaxgan/models/lapgan.py), so every level gets the same number of updates. The coarsest
+    one (G_0: z_0 -> I_0, D_0 on I_0, 7×7 for MNIST) is a small GAN that needs many more updates than a run's finer
+    levels take to learn, and its flaws grow at every finer level (BUILD_NOTES.md, "LapGAN's coarsest level needs
+    more updates than the run gives"). After every step of `rule`, this takes `updates` more steps of the level-0
+    game alone, each on its own real batch (pooled to the coarsest size, `lapgan.laplacian_pyramid`) and fresh
+    noise: one D_0 step on game.loss.discriminator(D_0(I_0 real), D_0(G_0(z_0))), then one G_0 step on
+    game.loss.generator(D_0(G_0(z_0))) against the updated D_0, as a separately trained level-0 GAN would take them.
+
+    The finer levels are untouched: the extra steps change only the "level_0" subtrees of G's and D's parameters,
+    with optimizer states of their own (`loss_state["coarse_g_opt_state"]`, `["coarse_d_opt_state"]`, saved and
+    resumed with the run), so Adam's moments and step count of the finer levels are those of the plain run. The
+    wrapped rule takes the first `rule.num_real_batches` real batches, the extra steps one more each."""
+    if updates < 1:
+        raise ValueError(f"with_coarse_level_updates: updates must be >= 1, got {updates}")
+    num_inner = rule.num_real_batches
+
+    def init(key, example):
+        state = rule.init(key, example)
+        extra = {
+            "coarse_g_opt_state": game.g_optimizer.init(state.g_params["level_0"]),
+            "coarse_d_opt_state": game.d_optimizer.init(state.d_params["level_0"]),
+        }
+        return state.replace(loss_state={**(state.loss_state or {}), **extra})
+
+    def level0_steps(state: TrainState, reals: jax.Array, key: jax.Array) -> tuple[TrainState, dict]:
+        def fake0(g0, key):
+            z = data_of(game.sample_noise(key, reals.shape[1]))
+            params = {**state.g_params, "level_0": g0}
+            return game.generator.apply(params, state.g_model_state, z, train=True, method="coarsest")[0]
+
+        def d0_logits(d0, image):
+            return game.discriminator.apply({**state.d_params, "level_0": d0}, state.d_model_state, image, train=True)[0]
+
+        def one(carry, inputs):
+            g0, d0, g_opt_state, d_opt_state = carry
+            real, key = inputs
+            d_key, g_key = jax.random.split(key)
+            real0 = lapgan.laplacian_pyramid(real, lapgan.pyramid_levels(real.shape[1:]))[0]
+            fake = jax.lax.stop_gradient(fake0(g0, d_key))
+            d_loss, grads = jax.value_and_grad(lambda d0: game.loss.discriminator(d0_logits(d0, real0), d0_logits(d0, fake)))(d0)
+            d0, d_opt_state = update_discriminator(game, d0, d_opt_state, grads)
+            g_loss, grads = jax.value_and_grad(lambda g0: game.loss.generator(d0_logits(d0, fake0(g0, g_key))))(g0)
+            g_updates, g_opt_state = game.g_optimizer.update(grads, g_opt_state, g0)
+            return (optax.apply_updates(g0, g_updates), d0, g_opt_state, d_opt_state), (d_loss, g_loss)
+
+        opt = state.loss_state
+        carry = (state.g_params["level_0"], state.d_params["level_0"], opt["coarse_g_opt_state"], opt["coarse_d_opt_state"])
+        (g0, d0, g_opt_state, d_opt_state), (d_losses, g_losses) = jax.lax.scan(
+            one, carry, (reals, jax.random.split(key, updates))
+        )
+        state = state.replace(
+            g_params={**state.g_params, "level_0": g0},
+            d_params={**state.d_params, "level_0": d0},
+            loss_state={**opt, "coarse_g_opt_state": g_opt_state, "coarse_d_opt_state": d_opt_state},
+        )
+        return state, {"coarse_d_loss": jnp.mean(d_losses), "coarse_g_loss": jnp.mean(g_losses)}
+
+    def step(state, batch, **due):
+        new_state, metrics = rule.step(state, {**batch, "real": jax.tree.map(lambda x: x[:num_inner], batch["real"])}, **due)
+        key = jax.random.fold_in(step_keys(state).noise, _COARSE_UPDATES_TAG)
+        new_state, coarse_metrics = level0_steps(new_state, data_of(batch["real"])[num_inner:], key)
+        return new_state, {**metrics, **coarse_metrics}
+
+    return rule._replace(step=step, init=init, num_real_batches=num_inner + updates)
+
+
 def with_lazy_regularization(
     rule: UpdateRule,
     game: Game,
@@ -666,6 +740,8 @@ def make_update_rule(game: Game, config: Any, unroll_inner: bool = False) -> Upd
             rule, game, r1_gamma=lazy.r1_gamma, r1_interval=lazy.r1_interval, path_length_weight=lazy.path_length_weight,
             path_length_interval=lazy.path_length_interval, path_length_decay=lazy.path_length_decay,
         )  # fmt: skip
+    if config.coarse_level_updates > 0:
+        rule = with_coarse_level_updates(rule, game, config.coarse_level_updates)
     if "progan" in (config.generator.name, config.discriminator.name):  # outside: the lazy R1 sees the faded reals
         rule = with_progressive_growing(rule, config.progressive_phase_steps)
     return with_generator_ema(rule, config.ema_decay, config.ema_rampup) if config.ema_decay > 0 else rule

@@ -7,6 +7,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxgan import losses
@@ -350,3 +351,92 @@ def test_unknown_coarse_model_is_a_one_line_error(module):
     with pytest.raises(ValueError) as error:
         module.init(jax.random.key(0), *args)
     assert str(error.value) == f"{type(module).__name__}: coarse_model must be one of ('mlp', 'conv'), got 'convv'"
+
+
+def _coarse_updates_setup(updates):
+    from test_image_runs import digits_config
+
+    from jaxgan.tasks import make_task
+    from jaxgan.train import build_game, real_sampler
+    from jaxgan.updates import make_update_rule
+
+    config = digits_config(
+        conditioning="real_coarse", update_rule="simultaneous", batch_size=8, z_dim=12, coarse_level_updates=updates,
+        **{"data.name": "mnist_5k", "generator.name": "lapgan", "discriminator.name": "lapgan",
+           "generator.base_width": 4, "discriminator.base_width": 4},
+    )  # fmt: skip
+    task = make_task(config)
+    game = build_game(config, task)
+    return config, task, game, make_update_rule(game, config), real_sampler(task, game)
+
+
+def test_coarse_level_updates_are_a_plain_level0_gan_after_the_step_and_leave_the_finer_levels_alone():
+    """--config.coarse_level_updates=3: the step is the plain rule's on the first real batches (the finer levels and
+    the rule's optimizer states bit for bit), then three steps of the level-0 GAN written here from the raw G_0 and
+    D_0 on the three further real batches pooled to 7x7."""
+    from jaxgan import updates as updates_module
+    from jaxgan.models.lapgan import _CoarseDiscriminator, _CoarseGenerator
+    from jaxgan.state import step_keys
+
+    config, task, game, rule, sample = _coarse_updates_setup(3)
+    plain = _coarse_updates_setup(0)[3]
+    assert rule.num_real_batches == plain.num_real_batches + 3
+    key = jax.random.key(0)
+    batch = sample(key, rule.num_real_batches * config.batch_size)
+    batch = batch.reshape(rule.num_real_batches, config.batch_size, *batch.shape[1:])
+    state, plain_state = rule.init(key, batch[0]), plain.init(key, batch[0])
+    chex.assert_trees_all_equal((state.g_params, state.d_params), (plain_state.g_params, plain_state.d_params))
+    new, metrics = jax.jit(rule.step)(state, {"real": batch})
+    ref, _ = jax.jit(plain.step)(plain_state, {"real": batch[: plain.num_real_batches]})
+    for k in (1, 2):
+        chex.assert_trees_all_equal(new.g_params[f"level_{k}"], ref.g_params[f"level_{k}"])
+        chex.assert_trees_all_equal(new.d_params[f"level_{k}"], ref.d_params[f"level_{k}"])
+    chex.assert_trees_all_equal((new.g_opt_state, new.d_opt_state), (ref.g_opt_state, ref.d_opt_state))
+
+    g0, d0 = ref.g_params["level_0"], ref.d_params["level_0"]
+    g_opt, d_opt = game.g_optimizer.init(g0), game.d_optimizer.init(d0)
+    generator0 = _CoarseGenerator((7, 7, 1), 4, jnp.float32)
+    discriminator0 = _CoarseDiscriminator(4, jnp.float32)
+    keys = jax.random.split(jax.random.fold_in(step_keys(state).noise, updates_module._COARSE_UPDATES_TAG), 3)
+    for i in range(3):
+        d_key, g_key = jax.random.split(keys[i])
+        real0 = downsample(downsample(batch[plain.num_real_batches + i]))
+        z_d, z_g = (game.sample_noise(k, config.batch_size).data[:, :4] for k in (d_key, g_key))  # z_0: 4 of 12
+
+        def d_loss(d0, fake):
+            return game.loss.discriminator(discriminator0.apply({"params": d0}, real0), discriminator0.apply({"params": d0}, fake))
+
+        grads = jax.grad(d_loss)(d0, generator0.apply({"params": g0}, z_d))
+        step, d_opt = game.d_optimizer.update(grads, d_opt, d0)
+        d0 = optax.apply_updates(d0, step)
+        grads = jax.grad(lambda g0: game.loss.generator(discriminator0.apply({"params": d0}, generator0.apply({"params": g0}, z_g))))(g0)
+        step, g_opt = game.g_optimizer.update(grads, g_opt, g0)
+        g0 = optax.apply_updates(g0, step)
+    chex.assert_trees_all_close((new.g_params["level_0"], new.d_params["level_0"]), (g0, d0), rtol=1e-5, atol=1e-7)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(ref.g_params["level_0"])))
+    assert moved > 1e-5
+    chex.assert_trees_all_close(new.loss_state["coarse_g_opt_state"], g_opt, rtol=1e-5, atol=1e-9)
+    assert np.isfinite(float(metrics["coarse_d_loss"])) and np.isfinite(float(metrics["coarse_g_loss"]))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"generator.name": "dcgan", "discriminator.name": "dcgan", "conditioning": "none"},
+         "--config.coarse_level_updates=2: trains LapGAN's coarsest level, which needs --config.generator.name=lapgan "
+         "and --config.discriminator.name=lapgan, not 'dcgan' and 'dcgan'"),
+        ({"penalty": "r1", "penalty_weight": 1.0},
+         "--config.coarse_level_updates=2 with --config.penalty='r1': the coarsest level's extra steps take the "
+         "game's loss alone, at a constant rate; use no penalty and no decay with them"),
+    ],
+)
+def test_coarse_level_updates_refuse_what_they_would_not_do(overrides, message):
+    from test_image_runs import digits_config
+
+    from jaxgan.config import ConfigError, validate
+
+    config = digits_config(**{"conditioning": "real_coarse", "coarse_level_updates": 2, "data.name": "mnist_5k",
+                              "generator.name": "lapgan", "discriminator.name": "lapgan", **overrides})  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        validate(config)
+    assert str(error.value) == message

@@ -291,13 +291,20 @@ class LaplacianGenerator(nn.Module):
 
     @nn.compact
     def levels(
-        self, z: Array, labels: Array | None = None, *, train: bool = True, coarse: Array | None = None
+        self,
+        z: Array,
+        labels: Array | None = None,
+        *,
+        train: bool = True,
+        coarse: Array | None = None,
+        coarsest_only: bool = False,
     ) -> list[Array]:
         """G's Laplacian pyramid [I_0, h_1, ..., h_{L−1}] for z (the same for train=True and False: nothing is
         clipped here), each as promote_types(dtype, float32). `labels`: None, or source images [B, H, W, C] whose
         low-pass images l_k each G_k refines instead of the chain's (LapGAN's training). `coarse`: None, or an I_0
         [B, H_0, W_0, C] that the finer levels refine in place of G_0(z_0) (z_0 is then unused): any level 0 under
-        this G's finer levels, which LapGAN trains on real coarse images (`scripts/lapgan_level0.py --chain_workdir`)."""
+        this G's finer levels, which LapGAN trains on real coarse images (`scripts/lapgan_level0.py --chain_workdir`).
+        `coarsest_only`: [I_0] alone, the finer levels not run."""
         del train
         levels = self._levels(z.shape[-1])
         if labels is not None and tuple(labels.shape[1:]) != tuple(self.image_shape):
@@ -323,6 +330,8 @@ class LaplacianGenerator(nn.Module):
         else:
             image = coarse.astype(self.dtype)
         pyramid = [image]
+        if coarsest_only:
+            return [image.astype(out_dtype)]
         for k in range(1, levels):
             low = upsample(image if sources is None else sources[k - 1])
             residual = _ResidualGenerator(self.width, self.dtype, name=f"level_{k}")(
@@ -331,6 +340,11 @@ class LaplacianGenerator(nn.Module):
             pyramid.append(residual)
             image = low + residual
         return [level.astype(out_dtype) for level in pyramid]
+
+    def coarsest(self, z: Array, *, train: bool = True) -> Array:
+        """G_0's image I_0 [B, H_0, W_0, C] for z (only level 0 runs): the coarsest level's own game
+        (`jaxgan.updates.with_coarse_level_updates`). LaplacianDiscriminator on I_0 gives D_0's logit alone."""
+        return self.levels(z, train=train, coarsest_only=True)[0]
 
     def __call__(self, z: Array, labels: Array | None = None, *, train: bool = True) -> Array:
         image = reconstruct(self.levels(z, labels, train=train))
