@@ -3,6 +3,8 @@
 independence of the gradients, the source images of LapGAN's training replacing the chain's coarse images in both
 players, shapes, dtypes and output range of both players, and the one-line errors."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -440,3 +442,31 @@ def test_coarse_level_updates_refuse_what_they_would_not_do(overrides, message):
     with pytest.raises(ConfigError) as error:
         validate(config)
     assert str(error.value) == message
+
+
+def test_a_run_with_coarse_level_updates_resumes_bitwise(tmp_path):
+    """The level-0 optimizer states live in the state's loss_state: a run stopped at step 4 and resumed ends where
+    the straight run ends, bit for bit, its eval.json too."""
+    from test_image_runs import digits_config
+    from test_train import assert_bitwise_equal, restore_final
+
+    from jaxgan.train import train_and_evaluate
+
+    def config(num_steps=8):
+        return digits_config(**{
+            "conditioning": "real_coarse", "coarse_level_updates": 2, "data.name": "mnist_5k", "generator.name": "lapgan",
+            "discriminator.name": "lapgan", "generator.base_width": 4, "discriminator.base_width": 4, "batch_size": 8,
+            "z_dim": 12, "num_steps": num_steps, "log_every_steps": 4, "eval_every_steps": 4, "checkpoint_every_steps": 4,
+            "steps_per_dispatch": 4, "eval_num_samples": 64, "evaluations": ("samples",),
+        })  # fmt: skip
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train_and_evaluate(config(), str(straight), echo=lambda _: None)
+    train_and_evaluate(config(4), str(split), echo=lambda _: None)
+    train_and_evaluate(config(), str(split), echo=lambda _: None)
+    final = restore_final(straight, config())[0]
+    assert set(final.loss_state) == {"coarse_g_opt_state", "coarse_d_opt_state"}
+    assert_bitwise_equal(final, restore_final(split, config())[0])
+    assert (straight / "eval.json").read_bytes() == (split / "eval.json").read_bytes()
+    logged = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["coarse_d_loss"]) for r in logged if "d_loss" in r) and any("coarse_d_loss" in r for r in logged)
