@@ -22,6 +22,7 @@ of the game (`jaxgan.dynamics.vector_field`, the one implementation): plain simu
 * `with_progressive_growing`: wraps any rule to grow progressive players with the step (Karras et al. 2018).
 * `with_began_equilibrium`: wraps any rule to run BEGAN's loss with its controlled k_t (Berthelot et al. 2017).
 * `with_lazy_regularization`: wraps any rule with StyleGAN2's lazy R1 and path length steps (Karras et al. 2020).
+* `with_coarse_level_updates`: wraps any rule with more steps of LapGAN's coarsest level alone (Denton et al. 2015).
 Two time-scale updates (TTUR, Heusel et al. 2017) need no rule: give the players different learning rates.
 """
 
