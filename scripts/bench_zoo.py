@@ -22,7 +22,9 @@ Ablations (base → variant):
                  steps, path length every 4): their cost averaged over the timed steps, so exact only when
                  --steps is a multiple of 16;
   lapgan_width64: lapgan_mnist (32 channels in G_k and D_k, k ≥ 1) → the model's default 64 (what the width
-                 the experiment gave up for the CPU costs).
+                 the experiment gave up for the CPU costs);
+  lapgan:        lapgan_mnist without its extra level-0 steps (lapgan_no_coarse_updates) → with its 20 a step
+                 (what training the coarsest level longer costs).
 With --write_notes a dated table replaces the block `bench_zoo_<platform>` of BUILD_NOTES.md.
 """
 
@@ -70,7 +72,8 @@ CONTENDERS = {
     "progan": ("progan_mnist", {}, None),
     "attention": ("sngan_mnist", {"generator.attention_resolution": 14, "discriminator.attention_resolution": 14}, "sngan"),
     "r1": ("dcgan_mnist", {"penalty": "r1", "penalty_weight": 10.0}, "dcgan"),
-    "lapgan": ("lapgan_mnist", {}, None),
+    "lapgan": ("lapgan_mnist", {}, "lapgan_no_coarse_updates"),
+    "lapgan_no_coarse_updates": ("lapgan_mnist", {"coarse_level_updates": 0}, None),
     "lapgan_width64": ("lapgan_mnist", {"generator.base_width": 64, "discriminator.base_width": 64}, "lapgan"),
     "stylegan2": ("stylegan2_mnist", {}, "stylegan2_no_reg"),
     "stylegan2_no_reg": ("stylegan2_mnist", {"lazy.r1_gamma": 0.0, "lazy.path_length_weight": 0.0}, None),
@@ -127,8 +130,15 @@ def main(argv):
     unknown = sorted(set(names) - set(CONTENDERS))
     if unknown:
         raise app.UsageError(f"--only: unknown {','.join(unknown)}; choose from {','.join(CONTENDERS)}")
-    # each ablation's base once, however many of the named contenders share it
-    names = list(dict.fromkeys(names + [CONTENDERS[n][2] for n in names if CONTENDERS[n][2]]))
+    # each ablation's base (and its base's base: lapgan_width64 → lapgan → lapgan_no_coarse_updates) once, however
+    # many of the named contenders share it
+    def with_bases(name: str) -> list[str]:
+        chain = [name]
+        while CONTENDERS[chain[-1]][2]:
+            chain.append(CONTENDERS[chain[-1]][2])
+        return chain
+
+    names = list(dict.fromkeys(n for name in names for n in with_bases(name)))
     prepared = {}
     for name in names:
         prepared[name] = prepare(name)
