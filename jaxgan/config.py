@@ -552,6 +552,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 f"needs --config.generator.name=lapgan and --config.discriminator.name=lapgan, not {players[0]!r} and "
                 f"{players[1]!r}"
             )
+        if config.packing > 1:
+            raise ConfigError(
+                f"--config.coarse_level_updates={config.coarse_level_updates!r} with --config.packing={config.packing!r}: "
+                "the coarsest level's extra steps judge single examples; use --config.packing=1 with them"
+            )
         if config.penalty != "none" or decaying:
             what = f"--config.penalty={config.penalty!r}" if config.penalty != "none" else f"--config.{decaying[0]}.cosine_decay_steps"
             raise ConfigError(

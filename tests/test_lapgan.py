@@ -427,6 +427,9 @@ def test_coarse_level_updates_are_a_plain_level0_gan_after_the_step_and_leave_th
         ({"generator.name": "dcgan", "discriminator.name": "dcgan", "conditioning": "none"},
          "--config.coarse_level_updates=2: trains LapGAN's coarsest level, which needs --config.generator.name=lapgan "
          "and --config.discriminator.name=lapgan, not 'dcgan' and 'dcgan'"),
+        ({"conditioning": "none", "packing": 2},
+         "--config.coarse_level_updates=2 with --config.packing=2: the coarsest level's extra steps judge single "
+         "examples; use --config.packing=1 with them"),
         ({"penalty": "r1", "penalty_weight": 1.0},
          "--config.coarse_level_updates=2 with --config.penalty='r1': the coarsest level's extra steps take the "
          "game's loss alone, at a constant rate; use no penalty and no decay with them"),
