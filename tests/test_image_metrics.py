@@ -314,6 +314,15 @@ def test_inception_score_with_a_minus_infinite_logit_is_finite_and_right():
     np.testing.assert_allclose([float(mean), float(std)], [ref_mean, ref_std], rtol=1e-5)
 
 
+@pytest.mark.parametrize("nan_rows", [slice(0, 1), slice(0, 20)])  # one sample, one whole split
+def test_inception_score_of_nan_logits_is_nan(nan_rows):
+    # Only −inf is a class of probability 0; a NaN logit (a diverged G) must not score as a confident split.
+    logits = np.random.default_rng(24).normal(size=(40, 5)).astype(np.float32)
+    logits[nan_rows] = np.nan
+    mean, _ = _is(logits, num_splits=2)
+    assert np.isnan(float(mean))
+
+
 # ------------------------------------------------------------------------------------- precision / recall
 
 
@@ -377,6 +386,18 @@ def test_far_fake_set_has_zero_precision_and_recall():
     fake = _f32(rng.normal(size=(50, 5)) + 50.0)
     p, r = _pr(real, fake, k=3, block_size=16)
     assert float(p) == 0.0 and float(r) == 0.0
+
+
+@pytest.mark.parametrize("which", ["real", "fake"])
+def test_precision_recall_of_a_nan_feature_is_nan_not_zero(which):
+    # Without the check, one NaN row made a set's mean, and so every radius, NaN: every `<=` false, a silent 0.
+    rng = np.random.default_rng(18)
+    sets = {"real": _f32(rng.normal(size=(60, 5))), "fake": _f32(rng.normal(size=(45, 5)))}
+    clean = _pr(sets["real"], sets["fake"], k=3, block_size=16)
+    assert all(0.0 < float(v) <= 1.0 for v in clean)
+    sets[which][7] = np.nan
+    p, r = _pr(sets["real"], sets["fake"], k=3, block_size=16)
+    assert np.isnan(float(p)) and np.isnan(float(r))
 
 
 # --------------------------------------------------------------------------------------------- validation

@@ -268,16 +268,17 @@ def inception_score_from_logits(
 
     # log p_s(y=c) = log( (1/|s|) sum_{x in s} exp(log p(c|x)) ), via a max-shifted segment log-sum-exp.
     seg_max = jax.ops.segment_max(log_p, split_ids, num_segments=num_splits, indices_are_sorted=True)
-    seg_max = jnp.where(jnp.isfinite(seg_max), seg_max, 0.0)  # a class at −inf in a whole split: p = 0 there
+    seg_max = jnp.where(jnp.isneginf(seg_max), 0.0, seg_max)  # a class at −inf in a whole split: p = 0 there
     seg_sum = jax.ops.segment_sum(
         jnp.exp(log_p - seg_max[split_ids]), split_ids, num_segments=num_splits, indices_are_sorted=True
     )
     log_marginal = seg_max + jnp.log(seg_sum) - jnp.log(counts)[:, None]
 
     # p * (log p - log q) with p = exp(log p); where p underflows to 0 the term is 0 (0 log 0 = 0), also where
-    # log p is −inf (a −inf logit), whose difference −inf − (−inf) would otherwise be NaN.
+    # log p is −inf (a −inf logit), whose difference −inf − (−inf) would otherwise be NaN. Only −inf: a NaN logit
+    # keeps its split's score NaN rather than counting as a class of probability 0.
     terms = jnp.exp(log_p) * (log_p - log_marginal[split_ids])
-    kl = jnp.sum(jnp.where(jnp.isfinite(log_p), terms, 0.0), axis=-1)
+    kl = jnp.sum(jnp.where(jnp.isneginf(log_p), 0.0, terms), axis=-1)
     mean_kl = jax.ops.segment_sum(kl, split_ids, num_segments=num_splits, indices_are_sorted=True) / counts
     scores = jnp.exp(mean_kl)
     return jnp.mean(scores), jnp.std(scores)
@@ -364,7 +365,7 @@ def precision_recall_from_features(
         block_size: static number of rows per distance block (memory vs. parallelism).
 
     Returns:
-        (precision, recall), scalars in [0, 1].
+        (precision, recall), scalars in [0, 1]; both NaN where a feature is not finite.
     """
     dtype = _compute_dtype()
     real = jnp.asarray(real, dtype)
@@ -382,7 +383,9 @@ def precision_recall_from_features(
     real_c, fake_c = real - centre, fake - centre
     precision = _fraction_in_balls(fake_c, real_c, real_radii, block_size)
     recall = _fraction_in_balls(real_c, fake_c, fake_radii, block_size)
-    return precision, recall
+    # One non-finite feature makes every comparison with a NaN radius false, which would read as 0: say NaN.
+    finite = jnp.all(jnp.isfinite(real)) & jnp.all(jnp.isfinite(fake))
+    return jnp.where(finite, precision, jnp.nan), jnp.where(finite, recall, jnp.nan)
 
 
 def mode_coverage(modes: jnp.ndarray, num_modes: int) -> tuple[jnp.ndarray, jnp.ndarray]:
