@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 
 import jax
@@ -205,8 +206,8 @@ def test_image_folder_scales_16_bit_and_refuses_colour_after_gray(tmp_path):
     np.testing.assert_array_equal(colour[0, 0, 0], [7, 7, 7])
 
 
-def test_image_folder_errors(tmp_path):
-    pytest.importorskip("PIL")
+def test_image_folder_errors(tmp_path, monkeypatch):
+    from PIL import Image
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no PNG/JPEG images") as info:
@@ -222,6 +223,8 @@ def test_image_folder_errors(tmp_path):
     with pytest.raises(ValueError, match=r"b\.png.*9x8.*--config\.data\.image_size=N") as info:
         load_image_folder(mixed)
     assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match=r"images differ in size: '.*a\.png' is 8x8 but '.*b\.png'"):
+        load_image_folder(mixed, channels=3)  # channels given: the first file is named all the same (was None)
     assert load_image_folder(mixed, image_size=(8, 8)).train_images.shape == (2, 8, 8, 1)
     with pytest.raises(ValueError, match=r"held_out_fraction=0.9 leaves 0 of the 2 images for training, fewer than the 1 classes; lower"):
         load_image_folder(mixed, image_size=(8, 8), held_out_fraction=0.9)
@@ -232,6 +235,11 @@ def test_image_folder_errors(tmp_path):
     (broken / "b.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"cannot read image .*b\.png") as info:
         load_image_folder(broken)
+    assert "\n" not in str(info.value)
+    # Pillow refuses images over its pixel limit with its own exception (neither OSError nor ValueError)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 16)
+    with pytest.raises(ValueError, match=r"cannot read image .*a\.png.*exceeds limit") as info:
+        load_image_folder(mixed)
     assert "\n" not in str(info.value)
 
 
@@ -374,6 +382,11 @@ def test_tfds_without_a_test_split_holds_out_part_of_train(tmp_path):
     train_ids, test_ids = data.train_images[:, 0, 0, 0], data.test_images[:, 0, 0, 0]
     assert len(train_ids) == 8 and len(test_ids) == 2 and not set(train_ids) & set(test_ids)
     assert sorted([*train_ids, *test_ids]) == list(range(10))
+    # Overlapping splits would train on the held-out images: refused, with the count of shared examples.
+    for train_split, test_split, shared in (("train", "train", 10), ("train[:8]", "train[6:]", 2),
+                                            ("train[:5]+train[8:]", "train[70%:]", 2)):  # fmt: skip
+        with pytest.raises(ValueError, match=rf"^split_train='{re.escape(train_split)}' and split_test='{re.escape(test_split)}' share {shared} examples of TFDS data set 'jaxgan_train_only': held-out"):
+            load_tfds("jaxgan_train_only", data_dir=tmp_path, split_train=train_split, split_test=test_split)
 
     # From the config: the keys are named.
     from jaxgan.config import default_config

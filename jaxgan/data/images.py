@@ -300,12 +300,13 @@ def load_image_folder(
     for label, (folder, files) in enumerate(groups):
         for name in files:
             file = os.path.join(folder, name)
+            first_file = first_file or file  # named by the errors below, whichever way the channels were set
             try:
                 with Image.open(file) as img:
                     img.load()
                     img = ImageOps.exif_transpose(img)  # a camera's orientation tag: the image as it is shown
                     if mode is None:  # channels inferred from the first image read
-                        mode, first_file = ("L" if img.mode in _GRAY_MODES else "RGB"), file
+                        mode = "L" if img.mode in _GRAY_MODES else "RGB"
                     elif channels is None and mode == "L" and img.mode not in _GRAY_MODES:
                         raise _ColourAfterGray(
                             f"{file!r} is colour ({img.mode}) but the first image, {first_file!r}, is grayscale, so "
@@ -315,7 +316,7 @@ def load_image_folder(
                     img = _eight_bit(img).convert(mode)
             except _ColourAfterGray:
                 raise
-            except (UnidentifiedImageError, OSError, ValueError) as e:
+            except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
                 raise ValueError(f"cannot read image {file!r}: {e}") from None
             if image_size is not None:
                 if (img.height, img.width) != image_size:
@@ -394,6 +395,23 @@ def _read_split(
     return stack, (np.asarray(labels, dtype=np.int32) if label_key is not None else None)
 
 
+def _shared_examples(split_a: str, split_b: str, splits) -> int:
+    """How many examples the TFDS split strings `split_a` and `split_b` both select (`splits`: a builder's
+    SplitDict): e.g. 10 for 'train[:90%]' and 'train[80%:]' of 100."""
+    import tensorflow_datasets as tfds
+
+    def ranges(split: str) -> list[tuple[str, int, int]]:
+        parts = tfds.core.ReadInstruction.from_spec(split).to_absolute(splits)
+        return [(p.splitname, p.from_ or 0, splits[p.splitname].num_examples if p.to is None else p.to) for p in parts]
+
+    return sum(
+        max(0, min(end_a, end_b) - max(start_a, start_b))
+        for name_a, start_a, end_a in ranges(split_a)
+        for name_b, start_b, end_b in ranges(split_b)
+        if name_a == name_b
+    )
+
+
 def load_tfds(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -466,6 +484,13 @@ def load_tfds(
             raise ValueError(f"{what}={split!r}: not a split string TFDS reads ({first_line(e)})") from None
         if size <= 0:
             raise ValueError(f"{what}={split!r}: selects no example of TFDS data set {name!r}")
+    shared = _shared_examples(split_train, split_test, builder.info.splits)
+    if shared:
+        raise ValueError(
+            f"split_train={split_train!r} and split_test={split_test!r} share {shared} examples of TFDS data set "
+            f"{name!r}: held-out images would also be trained on; give disjoint splits, e.g. 'train[:90%]' and "
+            "'train[90%:]'"
+        )
     features = builder.info.features
     if label_key is not None and label_key not in features:
         label_key = None  # an unlabelled data set (or one whose labels are named otherwise): no labels
