@@ -615,7 +615,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     _validate_packing(config)
     if config.data.name == "grid" and round(config.data.num_modes**0.5) ** 2 != config.data.num_modes:
-        raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square")
+        raise ConfigError(f"--config.data.num_modes={config.data.num_modes}: a grid needs a perfect square, e.g. 25 for 5 × 5 (experiments/grid25.py)")
     if differentiates_d_optimizer(config) and config.d_optimizer.name == "rmsprop":
         raise ConfigError(
             "--config.d_optimizer.name='rmsprop': the unrolled rule differentiates through D's optimizer, and "
