@@ -74,10 +74,13 @@ def recorded_result(config, path: pathlib.Path) -> dict | None:
 
 
 def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None = None) -> None:
-    """Writes a finished run's result to `path` (and its first samples, as uint8 in [0, 255], beside it)."""
+    """Writes a finished run's result to `path` (and its first samples, as uint8 in [0, 255], beside it). The
+    samples of an earlier record at `path` go first and the new ones come last, each file written atomically: a
+    crash in between leaves a record without samples, never a record beside another run's samples."""
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".samples.npy").unlink(missing_ok=True)
     write_text_atomic(path, json.dumps(result, indent=1, sort_keys=True, default=str) + "\n")
     if samples is not None:
         record_samples(path, samples)
@@ -85,14 +88,21 @@ def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None =
 
 def record_samples(path: pathlib.Path, samples: np.ndarray) -> None:
     """Keeps `samples` (in [0, 1]) beside the record at `path`, as uint8 in [0, 255]."""
+    from jaxgan.writers import save_npy_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
+    save_npy_atomic(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
 
 
 def recorded_samples(path: pathlib.Path) -> np.ndarray | None:
     """The samples `record_result` kept beside `path`, in [0, 1], or None."""
     samples = path.with_suffix(".samples.npy")
-    return np.load(samples).astype(np.float32) / 255 if samples.exists() else None
+    if not samples.exists():
+        return None
+    try:
+        return np.load(samples).astype(np.float32) / 255
+    except (OSError, ValueError) as error:
+        fail(f"{samples}: unreadable ({error}); delete it, and the figure shows the next seed's samples")
 
 
 def load_experiment(name: str):

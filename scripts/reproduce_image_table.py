@@ -47,7 +47,7 @@ from jaxgan.plotting import load_snapshots  # noqa: E402
 from jaxgan.registry import unknown_name  # noqa: E402
 from jaxgan.cli import define_figure_flag  # noqa: E402
 from scripts.notes import (  # noqa: E402
-    ROOT, RESULTS, figure_path, finished_result, load_experiment, publish, record_result, record_samples, recorded_result, recorded_samples, run_script, train_run,
+    ROOT, RESULTS, fail, figure_path, finished_result, load_experiment, publish, record_result, record_samples, recorded_result, recorded_samples, run_script, train_run,
 )  # fmt: skip
 
 _EXPERIMENTS = flags.DEFINE_list(
@@ -210,6 +210,10 @@ def main(argv):
     for name in _EXPERIMENTS.value:
         records = RESULTS / _BLOCK.value / name
         aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
+        if aggregate and max(aggregate["aggregate"]["seeds"]) >= _SEEDS.value:
+            fail(f"{records / 'aggregate.json'} pools seeds {aggregate['aggregate']['seeds']}, which cannot be told "
+                 f"apart, beyond --seeds={_SEEDS.value}: give --seeds={max(aggregate['aggregate']['seeds']) + 1} "
+                 "or more, or --norecords")
         runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
         drawn = {}  # seed: its samples; the figure's row is the first seed's
         if aggregate:

@@ -493,6 +493,21 @@ def test_seeds_recorded_as_an_aggregate_get_their_figure_row_from_a_finished_run
     assert np.abs(kept - samples[:8]).max() <= 0.5 / 255 + 1e-7
 
 
+def test_a_new_record_never_keeps_the_samples_of_the_record_it_replaces(tmp_path):
+    from scripts.notes import record_result, recorded_samples
+
+    record = tmp_path / "seed_0.json"
+    record_result(record, {"step": 1}, np.zeros((8, 8, 8, 1), np.float32))
+    record_result(record, {"step": 2})  # no samples this time: the old ones go, they were another run's
+    assert recorded_samples(record) is None
+    record_result(record, {"step": 3}, np.ones((8, 8, 8, 1), np.float32))
+    assert recorded_samples(record).min() == 1.0 and sorted(p.name for p in tmp_path.iterdir()) == ["seed_0.json", "seed_0.samples.npy"]
+    record.with_suffix(".samples.npy").write_bytes(b"\x93NUMPY torn")  # torn by a crash before writes were atomic
+    with pytest.raises(SystemExit) as stop:
+        recorded_samples(record)
+    assert stop.value.code == 2
+
+
 def test_a_finished_run_rerun_under_other_evaluation_settings_logs_the_evaluation_it_reports(tmp_path):
     """eval.json, metrics.jsonl and the saved samples of the last step hold one evaluation: the one made now."""
     import json

@@ -32,6 +32,10 @@ CASES = {
         "reproduce_image_table", ["--experiments=ring8", "--finished_only", "--workdir={w}"],
         "error: flag --experiments=['ring8']: unknown image experiment 'ring8'; allowed: ", "dcgan_mnist",
     ),
+    "image_aggregate_beyond_seeds": (  # a recorded aggregate of seeds 0-2 cannot give the row of seed 0 alone
+        "reproduce_image_table", ["--experiments=dcgan_mnist", "--seeds=1", "--finished_only", "--workdir={w}"], "error: ",
+        "dcgan_mnist/aggregate.json pools seeds [0, 1, 2], which cannot be told apart, beyond --seeds=1: give --seeds=3",
+    ),
     "stacked_k_not_an_integer": (
         "reproduce_stacked_mnist", ["--ks=0,x", *TINY], "error: flag --ks=['0', 'x']: must be non-negative integers", "",
     ),
