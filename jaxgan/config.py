@@ -402,7 +402,7 @@ _CHOICES: dict[str, Iterable[str]] = {
     "generator.weight_init": KERNEL_INITS,
     "discriminator.weight_init": KERNEL_INITS,
     "g_optimizer.name": OPTIMIZERS,
-    "discriminator.norm": ("batch", "layer", "spectral", "none"),
+    "discriminator.norm": ("batch", "layer", "layer_chw", "spectral", "none"),
     "discriminator.energy": ("mse", "l1"),
     "discriminator.autoencoder_activation": ("leaky_relu", "elu"),
     "discriminator.strided_conv": ("auto", "space_to_depth", "conv"),

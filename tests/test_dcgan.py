@@ -483,3 +483,23 @@ def test_attention_at_a_resolution_no_layer_has_is_one_line():
         DCGANDiscriminator(base_width=8, attention_resolution=5).init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
     assert str(error.value).startswith("DCGANDiscriminator: attention_resolution=5 matches no block output; valid "
                                        "resolutions for this image size: 4, 7, 14 (0: no attention)")  # fmt: skip
+
+
+@pytest.mark.parametrize("norm, axes", [("layer", (3,)), ("layer_chw", (1, 2, 3))])
+def test_layer_norm_of_the_critic_normalizes_over_its_axes_with_a_scale_and_bias_per_channel(norm, axes):
+    """"layer": each position's channels; "layer_chw": all of an example's C·H·W features (the WGAN-GP authors'
+    critic): (x − mean) / sqrt(var + 1e-6) · scale[c] + bias[c], checked on the captured input and output."""
+    module = DCGANDiscriminator(base_width=4, norm=norm, num_convs=2)
+    images = _images((8, 8, 1), batch=4)
+    variables = _init(module, images, seed=3)
+    ln = variables["params"]["LayerNorm_0"]
+    assert ln["scale"].shape == ln["bias"].shape == (8,)  # 8 channels after the second conv
+    _, captured = module.apply(variables, images, capture_intermediates=True, mutable=["intermediates"])
+    x = np.asarray(captured["intermediates"]["Conv_1"]["__call__"][0], np.float64)
+    y = np.asarray(captured["intermediates"]["LayerNorm_0"]["__call__"][0], np.float64)
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    expected = (x - mean) / np.sqrt(var + 1e-6) * np.asarray(ln["scale"]) + np.asarray(ln["bias"])
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+    # each example alone: the same output (what the gradient penalty's per-example gradients need)
+    _, alone = module.apply(variables, images[1:2], capture_intermediates=True, mutable=["intermediates"])
+    np.testing.assert_allclose(alone["intermediates"]["LayerNorm_0"]["__call__"][0][0], y[1], rtol=1e-5, atol=1e-6)

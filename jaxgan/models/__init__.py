@@ -183,7 +183,8 @@ def strided_conv_as_space_to_depth(choice: str, config: ml_collections.ConfigDic
 
 
 GENERATORS.register("dcgan", {**_DCGAN, "attention_resolution": 0}, _needs(3, "generator", _dcgan_generator))
-# norm: "batch" (the paper's), "layer" (gradient penalties are per example: WGAN-GP), "none"
+# norm: "batch" (the paper's), "layer" or "layer_chw" (gradient penalties are per example: WGAN-GP; "layer_chw"
+# normalizes an example's C·H·W features together, as the WGAN-GP authors' code), "spectral", "none"
 # strided_conv: "auto", "space_to_depth", "conv" (how D computes its strided convolutions; the same function)
 DISCRIMINATORS.register(
     "dcgan", {**_DCGAN, "norm": "batch", "strided_conv": "auto", "num_convs": 0, "attention_resolution": 0},

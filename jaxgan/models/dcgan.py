@@ -326,7 +326,8 @@ class DCGANDiscriminator(nn.Module):
     broadcast to [B, H, W, num_classes] and concatenated to the image channels; `labels` is then required.
     Otherwise labels are ignored.
 
-    `norm`: "batch" after every conv but the first (the paper's), "layer" there instead, "none", or "spectral"
+    `norm`: "batch" after every conv but the first (the paper's), "layer" (each position's channels) or
+    "layer_chw" (all C·H·W features of an example, WGAN-GP's critic) there instead, "none", or "spectral"
     (the "standard CNN" discriminator of SNGAN's experiments, Miyato et al. 2018): every conv and
     dense layer, heads included, spectrally normalised by `spectral_norm` (power iteration state in
     `batch_stats`), with biases and without batch norm; the InfoGAN Q head keeps its batch norm, as in every
@@ -357,8 +358,9 @@ class DCGANDiscriminator(nn.Module):
     dtype: jnp.dtype = jnp.float32
     num_convs: int = 0  # 0: until the spatial size is <= 4
     hidden_dense: int = 0
-    # "batch" (the paper's), "layer" (for gradient penalties, which are per example: WGAN-GP, Gulrajani et al.
-    # 2017, Section 4), "spectral" (SNGAN's "standard CNN" runs, Miyato et al. 2018: every conv and dense layer
+    # "batch" (the paper's), "layer" or "layer_chw" (for gradient penalties, which are per example: WGAN-GP,
+    # Gulrajani et al. 2017, Section 4; "layer" normalizes each position's channels, "layer_chw" all of an example's
+    # C·H·W features together, as the WGAN-GP authors' code does, with a scale and bias per channel), "spectral" (SNGAN's "standard CNN" runs, Miyato et al. 2018: every conv and dense layer
     # spectrally normalised, with biases, and no batch or layer norm in the trunk) or "none".
     norm: str = "batch"
     # The strided convolutions as `SpaceToDepthConv` (True) or as nn.Conv (False): the same parameters and outputs.
@@ -369,9 +371,9 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
-        if self.norm not in ("batch", "layer", "spectral", "none"):
+        if self.norm not in ("batch", "layer", "layer_chw", "spectral", "none"):
             raise ValueError(
-                f"DCGANDiscriminator: norm must be 'batch', 'layer', 'spectral' or 'none', got {self.norm!r}"
+                f"DCGANDiscriminator: norm must be 'batch', 'layer', 'layer_chw', 'spectral' or 'none', got {self.norm!r}"
             )
         if self.aux_classifier and self.num_classes <= 0:
             raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
@@ -400,8 +402,9 @@ class DCGANDiscriminator(nn.Module):
             ))(x)
             if layer > 0 and self.norm == "batch":
                 x = _batch_norm(train, self.bn_momentum, self.dtype)(x)
-            elif layer > 0 and self.norm == "layer":
-                x = nn.LayerNorm(dtype=self.dtype)(x)
+            elif layer > 0 and self.norm in ("layer", "layer_chw"):
+                over = (1, 2, 3) if self.norm == "layer_chw" else -1
+                x = nn.LayerNorm(reduction_axes=over, feature_axes=-1, dtype=self.dtype)(x)
             x = nn.leaky_relu(x, 0.2)
             if layer == attention:
                 x = SelfAttention(spectral_norm=spectral, dtype=self.dtype, name="attention")(x, train=train)
@@ -414,7 +417,7 @@ class DCGANDiscriminator(nn.Module):
             features = normalize(hidden)(features)
             if self.norm == "batch":
                 features = _batch_norm(train, self.bn_momentum, self.dtype)(features)
-            elif self.norm == "layer":
+            elif self.norm in ("layer", "layer_chw"):
                 features = nn.LayerNorm(dtype=self.dtype)(features)
             features = nn.leaky_relu(features, 0.2)
         logits = normalize(nn.Dense(1, kernel_init=_WEIGHT_INIT, dtype=self.dtype, name="logit"))(features)[:, 0]
