@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 source scripts/setup_env.sh
 cores='import os; print(min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))'
 workers="${JAXGAN_TEST_WORKERS:-$(python -c "$cores")}"
-exec python -m pytest -n "$workers" --dist loadfile "$@"  # no path given: pyproject.toml's testpaths, tests/
+exec python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"  # no path given: pyproject.toml's testpaths, tests/

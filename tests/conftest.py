@@ -21,3 +21,23 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# The slowest test files, slowest first (seconds of their tests ≥ 9 s each, in one run of the whole suite on the
+# 2-core CPU, second 2026-12-07 session). scripts/test.sh gives each worker whole files in this order
+# (--no-loadscope-reorder): started last, as xdist's default order by test count did (few tests each), one of them
+# could keep one worker busy for minutes after the other had run out of files.
+_SLOWEST_FILES = (
+    "test_stylegan_runs.py", "test_parallel.py", "test_image_runs.py", "test_train.py", "test_model_state_rules.py",
+    "test_conditioning.py", "test_branch.py", "test_recount_stacked_modes.py", "test_progressive_runs.py",
+    "test_truncation_curve.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files of `_SLOWEST_FILES` first, in its order, then the others by their number of tests (xdist's default
+    order); each file's tests keep their own order."""
+    counts = {}
+    for item in items:
+        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+    rank = {name: i for i, name in enumerate(_SLOWEST_FILES)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -counts[item.path.name], str(item.path)))
