@@ -116,6 +116,12 @@ def test_a_packed_minibatch_stddev_discriminator_is_not_per_example():
     assert not linen_player(StyleGAN2Discriminator()).per_example
     assert not linen_player(Packed(StyleGAN2Discriminator(), 2)).per_example  # the wrapper kept it hidden before
     assert linen_player(Packed(MLPDiscriminator(), 2)).per_example
+    # the progressive wrapper likewise (its ProGAN D has a minibatch-stddev layer)
+    from jaxgan.models import Progressive
+    from jaxgan.models.progan import ProgressiveDiscriminator
+
+    assert not linen_player(Progressive(ProgressiveDiscriminator(), 100, 3)).per_example
+    assert linen_player(Progressive(ProgressiveDiscriminator(mbstd_group_size=1), 100, 3)).per_example
 
 
 def test_a_multi_process_job_uses_all_its_devices(monkeypatch):

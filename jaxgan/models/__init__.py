@@ -270,6 +270,12 @@ class Progressive(nn.Module):
     steps_per_phase: int
     num_stages: int
 
+    @property
+    def mbstd_group_size(self) -> int:
+        """The wrapped D's minibatch-stddev group size (1 without one), which `linen_player`'s `per_example` reads:
+        the wrapper must not hide that D's outputs mix examples."""
+        return getattr(self.module, "mbstd_group_size", 1)
+
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = True):
         step = self.variable("progress", "step", lambda: jnp.zeros((), jnp.int32)).value
