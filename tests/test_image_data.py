@@ -420,3 +420,14 @@ def test_model_range_is_exact_and_the_same_on_host_and_device():
         np.testing.assert_array_equal(got, exact.astype(np.float32))  # each value correctly rounded
     with pytest.raises(ValueError, match="uint8 pixel values are needed, got float32"):
         to_model_range(pixels.astype(np.float32))
+
+
+def test_tfds_records_with_a_float_label_are_refused_not_truncated():
+    from jaxgan.data.images import _read_split
+
+    image = np.zeros((4, 4, 1), np.uint8)
+    good = [{"image": image, "label": np.int64(3)}, {"image": image, "label": 5}]
+    np.testing.assert_array_equal(_read_split(good, "image", "label", "tfds:x[train]")[1], [3, 5])
+    bad = [*good, {"image": image, "label": 7.9}]  # int() would have made it 7
+    with pytest.raises(ValueError, match=r"^tfds:x\[train\]: record 2: label 7.9 is not an integer$"):
+        _read_split(bad, "image", "label", "tfds:x[train]")

@@ -369,6 +369,14 @@ def _eight_bit(img):
 # Prepared TFDS data sets.
 
 
+def integer_label(value, where: str) -> int:
+    """A record's label as an int; a float or an array is refused (`where` names the record), not truncated."""
+    label = np.asarray(value)
+    if label.ndim != 0 or not np.issubdtype(label.dtype, np.integer):
+        raise ValueError(f"{where}: label {value!r} is not an integer")
+    return int(label)
+
+
 def _read_split(
     source: Sequence[dict], image_key: str, label_key: str | None, what: str
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -380,12 +388,12 @@ def _read_split(
     for start in range(0, len(source), chunk):
         keys = list(range(start, min(start + chunk, len(source))))
         records = get_many(keys) if get_many is not None else [source[k] for k in keys]
-        for record in records:
+        for key, record in zip(keys, records):
             if image_key not in record:
                 raise ValueError(f"{what}: no feature {image_key!r}; features: {', '.join(sorted(record))}")
             images.append(np.asarray(record[image_key]))
             if label_key is not None:
-                labels.append(int(record[label_key]))
+                labels.append(integer_label(record[label_key], f"{what}: record {key}"))
     if not images:
         raise ValueError(f"{what}: the split is empty")
     shapes = {image.shape for image in images}

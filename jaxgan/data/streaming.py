@@ -29,6 +29,8 @@ from typing import Any, Mapping, NamedTuple
 import grain
 import numpy as np
 
+from jaxgan.data.images import integer_label
+
 __all__ = ["ImageBatch", "StreamingImages"]
 
 # The settings that define the stream; a state only resumes a loader that agrees on all of them.
@@ -52,13 +54,6 @@ def _to_model_range(images: np.ndarray) -> np.ndarray:
 
     return MODEL_RANGE[images.astype(np.uint8, copy=False)]
 
-
-def _integer_label(value: Any, key: int) -> int:
-    """A record's label as an int; a float or an array is refused, not truncated."""
-    label = np.asarray(value)
-    if label.ndim != 0 or not np.issubdtype(label.dtype, np.integer):
-        raise ValueError(f"record {key}: label {value!r} is not an integer")
-    return int(label)
 
 
 class StreamingImages:
@@ -190,7 +185,7 @@ class StreamingImages:
             if labels is not None:
                 if self._label_key not in record:
                     raise ValueError(f"record {key} has no {self._label_key!r} key, but record 0 has a label")
-                labels[row] = _integer_label(record[self._label_key], key)
+                labels[row] = integer_label(record[self._label_key], f"record {key}")
         return ImageBatch(_to_model_range(images), labels)
 
     def _iter(self):
