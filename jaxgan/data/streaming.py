@@ -55,7 +55,6 @@ def _to_model_range(images: np.ndarray) -> np.ndarray:
     return MODEL_RANGE[images.astype(np.uint8, copy=False)]
 
 
-
 class StreamingImages:
     """A seeded, resumable, per-process stream of image batches read on the host with grain.
 

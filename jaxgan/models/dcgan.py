@@ -360,8 +360,9 @@ class DCGANDiscriminator(nn.Module):
     hidden_dense: int = 0
     # "batch" (the paper's), "layer" or "layer_chw" (for gradient penalties, which are per example: WGAN-GP,
     # Gulrajani et al. 2017, Section 4; "layer" normalizes each position's channels, "layer_chw" all of an example's
-    # C·H·W features together, as the WGAN-GP authors' code does, with a scale and bias per channel), "spectral" (SNGAN's "standard CNN" runs, Miyato et al. 2018: every conv and dense layer
-    # spectrally normalised, with biases, and no batch or layer norm in the trunk) or "none".
+    # C·H·W features together, as the WGAN-GP authors' code does, with a scale and bias per channel), "spectral"
+    # (SNGAN's "standard CNN" runs, Miyato et al. 2018: every conv and dense layer spectrally normalised, with
+    # biases, and no batch or layer norm in the trunk) or "none".
     norm: str = "batch"
     # The strided convolutions as `SpaceToDepthConv` (True) or as nn.Conv (False): the same parameters and outputs.
     # On XLA's CPU backend (2 cores, DCGAN-28, base width 32, batch 128, measured) True makes the unrolled rule's
@@ -373,7 +374,8 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x: jnp.ndarray, labels: jnp.ndarray | None = None, *, train: bool = True):
         if self.norm not in ("batch", "layer", "layer_chw", "spectral", "none"):
             raise ValueError(
-                f"DCGANDiscriminator: norm must be 'batch', 'layer', 'layer_chw', 'spectral' or 'none', got {self.norm!r}"
+                "DCGANDiscriminator: norm must be 'batch', 'layer', 'layer_chw', 'spectral' or 'none', "
+                f"got {self.norm!r}"
             )
         if self.aux_classifier and self.num_classes <= 0:
             raise ValueError("DCGANDiscriminator: aux_classifier=True needs num_classes > 0")
