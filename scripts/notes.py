@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxgan.cli import fail  # noqa: F401 - the scripts' one-line error
 from jaxgan.cli import run as run_script  # noqa: F401 - absl.app.run with one-line errors
-from jaxgan.writers import write_text_atomic
+from jaxgan.writers import save_npy_atomic, write_text_atomic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -88,8 +88,6 @@ def record_result(path: pathlib.Path, result: dict, samples: np.ndarray | None =
 
 def record_samples(path: pathlib.Path, samples: np.ndarray) -> None:
     """Keeps `samples` (in [0, 1]) beside the record at `path`, as uint8 in [0, 255]."""
-    from jaxgan.writers import save_npy_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npy_atomic(path.with_suffix(".samples.npy"), np.round(np.clip(samples, 0, 1) * 255).astype(np.uint8))
 

@@ -210,10 +210,10 @@ def main(argv):
     for name in _EXPERIMENTS.value:
         records = RESULTS / _BLOCK.value / name
         aggregate = recorded_result(run_config(name, 0), records / "aggregate.json") if _RECORDS.value else None
-        if aggregate and max(aggregate["aggregate"]["seeds"]) >= _SEEDS.value:
-            fail(f"{records / 'aggregate.json'} pools seeds {aggregate['aggregate']['seeds']}, which cannot be told "
-                 f"apart, beyond --seeds={_SEEDS.value}: give --seeds={max(aggregate['aggregate']['seeds']) + 1} "
-                 "or more, or --norecords")
+        pooled = aggregate["aggregate"]["seeds"] if aggregate else []
+        if pooled and max(pooled) >= _SEEDS.value:
+            fail(f"{records / 'aggregate.json'} pools seeds {pooled}, which cannot be told apart, beyond "
+                 f"--seeds={_SEEDS.value}: give --seeds={max(pooled) + 1} or more, or --norecords")
         runs = [{"aggregate": aggregate["aggregate"]}] if aggregate else []
         drawn = {}  # seed: its samples; the figure's row is the first seed's
         if aggregate:

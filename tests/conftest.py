@@ -1,3 +1,4 @@
+import collections
 import os
 import sys
 import tempfile
@@ -36,8 +37,6 @@ _SLOWEST_FILES = (
 def pytest_collection_modifyitems(config, items):
     """The files of `_SLOWEST_FILES` first, in its order, then the others by their number of tests (xdist's default
     order); each file's tests keep their own order."""
-    counts = {}
-    for item in items:
-        counts[item.path.name] = counts.get(item.path.name, 0) + 1
+    counts = collections.Counter(item.path.name for item in items)
     rank = {name: i for i, name in enumerate(_SLOWEST_FILES)}
     items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), -counts[item.path.name], str(item.path)))
